@@ -1,0 +1,41 @@
+"""Shared test fixtures: where the datasets live.
+
+Data paths come from ``--datasets DIR`` or ``NANOCRYSTAL_DATASETS``; the default is the
+``shared/datasets`` folder beside the repository (as in CI).  When the data are absent
+the tests that need them are skipped, except in CI (``CI=true``), where that is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--datasets", default=None, help="folder holding gu2025/, tem-examples/, emps-train/")
+
+
+@pytest.fixture(scope="session")
+def datasets_dir(pytestconfig) -> Path:
+    path = Path(pytestconfig.getoption("--datasets") or os.environ.get("NANOCRYSTAL_DATASETS") or DEFAULT_DATASETS)
+    if not (path / "gu2025").is_dir():
+        message = f"datasets not found at {path} (use --datasets or NANOCRYSTAL_DATASETS)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def gu2025(datasets_dir) -> Path:
+    return datasets_dir / "gu2025"
+
+
+@pytest.fixture(scope="session")
+def tem_examples(datasets_dir) -> Path:
+    return datasets_dir / "tem-examples"
