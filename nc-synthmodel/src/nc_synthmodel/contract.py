@@ -77,6 +77,14 @@ CALIBRATION_SOURCES: tuple[str, ...] = ("ocr", "metadata", "manual")
 #: Name used by the Gu et al. tables for an empty chemical slot.
 PLACEHOLDER = "PlaceHolder"
 
+class _FieldError(ValueError):
+    """Raised by a model-level check to name the field (relative to the model) and its value."""
+
+    def __init__(self, field: str, value: Any, message: str):
+        super().__init__(message)
+        self.field, self.value = field, value
+
+
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
 
@@ -149,8 +157,10 @@ class Outcome(BaseModel):
 
     @model_validator(mode="after")
     def _failed_has_no_product(self) -> Outcome:
-        if not self.success and (self.size_nm is not None or self.shape is not None):
-            raise ValueError("an unsuccessful synthesis has no size or shape")
+        if not self.success:
+            for name in ("size_nm", "shape"):
+                if getattr(self, name) is not None:
+                    raise _FieldError(name, getattr(self, name), "an unsuccessful synthesis has no size or shape")
         return self
 
 
@@ -211,9 +221,9 @@ class Recipe(BaseModel):
     def _needs_product(self) -> Recipe:
         succeeded = self.outcome is None or self.outcome.success
         if succeeded and self.product is None:
-            raise ValueError("missing product: a successful recipe names what it makes")
+            raise _FieldError("product", None, "missing product: a successful recipe names what it makes")
         if not self.chemicals:
-            raise ValueError("a recipe needs at least one chemical")
+            raise _FieldError("chemicals", [], "a recipe needs at least one chemical")
         return self
 
 
@@ -241,6 +251,10 @@ class RecipeValidationError(ValueError):
 def _problem_from_pydantic(error: Mapping[str, Any], data: Any) -> FieldProblem:
     loc = [str(part) for part in error["loc"]]
     value = error.get("input")
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _FieldError):
+        loc.append(cause.field)
+        value = cause.value
     if error["type"].startswith("value_error") or error["type"] == "assertion_error":
         message = str(error["msg"]).removeprefix("Value error, ")
     else:

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install everything this project needs into the active Python environment (tox calls this).
+#
+#   bash tools/bootstrap.sh            # Python packages only
+#   bash tools/bootstrap.sh --system   # also the Debian packages napari needs under Xvfb (root)
+#
+# Order matters: mmcv 2.1.0 exists only as an sdist and compiles its ops against the torch
+# already installed (--no-build-isolation, setuptools<70); torch 2.13 itself requires
+# setuptools>=77, which the last step restores.  pip caches the built mmcv wheel, so only
+# the first run on a machine pays the ~50 min compile.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+constraints="$here/requirements/constraints.txt"
+pip=(python -m pip --disable-pip-version-check)
+
+log() { printf '[bootstrap %(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+if [[ "${1:-}" == "--system" ]]; then
+  debs=(xvfb xauth libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
+        libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-cursor0 libgl1 libegl1
+        libgl1-mesa-dri libfontconfig1 libdbus-1-3)
+  missing=()
+  for deb in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
+  done
+  if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "bootstrap: missing Debian packages for napari under Xvfb: ${missing[*]}" >&2
+      echo "bootstrap: install them with: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if python - <<'PY' 2>/dev/null
+import importlib.metadata as md, sys
+need = {"torch": "2.13.0", "torchvision": "0.28.0", "mmcv": "2.1.0"}
+sys.exit(0 if all(md.version(k) == v for k, v in need.items()) else 1)
+PY
+then
+  log "torch 2.13.0, torchvision 0.28.0 and mmcv 2.1.0 already installed"
+else
+  log "torch (standard build) + torchvision"
+  "${pip[@]}" install -q -c "$constraints" "torch===2.13.0" "torchvision==0.28.0"
+  log "mmcv 2.1.0 with ops (compiled once per machine, then taken from pip's wheel cache)"
+  "${pip[@]}" install -q "setuptools<70" wheel ninja
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    "${pip[@]}" install -q --no-build-isolation -c "$constraints" "mmcv==2.1.0"
+fi
+
+log "project packages and test tools"
+"${pip[@]}" install -q -c "$constraints" \
+  -e "$here/nc-synthmodel[chem]" \
+  -e "$here/napari-nanocrystal[all]" \
+  "setuptools>=77" pytest pytest-qt pytest-xvfb
+python -c "import mmcv.ops, torch, torchvision; print('[bootstrap] ok: torch', torch.__version__, 'mmcv ops loaded')"
