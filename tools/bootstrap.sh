@@ -57,4 +57,13 @@ log "project packages and test tools"
   -e "$here/nc-synthmodel[chem]" \
   -e "$here/napari-nanocrystal[all]" \
   "setuptools>=77" pytest pytest-qt pytest-xvfb
+# mmengine and mmcv require opencv-python, the GUI build: its bundled Qt plugins take over
+# Qt's plugin path when cv2 is imported and napari's PyQt5 then aborts.  Keep one cv2, the
+# headless build of the same version.
+if python -m pip show -q opencv-python >/dev/null 2>&1; then
+  cv2_version=$(python -c "import importlib.metadata as m; print(m.version('opencv-python'))")
+  log "replacing opencv-python $cv2_version by opencv-python-headless (napari's Qt needs its own plugins)"
+  "${pip[@]}" uninstall -q -y opencv-python opencv-python-headless
+  "${pip[@]}" install -q --no-deps "opencv-python-headless==$cv2_version"
+fi
 python -c "import mmcv.ops, torch, torchvision; print('[bootstrap] ok: torch', torch.__version__, 'mmcv ops loaded')"

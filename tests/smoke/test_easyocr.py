@@ -8,6 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+# upstream noise: easyocr's dynamic quantisation on CPU, and pin_memory without an accelerator
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning"),
+    pytest.mark.filterwarnings("ignore:'pin_memory' argument is set:UserWarning"),
+]
+
 
 def _refuse(*args, **kwargs):
     raise OSError("network access is disabled in the smoke tests")

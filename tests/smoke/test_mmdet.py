@@ -80,11 +80,12 @@ def test_cascade_rcnn_r18_predicts_boxes_on_cpu():
     """An untrained Cascade R-CNN (ResNet-18, nothing downloaded) returns (k, 4) boxes inside the image."""
     from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
+    from mmengine.config import ConfigDict
     from mmengine.registry import init_default_scope
 
     init_default_scope("mmdet")
     torch.manual_seed(0)
-    model = MODELS.build(CASCADE_RCNN_R18)
+    model = MODELS.build(ConfigDict(CASCADE_RCNN_R18))
     model.init_weights()
     model.eval()
 

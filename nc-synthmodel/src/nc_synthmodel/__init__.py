@@ -11,7 +11,9 @@ from .contract import (
     RecipeValidationError,
     outcome_from_particles,
 )
+from .augment import IntermediateAugmenter
 from .dataset import summarize
+from .descriptors import DescriptorTable, UnknownChemicalError
 from .io import RecipeSet, append_recipes, read_recipes, read_roles, write_recipes
 
 __version__ = "0.1.0"
@@ -32,4 +34,7 @@ __all__ = [
     "write_recipes",
     "append_recipes",
     "summarize",
+    "DescriptorTable",
+    "UnknownChemicalError",
+    "IntermediateAugmenter",
 ]

@@ -15,7 +15,6 @@ looked up both ways (:meth:`DescriptorTable.intermediates_for`).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import zipfile
@@ -85,11 +84,13 @@ def find_intermediates(names: Iterable[str], known: Collection[str]) -> list[tup
         for second in names[i + 1 :]:
             if first == second:
                 continue
-            for a, b in ((first, second), (second, first)):
-                name = intermediate_name(a, b)
-                if name in known:
-                    found.append((a, b, name))
-                    break
+            name = f"{first}{INTERMEDIATE_SEP}{second}"  # inlined intermediate_name: a hot loop
+            if name in known:
+                found.append((first, second, name))
+                continue
+            name = f"{second}{INTERMEDIATE_SEP}{first}"
+            if name in known:
+                found.append((second, first, name))
     return found
 
 
@@ -205,6 +206,11 @@ class DescriptorTable:
     def dtype(self) -> np.dtype:
         return self._vectors.dtype
 
+    @property
+    def intermediates(self) -> frozenset[str]:
+        """Names of the reaction intermediates (``"A@B"``) in the table."""
+        return frozenset(n for n in self._names if INTERMEDIATE_SEP in n)
+
     def __len__(self) -> int:
         return len(self._names)
 
@@ -261,14 +267,9 @@ class DescriptorTable:
         return vector.astype(self._vectors.dtype)
 
     def _suggest(self, unknown: list[str]) -> dict[str, str]:
-        plain = [n for n in self._names if INTERMEDIATE_SEP not in n]
-        folded = {n.casefold(): n for n in plain}
-        suggestions = {}
-        for name in unknown[:20]:
-            if name.casefold() in folded:
-                suggestions[name] = folded[name.casefold()]
-                continue
-            close = difflib.get_close_matches(name, plain, n=1, cutoff=0.8)
-            if close:
-                suggestions[name] = close[0]
-        return suggestions
+        """Table names that differ from an unknown name only in case ('ola' → 'OLA').
+
+        No fuzzy matching: for formulas a near miss is another chemical (ErBr3 vs LaBr3).
+        """
+        folded = {n.casefold(): n for n in self._names}
+        return {n: folded[n.casefold()] for n in unknown if n.casefold() in folded}
