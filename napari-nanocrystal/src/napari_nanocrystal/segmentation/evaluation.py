@@ -1,0 +1,153 @@
+"""Instance-segmentation scores and the classical baseline.
+
+:func:`evaluate` scores predicted label images against ground truth with cellpose's
+"average precision" ``AP = TP / (TP + FP + FN)`` (``cellpose.metrics.average_precision``;
+one-to-one matching by IoU, Hungarian assignment) at several IoU thresholds.
+:func:`otsu_watershed` is the classical baseline (Otsu threshold, distance transform,
+``peak_local_max`` markers, watershed): the floor a learned model must clear (AP50 ≈ 0.15
+on EMPS).
+
+Label images are integer (H, W) arrays, 0 = background, objects > 0 (any numbering: they are
+renumbered 1..N before scoring, as cellpose's metrics count objects by the maximum label).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import fastremap
+import numpy as np
+from cellpose import metrics
+from scipy import ndimage
+from skimage.feature import peak_local_max
+from skimage.filters import threshold_otsu
+from skimage.morphology import remove_small_objects
+from skimage.segmentation import watershed
+
+from ._image import prepare_image
+
+__all__ = ["evaluate", "otsu_watershed"]
+
+logger = logging.getLogger(__name__)
+
+
+def _as_labels(labels, what: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{what} must be 2-D integer label images; got shape {labels.shape}, dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{what} must be non-negative (0 = background)")
+    return fastremap.renumber(labels.astype(np.int32), in_place=True)[0].astype(np.int32, copy=False)
+
+
+def _threshold_key(threshold: float) -> str:
+    return f"ap{round(100 * threshold):d}"
+
+
+def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) -> dict:
+    """Average precision (cellpose definition) of predicted vs true label images.
+
+    Parameters
+    ----------
+    pred_labels_list, true_labels_list : sequence of int arrays (H, W), or one array each
+        Predicted and ground-truth instance labels, pairwise of equal shape.
+    thresholds : sequence of float
+        IoU thresholds of a true positive.
+
+    Returns
+    -------
+    dict (JSON-serialisable)
+        ``thresholds``; ``ap`` pooled over images, ``sum TP / (sum TP + sum FP + sum FN)``,
+        one value per threshold (also as ``ap50``, ``ap75``, … keys); ``ap_mean_per_image``
+        (mean of the per-image AP, images with neither true nor predicted objects skipped);
+        ``ap_per_image`` (n_images × n_thresholds; NaN for such empty images); ``tp``,
+        ``fp``, ``fn`` summed per threshold; ``mean_iou_matched``, the mean IoU of the true
+        objects matched at IoU ≥ 0.5 (NaN if none); ``n_images``, ``n_true``, ``n_pred``.
+    """
+    if isinstance(pred_labels_list, np.ndarray) and pred_labels_list.ndim == 2:
+        pred_labels_list, true_labels_list = [pred_labels_list], [true_labels_list]
+    preds = [_as_labels(p, "predicted labels") for p in pred_labels_list]
+    trues = [_as_labels(t, "true labels") for t in true_labels_list]
+    if len(preds) != len(trues):
+        raise ValueError(f"{len(preds)} predicted vs {len(trues)} true label images")
+    for i, (p, t) in enumerate(zip(preds, trues)):
+        if p.shape != t.shape:
+            raise ValueError(f"image {i}: predicted {p.shape} and true {t.shape} labels differ in shape")
+    thresholds = [float(t) for t in thresholds]
+    n_thr = len(thresholds)
+    if preds:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ap, tp, fp, fn = metrics.average_precision(trues, preds, threshold=thresholds)
+    else:
+        ap = tp = fp = fn = np.zeros((0, n_thr), np.float32)
+
+    ious = []
+    for p, t in zip(preds, trues):
+        if p.max() > 0 and t.max() > 0:
+            iou, _ = metrics.mask_ious(t, p)
+            ious.extend(iou[iou >= 0.5].tolist())
+
+    tp_sum, fp_sum, fn_sum = tp.sum(axis=0), fp.sum(axis=0), fn.sum(axis=0)
+    denominator = tp_sum + fp_sum + fn_sum
+    pooled = np.where(denominator > 0, tp_sum / np.maximum(denominator, 1), np.nan)
+    per_image = np.asarray(ap, dtype=float).reshape(len(preds), n_thr)
+    scored = ~np.isnan(per_image).all(axis=1)
+    mean_per_image = per_image[scored].mean(axis=0) if scored.any() else np.full(n_thr, np.nan)
+
+    result = {
+        "thresholds": thresholds,
+        "ap": [float(v) for v in pooled],
+        "ap_mean_per_image": [float(v) for v in mean_per_image],
+        "ap_per_image": per_image.tolist(),
+        "tp": [int(v) for v in tp_sum],
+        "fp": [int(v) for v in fp_sum],
+        "fn": [int(v) for v in fn_sum],
+        "mean_iou_matched": float(np.mean(ious)) if ious else float("nan"),
+        "n_images": len(preds),
+        "n_true": int(sum(t.max(initial=0) for t in trues)),
+        "n_pred": int(sum(p.max(initial=0) for p in preds)),
+    }
+    for threshold, value in zip(thresholds, pooled):
+        result[_threshold_key(threshold)] = float(value)
+    return result
+
+
+def otsu_watershed(image, *, min_distance_px: int = 20, min_size_px: int = 15, dark_objects: bool | None = None) -> np.ndarray:
+    """Classical baseline: Otsu foreground, distance-transform peaks as markers, watershed.
+
+    Parameters
+    ----------
+    image : array_like
+        (H, W) gray of any dtype or (H, W, 3|4) RGB/RGBA.
+    min_distance_px : int
+        Minimum distance between two markers of the same connected blob; every blob gets at
+        least one.  On the EMPS-train validation split (74 images) 20 px gives AP50 0.10
+        pooled / 0.16 mean per image (5 px: 0.03 / 0.08, over-split; 30 px: 0.12 / 0.18).
+    min_size_px : int
+        Foreground specks smaller than this are removed before splitting.
+    dark_objects : bool or None
+        Whether particles are darker than the background (bright-field TEM).  None: the
+        phase covering less of the image is taken as the particles.
+
+    Returns
+    -------
+    np.ndarray
+        int32 (H, W), 0 = background, 1..N = particles.
+    """
+    gray = prepare_image(image)
+    if float(gray.max()) <= float(gray.min()):
+        return np.zeros(gray.shape, np.int32)
+    bright = gray > threshold_otsu(gray)
+    if dark_objects is None:
+        dark_objects = bright.mean() > 0.5
+    foreground = ~bright if dark_objects else bright
+    foreground = remove_small_objects(foreground, max_size=max(0, int(min_size_px) - 1))
+    if not foreground.any():
+        return np.zeros(gray.shape, np.int32)
+    distance = ndimage.distance_transform_edt(foreground)
+    components, _ = ndimage.label(foreground)
+    peaks = peak_local_max(distance, min_distance=int(min_distance_px), labels=components, exclude_border=False)
+    markers = np.zeros(gray.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    labels = watershed(-distance, markers, mask=foreground)
+    return fastremap.renumber(labels.astype(np.int32), in_place=True)[0].astype(np.int32, copy=False)

@@ -1,0 +1,329 @@
+"""Segment particles in an image with a seed/flow network (Gu et al. 2025; Cellpose-style).
+
+Pipeline of :func:`segment`:
+
+1. **Normalise** any input (uint8/uint16/float, gray, RGB or RGBA channel-last) to one gray
+   float32 channel whose 1st/99th percentiles (the model's ``percentiles``) map to 0/1.
+2. **Rescale** (optional): with ``diameter_px`` given, resize the image by
+   ``model diameter / diameter_px`` so particles have the diameter the network was trained at.
+3. **Network, tiled**: per axis the fewest tiles of at most ``tile_size`` px whose neighbours
+   overlap by at least ``tile_overlap`` × ``tile_size``, shrunk to the smallest size that keeps
+   that overlap and evenly spaced; run one at a time and blended: every tile's output is
+   weighted by a separable linear ramp that rises from ~0 at the tile edge to 1 at
+   ``tile_overlap`` × tile inwards, and the weighted sum is divided by the summed weights.
+   Where one tile alone covers a pixel (image border) its output is used as is.  Memory is
+   one tile plus the (3, H, W) float32 output.
+4. **Masks**: cellpose ``dynamics.compute_masks`` on the whole (rescaled) image: pixels with
+   seed probability > ``seed_threshold`` follow the flows for ``niter`` steps, converge into
+   instances; instances whose flows disagree with their own shape by more than
+   ``flow_threshold`` (cellpose's flow-error QC) are dropped.  On CPU its cost is the number
+   of seed pixels × ``niter`` plus a few full-image int32 arrays (≈ 1 GB peak at 4096²).
+5. **Back to the input size**: labels by nearest neighbour, seed probability and flows
+   bilinearly; holes filled and objects below ``min_size_px`` (input pixels) removed.
+6. **Confidence filter**: each instance's confidence is its mean seed probability; instances
+   below ``confidence_threshold`` are dropped and labels renumbered 1..N.  The default pixel
+   threshold (0.4) is below the default confidence threshold (0.5), so masks can grow into
+   uncertain pixels while instances that are uncertain overall are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import fastremap
+import numpy as np
+import torch
+from cellpose import dynamics, utils
+from scipy import ndimage
+
+from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
+from .network import resolve_model
+
+__all__ = ["SegmentationResult", "predict_flows", "segment"]
+
+logger = logging.getLogger(__name__)
+
+_CPU = torch.device("cpu")
+
+#: ``progress(message, fraction)`` with fraction in [0, 1].
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass
+class SegmentationResult:
+    """Output of :func:`segment`; every image has the input's (H, W).
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        int32 (H, W); 0 = background, 1..N = particles (consecutive).
+    confidence : np.ndarray
+        float32 (N,); ``confidence[i - 1]`` is the mean seed probability of label i.
+    seed_prob : np.ndarray
+        float32 (H, W); per-pixel foreground probability.
+    flows : np.ndarray
+        float32 (2, H, W); predicted (flow_y, flow_x) in network units (5 × unit vectors,
+        the cellpose convention).
+    scale : float
+        Factor the image was resized by for the network (1.0 without ``diameter_px``).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    seed_prob: np.ndarray
+    flows: np.ndarray
+    scale: float = 1.0
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.confidence.size)
+
+    def confidence_by_label(self) -> dict[int, float]:
+        """{label: mean seed probability} for labels 1..N."""
+        return {i + 1: float(c) for i, c in enumerate(self.confidence)}
+
+
+def _report(progress: ProgressCallback | None, message: str, fraction: float) -> None:
+    logger.debug("%s (%.0f %%)", message, 100 * fraction)
+    if progress is not None:
+        progress(message, float(fraction))
+
+
+def _tile_layout(length: int, tile: int, overlap_px: int, multiple: int = 16) -> tuple[int, list[int]]:
+    """Tile edge and start offsets along one axis.
+
+    The fewest tiles of at most ``tile`` px whose neighbours overlap by at least
+    ``overlap_px``; the tiles are then shrunk to the smallest size (a multiple of
+    ``multiple`` where possible) that keeps that overlap, and spaced evenly.
+    """
+    if length <= tile:
+        return length, [0]
+    count = int(math.ceil((length - overlap_px) / (tile - overlap_px)))
+    size = int(math.ceil((length + (count - 1) * overlap_px) / count))
+    size = min(tile, -(-size // multiple) * multiple)
+    return size, [int(s) for s in np.linspace(0, length - size, count).round().astype(int)]
+
+
+def _ramp(length: int, ramp: int) -> np.ndarray:
+    """1-D blending weight: linear from 1/(ramp+1) at both ends to 1 at ``ramp`` px inwards."""
+    index = np.arange(length, dtype=np.float32)
+    return np.minimum(1.0, np.minimum(index + 1, length - index) / (ramp + 1.0)).astype(np.float32)
+
+
+def _call_network(net, tile: np.ndarray, in_channels: int) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None]
+    if in_channels > 1:
+        x = x.expand(1, in_channels, *tile.shape).contiguous()
+    y = net(x)
+    if isinstance(y, (tuple, list)):  # e.g. a bare cellpose CPnet returns (y, style, ...)
+        y = y[0]
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if y.shape != (1, 3, *tile.shape):
+        raise ValueError(f"network returned shape {y.shape} for a tile of {tile.shape}; expected (1, 3, {tile.shape[0]}, {tile.shape[1]})")
+    return y[0].astype(np.float32, copy=False)
+
+
+def predict_flows(
+    net,
+    image: np.ndarray,
+    *,
+    tile_size: int = 512,
+    tile_overlap: float = 0.1,
+    progress: ProgressCallback | None = None,
+    progress_span=(0.0, 1.0),
+) -> np.ndarray:
+    """Run a network over a normalised gray image in blended overlapping tiles.
+
+    Parameters
+    ----------
+    net : callable
+        Maps a float32 tensor (1, C, h, w) to (1, 3, h, w): flow_y, flow_x, seed logit.
+        ``C`` is ``net.in_channels`` if present, else 1 (the gray image is repeated).
+    image : np.ndarray
+        float32 (H, W), already normalised (see ``prepare_image``).
+    tile_size : int
+        Largest tile edge (px); images up to this size are run in one piece.  Larger images
+        get the fewest tiles that overlap by ``tile_overlap``, shrunk to the smallest size
+        that keeps the overlap (less work than full-size tiles).
+    tile_overlap : float
+        Minimum overlap of neighbouring tiles as a fraction of ``tile_size``, in [0.05, 0.5]
+        (clipped, as in cellpose); also the width of the blending ramp.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (3, H, W): flow_y, flow_x, seed logit.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (rows, columns), got shape {image.shape}")
+    tile_size = int(tile_size)
+    if tile_size < 16:
+        raise ValueError(f"tile_size must be >= 16 px, got {tile_size}")
+    overlap_px = max(1, int(round(min(0.5, max(0.05, float(tile_overlap))) * tile_size)))
+    rows, cols = image.shape
+    th, ys = _tile_layout(rows, tile_size, overlap_px)
+    tw, xs = _tile_layout(cols, tile_size, overlap_px)
+    ramp = overlap_px
+    weight = _ramp(th, ramp)[:, None] * _ramp(tw, ramp)[None, :]
+    in_channels = int(getattr(net, "in_channels", 1))
+
+    was_training = isinstance(net, torch.nn.Module) and net.training
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    n_tiles, done = len(ys) * len(xs), 0
+    start, span = progress_span[0], progress_span[1] - progress_span[0]
+    try:
+        with torch.inference_mode():
+            if n_tiles == 1:
+                return _call_network(net, image, in_channels)
+            output = np.zeros((3, rows, cols), np.float32)
+            total = np.zeros((rows, cols), np.float32)
+            for y0 in ys:
+                for x0 in xs:
+                    tile_out = _call_network(net, image[y0 : y0 + th, x0 : x0 + tw], in_channels)
+                    output[:, y0 : y0 + th, x0 : x0 + tw] += tile_out * weight
+                    total[y0 : y0 + th, x0 : x0 + tw] += weight
+                    done += 1
+                    _report(progress, f"network: tile {done}/{n_tiles}", start + span * done / n_tiles)
+    finally:
+        if was_training:
+            net.train()
+    output /= total
+    return output
+
+
+def _model_settings(net) -> tuple[float, tuple[float, float]]:
+    config = getattr(net, "config", None) or {}
+    diameter = float(config.get("diameter_px", 30.0))
+    percentiles = tuple(config.get("percentiles", DEFAULT_PERCENTILES))
+    return diameter, percentiles
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x, dtype=np.float32)
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+    return out
+
+
+def segment(
+    image,
+    model="default",
+    *,
+    diameter_px: float | None = None,
+    confidence_threshold: float | None = 0.5,
+    flow_threshold: float | None = 0.4,
+    seed_threshold: float = 0.4,
+    tile_size: int = 512,
+    tile_overlap: float = 0.1,
+    min_size_px: int = 15,
+    niter: int = 200,
+    progress: ProgressCallback | None = None,
+) -> SegmentationResult:
+    """Segment the particles of one image into an instance label image.
+
+    Parameters
+    ----------
+    image : array_like
+        (H, W) gray of any dtype (uint8, uint16, float, …) or (H, W, 3|4) RGB/RGBA,
+        channel last (converted to gray).
+    model : "default", str/path or torch module
+        A shipped model name, a weight file written by ``SeedFlowNet.save``, a
+        ``SeedFlowNet``, or any callable mapping (1, 1, h, w) → (1, 3, h, w) tensors
+        (flow_y, flow_x, seed logit; cellpose scale).  No default model is shipped yet.
+    diameter_px : float or None
+        Typical particle diameter in input pixels.  The image is resized so that particles
+        have the model's training diameter (``model.config["diameter_px"]``, 30 px); outputs
+        are resized back.  None: run at the input size.
+    confidence_threshold : float or None
+        Drop instances whose mean seed probability is below it (None/0: keep all).
+    flow_threshold : float or None
+        Cellpose flow-error QC: drop instances whose flows disagree more than this (None/0: off).
+    seed_threshold : float
+        Seed probability above which a pixel is assigned to a particle.
+    tile_size, tile_overlap : int, float
+        Tiling of the network pass (px at network scale; fraction of a tile).
+    min_size_px : int
+        Remove instances smaller than this many input pixels (after hole filling).
+    niter : int
+        Flow-following steps (at network scale, where particles are ~30 px across).
+    progress : callable(message: str, fraction: float) or None
+        Progress callback.
+
+    Returns
+    -------
+    SegmentationResult
+        ``labels`` int32 (H, W), ``confidence`` float32 (N,), ``seed_prob`` float32 (H, W),
+        ``flows`` float32 (2, H, W), ``scale``.
+    """
+    if not 0.0 < seed_threshold < 1.0:
+        raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
+    if diameter_px is not None and not diameter_px > 0:
+        raise ValueError(f"diameter_px must be positive or None, got {diameter_px}")
+    net = resolve_model(model)
+    net_diameter, percentiles = _model_settings(net)
+
+    _report(progress, "normalising image", 0.0)
+    gray = prepare_image(image, percentiles)
+    shape = gray.shape
+    scale = 1.0 if diameter_px is None else net_diameter / float(diameter_px)
+    if scale != 1.0:
+        gray = resize_image(gray, scaled_shape(shape, scale))
+        logger.info("resized %s → %s for the network (scale %.3f)", shape, gray.shape, scale)
+
+    maps = predict_flows(net, gray, tile_size=tile_size, tile_overlap=tile_overlap, progress=progress, progress_span=(0.05, 0.8))
+    flows, logits = maps[:2], maps[2]
+
+    _report(progress, "following flows", 0.8)
+    cellprob_threshold = math.log(seed_threshold / (1.0 - seed_threshold))
+    with warnings.catch_warnings():  # cellpose builds a sparse tensor; torch warns about unchecked invariants
+        warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
+        masks = dynamics.compute_masks(
+            np.ascontiguousarray(flows),
+            logits,
+            niter=int(niter),
+            cellprob_threshold=cellprob_threshold,
+            flow_threshold=flow_threshold if flow_threshold else 0.0,
+            min_size=-1,
+            device=_CPU,
+        )
+    seed_prob = _sigmoid(logits)
+    del maps, logits
+
+    _report(progress, "filtering instances", 0.95)
+    if scale != 1.0:
+        labels = resize_labels(masks, shape)
+        seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
+        flows = resize_image(flows, shape)
+    else:
+        labels = masks.astype(np.int32)
+    labels = utils.fill_holes_and_remove_small_masks(labels, min_size=int(min_size_px))
+    labels = fastremap.renumber(labels, in_place=True)[0].astype(np.int32, copy=False)  # 1..n, no gaps
+
+    n = int(labels.max(initial=0))
+    confidence = (
+        np.asarray(ndimage.mean(seed_prob, labels, index=np.arange(1, n + 1)), dtype=np.float32).reshape(-1)
+        if n
+        else np.zeros(0, np.float32)
+    )
+    keep = np.ones(n, bool) if not confidence_threshold else confidence >= confidence_threshold
+    if not keep.all():
+        logger.info("confidence filter dropped %d of %d instances", int((~keep).sum()), n)
+    lut = np.zeros(n + 1, np.int32)
+    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    labels = lut[labels]
+    _report(progress, f"done: {int(keep.sum())} particles", 1.0)
+    return SegmentationResult(
+        labels=labels,
+        confidence=confidence[keep],
+        seed_prob=seed_prob.astype(np.float32, copy=False),
+        flows=flows.astype(np.float32, copy=False),
+        scale=scale,
+    )

@@ -1,0 +1,66 @@
+"""evaluate(): cellpose AP pooled and per image; otsu_watershed baseline."""
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from napari_nanocrystal.segmentation.evaluation import evaluate, otsu_watershed
+
+
+def _labels(centres, shape=(64, 64), radius=6):
+    labels = np.zeros(shape, np.int32)
+    for k, c in enumerate(centres, start=1):
+        labels[disk(c, radius, shape=shape)] = k
+    return labels
+
+
+def test_perfect_prediction_scores_one_and_numbering_does_not_matter():
+    truth = _labels([(15, 15), (15, 45), (45, 30)])
+    pred = truth.copy()
+    pred[truth == 1], pred[truth == 3] = 9, 40  # other numbering, with gaps
+    scores = evaluate([pred], [truth])
+    assert scores["ap"] == [1.0, 1.0, 1.0] and scores["ap50"] == scores["ap90"] == 1.0
+    assert scores["mean_iou_matched"] == 1.0 and scores["n_true"] == scores["n_pred"] == 3
+
+
+def test_one_missed_instance_hand_computed():
+    truth_a = _labels([(15, 15), (15, 45), (45, 30)])
+    pred_a = truth_a.copy()
+    pred_a[pred_a == 2] = 0  # missed: TP 2, FP 0, FN 1 → AP 2/3
+    truth_b = _labels([(20, 20), (40, 40)])
+    pred_b = truth_b.copy()  # perfect: AP 1
+    scores = evaluate([pred_a, pred_b], [truth_a, truth_b], thresholds=(0.5, 0.75))
+    assert scores["tp"] == [4, 4] and scores["fp"] == [0, 0] and scores["fn"] == [1, 1]
+    assert scores["ap"] == pytest.approx([4 / 5, 4 / 5])  # pooled: 4 / (4 + 0 + 1)
+    assert scores["ap_mean_per_image"] == pytest.approx([(2 / 3 + 1) / 2] * 2)
+    assert scores["ap_per_image"][0] == pytest.approx([2 / 3, 2 / 3])
+    assert scores["ap50"] == pytest.approx(0.8) and "ap75" in scores
+
+
+def test_shifted_prediction_fails_strict_thresholds_and_empty_images_are_skipped():
+    truth = _labels([(30, 30)], radius=10)
+    pred = np.roll(truth, 3, axis=1)  # IoU of a disc (r = 10) shifted by 3 px ≈ 0.68
+    empty = np.zeros((64, 64), np.int32)
+    scores = evaluate([pred, empty], [truth, empty])
+    assert scores["ap"] == [1.0, 0.0, 0.0]
+    assert scores["fp"] == [0, 1, 1] and scores["fn"] == [0, 1, 1]
+    assert 0.6 < scores["mean_iou_matched"] < 0.75
+    assert scores["ap_mean_per_image"] == [1.0, 0.0, 0.0]  # the empty pair has no AP
+    with pytest.raises(ValueError, match="differ in shape"):
+        evaluate([truth], [truth[:10]])
+
+
+def test_otsu_watershed_separates_two_touching_discs():
+    shape = (80, 110)
+    image = np.full(shape, 200.0)
+    centres = [(40, 35), (40, 70)]  # radius 20, 35 px apart: one connected blob
+    for c in centres:
+        image[disk(c, 20, shape=shape)] = 60.0  # dark particles, bright background (TEM)
+    image += np.random.default_rng(0).normal(0, 3, shape)
+    labels = otsu_watershed(image.astype(np.float32))
+    assert labels.dtype == np.int32 and labels.shape == shape
+    assert labels.max() == 2
+    assert {labels[c] for c in centres} == {1, 2}
+    truth = _labels(centres, shape, radius=20)
+    assert evaluate([labels], [truth])["ap50"] == 1.0
+    assert not otsu_watershed(np.zeros(shape)).any()
