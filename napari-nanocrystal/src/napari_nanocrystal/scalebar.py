@@ -14,14 +14,19 @@ precedence: a manual value, then a value from the file's metadata (see
    downloaded) and parsed by :func:`parse_scale_text`;
 3. ``nm_per_px = value_in_nm / bar_length_px``.
 
-OCR alphabet
-------------
+OCR alphabet and safeguards
+---------------------------
 EasyOCR's English model has no ``µ`` and no ``Å``.  Without a restriction it reads
 ``µm`` as ``pm`` about as often as ``um``; we therefore restrict the recogniser to
-``0-9 . , n m u A`` so that a ``µ`` glyph is read as ``u``: picometre labels cannot be
-read from images (they do not occur on micrographs; ``parse_scale_text`` still parses
-``pm`` text).  ``A`` alone as a unit is read as ``Å``, since no other length unit is
-written ``A``.
+``0-9 . , n m u A`` so that a ``µ`` glyph is read as ``u`` (or ``n``): picometre labels
+cannot be read from images (they do not occur on micrographs; :func:`parse_scale_text`
+still parses ``pm`` text).  ``A`` alone as a unit is read as ``Å``, since no other length
+unit is written ``A``.  A reading ``nm`` becomes ``µm`` only when the glyph before the
+``m`` has a descender (of n, u and µ only µ has one).  Readings are refused rather than
+guessed: words of one line are never read separately (a lost decimal point in "0 1 um"
+must not give "1 um"), a line touching the edge of the search window may be cut, a
+leading zero ("02 µm") means a lost decimal point, and a calibration outside
+:data:`PLAUSIBLE_NM_PER_PX` is a misreading.
 
 Boxes are ``(row0, col0, row1, col1)`` with exclusive ends, like numpy slices.
 """
@@ -60,9 +65,10 @@ logger = logging.getLogger(__name__)
 #: Length of one unit in nm, by canonical unit name.
 UNIT_NM: dict[str, float] = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm": 1e6}
 
-#: Plausible pixel sizes of a micrograph (nm); file resolutions outside are print or display
-#: resolutions (72 dpi → 3.5e5 nm/px), not specimen calibrations.
-PLAUSIBLE_NM_PER_PX = (1e-3, 5e3)
+#: Plausible pixel sizes of a micrograph (nm): 2 pm (finer than atomic-resolution STEM) to
+#: 5 µm.  File resolutions outside are print or display resolutions (72 dpi → 3.5e5 nm/px),
+#: OCR readings outside are misreadings.
+PLAUSIBLE_NM_PER_PX = (2e-3, 5e3)
 
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
@@ -125,8 +131,8 @@ _UNIT_WORDS = {
     "mm": "mm",
     "pm": "pm",
 }
-_NUMBER = re.compile(r"^[0-9OoIl|]*[0-9][0-9OoIl|]*(?:[.,][0-9OoIl|]+)?$|^[.,][0-9OoIl|]+$")
-_SPLIT = re.compile(r"^\s*([0-9OoIl|.,]+?)\s*([A-Za-zµÅ]+)\s*$")
+_NUMBER = re.compile(r"^[0-9OoIl|]*[0-9][0-9OoIl|]*(?:[.,][0-9OoIl|]+)?$|^[.,][0-9OoIl|]*[0-9][0-9OoIl|]*$")
+_SPLIT = re.compile(r"^\s*([0-9OoIl|.,]+)\s*([A-Za-zµÅ]+)\s*$")  # no unit starts with O, o, I or l
 
 
 def to_nm(value: float, unit: str) -> float:
@@ -141,9 +147,9 @@ def parse_scale_text(text: str) -> tuple[float, str]:
 
     Accepts a positive number (decimal point or comma) followed by one unit: nm; µm
     written ``µm``, ``μm``, ``um`` or ``micron(s)``; mm; pm; Å or ``A``.  Units are
-    matched case-insensitively except ``A`` (Å).  Unambiguous OCR confusions inside the
-    number are corrected (``O``/``o`` → 0, ``l``/``I``/``|`` → 1, only next to a real
-    digit); a comma followed by exactly three digits (``1,000``) is ambiguous and refused,
+    matched case-insensitively except ``A`` (Å).  Unambiguous OCR confusions inside a
+    number that has a real digit are corrected (``O``/``o`` → 0, ``l``/``I``/``|`` → 1);
+    a comma followed by exactly three digits (``1,000``) is ambiguous and refused,
     and so is a leading zero before a digit (``02 µm``: a lost decimal point).
 
     Returns
@@ -261,30 +267,63 @@ def _group_runs(rows, starts, ends) -> list[tuple[int, np.ndarray, np.ndarray]]:
     return [(g[0], np.array(g[2]), np.array(g[3])) for g in groups]
 
 
-def _edge(profile: np.ndarray, inside: float, outside: float, start: int, step: int) -> float | None:
-    """Sub-pixel position of the half-level crossing walking from ``start`` by ``step``.
+def _edge(profile: np.ndarray, inside: float, outside: float, start: int, step: int, fraction: float = 0.5):
+    """Where ``profile`` (low inside the bar) first rises ``fraction`` of the way from
+    ``inside`` to ``outside``, walking from ``start`` by ``step``.
 
-    ``profile`` is low inside the bar.  Returns the crossing as a pixel-edge coordinate
-    (pixel c spans [c, c + 1)), or None when the profile never leaves the bar.
+    Returns (sub-pixel position as a pixel-edge coordinate — pixel c spans [c, c + 1) —,
+    index of the first pixel past it), or None when the profile never leaves the bar.
     """
     n = len(profile)
     c = start
-    half = 0.5 * (inside + outside)
-    while 0 <= c < n and profile[c] < half:
+    threshold = inside + fraction * (outside - inside)
+    while 0 <= c < n and profile[c] < threshold:
         c += step
     if not 0 <= c < n:
         return None
     prev = c - step  # last pixel inside
     out_level = max(outside, profile[c])  # a bright outline/halo is "outside" too
-    level = 0.5 * (inside + out_level)
+    level = inside + fraction * (out_level - inside)
     a, b = profile[prev], profile[c]
     frac = 0.5 if b == a else float(np.clip((level - a) / (b - a), 0.0, 1.0))
-    centre = prev + 0.5 + step * frac  # crossing between pixel centres
-    return centre
+    return prev + 0.5 + step * frac, c  # crossing between pixel centres
 
 
-def _evaluate(v, mask, comp, first_row, starts, ends, polarity) -> BarCandidate | None:
-    """Score a stack of runs as a scale bar; None if it cannot be one."""
+def _end(profile: np.ndarray, inside: float, outside: float, start: int, step: int, noise: float, sharp: bool = True) -> float | None:
+    """One end of the bar: the half-level crossing, unless something of intermediate shade
+    touches a black or white bar (a particle, a dark patch of film).
+
+    Then the two pixels past the quarter-level crossing are a flat step between the
+    quarter and the half level (the ramp of a blurred edge rises on), and the quarter-level
+    crossing, 0.25 px further out (where a sharp edge crosses the half level), is used —
+    only for ``sharp`` bars (not for colour bars, whose JPEG colour is blurred over 2 px).
+    """
+    half = _edge(profile, inside, outside, start, step, 0.5)
+    quarter = _edge(profile, inside, outside, start, step, 0.25)
+    if half is None or quarter is None:
+        return None if half is None else half[0]
+    contrast = outside - inside
+    if not sharp or abs(half[0] - quarter[0]) <= 1.0 or inside > 0.1 or 6 * noise > 0.25 * contrast:
+        return half[0]
+    c = quarter[1]
+    if not 0 <= c + step < len(profile):
+        return half[0]
+    after = np.array([profile[c], profile[c + step]])
+    flat = abs(after[1] - after[0]) <= 0.1 * contrast + 3 * noise
+    if flat and np.all((after >= inside + 0.25 * contrast) & (after < inside + 0.5 * contrast)):
+        return quarter[0] + 0.25 * step
+    return half[0]
+
+
+def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True) -> BarCandidate | None:
+    """Score a stack of runs (bar low in ``v``, in [0, 1]) as a scale bar; None if it cannot be one.
+
+    Refused: thicker than a quarter of its length, touching the top or bottom border or
+    spanning the width, a slice of a larger blob, contrast < 0.2.  The score is a
+    weighted mean of contrast to its surroundings, uniformity, straight ends, isolation
+    (its share of its connected component), length, thickness > 1 px, being framed by an
+    outline or panel, and lying at the image's extreme shade.
+    """
     H, W = v.shape
     t = len(starts)
     r0, r1 = first_row, first_row + t  # exclusive end
@@ -321,17 +360,25 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity) -> BarCandidate 
     above = max(float(np.median(v[r, s:e])) for r in range(max(0, r0 - 2), r0))
     below = max(float(np.median(v[r, s:e])) for r in range(r1, min(H, r1 + 2)))
     framed = float(min(above, below) > 0.8)
+    extreme = float(np.clip(1.0 - inside / 0.2, 0.0, 1.0))  # bars are drawn black, white or in a pure colour
     score = (
-        0.3 * min(1.0, contrast / 0.6) + 0.1 * uniformity + 0.1 * straight + 0.2 * isolation + 0.2 * long + 0.1 * thick + 0.15 * framed
-    ) / 1.15
+        0.3 * min(1.0, contrast / 0.6)
+        + 0.1 * uniformity
+        + 0.1 * straight
+        + 0.2 * isolation
+        + 0.2 * long
+        + 0.1 * thick
+        + 0.15 * framed
+        + 0.15 * extreme
+    ) / 1.3
 
-    left_px, right_px = _ends(v, (r0, s, r1, e), around)
+    left_px, right_px = _ends(v, (r0, s, r1, e), around, sharp)
     if right_px - left_px < 0.5 * length:
         return None
     return BarCandidate((int(r0), int(s), int(r1), int(e)), float(right_px - left_px), polarity, float(score), float(left_px), float(right_px))
 
 
-def _ends(v: np.ndarray, box, around: float) -> tuple[float, float]:
+def _ends(v: np.ndarray, box, around: float, sharp: bool = True) -> tuple[float, float]:
     """Sub-pixel left and right ends of a bar (low in ``v``): half-level crossings, between
     the bar and its surroundings (``around``), of the median profile across its rows."""
     r0, s, r1, e = box
@@ -342,8 +389,10 @@ def _ends(v: np.ndarray, box, around: float) -> tuple[float, float]:
     profile = np.median(v[rows, c_lo:c_hi], axis=0)
     quarter = max(1, length // 4)
     inside = float(np.median(profile[s - c_lo + quarter : e - c_lo - quarter] if length > 8 else profile[s - c_lo : e - c_lo]))
-    left = _edge(profile, inside, around, s - c_lo + quarter, -1)
-    right = _edge(profile, inside, around, e - c_lo - quarter, +1)
+    core = profile[s - c_lo : e - c_lo]
+    noise = 1.4826 * float(np.median(np.abs(core - np.median(core))))
+    left = _end(profile, inside, around, s - c_lo + quarter, -1, noise, sharp)
+    right = _end(profile, inside, around, e - c_lo - quarter, +1, noise, sharp)
     return (c_lo + left if left is not None else float(s)), (c_lo + right if right is not None else float(e))
 
 
@@ -360,7 +409,7 @@ def _on_luminance(bar: BarCandidate, luminance: np.ndarray) -> BarCandidate:
     if around is None or abs(around - inside) < 0.15:
         return bar
     v = g if inside < around else 1.0 - g
-    left, right = _ends(v, bar.bar_box, around if inside < around else 1.0 - around)
+    left, right = _ends(v, bar.bar_box, around if inside < around else 1.0 - around, sharp=False)
     if abs((right - left) - bar.bar_length_px) > 3:
         return bar  # something else in the luminance: keep the chroma measurement
     return BarCandidate(bar.bar_box, float(right - left), bar.polarity, bar.score, float(left), float(right))
@@ -413,7 +462,7 @@ def _scan(plane: np.ndarray, index: int) -> list[_Found]:
             levels.append(comp)
             rows, starts, ends = _long_runs(mask, min_len)
             for first_row, s, e in _group_runs(rows, starts, ends):
-                candidate = _evaluate(v, mask, comp, first_row, s, e, polarity)
+                candidate = _evaluate(v, mask, comp, first_row, s, e, polarity, sharp=index == 0)
                 if candidate is not None:
                     r0, c0, r1, c1 = candidate.bar_box
                     here.append(_Found(candidate, index, comp, int(comp[(r0 + r1) // 2, (c0 + c1) // 2])))
@@ -657,14 +706,14 @@ def _best_reading(lines, near=None, cut=None):
     return None if best is None else best[1:]
 
 
-def _read_label(reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False)):
-    """Read a label from a float crop: x1 then x2 magnification until a line parses.
+def _read_label(reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES):
+    """Read a label from a float crop at the magnifications ``scales``, in turn, until a line parses.
 
     Returns ((value, unit, text, confidence, box) or None, texts seen).
     """
     seen: list[str] = []
     u8 = _as_uint8(crop)
-    for scale in _OCR_SCALES:
+    for scale in scales:
         lines = _ocr(reader, u8, scale)
         seen += [text for text, _, _ in lines if text not in seen]
         reading = _best_reading(lines, near, (crop.shape, cut_edges))
@@ -744,6 +793,13 @@ def _clean_crop(plane: np.ndarray, region: tuple[slice, slice], bar_pixels: np.n
     return crop
 
 
+def _beside(a: BarCandidate, b: BarCandidate) -> bool:
+    """Whether two candidates are parts of one bar (stacked within 3 px, overlapping columns)."""
+    gap = max(a.bar_box[0] - b.bar_box[2], b.bar_box[0] - a.bar_box[2])
+    shared = min(a.bar_box[3], b.bar_box[3]) - max(a.bar_box[1], b.bar_box[1])
+    return gap <= 3 and shared > 0.5 * min(a.bar_box[3] - a.bar_box[1], b.bar_box[3] - b.bar_box[1])
+
+
 def _check_scale(value, name: str) -> float | None:
     if value is None:
         return None
@@ -793,25 +849,34 @@ def read_scale_bar(image, *, reader=None, manual_nm_per_px: float | None = None,
     reader = reader or get_ocr_reader()
     seen: list[str] = []
     best_score = candidates[0].bar.score
-    for found in candidates[:3]:
+    tried: list[BarCandidate] = []
+    for found in candidates[:4]:
         bar = found.bar
-        if bar.score < 0.6 * best_score:
+        if bar.score < 0.85 * best_score or len(tried) == 3:  # a much weaker stroke: its "label" would be a guess
             break
+        if any(_beside(bar, other) for other in tried):
+            continue  # an outline or a part of a bar whose label was unreadable: same label
+        tried.append(bar)
         r0, c0, r1, c1 = bar.bar_box
         bar_pixels = found.region()
+        windows = _label_windows(planes[found.plane], bar, bar_pixels)
         reading = None
-        for region in _label_windows(planes[found.plane], bar, bar_pixels):
-            top, left = region[0].start, region[1].start
-            near = ((r0 + r1) / 2 - top, (c0 + c1) / 2 - left)
-            cut = (top > 0, left > 0, region[0].stop < planes[0].shape[0], region[1].stop < planes[0].shape[1])
-            readings = []
-            for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
-                one, texts = _read_label(reader, _clean_crop(planes[index], region, bar_pixels), near, cut)
-                seen += [text for text in texts if text not in seen]
-                if one is not None:
-                    readings.append(one)
-            if readings:
-                reading = max(readings, key=lambda item: item[3])
+        for scale in _OCR_SCALES:  # every window at x1 first: x2 costs 4 times as much
+            for region in windows:
+                top, left = region[0].start, region[1].start
+                near = ((r0 + r1) / 2 - top, (c0 + c1) / 2 - left)
+                cut = (top > 0, left > 0, region[0].stop < planes[0].shape[0], region[1].stop < planes[0].shape[1])
+                readings = []
+                for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
+                    crop = _clean_crop(planes[index], region, bar_pixels)
+                    one, texts = _read_label(reader, crop, near, cut, scales=(scale,))
+                    seen += [text for text in texts if text not in seen]
+                    if one is not None:
+                        readings.append(one)
+                if readings:
+                    reading = max(readings, key=lambda item: item[3])
+                    break
+            if reading is not None:
                 break
         if reading is None:
             logger.debug("bar at %s: no readable label among %s", bar.bar_box, seen)
@@ -901,13 +966,20 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         data = page.asarray()
-        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
-            colormap = np.asarray(page.colormap)  # (3, 2**bits), uint16
-            rgb = colormap[:, data].transpose(1, 2, 0) if data.ndim == 2 else None
-            if rgb is not None:
-                data = (rgb[..., 0] if np.array_equal(colormap[0], colormap[1]) and np.array_equal(colormap[1], colormap[2]) else rgb)
-                data = (data // 257).astype(np.uint8) if colormap.max() > 255 else data.astype(np.uint8)
+        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None and data.ndim == 2:
+            data = _apply_palette(data, np.asarray(page.colormap))
         return data, _tiff_nm_per_px(tif, page)
+
+
+def _apply_palette(indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """Pixels of a palette image: the indices themselves for a gray ramp (index ∝ gray level),
+    else RGB from the (3, n) colormap, 8-bit when the colormap is 16-bit."""
+    gray = np.array_equal(colormap[0], colormap[1]) and np.array_equal(colormap[1], colormap[2])
+    ramp = np.arange(colormap.shape[1], dtype=np.float64)
+    if gray and colormap[0, -1] > 0 and np.allclose(colormap[0] / colormap[0, -1], ramp / ramp[-1], atol=1e-3):
+        return indices
+    rgb = colormap[:, indices].transpose(1, 2, 0)
+    return (rgb >> 8).astype(np.uint8) if colormap.max() > 255 else rgb.astype(np.uint8)
 
 
 def _read_dm(path: Path) -> tuple[np.ndarray, float | None]:

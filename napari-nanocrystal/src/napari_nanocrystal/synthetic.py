@@ -280,7 +280,7 @@ def _paint(display: np.ndarray, box, colour, alpha=None) -> None:
     region[...] = region * (1 - a) + colour * a
 
 
-def _draw_scale_bar(display, value, unit, nm_per_px, rng, **style) -> ScaleBarTruth:
+def _draw_scale_bar(display, value, unit, rng, **style) -> ScaleBarTruth:
     """Draw a scale bar into ``display`` (float, [0, 1], gray or RGB) in place; return its truth.
 
     ``style``: bar_length_px, thickness_px, font, font_px, position, text_side, align,
@@ -362,7 +362,7 @@ def _place(masks, labels, occupied, rng, touching, max_tries=60):
     particle; else free with a gap of ≥ 2 px. Returns the top-left corner of each or None."""
     H, W = labels.shape
     corners: list[tuple[int, int] | None] = []
-    centres: list[tuple[float, float, float]] = []  # (row, col, radius) of placed particles
+    centres: list[tuple[float, float, float, int]] = []  # (row, col, radius, label) of placed particles
     for i, mask in enumerate(masks):
         h, w = mask.shape
         radius = math.sqrt(mask.sum() / math.pi)
@@ -372,9 +372,8 @@ def _place(masks, labels, occupied, rng, touching, max_tries=60):
         for _ in range(max_tries):
             if touching[i] and centres:
                 k = int(rng.integers(len(centres)))
-                pr, pc, prad = centres[k]
+                pr, pc, prad, partner = centres[k]
                 angle = rng.uniform(0, 2 * math.pi)
-                partner = int(labels[int(pr), int(pc)])
                 for dist in np.arange(prad + radius + 3, 0.5 * (prad + radius), -0.5):
                     top = int(round(pr + dist * math.sin(angle) - h / 2))
                     left = int(round(pc + dist * math.cos(angle) - w / 2))
@@ -406,7 +405,7 @@ def _place(masks, labels, occupied, rng, touching, max_tries=60):
             top, left = placed
             labels[top : top + h, left : left + w][mask] = i + 1
             rows, cols = np.nonzero(mask)
-            centres.append((top + rows.mean(), left + cols.mean(), radius))
+            centres.append((top + rows.mean(), left + cols.mean(), radius, i + 1))
     return corners
 
 
@@ -506,7 +505,7 @@ def make_tem_image(
         style["bar_length_px"] = int(round(value_nm / nm_per_px))
         value, unit = (value_nm / 1000.0, "µm") if value_nm >= 1000 else (value_nm, "nm")
         probe = np.zeros((H, W))
-        truth = _draw_scale_bar(probe, value, unit, nm_per_px, np.random.default_rng(0), **style)
+        truth = _draw_scale_bar(probe, value, unit, np.random.default_rng(0), **style)
         r0, c0, r1, c1 = _extent(probe != 0, truth)
         occupied[max(0, r0 - 3) : r1 + 3, max(0, c0 - 3) : c1 + 3] = True
         bar_args = (value, unit, style)
@@ -573,7 +572,7 @@ def make_tem_image(
     truth = None
     if bar_args is not None:
         value, unit, style = bar_args
-        truth = _draw_scale_bar(display, value, unit, nm_per_px, np.random.default_rng(0), **style)
+        truth = _draw_scale_bar(display, value, unit, np.random.default_rng(0), **style)
     return SyntheticTEM(_to_dtype(display, dtype), labels, float(nm_per_px), particles, truth)
 
 
@@ -595,7 +594,7 @@ def _to_dtype(display: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # Scale-bar samples
 
 
-_UNIT_VALUES = {"nm": (2, 5, 10, 20, 50, 100, 200, 500), "µm": (0.1, 0.2, 0.5, 1, 2, 5, 10), "Å": (2, 5, 10, 20, 50)}
+_UNIT_VALUES = {"nm": (2, 5, 10, 20, 50, 100, 200, 500), "µm": (0.1, 0.2, 0.5, 1, 2, 5, 10), "Å": (5, 10, 20, 50)}
 
 
 def make_scale_bar_sample(
@@ -695,7 +694,7 @@ def make_scale_bar_sample(
     display = display / max(float(display.max()), 1e-6) * rng.uniform(0.75, 1.0)  # figure-style display range
     if params["colour"] == "yellow":
         display = np.repeat(display[..., None], 3, axis=2)
-    truth = _draw_scale_bar(display, value, unit, nm_per_px, rng, **{k: params[k] for k in params if k not in ("noise", "jpeg_quality")})
+    truth = _draw_scale_bar(display, value, unit, rng, **{k: params[k] for k in params if k not in ("noise", "jpeg_quality")})
     if params["noise"] > 0:
         display = display + rng.normal(0.0, params["noise"], display.shape)
     image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
