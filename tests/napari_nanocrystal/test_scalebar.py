@@ -366,7 +366,6 @@ def _write_dm(path: Path, data: np.ndarray, scale: float, units: str, version: i
 @pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("scale, units, expected", [(0.2604, "nm", 0.2604), (0.0015, "µm", 1.5), (2.5, "Å", 0.25), (0.02, "1/nm", None)])
 def test_dm_calibration(tmp_path, version, scale, units, expected):
-    pytest.importorskip("rsciio")
     data = np.random.default_rng(0).random((12, 20)).astype(np.float32)
     path = tmp_path / f"image.dm{version}"
     _write_dm(path, data, scale, units, version)

@@ -630,12 +630,13 @@ def _ocr(reader, crop: np.ndarray, scale: int = 1) -> list[tuple[str, float, tup
     return [(" ".join(texts), float(np.mean(confs)), box) for texts, confs, box in lines]
 
 
-def _has_descender(crop: np.ndarray, box) -> bool | None:
+def _has_descender(crop: np.ndarray, box, polarity: str | None = None) -> bool | None:
     """Whether the glyph before the final ``m`` of a label descends below the ``m``.
 
     Among the letters OCR may return there (n, u) only ``µ`` has a descender, so this
-    tells ``µm`` from ``nm``.  The label's ink is tried as the brightest and the darkest
-    of three Otsu classes (plain and outlined text); None unless the answers agree.
+    tells ``µm`` from ``nm``.  The label's ink is the brightest (``polarity="bright"``, a
+    label in the shade of a bright bar) or the darkest (``"dark"``) of three Otsu classes;
+    with ``None`` both are tried and must agree.  None when undecided.
     """
     from skimage.filters import threshold_multiotsu
 
@@ -648,8 +649,9 @@ def _has_descender(crop: np.ndarray, box) -> bool | None:
         low, high = threshold_multiotsu(patch, classes=3)
     except ValueError:
         return None
-    answers = {_glyph_drop(ink) for ink in (patch > high, patch < low)} - {None}
-    return answers.pop() if len(answers) == 1 else None
+    inks = {"bright": [patch > high], "dark": [patch < low]}.get(polarity, [patch > high, patch < low])
+    answers = [_glyph_drop(ink) for ink in inks]
+    return answers[0] if len(set(answers)) == 1 else None
 
 
 def _glyph_drop(ink: np.ndarray) -> bool | None:
@@ -681,11 +683,13 @@ def _glyph_drop(ink: np.ndarray) -> bool | None:
     return None
 
 
-def _best_reading(lines, near=None, cut=None):
+def _best_reading(lines, near=None, cut=None, bar_length_px=None):
     """The parseable line with the highest confidence (ties: nearest to ``near``).
 
     ``cut`` = (shape, (top, left, bottom, right) edges cut out of a larger image): lines
-    touching a cut edge may be truncated ("00 nm" of "100 nm") and are skipped.
+    touching a cut edge may be truncated ("00 nm" of "100 nm") and are skipped.  With
+    ``bar_length_px``, lines implying an implausible calibration ("5 mm" for a 60 px bar)
+    are misreadings and are skipped too.
     """
     best = None
     for text, confidence, box in lines:
@@ -697,6 +701,8 @@ def _best_reading(lines, near=None, cut=None):
             value, unit = parse_scale_text(text)
         except ScaleBarError:
             continue
+        if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
+            continue
         distance = 0.0
         if near is not None:
             distance = math.hypot((box[0] + box[2]) / 2 - near[0], (box[1] + box[3]) / 2 - near[1])
@@ -706,8 +712,14 @@ def _best_reading(lines, near=None, cut=None):
     return None if best is None else best[1:]
 
 
-def _read_label(reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES):
+def _read_label(
+    reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES, bar_length_px=None, glyphs=True, polarity=None
+):
     """Read a label from a float crop at the magnifications ``scales``, in turn, until a line parses.
+
+    ``glyphs``: the crop shows glyph shapes faithfully (not the JPEG-blurred chroma of a
+    colour label), so that a descender can tell ``µm`` from ``nm``; ``polarity``: the
+    label's shade, "dark" or "bright" (that of its bar), or None if unknown.
 
     Returns ((value, unit, text, confidence, box) or None, texts seen).
     """
@@ -716,11 +728,11 @@ def _read_label(reader, crop: np.ndarray, near=None, cut_edges=(False, False, Fa
     for scale in scales:
         lines = _ocr(reader, u8, scale)
         seen += [text for text, _, _ in lines if text not in seen]
-        reading = _best_reading(lines, near, (crop.shape, cut_edges))
+        reading = _best_reading(lines, near, (crop.shape, cut_edges), bar_length_px)
         if reading is None:
             continue
         value, unit, text, confidence, box = reading
-        if unit == "nm" and _has_descender(crop, box):
+        if unit == "nm" and glyphs and _has_descender(crop, box, polarity):
             logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
             unit = "µm"
         return (value, unit, text, confidence, box), seen
@@ -869,7 +881,7 @@ def read_scale_bar(image, *, reader=None, manual_nm_per_px: float | None = None,
                 readings = []
                 for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
                     crop = _clean_crop(planes[index], region, bar_pixels)
-                    one, texts = _read_label(reader, crop, near, cut, scales=(scale,))
+                    one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, index == 0, bar.polarity)
                     seen += [text for text in texts if text not in seen]
                     if one is not None:
                         readings.append(one)
