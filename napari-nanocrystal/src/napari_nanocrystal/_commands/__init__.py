@@ -1,0 +1,1 @@
+"""Subcommands of the ``nanocrystal`` CLI: one module each, with ``register(subparsers)``."""
