@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from .dataset import read_descriptor_names, summarize
-from .io import read_recipes, read_roles
+from .descriptors import DescriptorTable
+from .io import atomic_write_bytes, read_recipes, read_roles
 
 ROLES_FILE = "chemical_abbreviations.xlsx"
 
@@ -33,6 +34,115 @@ def _dataset_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_params(pairs: list[str] | None) -> dict:
+    """``["k=v", ...]`` → dict; values are JSON literals (numbers, true/false, null, strings in quotes) or bare strings."""
+    params = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(text)
+        except json.JSONDecodeError:
+            params[key] = text
+    return params
+
+
+def _load_dataset(path: str, roles: str | None):
+    path = Path(path)
+    roles_path = Path(roles) if roles else path.with_name(ROLES_FILE)
+    if roles is None and not roles_path.is_file():
+        print(f"note: no {ROLES_FILE} next to {path}; every chemical gets role 'other' (use --roles)", file=sys.stderr)
+        return list(read_recipes(path))
+    return list(read_recipes(path, roles=read_roles(roles_path)))
+
+
+def _descriptor_table(spec: str | None, data_path: str | None = None):
+    """``--descriptors``: an .npz table, or ``computed`` (structure-based, shipped with the package)."""
+    if spec is None and data_path is not None:
+        candidate = Path(data_path).with_name("unimol_descriptors.npz")
+        if candidate.is_file():
+            spec = str(candidate)
+    if spec is None:
+        raise ValueError("no descriptor table: pass --descriptors FILE.npz or --descriptors computed")
+    if spec == "computed":
+        from .computed import computed_table
+
+        return computed_table()
+    return DescriptorTable.from_npz(spec)
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from .evaluation import cross_validate, format_results, grouped_folds, paper_folds, publication_groups
+    from .models import make_model
+
+    recipes = _load_dataset(args.path, args.roles)
+    table = _descriptor_table(args.descriptors, args.path)
+    params = _parse_params(args.set)
+    if args.protocol == "paper":
+        folds = paper_folds(recipes, train_max_size_nm=args.train_max_size)
+    else:
+        if not args.source:
+            raise ValueError("--protocol grouped needs --source raw_recipe_dataset.xlsx (publication of each recipe)")
+        folds = grouped_folds(recipes, publication_groups(recipes, args.source), train_max_size_nm=args.train_max_size)
+    make_model(args.model, table, **params)  # fail on bad names/parameters before the first fold
+    result = cross_validate(lambda: make_model(args.model, table, **params), recipes, folds, name=args.model,
+                            progress=lambda k, n, m: print(f"fold {k + 1}/{n}: MAE {m['MAE']:.3f} R2 {m['R2']:.3f}",
+                                                           file=sys.stderr))
+    if args.json:
+        print(json.dumps({"model": args.model, "params": params, "fold_mean": result.fold_mean,
+                          "pooled": result.pooled, "wall_s": result.wall_seconds,
+                          "peak_rss_mb": max(result.peak_rss_mb)}, indent=1))
+    else:
+        print(format_results([result], "fold_mean"))
+        print(format_results([result], "pooled"))
+    if args.predictions:
+        data = result.to_frame().to_csv(index=False).encode("utf-8")
+        atomic_write_bytes(Path(args.predictions), data)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .models import SynthesisTransformer, TRANSFORMER_PRESETS
+
+    recipes = _load_dataset(args.path, args.roles)
+    failed = _load_dataset(args.failed, args.roles) if args.failed else None
+    table = _descriptor_table(args.descriptors, args.path)
+    params = {**TRANSFORMER_PRESETS[args.preset], **_parse_params(args.set)}
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.overwrite:
+        raise ValueError(f"{out} already holds a model; pass --overwrite to replace it")
+    model = SynthesisTransformer(table, **params)
+    model.fit(recipes, failed_recipes=failed,
+              progress=lambda stage, e, n, rec: print(f"{stage} {e}/{n}: " + " ".join(
+                  f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"), file=sys.stderr))
+    spec = "computed" if args.descriptors == "computed" else str(Path(args.descriptors or "").name or "unimol")
+    model.save(out, metadata={"data": str(args.path), "failed": str(args.failed) if args.failed else None,
+                              "descriptors": spec, "n_recipes": len(recipes)})
+    print(f"saved {out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .models import SynthesisTransformer, default_model
+
+    recipes = _load_dataset(args.recipes, args.roles)
+    if args.model == "default":
+        model = default_model()
+    else:
+        model = SynthesisTransformer.load(args.model, _descriptor_table(args.descriptors) if args.descriptors else None)
+    outcomes = model.predict_outcomes(recipes)
+    if args.json:
+        print(json.dumps(outcomes, indent=1))
+        return 0
+    for out in outcomes:
+        top = sorted(out["shape_probabilities"].items(), key=lambda kv: -kv[1])[:3]
+        shapes = ", ".join(f"{name} {p:.0%}" for name, p in top)
+        success = "n/a" if out["success_probability"] is None else f"{out['success_probability']:.0%}"
+        print(f"{out['id']}: size {out['size_nm']:.2f} nm | shape {out['shape']} ({shapes}) | success {success}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nc-synthmodel", description="Colloidal nanocrystal synthesis models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -45,6 +155,40 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--descriptors", help="descriptor table (.npz with names) to check coverage")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(run=_dataset_summary)
+
+    from .models import TRANSFORMER_PRESETS, model_names
+
+    cv = commands.add_parser("cv", help="cross-validate a size model (paper protocol or grouped by publication)")
+    cv.add_argument("path", help="recipes (e.g. gu2025/recipes.csv)")
+    cv.add_argument("--model", default="transformer", choices=model_names())
+    cv.add_argument("--descriptors", help="descriptor table .npz, or 'computed' (default: unimol_descriptors.npz next to PATH)")
+    cv.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
+    cv.add_argument("--protocol", choices=("paper", "grouped"), default="paper")
+    cv.add_argument("--source", help="raw_recipe_dataset.xlsx for --protocol grouped")
+    cv.add_argument("--train-max-size", type=float, default=None, help="drop training recipes above this size (nm)")
+    cv.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
+    cv.add_argument("--predictions", help="write per-recipe validation predictions (CSV)")
+    cv.add_argument("--json", action="store_true")
+    cv.set_defaults(run=_cv)
+
+    train = commands.add_parser("train", help="train the transformer on a recipe dataset and save it")
+    train.add_argument("path", help="recipes (e.g. gu2025/recipes.csv)")
+    train.add_argument("--out", required=True, help="model directory")
+    train.add_argument("--failed", help="failed recipes (negatives of the success head)")
+    train.add_argument("--descriptors", help="descriptor table .npz, or 'computed'")
+    train.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
+    train.add_argument("--preset", choices=sorted(TRANSFORMER_PRESETS), default="transformer")
+    train.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
+    train.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="predict size, shape and success of recipes (JSON or CSV)")
+    predict.add_argument("recipes", help="recipe file (.json, .csv, .xlsx)")
+    predict.add_argument("--model", default="default", help="model directory, or 'default' (shipped)")
+    predict.add_argument("--descriptors", help="descriptor table (.npz; default: the one saved with the model)")
+    predict.add_argument("--roles", help=f"{ROLES_FILE} (default: next to RECIPES if present)")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(run=_predict)
     return parser
 
 

@@ -1,0 +1,209 @@
+"""Tests of nc_synthmodel.models: the synthesis transformer, its save format, registry and CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from nc_synthmodel.cli import main
+from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
+from nc_synthmodel.descriptors import DescriptorTable
+from nc_synthmodel.evaluation import cross_validate, paper_folds
+from nc_synthmodel.io import write_recipes
+from nc_synthmodel.models import ModelFormatError, SynthesisTransformer, make_model, model_names
+
+NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE", "PbO@OA", "CdO@OA"]
+ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
+TINY = dict(d_model=16, n_layers=1, n_heads=2, dim_feedforward=32, dropout=0.0, batch_size=16, n_threads=1,
+            augment_copies=3)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def table():
+    rng = np.random.default_rng(0)
+    return DescriptorTable(NAMES, rng.normal(size=(len(NAMES), 6)).astype(np.float32))
+
+
+def _recipe(i, temp, lead, oa, size, n, shape="sphere"):
+    chemicals = [("PbO" if lead else "CdO", 1.0), ("Se", 1.0), ("OA", oa), ("ODE", 10.0)]
+    return Recipe(
+        id=str(i),
+        product=Chemical(name="PbSe" if lead else "CdSe", role="product"),
+        chemicals=[Chemical(name=c, amount_mmol=a, role=ROLES[c]) for c, a in chemicals],
+        conditions=Conditions(injection_temp_c=temp, reaction_temp_c=temp, time_min=5.0),
+        outcome=Outcome(success=False) if size is None else Outcome(size_nm=size, n_particles=n, shape=shape),
+    )
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Size grows with temperature; lead products are cubes, cadmium ones spheres; some rows solid."""
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(120):
+        lead = i % 2 == 0
+        temp = float(rng.uniform(100, 250))
+        size = 2.0 + temp / 25.0 + (2.0 if lead else 0.0)
+        out.append(_recipe(i, temp, lead, float(rng.uniform(1, 5)), size, 400 if i % 3 == 0 else 50,
+                           "cube" if lead else "sphere"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def failed():
+    rng = np.random.default_rng(2)
+    return [_recipe(f"f{i}", float(rng.uniform(20, 60)), i % 2 == 0, 30.0, None, None) for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def fitted(table, toy, failed):
+    model = SynthesisTransformer(table, pretrain_epochs=15, finetune_epochs=15, learning_rate=3e-3, **TINY)
+    return model.fit(toy, failed_recipes=failed)
+
+
+def test_learns_size_shape_and_success(fitted, toy, failed):
+    y = np.array([r.outcome.size_nm for r in toy])
+    pred = fitted.predict(toy)
+    assert pred.shape == (len(toy),) and np.isfinite(pred).all()
+    assert np.mean(np.abs(pred - y)) < 0.5 * np.mean(np.abs(y - y.mean()))
+    outcomes = fitted.predict_outcomes(toy + failed)
+    assert set(outcomes[0]) == {"id", "size_nm", "shape", "shape_probabilities", "success_probability"}
+    assert all(abs(sum(o["shape_probabilities"].values()) - 1) < 1e-5 for o in outcomes)
+    shapes = [o["shape"] for o in outcomes[: len(toy)]]
+    assert np.mean([s == r.outcome.shape for s, r in zip(shapes, toy)]) > 0.9
+    success = np.array([o["success_probability"] for o in outcomes])
+    assert success[: len(toy)].mean() > success[len(toy):].mean() + 0.3
+
+
+def test_augmentation_and_history(fitted, toy):
+    assert fitted.n_copies_ > len(toy)  # every toy recipe has a PbO@OA or CdO@OA pair
+    assert len(fitted.history_["pretrain"]) == 15 and len(fitted.history_["finetune"]) == 15
+    assert "val_MAE" in fitted.history_["finetune"][0]  # 10 % of the 40 solid rows held out
+    assert 0 <= fitted.best_epoch_["finetune"] < 15
+
+
+def test_without_failed_recipes_success_is_unknown(table, toy):
+    model = SynthesisTransformer(table, pretrain_epochs=0, finetune_epochs=2, validation_fraction=0.0, **TINY).fit(toy)
+    assert not model.has_success_
+    assert model.predict_outcomes(toy[:2])[0]["success_probability"] is None
+    assert "val_MAE" not in model.history_["finetune"][0]
+    assert model.best_epoch_["finetune"] == 1
+
+
+def test_tolerance_band_costs_nothing(table):
+    model = SynthesisTransformer(table, **TINY)
+    model.target_mean_, model.target_std_ = 0.0, 1.0
+    huber = torch.nn.HuberLoss(delta=1.0, reduction="none")
+    size = torch.tensor([10.0, 10.0, 10.0])
+    batch = {"size": size, "n_particles": torch.tensor([50, 50, 400])}
+    pred = torch.log(torch.tensor([11.0, 13.0, 11.0]))  # +10 % (few particles), +30 %, +10 % (solid)
+    loss = model._size_loss(huber, pred, batch, None)
+    expected = (huber(pred[1:], torch.log(size[1:]))).sum() / 3
+    assert torch.isclose(loss, expected)
+
+
+def test_finetune_size_limit_masks_large(table):
+    model = SynthesisTransformer(table, **TINY)
+    model.target_mean_, model.target_std_ = 0.0, 1.0
+    huber = torch.nn.HuberLoss(delta=1.0, reduction="none")
+    batch = {"size": torch.tensor([50.0, 100.0]), "n_particles": torch.tensor([400, 400])}
+    assert float(model._size_loss(huber, torch.zeros(2), batch, 20.0)) == 0.0
+
+
+def test_save_load_round_trip(fitted, table, toy, tmp_path):
+    fitted.save(tmp_path / "m", metadata={"note": "test"})
+    loaded = SynthesisTransformer.load(tmp_path / "m")  # the table saved beside the weights
+    np.testing.assert_allclose(loaded.predict(toy), fitted.predict(toy), rtol=1e-5)
+    assert loaded.predict_outcomes(toy[:1])[0]["success_probability"] is not None
+    assert loaded.metadata_ == {"note": "test"}
+
+
+def test_load_rejects_bad_directories(fitted, table, tmp_path):
+    with pytest.raises(ModelFormatError, match="model.json missing"):
+        SynthesisTransformer.load(tmp_path, table)
+    fitted.save(tmp_path / "m")
+    other = DescriptorTable(NAMES, np.ones((len(NAMES), 6), np.float32))
+    with pytest.raises(ModelFormatError, match="differs from the one the model was trained with"):
+        SynthesisTransformer.load(tmp_path / "m", other)
+    assert SynthesisTransformer.load(tmp_path / "m", table).encoder_ is not None
+    (tmp_path / "m" / "weights.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelFormatError, match="unreadable weights"):
+        SynthesisTransformer.load(tmp_path / "m", table)
+    (tmp_path / "m" / "model.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        SynthesisTransformer.load(tmp_path / "m", table)
+    (tmp_path / "m" / "model.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ModelFormatError, match="not a nc-synthmodel.SynthesisTransformer"):
+        SynthesisTransformer.load(tmp_path / "m", table)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"d_model": 10, "n_heads": 4}, "divisible"),
+        ({"pretrain_epochs": 0, "finetune_epochs": 0}, "nothing to train"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"validation_fraction": 0.7}, "validation_fraction"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_parameters(table, toy, params, message):
+    with pytest.raises(ValueError, match=message):
+        SynthesisTransformer(table, **{**TINY, **params}).fit(toy)
+
+
+def test_augment_needs_intermediates(toy):
+    plain = DescriptorTable(NAMES[:8], np.ones((8, 6), np.float32))
+    with pytest.raises(ValueError, match="intermediates"):
+        SynthesisTransformer(plain, **TINY).fit(toy)
+    with pytest.raises(NotFittedError):
+        SynthesisTransformer(plain, **TINY).predict(toy)
+
+
+def test_registry_and_cross_validation(table, toy):
+    assert {"transformer", "transformer-noaug", "RF", "LSTM"} <= set(model_names())
+    assert make_model("transformer-noaug", table).augment is False
+    with pytest.raises(ValueError, match="unknown model"):
+        make_model("SVM", table)
+    model = make_model("transformer", table, pretrain_epochs=1, finetune_epochs=1, **TINY)
+    assert clone(model).get_params()["d_model"] == 16
+    folds = paper_folds(toy, n_splits=2)
+    result = cross_validate(lambda: clone(model), toy, folds, name="transformer")
+    assert len(result.y_pred) == sum(len(v) for _, v in folds)
+
+
+def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
+    write_recipes(toy, tmp_path / "recipes.csv")
+    write_recipes(failed, tmp_path / "failed.csv")
+    np.savez(tmp_path / "table.npz", names=np.array(table.names, dtype=str), descriptors=table.lookup(list(table.names)))
+    common = ["--descriptors", str(tmp_path / "table.npz")]
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "pretrain_epochs": 1, "finetune_epochs": 1}.items()]
+    assert main(["train", str(tmp_path / "recipes.csv"), "--out", str(tmp_path / "m"), "--failed",
+                 str(tmp_path / "failed.csv"), *common, *sets]) == 0
+    assert main(["train", str(tmp_path / "recipes.csv"), "--out", str(tmp_path / "m"), *common, *sets]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "recipes.csv"), "--model", str(tmp_path / "m")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(toy) and "size" in lines[0] and "success" in lines[0]
+    assert main(["predict", str(tmp_path / "recipes.csv"), "--model", str(tmp_path / "m"), *common, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(toy)
+    assert main(["cv", str(tmp_path / "recipes.csv"), "--model", "DT", *common, "--json",
+                 "--predictions", str(tmp_path / "cv.csv")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "DT" and result["pooled"]["MAE"] > 0
+    assert (tmp_path / "cv.csv").read_text().startswith("index,fold,true,pred")
+    assert main(["cv", str(tmp_path / "recipes.csv"), "--set", "bad", *common]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
