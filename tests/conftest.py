@@ -20,6 +20,17 @@ def pytest_addoption(parser):
     parser.addoption("--datasets", default=None, help="folder holding gu2025/, tem-examples/, emps-train/")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Torch on one thread: the CI machine has 2 shared cores, where OpenMP spin-waiting makes 2 threads slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def datasets_dir(pytestconfig) -> Path:
     path = Path(pytestconfig.getoption("--datasets") or os.environ.get("NANOCRYSTAL_DATASETS") or DEFAULT_DATASETS)

@@ -16,15 +16,6 @@ from napari_nanocrystal.segmentation.targets import flow_targets
 TINY = (1, 4, 8, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the machine's 2 cores are shared: OpenMP spin-waiting under load makes 2 threads slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class PerfectNet(torch.nn.Module):
     """Stands in for a trained network: reads particles off its (normalised) input.
 

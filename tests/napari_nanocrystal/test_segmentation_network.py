@@ -11,15 +11,6 @@ from napari_nanocrystal.segmentation.network import SeedFlowNet, available_model
 TINY = (1, 4, 8, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the machine's 2 cores are shared: OpenMP spin-waiting under load makes 2 threads slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_forward_64_returns_three_maps():
     net = SeedFlowNet().eval()  # the default width (1, 16, 32, 64, 128)
     with torch.no_grad():

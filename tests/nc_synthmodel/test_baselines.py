@@ -8,7 +8,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 
-from nc_synthmodel.baselines import BASELINES, FlatFeatureRegressor, LSTMRegressor, make_baseline
+from nc_synthmodel.baselines import BASELINES, FlatFeatureRegressor, LSTMRegressor
+from nc_synthmodel.models import make_model as make_baseline
 from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import cross_validate, paper_folds
@@ -56,7 +57,7 @@ def toy():
 
 def test_registry_names():
     assert set(BASELINES) == {"DT", "RF", "GB", "DNN", "LSTM"}
-    with pytest.raises(ValueError, match="unknown baseline"):
+    with pytest.raises(ValueError, match="unknown model"):
         make_baseline("SVM", None)
 
 

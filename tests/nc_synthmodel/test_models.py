@@ -23,14 +23,6 @@ TINY = dict(d_model=16, n_layers=1, n_heads=2, dim_feedforward=32, dropout=0.0, 
             augment_copies=3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def table():
     rng = np.random.default_rng(0)

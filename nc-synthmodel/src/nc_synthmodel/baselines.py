@@ -23,7 +23,8 @@ Conventions:
 * products without a descriptor are encoded as zero vectors, as in the authors' code
   (``unknown_product="zeros"``).
 
-:data:`BASELINES` maps a name to a factory ``factory(descriptors, **params)``.
+:data:`BASELINES` maps a name to a factory ``factory(descriptors, **params)``;
+:func:`nc_synthmodel.models.make_model` builds any of them (or a transformer) by name.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ __all__ = [
     "BASELINES",
     "FlatFeatureRegressor",
     "LSTMRegressor",
-    "make_baseline",
 ]
 
 logger = logging.getLogger(__name__)
@@ -403,12 +403,3 @@ BASELINES: dict[str, Callable[..., Any]] = {
     "DNN": _dnn,
     "LSTM": _lstm,
 }
-
-
-def make_baseline(name: str, descriptors: DescriptorTable, **params) -> Any:
-    """An unfitted baseline from :data:`BASELINES` (``params`` go to its factory)."""
-    try:
-        factory = BASELINES[name]
-    except KeyError:
-        raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}") from None
-    return factory(descriptors, **params)
