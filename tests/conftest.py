@@ -20,6 +20,13 @@ def pytest_addoption(parser):
     parser.addoption("--datasets", default=None, help="folder holding gu2025/, tem-examples/, emps-train/")
 
 
+def pytest_configure(config):
+    # triton (loaded lazily by torch._dynamo, e.g. via torchvision for EasyOCR) bundles its own
+    # LLVM; loading it after a napari viewer has mapped Mesa's libLLVM (Xvfb, llvmpipe) crashes
+    # the process.  Load it first, once, so test order cannot matter.
+    import torch._dynamo  # noqa: F401
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
     """Torch on one thread: the CI machine has 2 shared cores, where OpenMP spin-waiting makes 2 threads slower."""

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from nc_synthmodel.cli import main
-from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
+from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import cross_validate, paper_folds
 from nc_synthmodel.io import write_recipes

@@ -18,6 +18,20 @@ from .io import RecipeSet, append_recipes, read_recipes, read_roles, write_recip
 
 __version__ = "0.1.0"
 
+# heavy modules (torch, RDKit) load on first use: name -> module
+_LAZY = {
+    "SynthesisTransformer": "models",
+    "make_model": "models",
+    "model_names": "models",
+    "default_model": "models",
+    "ModelFormatError": "models",
+    "ComputedDescriptors": "computed",
+    "UniMolDescriptors": "computed",
+    "Structure": "computed",
+    "read_structures": "computed",
+    "UnknownStructureError": "computed",
+}
+
 __all__ = [
     "SCHEMA_VERSION",
     "SHAPE_CLASSES",
@@ -38,3 +52,14 @@ __all__ = [
     "UnknownChemicalError",
     "IntermediateAugmenter",
 ]
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -57,19 +57,28 @@ def _load_dataset(path: str, roles: str | None):
     return list(read_recipes(path, roles=read_roles(roles_path)))
 
 
-def _descriptor_table(spec: str | None, data_path: str | None = None):
-    """``--descriptors``: an .npz table, or ``computed`` (structure-based, shipped with the package)."""
-    if spec is None and data_path is not None:
-        candidate = Path(data_path).with_name("unimol_descriptors.npz")
-        if candidate.is_file():
-            spec = str(candidate)
+def _descriptor_table(spec: str | None, data_path: str | None = None, recipes=()):
+    """``--descriptors``: an .npz table, or ``computed`` (structure-based, shipped with the package).
+
+    A computed table covers the chemicals of ``recipes`` plus the ``A@B`` intermediates that
+    augmentation may insert: those named in ``unimol_descriptors.npz`` next to the data, if present.
+    """
+    neighbour = Path(data_path).with_name("unimol_descriptors.npz") if data_path is not None else None
+    if spec is None and neighbour is not None and neighbour.is_file():
+        spec = str(neighbour)
     if spec is None:
         raise ValueError("no descriptor table: pass --descriptors FILE.npz or --descriptors computed")
-    if spec == "computed":
-        from .computed import computed_table
+    if spec != "computed":
+        return DescriptorTable.from_npz(spec)
+    from .computed import ComputedDescriptors
 
-        return computed_table()
-    return DescriptorTable.from_npz(spec)
+    names = {c.name for recipe in recipes for c in recipe.chemicals}
+    if neighbour is not None and neighbour.is_file():
+        known = DescriptorTable.from_npz(neighbour).intermediates
+        names |= {name for name in known if set(name.split("@")) <= names}
+    if not names:
+        raise ValueError("--descriptors computed needs recipes to know which chemicals to describe")
+    return ComputedDescriptors().fit(sorted(names)).to_table(sorted(names))
 
 
 def _cv(args: argparse.Namespace) -> int:
@@ -77,7 +86,7 @@ def _cv(args: argparse.Namespace) -> int:
     from .models import make_model
 
     recipes = _load_dataset(args.path, args.roles)
-    table = _descriptor_table(args.descriptors, args.path)
+    table = _descriptor_table(args.descriptors, args.path, recipes)
     params = _parse_params(args.set)
     if args.protocol == "paper":
         folds = paper_folds(recipes, train_max_size_nm=args.train_max_size)
@@ -107,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
 
     recipes = _load_dataset(args.path, args.roles)
     failed = _load_dataset(args.failed, args.roles) if args.failed else None
-    table = _descriptor_table(args.descriptors, args.path)
+    table = _descriptor_table(args.descriptors, args.path, recipes + (failed or []))
     params = {**TRANSFORMER_PRESETS[args.preset], **_parse_params(args.set)}
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
@@ -130,7 +139,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.model == "default":
         model = default_model()
     else:
-        model = SynthesisTransformer.load(args.model, _descriptor_table(args.descriptors) if args.descriptors else None)
+        model = SynthesisTransformer.load(args.model, _descriptor_table(args.descriptors, None, recipes) if args.descriptors else None)
     outcomes = model.predict_outcomes(recipes)
     if args.json:
         print(json.dumps(outcomes, indent=1))

@@ -32,6 +32,7 @@ on recipes from other publications.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -440,6 +441,9 @@ class _ProcessMemory:
         return maxrss if sys.platform == "darwin" else maxrss * 1024
 
     def __enter__(self) -> _ProcessMemory:
+        # collect garbage left by earlier work first: freeing it inside the block would
+        # lower the resident set and hide the growth being measured
+        gc.collect()
         self._stop = threading.Event()
         if self.available():
             self._start = self._peak = self._rss_bytes()

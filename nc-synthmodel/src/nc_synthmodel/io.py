@@ -16,6 +16,7 @@ while their value is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -48,7 +49,9 @@ __all__ = [
     "append_recipes",
     "read_roles",
     "ChemicalRoles",
+    "atomic_path",
     "atomic_write_bytes",
+    "atomic_write_text",
     "GU_SLOTS",
 ]
 
@@ -528,23 +531,45 @@ def read_recipes(path: str | os.PathLike, *, roles: ChemicalRoles | None = None)
     return _read_gu_csv(path, roles)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    For writers that need a file name (``np.savez``, ``tifffile``, ``safetensors``): write to
+    the yielded path inside the ``with`` block.  On error the temporary file is removed and
+    ``path`` is untouched.  New files get the usual umask permissions; a replaced file keeps its own.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        yield Path(tmp)
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _encode(recipes: list[Recipe], layout: Layout) -> bytes:

@@ -646,7 +646,14 @@ def default_model() -> SynthesisTransformer:
             f"no default model is installed at {DEFAULT_MODEL_DIR}; train one with `nc-synthmodel train` "
             "and load it with SynthesisTransformer.load(directory, descriptors)"
         )
-    return SynthesisTransformer.load(DEFAULT_MODEL_DIR)
+    fallback = None
+    try:  # chemicals outside the saved vocabulary: computed from structure (needs the [chem] extra)
+        from .computed import ComputedDescriptors
+
+        fallback = ComputedDescriptors().fit().descriptor
+    except ImportError:
+        pass
+    return SynthesisTransformer.load(DEFAULT_MODEL_DIR, fallback=fallback)
 
 
 # ---------------------------------------------------------------------- helpers
