@@ -22,13 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"napari_nanocrystal._commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"napari_nanocrystal._commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"napari_nanocrystal._commands.{name}").register(subparsers)
     return parser
 
 

@@ -27,6 +27,15 @@ _EXPORTS = {
     "weak_loss": "losses",
     "emps_split": "data",
     "load_emps_pair": "data",
+    "find_labelled_pairs": "data",
+    "find_weak_pairs": "data",
+    "read_weak_label": "data",
+    "train": "training",
+    "TrainingResult": "training",
+    "load_config": "training",
+    "evaluate_model": "training",
+    "train_cellpose_baseline": "baselines",
+    "evaluate_cellpose_baseline": "baselines",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,21 @@ the shared datasets folder: ``emps-train/images/<name>.png`` (RGB figure crops),
 ``emps-train/segmaps/<name>.png`` (16-bit instance maps, 0 = background), ``train.csv`` (one
 name per line, no header).  The datasets are read in place, never copied.
 
+Folders of training pairs (:func:`find_labelled_pairs`, :func:`find_weak_pairs`) follow one
+of two naming conventions:
+
+* **subfolders** (the EMPS layout): ``<root>/images/<name>.<ext>`` with the instance maps in
+  ``<root>/segmaps/`` (or ``labels/``, ``masks/``, ``instances/``) and the weak labels in
+  ``<root>/weak/``, each ``<name>.<ext>``; a ``train.csv`` listing, when present, selects
+  the names;
+* **flat**: ``<root>/<name>_image.<ext>`` beside ``<name>_instances.<ext>`` (or
+  ``_labels``, ``_masks``) for instance maps, and beside ``<name>_weak.<ext>`` (one map,
+  0 = background, 1 = particle, 255 = uncertain) or ``<name>_weaklabel_pair.<ext>`` (the
+  paper's side-by-side format, see :func:`weak_label_from_pair`) for weak labels.
+
+``<ext>`` is any of :data:`IMAGE_SUFFIXES`.  A single image file stands for itself plus its
+partner found by the flat convention.
+
 Fixed validation split (:func:`emps_split`): sort the names of ``train.csv``; the names at
 positions 0, 5, 10, … (every 5th, starting with the first) are validation, the rest training.
 For the 366 EMPS-train images that is 74 validation and 292 training images.  The split
@@ -16,17 +31,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = [
+    "IMAGE_SUFFIXES",
+    "LABEL_SUFFIXES",
     "VALIDATION_EVERY",
+    "WEAK_SUFFIXES",
+    "PairFiles",
     "emps_names",
     "emps_split",
+    "find_labelled_pairs",
+    "find_weak_pairs",
     "iter_emps",
     "load_emps_pair",
     "read_image",
     "read_labels",
+    "read_weak_label",
     "weak_label_from_pair",
 ]
 
@@ -129,3 +152,145 @@ def weak_label_from_pair(pair) -> np.ndarray:
     weak = foreground.astype(np.uint8)
     weak[uncertain] = 255
     return weak
+
+
+#: File suffixes read as images (case-insensitive).
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+#: Name endings of instance maps in flat folders, and subfolder names in the EMPS layout.
+LABEL_SUFFIXES = ("_instances", "_labels", "_masks")
+_LABEL_DIRS = ("segmaps", "labels", "masks", "instances")
+#: Name endings of weak labels in flat folders: one 0/1/255 map, or the paper's side-by-side pair.
+WEAK_SUFFIXES = ("_weak", "_weaklabel_pair")
+_WEAK_DIRS = ("weak",)
+_IMAGE_ENDING = "_image"
+
+
+class PairFiles(NamedTuple):
+    """An image file and its label file (instance map or weak label); ``name`` identifies it."""
+
+    name: str
+    image: Path
+    labels: Path
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _by_stem(files) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in files:
+        if path.stem in found:
+            raise ValueError(f"two files for one name: {found[path.stem].name} and {path.name} in {path.parent}")
+        found[path.stem] = path
+    return found
+
+
+def _list_some(names, limit: int = 5) -> str:
+    names = sorted(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _partner(image: Path, suffixes: Sequence[str]) -> Path | None:
+    base = image.stem[: -len(_IMAGE_ENDING)] if image.stem.endswith(_IMAGE_ENDING) else image.stem
+    for suffix in suffixes:
+        for path in _image_files(image.parent):
+            if path.stem == base + suffix:
+                return path
+    return None
+
+
+def _find_pairs(path, suffixes: Sequence[str], subdirs: Sequence[str], what: str) -> list[PairFiles]:
+    path = Path(path)
+    if path.is_file():
+        partner = _partner(path, suffixes)
+        if partner is None:
+            base = path.stem[: -len(_IMAGE_ENDING)] if path.stem.endswith(_IMAGE_ENDING) else path.stem
+            raise FileNotFoundError(
+                f"no {what} for {path}: expected {base}{suffixes[0]}.png (or {', '.join(suffixes[1:])}) beside it"
+            )
+        name = path.stem[: -len(_IMAGE_ENDING)] if path.stem.endswith(_IMAGE_ENDING) else path.stem
+        return [PairFiles(name, path, partner)]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} data not found: {path} is neither a folder nor an image file")
+
+    if (path / "images").is_dir():
+        label_dir = next((path / d for d in subdirs if (path / d).is_dir()), None)
+        if label_dir is None:
+            raise FileNotFoundError(f"{path} has images/ but no {what} folder ({', '.join(d + '/' for d in subdirs)})")
+        images, labels = _by_stem(_image_files(path / "images")), _by_stem(_image_files(label_dir))
+        if (path / "train.csv").is_file():
+            names = emps_names(path)
+            missing = [n for n in names if n not in images or n not in labels]
+            if missing:
+                raise ValueError(f"{path}/train.csv lists names without an image or {what} file: {_list_some(missing)}")
+        else:
+            unpaired = set(images) ^ set(labels)
+            if unpaired:
+                raise ValueError(
+                    f"mismatched pairs in {path}: these names are in only one of images/ and {label_dir.name}/: "
+                    f"{_list_some(unpaired)}"
+                )
+            names = sorted(images)
+        pairs = [PairFiles(n, images[n], labels[n]) for n in names]
+    else:
+        files = _by_stem(_image_files(path))
+        images = {s[: -len(_IMAGE_ENDING)]: p for s, p in files.items() if s.endswith(_IMAGE_ENDING)}
+        labels: dict[str, Path] = {}
+        for suffix in suffixes:
+            for stem, p in files.items():
+                if stem.endswith(suffix) and stem[: -len(suffix)] not in labels:
+                    labels[stem[: -len(suffix)]] = p
+        unpaired = set(images) ^ set(labels)
+        if unpaired:
+            raise ValueError(
+                f"mismatched pairs in {path}: each <name>_image file needs a <name>{suffixes[0]} file "
+                f"(or {', '.join(suffixes[1:])}) and vice versa; unpaired: {_list_some(unpaired)}"
+            )
+        pairs = [PairFiles(n, images[n], labels[n]) for n in sorted(images)]
+    if not pairs:
+        raise ValueError(
+            f"no {what} pairs in {path}: expected images/ + {subdirs[0]}/ subfolders or "
+            f"<name>_image.png + <name>{suffixes[0]}.png files"
+        )
+    return pairs
+
+
+def find_labelled_pairs(path) -> list[PairFiles]:
+    """Image + instance-map files of a folder (or of one image file), sorted by name.
+
+    See the module docstring for the naming conventions.  Raises ``FileNotFoundError`` for a
+    missing folder/partner and ``ValueError`` for mismatched pairs (an image without an
+    instance map or the reverse), naming the offending files.
+    """
+    return _find_pairs(path, LABEL_SUFFIXES, _LABEL_DIRS, "instance map")
+
+
+def find_weak_pairs(path) -> list[PairFiles]:
+    """Image + weak-label files of a folder (or of one image file), sorted by name.
+
+    Weak labels are ``weak/<name>.<ext>`` (subfolder layout) or ``<name>_weak.<ext>`` /
+    ``<name>_weaklabel_pair.<ext>`` (flat); read them with :func:`read_weak_label`.
+    """
+    return _find_pairs(path, WEAK_SUFFIXES, _WEAK_DIRS, "weak label")
+
+
+def read_weak_label(path) -> np.ndarray:
+    """Read a weak label file as uint8 (H, W): 0 = background, 1 = particle, 255 = uncertain.
+
+    Files named ``*_weaklabel_pair.*`` are the paper's side-by-side format
+    (:func:`weak_label_from_pair`); any other file must hold only the values 0, 1 and 255.
+    """
+    path = Path(path)
+    data = read_image(path)
+    if path.stem.endswith("_weaklabel_pair"):
+        return weak_label_from_pair(data)
+    if data.ndim == 3:
+        data = data[..., 0]
+    if data.ndim != 2:
+        raise ValueError(f"{path}: a weak label must be a single-channel image; got shape {data.shape}")
+    values = np.unique(data)
+    if not set(values.tolist()) <= {0, 1, 255}:
+        raise ValueError(f"{path}: weak labels hold only 0 (background), 1 (particle) and 255 (uncertain); found {values[:10].tolist()}")
+    return data.astype(np.uint8)

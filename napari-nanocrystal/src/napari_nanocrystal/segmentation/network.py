@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from cellpose.resnet_torch import CPnet
+from nc_synthmodel.io import atomic_path, atomic_write_text
 from torch import nn
 
 __all__ = ["FLOW_SCALE", "SeedFlowNet", "available_models", "load_model", "resolve_model"]
@@ -147,17 +148,16 @@ class SeedFlowNet(nn.Module):
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
         config_text = json.dumps(self.config, indent=2, sort_keys=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if path.suffix == ".safetensors":
-            if not _has_safetensors():
-                raise ImportError("saving .safetensors needs the 'safetensors' package (pip install safetensors); or save as .pt")
-            from safetensors.torch import save_file
+        with atomic_path(path) as tmp:
+            if path.suffix == ".safetensors":
+                if not _has_safetensors():
+                    raise ImportError("saving .safetensors needs the 'safetensors' package (pip install safetensors); or save as .pt")
+                from safetensors.torch import save_file
 
-            save_file(state, str(tmp), metadata={"config": config_text})
-        else:
-            torch.save(state, tmp)
-        os.replace(tmp, path)
-        _sidecar(path).write_text(config_text + "\n", encoding="utf-8")
+                save_file(state, str(tmp), metadata={"config": config_text})
+            else:
+                torch.save(state, tmp)
+        atomic_write_text(_sidecar(path), config_text + "\n")
         logger.info("saved %s (%d parameters) to %s", self.config["kind"], self.n_parameters(), path)
         return path
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import cellpose
 import numpy as np
 import torch
 from cellpose import dynamics, utils
+from nc_synthmodel.io import atomic_path
 
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 
@@ -176,9 +176,7 @@ def cached_targets(
         image, labels, scale = rescale_to_diameter(image, labels, target_diameter_px)
     result = {"image": image.astype(np.float32), "labels": labels, "targets": flow_targets(labels), "scale": scale}
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in result.items()})
-    os.replace(tmp, entry)
+    with atomic_path(entry) as tmp:
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in result.items()})
     logger.debug("cached targets of %s in %s", image_path.name, entry)
     return result

@@ -1,0 +1,402 @@
+"""Scale-bar reader benchmark: synthetic scale bars with ground truth, and the real example images.
+
+Draws ``--n`` fresh samples with :func:`napari_nanocrystal.synthetic.make_scale_bar_sample`
+(seeds ``--seed``, ``--seed + 1``, … — disjoint from the seeds of the tests; the generator's own
+random style: fonts, sizes, colours, corners, panels, ticks, outlines, units, noise, JPEG) on
+four image shapes, and for each one measures
+
+* the detector alone (:func:`find_scale_bar`): bar found, bar length within ±1 px;
+* the whole reader (:func:`read_scale_bar`, one shared offline EasyOCR reader): label value
+  and unit exact, bar length within ±1 px, nm/px within 1 %, and the outcome — *correct*
+  (value + unit exact and bar within ±1 px: the target), *refused* (a ``ScaleBarError``),
+  or *wrong* (an answer that is not correct), split into wrong answers whose nm/px is still
+  within 1 % and silent wrong numbers (nm/px off by more than 1 %, the worst case);
+
+with a breakdown per drawing condition, then reads the real images of
+``<datasets>/tem-examples``.  Writes a markdown report atomically::
+
+    python benchmarks/scalebar_benchmark.py                      # N = 300
+    python benchmarks/scalebar_benchmark.py --n 50 --out /tmp/scalebar.md
+
+Data: ``--datasets``, else ``$NANOCRYSTAL_DATASETS``, else ``../shared/datasets`` beside the repository.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / torch: the machine's cores are shared
+
+import argparse
+import csv
+import datetime as dt
+import io
+import logging
+import math
+import platform
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from nc_synthmodel.io import atomic_write_bytes
+from napari_nanocrystal.scalebar import ScaleBarError, find_scale_bar, get_ocr_reader, read_image, read_scale_bar
+from napari_nanocrystal.synthetic import make_scale_bar_sample
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+#: Image shapes (rows, columns), used in turn; the last is that of the real example images.
+SHAPES: tuple[tuple[int, int], ...] = ((512, 512), (448, 640), (600, 480), (667, 1002))
+#: Seeds of make_scale_bar_sample in tests/napari_nanocrystal/test_scalebar.py and test_synthetic.py.
+TEST_SEEDS = frozenset(range(0, 12)) | frozenset(range(100, 150))
+#: Real images: file → (value, unit, the authors' nm/px or None).
+REAL_IMAGES = {
+    "scalebar_5-0011.tif": (50.0, "nm", 0.2604),
+    "pbse_1-0001_16_image.png": (200.0, "nm", None),
+}
+TARGET = 0.98
+
+
+# ----------------------------------------------------------------------------------------
+# One sample
+
+
+def _overlaps(a, b) -> bool:
+    """Whether two (row0, col0, row1, col1) boxes share rows and columns."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
+    """Draw one sample and read it; None when the generator cannot lay the bar out in the image."""
+    try:
+        sample = make_scale_bar_sample(shape, rng=seed)
+    except ValueError as exc:  # label + bar wider than the image
+        logging.getLogger(__name__).info("seed %d: %s", seed, exc)
+        return None
+    truth, p = sample.scale_bar, sample.params
+    rec = {
+        "seed": seed, "shape": f"{shape[0]}x{shape[1]}", "value": truth.value, "unit": truth.unit, "text": truth.text,
+        "bar_px": truth.bar_length_px, "bar_box": truth.bar_box, "true_nm_per_px": truth.nm_per_px,
+        "polarity": truth.polarity, **{k: p[k] for k in ("position", "colour", "panel", "ticks", "outline", "font",
+                                                          "font_px", "thickness_px", "text_side", "align", "space",
+                                                          "decimal_comma", "noise", "jpeg_quality")},
+    }
+    started = time.perf_counter()
+    try:
+        bar = find_scale_bar(sample.image)
+        rec["found"] = _overlaps(bar.bar_box, truth.bar_box)
+        rec["find_px"] = bar.bar_length_px
+    except ScaleBarError:
+        rec["found"], rec["find_px"] = False, math.nan
+    rec["find_s"] = time.perf_counter() - started
+    rec["find_ok"] = rec["found"] and abs(rec["find_px"] - truth.bar_length_px) <= 1.0
+
+    started = time.perf_counter()
+    try:
+        result = read_scale_bar(sample.image, reader=reader)
+    except ScaleBarError as exc:
+        result, rec["error"] = None, str(exc)
+    rec["read_s"] = time.perf_counter() - started
+    if result is None:
+        rec.update(outcome="refused", read_value=None, read_unit=None, read_text=None, read_px=math.nan,
+                   read_nm_per_px=math.nan, ocr_exact=False, bar_ok=False, nmpx_ok=False)
+        return rec
+    ocr_exact = result.value == truth.value and result.unit == truth.unit
+    bar_ok = _overlaps(result.bar_box, truth.bar_box) and abs(result.bar_length_px - truth.bar_length_px) <= 1.0
+    nmpx_ok = abs(result.nm_per_px / truth.nm_per_px - 1.0) <= 0.01
+    rec.update(read_value=result.value, read_unit=result.unit, read_text=result.text, read_px=result.bar_length_px,
+               read_nm_per_px=result.nm_per_px, ocr_exact=ocr_exact, bar_ok=bar_ok, nmpx_ok=nmpx_ok, error="")
+    rec["outcome"] = "correct" if ocr_exact and bar_ok else ("wrong, nm/px within 1 %" if nmpx_ok else "wrong")
+    return rec
+
+
+# ----------------------------------------------------------------------------------------
+# Tables
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _pct(k: int, n: int) -> str:
+    return "–" if n == 0 else f"{100 * k / n:.1f}"
+
+
+#: Columns of the breakdown tables: (header, predicate on a record).
+METRICS: list[tuple[str, Callable[[dict], bool]]] = [
+    ("bar found %", lambda r: r["found"]),
+    ("detector bar ±1 px %", lambda r: r["find_ok"]),
+    ("value + unit exact %", lambda r: r["ocr_exact"]),
+    ("reader bar ±1 px %", lambda r: r["bar_ok"]),
+    ("nm/px within 1 %", lambda r: r["nmpx_ok"]),
+    ("**correct** %", lambda r: r["outcome"] == "correct"),
+]
+
+
+def _row(label: str, recs: list[dict]) -> str:
+    n = len(recs)
+    cells = [_pct(sum(bool(f(r)) for r in recs), n) for _, f in METRICS]
+    refused = sum(r["outcome"] == "refused" for r in recs)
+    harmless = sum(r["outcome"] == "wrong, nm/px within 1 %" for r in recs)
+    wrong = sum(r["outcome"] == "wrong" for r in recs)
+    return f"| {label} | {n} | " + " | ".join(cells) + f" | {refused} | {harmless} | {wrong} |"
+
+
+def _header(first: str) -> list[str]:
+    names = [h for h, _ in METRICS] + ["refused", "wrong, nm/px ≤ 1 % off", "**wrong nm/px** (> 1 % off)"]
+    return [f"| {first} | n | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
+
+
+def _bin(value: float, edges: list[float], fmt: str) -> str:
+    for lo, hi in zip(edges, edges[1:]):
+        if lo <= value < hi:
+            return fmt.format(lo=lo, hi=hi)
+    return f"≥ {edges[-1]:g}"
+
+
+#: Conditions of the breakdown: (title, key function of a record).
+CONDITIONS: list[tuple[str, Callable[[dict], str]]] = [
+    ("bar colour (polarity)", lambda r: f"{r['colour']} ({r['polarity']})"),
+    ("panel", lambda r: "panel" if r["panel"] else "no panel"),
+    ("position", lambda r: r["position"]),
+    ("font size (px)", lambda r: _bin(r["font_px"], [12, 18, 24, 32], "{lo}–{hi}")),
+    ("JPEG", lambda r: "none" if r["jpeg_quality"] == 0 else ("quality 35–64" if r["jpeg_quality"] < 65 else "quality 65–94")),
+    ("Gaussian noise σ (of full scale)", lambda r: "none" if r["noise"] == 0 else ("0.01–0.035" if r["noise"] < 0.035 else "0.035–0.06")),
+    ("unit", lambda r: r["unit"]),
+    ("font", lambda r: r["font"]),
+    ("label side", lambda r: r["text_side"]),
+    ("end ticks", lambda r: "ticks" if r["ticks"] else "no ticks"),
+    ("outline", lambda r: "outline" if r["outline"] else "no outline"),
+    ("decimal comma", lambda r: "comma" if r["decimal_comma"] else "point / integer"),
+    ("bar length (px)", lambda r: _bin(r["bar_px"], [0, 75, 125, 200], "{lo}–{hi}")),
+    ("bar thickness (px)", lambda r: _bin(r["thickness_px"], [2, 4, 7], "{lo}–{hi}")),
+    ("image shape", lambda r: r["shape"]),
+]
+
+
+def _breakdown(recs: list[dict]) -> list[str]:
+    """One table: a block of rows per condition, one row per value of it."""
+    lines = _header("condition: value")
+    for title, key in CONDITIONS:
+        groups: dict[str, list[dict]] = {}
+        for r in recs:
+            groups.setdefault(key(r), []).append(r)
+        lines += [_row(f"{title}: {name}" if i == 0 else f"↳ {name}", groups[name])
+                  for i, name in enumerate(sorted(groups, key=_natural))]
+    return lines + [""]
+
+
+def _weakest(recs: list[dict], k: int = 6, min_n: int = 20) -> str:
+    """The ``k`` condition values (with ≥ ``min_n`` samples) of lowest correct %."""
+    cells = []
+    for title, key in CONDITIONS:
+        groups: dict[str, list[dict]] = {}
+        for r in recs:
+            groups.setdefault(key(r), []).append(r)
+        for name, group in groups.items():
+            if len(group) >= min_n:
+                correct = sum(r["outcome"] == "correct" for r in group)
+                cells.append((correct / len(group), f"{title} {name} ({_pct(correct, len(group))} %, n = {len(group)})"))
+    return "; ".join(text for _, text in sorted(cells)[:k])
+
+
+def _natural(name: str):
+    text = name.replace("≥ ", "")
+    head = text.split("–")[0].split()[0] if text else ""
+    try:
+        return (0, float(head), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def _describe(r: dict) -> str:
+    style = (f"{r['shape']}, {r['colour']}, {'panel' if r['panel'] else 'no panel'}, {r['position']}, label {r['text_side']}, "
+             f"{r['font']} {r['font_px']} px, bar {r['bar_px']}×{r['thickness_px']} px"
+             f"{', ticks' if r['ticks'] else ''}{', outline' if r['outline'] else ''}"
+             f"{', noise %.3f' % r['noise'] if r['noise'] else ''}{', JPEG q%d' % r['jpeg_quality'] if r['jpeg_quality'] else ''}")
+    if r["outcome"] == "refused":
+        got = "refused: " + r["error"].replace("|", "/")[:110]
+    else:
+        got = (f"read {r['read_text']!r} → {r['read_value']:g} {r['read_unit']}, bar {r['read_px']:.2f} px, "
+               f"nm/px {100 * (r['read_nm_per_px'] / r['true_nm_per_px'] - 1):+.1f} %")
+    return f"| {r['seed']} | {r['text']!r}, {r['bar_px']} px | {style} | {r['outcome']} | {got} |"
+
+
+def _miss(r: dict) -> str:
+    return "not found" if not r["found"] else f"{r['find_px']:.2f} px vs {r['bar_px']}"
+
+
+def _real_images(folder: Path, reader) -> tuple[list[str], list[str]]:
+    """Rows of the real-image table, and notes."""
+    rows, notes = [], []
+    for name, (value, unit, authors) in REAL_IMAGES.items():
+        path = folder / name
+        if not path.is_file():
+            notes.append(f"- `{name}`: not found in `{folder}`; skipped.")
+            continue
+        image, metadata, _ = read_image(path)
+        started = time.perf_counter()
+        try:
+            result = read_scale_bar(image, reader=reader, metadata_nm_per_px=None)
+        except ScaleBarError as exc:
+            rows.append(f"| `{name}` | {value:g} {unit} | refused: {str(exc)[:80]} | | | | | | {time.perf_counter() - started:.2f} |")
+            continue
+        seconds = time.perf_counter() - started
+        exact = "yes" if (result.value, result.unit) == (value, unit) else "**no**"
+        vs = f"{authors:.4f} ({100 * (result.nm_per_px / authors - 1):+.2f} %)" if authors else "not given"
+        rows.append(f"| `{name}` | {value:g} {unit} | {result.text!r} → {result.value:g} {result.unit} | {exact} "
+                    f"| {result.bar_length_px:.2f} | {result.bar_box} | {result.nm_per_px:.4f} | {vs} | {seconds:.2f} |")
+        if metadata is not None:
+            notes.append(f"- `{name}`: the file also carries a calibration of {metadata:.4g} nm/px (not used here).")
+    return rows, notes
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=300, help="synthetic samples (default 300)")
+    parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
+    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
+                        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)")
+    parser.add_argument("--out", default=str(RESULTS / "scalebar.md"), help="markdown report (written atomically)")
+    parser.add_argument("--records", default=None, help="also write one CSV row per sample here (optional)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for OCR (default 1)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be ≥ 1")
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # easyocr: torch.ao.quantization, pin_memory
+    warnings.filterwarnings("ignore", category=UserWarning)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    wall = time.perf_counter()
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/scalebar_benchmark.py",
+                                       *(sys.argv[1:] if argv is None else argv)])
+
+    started = time.perf_counter()
+    reader = get_ocr_reader()
+    reader_s = time.perf_counter() - started
+    print(f"OCR reader started in {reader_s:.1f} s", file=sys.stderr, flush=True)
+
+    recs, skipped, seed = [], [], args.seed
+    while len(recs) < args.n:
+        if seed in TEST_SEEDS:
+            raise SystemExit(f"seed {seed} is used by the tests; choose --seed ≥ 150")
+        rec = _run_sample(seed, SHAPES[seed % len(SHAPES)], reader)
+        if rec is None:
+            skipped.append(seed)
+        else:
+            recs.append(rec)
+            if len(recs) % 25 == 0:
+                done = sum(r["outcome"] == "correct" for r in recs)
+                print(f"{len(recs)}/{args.n}: {done} correct", file=sys.stderr, flush=True)
+        seed += 1
+    last_seed = seed - 1
+
+    real_rows, real_notes = _real_images(Path(args.datasets) / "tem-examples", reader)
+
+    n = len(recs)
+    counts = {k: sum(r["outcome"] == k for r in recs) for k in ("correct", "refused", "wrong, nm/px within 1 %", "wrong")}
+    lo, hi = _wilson(counts["correct"], n)
+    read_s = np.array([r["read_s"] for r in recs])
+    find_s = np.array([r["find_s"] for r in recs])
+    failures = [r for r in recs if r["outcome"] != "correct"]
+    detector_misses = [r for r in recs if not r["find_ok"]]
+    verdict = "meets" if counts["correct"] / n >= TARGET else "misses"
+    lines = [
+        "## Scale-bar reader benchmark",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
+        f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
+        f"Python {platform.python_version()}, torch {torch.__version__} with {torch.get_num_threads()} thread(s), no GPU  ",
+        f"Samples: {n} from `make_scale_bar_sample(shape, rng=seed)`, seeds {args.seed}–{last_seed} "
+        f"(disjoint from the tests' 0–11 and 100–149); shapes {', '.join(f'{h}×{w}' for h, w in SHAPES)} by seed mod 4"
+        + (f"; {len(skipped)} seeds skipped because the generator could not fit bar + label in the image "
+           f"({', '.join(map(str, skipped))})" if skipped else "") + ".",
+        "",
+        "### Headline",
+        "",
+        f"**{counts['correct']} / {n} correct = {100 * counts['correct'] / n:.1f} %** (95 % Wilson interval "
+        f"{100 * lo:.1f}–{100 * hi:.1f} %): label value and unit exact **and** bar length within ±1 px. "
+        f"Target ≥ {100 * TARGET:.0f} %: the point estimate {verdict} it.",
+        "",
+        "| outcome | samples | % |",
+        "|---|---:|---:|",
+        f"| correct (value + unit exact, bar ±1 px) | {counts['correct']} | {_pct(counts['correct'], n)} |",
+        f"| refused (`ScaleBarError`, a clear error) | {counts['refused']} | {_pct(counts['refused'], n)} |",
+        f"| wrong answer, but nm/px within 1 % | {counts['wrong, nm/px within 1 %']} | {_pct(counts['wrong, nm/px within 1 %'], n)} |",
+        f"| **silent wrong number** (nm/px off by > 1 %) | {counts['wrong']} | {_pct(counts['wrong'], n)} |",
+        "",
+        *_header("all samples"),
+        _row("all", recs),
+        "",
+        "Columns: *bar found* — `find_scale_bar`'s best bar overlaps the drawn bar; *detector bar ±1 px* — and its "
+        "length is within ±1 px of the truth; *value + unit exact*, *reader bar ±1 px*, *nm/px within 1 %* — of "
+        "`read_scale_bar`'s answer (refusals count as misses); *correct* — value + unit exact and reader bar ±1 px.",
+        "",
+        "### Time per image",
+        "",
+        f"OCR reader start (once): {reader_s:.1f} s. Per image (generation excluded): `find_scale_bar` median "
+        f"{np.median(find_s):.3f} s, p90 {np.percentile(find_s, 90):.3f} s; `read_scale_bar` (detection + OCR) median "
+        f"{np.median(read_s):.2f} s, p90 {np.percentile(read_s, 90):.2f} s, max {read_s.max():.2f} s "
+        f"(seed {recs[int(np.argmax(read_s))]['seed']}, {recs[int(np.argmax(read_s))]['outcome']}), mean {read_s.mean():.2f} s; "
+        "one torch thread on a machine shared with other jobs.",
+        "",
+        "### Real images (`tem-examples/`)",
+        "",
+        "| image | label | OCR read | exact | bar px | bar box | nm/px | authors' nm/px (ours vs theirs) | s |",
+        "|---|---|---|---|---:|---|---:|---|---:|",
+        *real_rows,
+        "",
+        *([*real_notes, ""] if real_notes else []),
+        "### Per condition",
+        "",
+        f"Lowest correct rates (conditions with ≥ 20 samples): {_weakest(recs)}.",
+        "",
+        *_breakdown(recs),
+        f"### Samples not correct ({len(failures)})",
+        "",
+        "Reproduce one with `make_scale_bar_sample(<shape>, rng=<seed>)`.",
+        "",
+        "| seed | truth | style | outcome | what the reader returned |",
+        "|---:|---|---|---|---|",
+        *[_describe(r) for r in failures],
+        "",
+    ]
+    if detector_misses:
+        lines += [
+            f"Detector (`find_scale_bar`) misses — best bar elsewhere or length off by > 1 px ({len(detector_misses)}): "
+            + ", ".join(f"seed {r['seed']} ({_miss(r)})" for r in detector_misses) + ".",
+            "",
+        ]
+    lines.append(f"Wall time of this benchmark: {time.perf_counter() - wall:.0f} s.")
+    text = "\n".join(lines) + "\n"
+    atomic_write_bytes(Path(args.out), text.encode())
+    if args.records:
+        fields = list(recs[0])
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(recs)
+        atomic_write_bytes(Path(args.records), buffer.getvalue().encode())
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``nanocrystal analyze``: calibrate, segment, measure and classify the particles of TEM images.
+
+Writes, per image, ``<stem>_particles.csv``, ``<stem>_labels.tif``, ``<stem>_overlay.png`` and
+``<stem>_outcome.json``, and one ``summary.csv`` (see :mod:`napari_nanocrystal.analysis`).
+Exit status: 0 all images analysed, 1 some failed (each is reported with its problem),
+2 nothing was done (bad options, no images, outputs exist, model cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+
+logger = logging.getLogger(__name__)
+
+HELP = "analyse TEM images: calibration, segmentation, sizes and shapes → CSV, overlay, outcome JSON, summary"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text!r}")
+    return value
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help=HELP,
+        description=HELP + ". Calibration: --nm-per-px, else the pixel size stored in the file (TIFF, DM3/DM4), "
+        "else the scale bar read by OCR.",
+        epilog="Exit status: 0 all analysed, 1 some images failed, 2 nothing done.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .dm3 .dm4) or folders of them")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)")
+    parser.add_argument("--nm-per-px", type=_positive_float, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars)")
+    parser.add_argument("--diameter-nm", type=_positive_float, default=None, metavar="D", help="typical particle diameter: rescale images to the model's training size")
+    border = parser.add_mutually_exclusive_group()
+    border.add_argument("--exclude-border", dest="exclude_border", action="store_true", default=True, help="do not measure particles touching the image border (default)")
+    border.add_argument("--keep-border", dest="exclude_border", action="store_false", help="measure particles touching the border too")
+    parser.add_argument("--min-area-px", type=_non_negative_float, default=15.0, metavar="N", help="do not measure particles smaller than N pixels (default: %(default)g)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from napari_nanocrystal.analysis import AnalysisError, iter_analyze_paths
+
+    steps = iter_analyze_paths(
+        args.paths,
+        args.out,
+        model=args.model,
+        nm_per_px=args.nm_per_px,
+        diameter_nm=args.diameter_nm,
+        exclude_border=args.exclude_border,
+        min_area_px=args.min_area_px,
+        overwrite=args.overwrite,
+    )
+    # drawn on a terminal only (disable=None): logs and pipes get the final report alone
+    bar = tqdm(total=100, bar_format="{l_bar}{bar}| {elapsed}<{remaining}", file=sys.stderr, dynamic_ncols=True, disable=None)
+    try:
+        while True:
+            try:
+                message, fraction = next(steps)
+            except StopIteration as stop:
+                report = stop.value
+                break
+            bar.set_description_str(message[:60])
+            bar.update(round(100 * fraction, 1) - bar.n)
+    except (AnalysisError, FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
+        bar.close()
+        print(f"nanocrystal analyze: error: {error}", file=sys.stderr)
+        return 2
+    bar.close()
+    for record in report.failed:
+        print(f"FAILED {record.error}", file=sys.stderr)
+    n_ok, n = len(report.succeeded), len(report.records)
+    print(f"analysed {n_ok} of {n} input(s); summary: {report.summary_path}")
+    return 0 if report.ok else 1

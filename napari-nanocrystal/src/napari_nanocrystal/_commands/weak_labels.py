@@ -1,0 +1,157 @@
+"""``nanocrystal weak-labels``: weak labels (0 background / 1 particle / 255 uncertain) for unlabelled images.
+
+For every input image, writes ``<name>_weak.png`` into ``--out`` (``<name>`` is the image's
+stem without a trailing ``_image``): the flat naming convention that
+:func:`napari_nanocrystal.segmentation.data.find_weak_pairs` pairs with ``<name>_image.png``.
+Files are written atomically; existing outputs make the command refuse to start unless
+``--overwrite``.  Exit status: 0 all images done, 1 some failed (each reported), 2 nothing
+done (bad options, no images, outputs exist, detector cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import math
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+HELP = "weak labels (0 background, 1 particle, 255 uncertain) from detector boxes, Otsu and an erosion/dilation band"
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
+    return value
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "weak-labels",
+        help=HELP,
+        description=HELP + ". Detectors: 'self' (the segmentation model's confident instances), 'mmdet' (the paper's "
+        "Cascade R-CNN + HRNet + NWD, trained with napari_nanocrystal.detection.train_detector), 'otsu' (Otsu + watershed, no model).",
+        epilog="Writes <name>_weak.png per image. Exit status: 0 all done, 1 some images failed, 2 nothing done.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (.png .tif .tiff .jpg .jpeg .bmp) or folders of them")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("--detector", choices=("self", "mmdet", "otsu"), default="self", help="where the boxes come from (default: %(default)s)")
+    parser.add_argument("--model", default="default", metavar="default|FILE", help="'self': segmentation model, 'default' or a weight file (default: %(default)s)")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE", help="'mmdet': detector.pth written by train_detector")
+    parser.add_argument("--config", default=None, metavar="FILE", help="'mmdet': its config (default: config.py beside the checkpoint)")
+    parser.add_argument("--score-threshold", type=_fraction, default=0.5, metavar="S", help="keep detections scoring at least S (default: %(default)g)")
+    parser.add_argument("--erode-px", type=_non_negative_float, default=1.5, metavar="R", help="uncertain band inside each particle edge, px (default: %(default)g)")
+    parser.add_argument("--dilate-px", type=_non_negative_float, default=1.5, metavar="R", help="uncertain band outside each particle edge, px (default: %(default)g)")
+    parser.add_argument("--erode-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the inner band (default: %(default)g)")
+    parser.add_argument("--dilate-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the outer band (default: %(default)g)")
+    parser.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto", help="particles darker or brighter than the background; auto: per box (default: %(default)s)")
+    parser.add_argument("--diameter-px", type=_positive_float, default=None, metavar="D", help="typical particle diameter in px ('self': rescaling, 'otsu': marker spacing)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(func=run)
+
+
+def output_name(image: Path) -> str:
+    """``<name>_weak.png`` for an image ``<name>[_image].<ext>``."""
+    stem = image.stem[: -len("_image")] if image.stem.endswith("_image") and len(image.stem) > len("_image") else image.stem
+    return f"{stem}_weak.png"
+
+
+def _png_bytes(array) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run(args) -> int:
+    from nc_synthmodel.io import atomic_write_bytes
+
+    from napari_nanocrystal.analysis import collect_images
+    from napari_nanocrystal.segmentation.data import read_image
+    from napari_nanocrystal.weak_labels import load_box_detector, weak_label_from_boxes
+
+    out = Path(args.out)
+    images, problems = collect_images(args.paths, skip_dir=out)
+    for record in problems:
+        print(f"nanocrystal weak-labels: error: {record.error}", file=sys.stderr)
+    if not images:
+        print("nanocrystal weak-labels: error: no images to process", file=sys.stderr)
+        return 2
+    targets: dict[str, Path] = {}
+    for image in images:
+        name = output_name(image)
+        if name in targets:
+            print(f"nanocrystal weak-labels: error: {targets[name]} and {image} would both write {name}; process them separately", file=sys.stderr)
+            return 2
+        targets[name] = image
+    existing = [out / name for name in targets if (out / name).exists()]
+    if existing and not args.overwrite:
+        shown = ", ".join(str(p) for p in existing[:3]) + (" …" if len(existing) > 3 else "")
+        print(f"nanocrystal weak-labels: error: output exists: {shown} (use --overwrite)", file=sys.stderr)
+        return 2
+    try:
+        detect = load_box_detector(
+            args.detector,
+            model=args.model,
+            checkpoint=args.checkpoint,
+            config=args.config,
+            score_threshold=args.score_threshold,
+            diameter_px=args.diameter_px,
+        )
+    except (FileNotFoundError, ValueError, ImportError, TypeError) as error:
+        print(f"nanocrystal weak-labels: error: cannot load the {args.detector!r} detector: {error}", file=sys.stderr)
+        return 2
+
+    from tqdm import tqdm
+
+    failed = len(problems)
+    done = 0
+    # drawn on a terminal only (disable=None): logs and pipes get the final report alone
+    bar = tqdm(targets.items(), total=len(targets), file=sys.stderr, dynamic_ncols=True, disable=None, unit="image")
+    for i, (name, image_path) in enumerate(bar):
+        try:
+            image = read_image(image_path)
+            boxes, _ = detect(image)
+            weak = weak_label_from_boxes(
+                image,
+                boxes,
+                erode_px=args.erode_px,
+                dilate_px=args.dilate_px,
+                erode_frac=args.erode_frac,
+                dilate_frac=args.dilate_frac,
+                polarity=args.polarity,
+            )
+            atomic_write_bytes(out / name, _png_bytes(weak))
+        except (OSError, ValueError, RuntimeError) as error:
+            failed += 1
+            print(f"FAILED {image_path}: {error}", file=sys.stderr)
+            continue
+        done += 1
+        logger.info("[%d/%d] %s: %d boxes → %s", i + 1, len(targets), image_path, len(boxes), out / name)
+    bar.close()
+    print(f"wrote {done} weak label(s) of {len(targets)} image(s) to {out}")
+    if done == 0:
+        return 1 if failed else 2
+    return 1 if failed else 0
