@@ -37,7 +37,7 @@ from nc_synthmodel.evaluation import (
     read_paper_predictions,
     regression_metrics,
 )
-from nc_synthmodel.io import atomic_write_bytes, read_recipes, read_roles
+from nc_synthmodel.io import atomic_path, atomic_write_bytes, read_recipes, read_roles
 from nc_synthmodel.models import make_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 #: The transformer settings used on 2 CPU cores (the paper's 8 x 256 encoder is ~8x slower per epoch).
 TRANSFORMER_CPU = {"d_model": 128, "n_layers": 4, "n_heads": 4, "dim_feedforward": 256,
-                   "pretrain_epochs": 30, "finetune_epochs": 40, "finetune_max_size_nm": 20.0}
+                   "pretrain_epochs": 20, "finetune_epochs": 30, "finetune_max_size_nm": 20.0}
 
 #: key -> (label, registry name, parameters, train_max_size_nm, protocol)
 MODELS: dict[str, tuple[str, str, dict, float | None, str]] = {
@@ -155,9 +155,8 @@ def _parity_plot(path: Path, truth, ours, paper, label: str) -> None:
         ax.set_ylim(0, 30)
     axes[0].set_ylabel("predicted size (nm)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 

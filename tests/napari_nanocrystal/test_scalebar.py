@@ -58,6 +58,9 @@ SHAPES = [(512, 512), (448, 640), (600, 480)]
         (".5 um", (0.5, "µm")),
         ("10 microns", (10.0, "µm")),
         ("50\u00a0nm", (50.0, "nm")),  # no-break space
+        ("0 . 5um", (0.5, "µm")),  # OCR spaces around a decimal mark
+        ("0 ,5 um", (0.5, "µm")),
+        ("2 .5 nm", (2.5, "nm")),
     ],
 )
 def test_parse_scale_text(text, expected):

@@ -167,6 +167,8 @@ def parse_scale_text(text: str) -> tuple[float, str]:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
     clean = text.replace("\u03bc", _MICRO).replace("\u212b", "Å").replace("\u00a0", " ").replace("\u2009", " ")
+    # OCR often reads a space beside a small decimal mark: "0 . 5 µm", "0 ,5 um"
+    clean = re.sub(r"(?<=[0-9OoIl|])\s+(?=[.,])|(?<=[.,])\s+(?=[0-9OoIl|])", "", clean)
     match = _SPLIT.match(clean)
     if not match or not _NUMBER.match(match.group(1)):
         raise ScaleBarError(f"scale bar label unreadable: {text!r}")

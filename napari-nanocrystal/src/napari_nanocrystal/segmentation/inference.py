@@ -237,7 +237,8 @@ def segment(
     model : "default", str/path or torch module
         A shipped model name, a weight file written by ``SeedFlowNet.save``, a
         ``SeedFlowNet``, or any callable mapping (1, 1, h, w) → (1, 3, h, w) tensors
-        (flow_y, flow_x, seed logit; cellpose scale).  No default model is shipped yet.
+        (flow_y, flow_x, seed logit; cellpose scale).  ``"default"`` is the model shipped in
+        ``napari_nanocrystal/models`` (see its model card there).
     diameter_px : float or None
         Typical particle diameter in input pixels.  The image is resized so that particles
         have the model's training diameter (``model.config["diameter_px"]``, 30 px); outputs

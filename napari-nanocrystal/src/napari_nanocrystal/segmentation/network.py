@@ -271,10 +271,9 @@ def resolve_model(model) -> nn.Module:
             return load_model(shipped[str(model)])
         if str(model) == "default":
             raise FileNotFoundError(
-                "no default segmentation model is shipped yet with napari-nanocrystal. "
-                "Train one (flow targets: napari_nanocrystal.segmentation.targets, losses: "
-                ".losses, network: SeedFlowNet; save it with SeedFlowNet.save('my_model')) "
-                "and pass its path as model='my_model.safetensors', or pass a SeedFlowNet."
+                f"no default segmentation model in this installation ({MODELS_DIR / 'default.safetensors'} is missing). "
+                "Train one with `nanocrystal train cpu-small --labeled DATA --out RUN` and pass "
+                "model='RUN/model.safetensors'."
             )
         return load_model(model)
     raise TypeError(f"model must be 'default', a weight-file path or a torch module, not {type(model).__name__}")
