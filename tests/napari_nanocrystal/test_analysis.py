@@ -227,14 +227,17 @@ def test_cli_batch_writes_outputs_reports_the_bad_file_and_never_overwrites(batc
     assert not (out / "b_particles.csv").exists() and (out / "a_particles.csv").exists()
 
 
-def test_no_default_model_yet_is_a_clear_error_before_any_output(batch_dir, tmp_path, capsys):
+def test_missing_default_model_is_a_clear_error_before_any_output(batch_dir, tmp_path, capsys, monkeypatch):
+    from napari_nanocrystal.segmentation import network
+
+    monkeypatch.setattr(network, "MODELS_DIR", tmp_path / "no-models")  # an installation without weights
     folder, _, _ = batch_dir
     out = tmp_path / "never"
-    with pytest.raises(FileNotFoundError, match="no default segmentation model is shipped"):
+    with pytest.raises(FileNotFoundError, match="no default segmentation model in this installation"):
         analyze_paths([folder / "a.png"], out, model="default")
     assert not out.exists()
     assert main(["analyze", str(folder / "a.png"), "--out", str(out)]) == 2
-    assert "no default segmentation model is shipped" in capsys.readouterr().err and not out.exists()
+    assert "no default segmentation model in this installation" in capsys.readouterr().err and not out.exists()
 
 
 def test_generator_progress_labels_option_and_clashing_names(tmp_path):

@@ -87,9 +87,12 @@ def test_missing_and_invalid_files_give_clear_errors(tmp_path):
         load_model(good)
 
 
-def test_default_model_is_not_shipped_yet():
+def test_missing_default_model_names_the_file_and_the_command(tmp_path, monkeypatch):
+    from napari_nanocrystal.segmentation import network
+
+    monkeypatch.setattr(network, "MODELS_DIR", tmp_path)
     assert "default" not in available_models()
-    with pytest.raises(FileNotFoundError, match="no default segmentation model is shipped yet"):
+    with pytest.raises(FileNotFoundError, match="default.safetensors is missing.*nanocrystal train"):
         resolve_model("default")
     net = SeedFlowNet(TINY)
     assert resolve_model(net) is net

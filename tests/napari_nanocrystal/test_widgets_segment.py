@@ -81,9 +81,12 @@ def test_baseline_and_replacing_asks(setup, sample, answer):
     assert len(viewer.layers) == 3
 
 
-def test_errors_are_named_notifications(setup, tmp_path, notes):
+def test_errors_are_named_notifications(setup, tmp_path, notes, monkeypatch):
+    from napari_nanocrystal.segmentation import network
+
     viewer, image, widget = setup
     widget.model.value = MODEL_DEFAULT
+    monkeypatch.setattr(network, "MODELS_DIR", tmp_path / "no-models")  # an installation without weights
     widget.run()
     assert any("Segment tem" in m and "no default segmentation model" in m for m in notes())
     bad = tmp_path / "broken.safetensors"

@@ -278,36 +278,29 @@ def plot_cluster_proportions(proportions: pd.DataFrame, *, ax=None, title: str |
 
 IRREGULAR = SHAPE_CLASSES[0]  # "Irregular shape"
 
-# decision thresholds (dimensionless, scale-free; see classify_shape)
-_LOBED_DEFECT = 0.08  # a concavity deeper than this × equivalent radius makes a shape lobed,
-_SCALLOPED_DEFECT = 0.05  # … or ≥ 4 regularly spaced ones deeper than this
-_LOBE_DEFECT = 0.40  # … and lobes are counted at valleys ≥ this × the deepest one
+# thresholds (dimensionless, scale-free)
+# concavities reported by shape_features (n_valleys, lobe_fill): valleys ≥ this × the deepest
+_LOBE_DEFECT = 0.40
 _NOISE_DEFECT = 0.04  # … and ≥ this × equivalent radius
-_STAR_FILL = 1.15  # lobe area / triangle(valley, tip, valley): straight-flanked spikes ≈ 1
-_REGULAR_LOBES = 0.70  # share of the radial-profile variance in the lobe order and its multiples
-_STAR_DEFECT = 0.15  # star valleys are deep: one valley per spike, deeper than this × equivalent radius
-_CONVEX_SOLIDITY = 0.90  # concave outlines that are not stars/flowers: irregular below this
-_TRIANGLE_F3 = 0.55
-_HEXAGON_F6 = 0.45
-_PARALLEL = 0.70  # fraction of the outline in the two main (axial) side directions
-_RIGHT_ANGLE_TOL_DEG = 12.0
-_ROUND = 0.30  # max |F3|, |F4|, |F6| of a shape without straight sides
-_ELLIPSE_RESIDUAL = 0.035  # RMS relative radial deviation of a sphere from its moment ellipse
 _SPHERE_AR = 1.2
 _ROD_AR = 2.5
 # noise-robust rules (classify_shape → _decide); R_m = radial Fourier amplitudes
 _MEDIUM_SMOOTH = 0.08  # outline smoothing (Gaussian σ, × equivalent radius) for R_m and the rectangle fill
 _COARSE_SMOOTH = 0.15  # … and for the smoothed solidity
-_STAR4_R, _STAR4_SOLIDITY = 0.20, 0.86
+_STAR4_R_SMALL, _STAR4_SOLIDITY = 0.18, 0.86
 _STAR6_R, _STAR6_SOLIDITY = 0.08, 0.92
-_PETAL_R, _PETAL_DOMINANCE = 0.035, 1.0
+_STAR6_R_SMALL, _STAR_SOLIDITY_SMALL = 0.09, 0.935
+_PETAL_R, _PETAL_DOMINANCE = 0.03, 1.0
+_CUSP, _CUSP6 = 0.0, -0.05  # in-phase part of R_2k / R_k at the petal order k: < 0 for cusps pointing inward
 _TRIANGLE_R = 0.16
 _ELONGATED_AR = 1.3
 _RECT_FILL = 0.82
 _RHOMBUS_R = 0.11
 _CUBE_R = 0.08
-_HEXAGON_R = 0.022
-_ROUND_LOW = 0.06
+_HEXAGON_R = 0.025
+_HEXAGON_CONTRAST, _HEXAGON_VS_LOW = 1.2, 0.8
+_HEXAGON_R_CORNERS, _CORNER_SIGN = 0.018, 0.6  # … lower when R12 is in phase with R6 (corners outward)
+_ROUND_LOW = 0.08
 
 
 def _outline(mask: np.ndarray) -> np.ndarray | None:
@@ -473,6 +466,17 @@ def shape_features(mask: np.ndarray) -> dict[str, float]:
     ``parallel_fraction`` (share of the outline along its two main side directions),
     ``side_angle_deg`` (angle between those, 90 for a rectangle) and ``ellipse_residual``
     (RMS relative radial deviation from the ellipse with the same second moments).
+
+    The keys :func:`classify_shape` decides on are measured on the largest connected
+    component of the mask with its holes filled, on the outline smoothed at 8 % of the
+    equivalent radius r_eq (≥ 1 px): ``R2``…``R8``, the amplitudes of the Fourier
+    harmonics of the relative radius r(θ)/r̄ about the centroid; ``corner_sign6`` (cosine
+    of the phase of R12 against R6: +1 when the six maxima are sharp corners);
+    ``rect_fill`` (area over the minimum-area bounding rectangle); ``smooth_solidity``
+    (solidity of the outline smoothed at 15 % of r_eq); and on the 1 px-smoothed outline
+    ``petal_order`` (k = 5…8 with the strongest harmonic), ``petal_R`` (its amplitude),
+    ``petal_low`` (the strongest of orders 2–4) and ``petal_cusp`` (the part of harmonic
+    2k in phase with harmonic k, over R_k: < 0 when the outline's minima are cusps).
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
@@ -532,9 +536,13 @@ def shape_features(mask: np.ndarray) -> dict[str, float]:
         features[f"R{m}"] = float(abs(spectrum[m]))
     c6, c12 = spectrum[6], spectrum[12]
     features["corner_sign6"] = float((c12 * np.conj(c6) ** 2).real / (abs(c6) ** 2 * abs(c12) + 1e-12))
-    fine = np.abs(_radial_spectrum(points))  # petals need the finest (1 px) smoothing
+    fine_c = _radial_spectrum(points, 17)  # petals need the finest (1 px) smoothing
+    fine = np.abs(fine_c)
     order = 5 + int(np.argmax(fine[5:9]))
     features["petal_order"], features["petal_R"] = float(order), float(fine[order])
+    # harmonic 2k in phase with k: sharp maxima (corners, tips) > 0, sharp minima (cusps) < 0
+    c, c2 = fine_c[order], fine_c[2 * order]
+    features["petal_cusp"] = float((c2 * np.conj(c) ** 2).real / (abs(c) ** 3 + 1e-12))
     features["petal_low"] = float(fine[2:5].max())
     try:
         hull_area = ConvexHull(coarse).volume
@@ -566,19 +574,23 @@ def classify_shape(mask: np.ndarray) -> str:
     from a circle in order k.
 
     1. Moment aspect ratio ≥ 2.5 → ``rod``.
-    2. Concave, with the outline's strongest harmonic of order 3–8 at order 4 (R4 ≥ 0.2,
-       smoothed solidity < 0.86) → ``four-pointed star``; at order 6 (R6 ≥ 0.08, solidity
-       < 0.92) → ``six-pointed star``.
-    3. A harmonic of order 5–8 of the finely smoothed outline ≥ 0.035 that dominates
-       orders 2–4 → ``flower shape`` (order 6 only with petal-like, inward-pointing cusps
-       — the sign of R12 against R6 — or a strong R6; otherwise it is a hexagon).
+    2. Concave, with the strongest harmonic of order 3–8 at order 4 (R4 ≥ 0.18, smoothed
+       solidity < 0.86, or < 0.935 when not elongated) → ``four-pointed star``; R6 ≥ 0.08
+       above R3, R4 with solidity < 0.92 (or R6 ≥ 0.09, solidity < 0.935 and R12 in
+       phase with R6: sharp tips outward) → ``six-pointed star``.  Smoothing at 15 % of
+       r_eq rounds the spikes of small stars, hence the second, harmonic-led test.
+    3. A harmonic of order k = 5–8 of the 1 px-smoothed outline ≥ 0.03 that dominates
+       orders 2–4, with cusps pointing inward (the part of harmonic 2k in phase with
+       harmonic k is < 0, for k = 6 < −0.05, else they are a hexagon's corners) →
+       ``flower shape``.
     4. R3 ≥ 0.16 and stronger than R2, R4 → ``triangle``.
     5. Aspect ratio ≥ 1.3: fills ≥ 82 % of its minimum-area rectangle with R4 < 0.11 →
        ``rectangle``; R4 ≥ 0.1 and fill < 80 % → ``rhombus``; else irregular.
-    6. Otherwise R4 ≥ 0.08 dominating R2, R3, fill ≥ 82 % → ``cube``; R6 ≥ 0.022
-       (≥ 0.8 × R2…R5) on an outline whose orders 2–4 are weak → ``hexagon``; aspect
-       < 1.2 and weak orders 2–4 (√(R2² + R3² + R4²) < 0.06) → ``sphere``; anything
-       else → ``Irregular shape``.
+    6. Otherwise R4 ≥ 0.08 above R2, R3 and fill ≥ 82 % → ``cube``; R6 ≥ 0.025 (0.018
+       with R12 in phase: corners outward), ≥ 1.2 × R5 and R7 (its neighbouring orders,
+       where boundary noise puts about as much as in order 6) and ≥ 0.8 × R3, R4 on an
+       outline with weak orders 2–4 → ``hexagon``; aspect < 1.2 and weak orders 2–4
+       (√(R2² + R3² + R4²) < 0.08) → ``sphere``; anything else → ``Irregular shape``.
 
     On synthetic masks (:func:`render_shape_mask`, 15–80 px, boundary noise 0–3 % of
     the diameter, blur σ ≤ 1.5 px; ``benchmarks/shapes_benchmark.py``) most classes are
@@ -598,13 +610,18 @@ def _decide(f: dict[str, float]) -> str:
     if ar >= _ROD_AR:
         return "rod"
     strongest = max(R[m] for m in range(3, 9))
-    if R[4] >= _STAR4_R and solidity < _STAR4_SOLIDITY and R[4] == strongest:
+    # small stars: smoothing at 15 % of r_eq (≥ 1 px) rounds their spikes, so a strong
+    # harmonic also counts at a higher solidity (R12 in phase with R6: sharp tips outward)
+    spiky4 = solidity < _STAR4_SOLIDITY or (R[4] >= _STAR4_R_SMALL and solidity < _STAR_SOLIDITY_SMALL and ar < _ELONGATED_AR)
+    if R[4] >= _STAR4_R_SMALL and spiky4 and R[4] == strongest:
         return "four-pointed star"
-    if R[6] >= _STAR6_R and solidity < _STAR6_SOLIDITY and R[6] > max(R[3], R[4]):
+    spiky6 = solidity < _STAR6_SOLIDITY or (R[6] >= _STAR6_R_SMALL and solidity < _STAR_SOLIDITY_SMALL and f["corner_sign6"] > _CORNER_SIGN)
+    if R[6] >= _STAR6_R and spiky6 and R[6] > max(R[3], R[4]):
         return "six-pointed star"
-    petals = f["petal_R"] >= _PETAL_R and f["petal_R"] > _PETAL_DOMINANCE * f["petal_low"]
-    if petals and f["petal_order"] == 6:  # six petals or a hexagon: cusps in or corners out
-        petals = f["corner_sign6"] < 0 or R[6] >= _STAR6_R
+    # petals: a harmonic of order 5–8 that dominates orders 2–4, with cusps pointing inward
+    # (its double harmonic in antiphase); six of them must also not be a hexagon's corners
+    cusp = _CUSP if f["petal_order"] != 6 else _CUSP6
+    petals = f["petal_R"] >= _PETAL_R and f["petal_R"] > _PETAL_DOMINANCE * f["petal_low"] and f["petal_cusp"] < cusp
     if petals:
         return "flower shape"
     if R[3] >= _TRIANGLE_R and R[3] > max(R[2], R[4]):
@@ -617,7 +634,10 @@ def _decide(f: dict[str, float]) -> str:
         return IRREGULAR
     if R[4] >= _CUBE_R and fill >= _RECT_FILL and R[4] > max(R[2], R[3]):
         return "cube"
-    if R[6] >= _HEXAGON_R and R[6] > 0.8 * max(R[2], R[3], R[4], R[5]) and low < _ROUND_LOW:
+    # a hexagon's R6 stands out against its neighbouring orders (where boundary noise
+    # puts about as much as in order 6), more clearly with R12 in phase (corners outward)
+    hexagon_r = _HEXAGON_R if f["corner_sign6"] < _CORNER_SIGN else _HEXAGON_R_CORNERS
+    if R[6] >= hexagon_r and R[6] > _HEXAGON_CONTRAST * max(R[5], R[7]) and R[6] > _HEXAGON_VS_LOW * max(R[3], R[4]) and low < _ROUND_LOW:
         return "hexagon"
     if ar < _SPHERE_AR and low < _ROUND_LOW:
         return "sphere"

@@ -1,0 +1,91 @@
+"""Inference time on one 1024x1024 TEM image: our seed/flow model vs cellpose's default CPnet.
+
+    python benchmarks/segmentation_speed.py [--model default] [--threads 2] [--repeats 3]
+
+The image is a synthetic TEM image (``make_tem_image``, 1024², spheres of ~30 px, seed 7) so the
+answer has ground truth: AP50/AP75 of each method are reported beside its time.  Ours: the
+shipped default model through :func:`napari_nanocrystal.segment` (tiles of 512, flow following
+included).  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` — cellpose's
+default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no cellpose
+weights can be downloaded here, so its time is that of an untrained net of the default size (its
+AP is not meaningful and is reported only as a sanity value).  Median of ``--repeats`` runs after
+one warm-up run.  Writes ``benchmarks/results/segmentation_speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _timed(fn, repeats: int):
+    fn()  # warm-up
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "segmentation_speed.md")
+    args = parser.parse_args(argv)
+
+    import torch
+    from cellpose import models as cp_models
+    from nc_synthmodel.io import atomic_write_text
+
+    from napari_nanocrystal import make_tem_image, segment
+    from napari_nanocrystal.segmentation.evaluation import evaluate
+
+    torch.set_num_threads(args.threads)
+    sample = make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15.0, 1.5), nm_per_px=0.5,
+                            scale_bar=False, rng=7)
+    image, truth = sample.image, sample.labels
+
+    ours_s, ours = _timed(lambda: segment(image, args.model).labels, args.repeats)
+    cellpose = cp_models.CellposeModel(gpu=False, pretrained_model=False, nchan=2)
+    cp_s, cp_masks = _timed(lambda: cellpose.eval(image, diameter=30.0, channels=[0, 0])[0], args.repeats)
+
+    rows = []
+    for name, seconds, labels in (("ours (SeedFlowNet, default model)", ours_s, ours),
+                                  ("cellpose CPnet, default width (untrained)", cp_s, cp_masks)):
+        scores = evaluate([labels], [truth])
+        rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {int(labels.max())} |")
+    text = "\n".join([
+        "## Segmentation inference time on a 1024×1024 image",
+        "",
+        f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}`  ",
+        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
+        f"Machine: {platform.platform()}, {platform.machine()}, torch {torch.__version__} with {args.threads} thread(s), no GPU  ",
+        f"Image: `make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15, 1.5), nm_per_px=0.5, rng=7)`: "
+        f"{int(truth.max())} particles of ~30 px.",
+        "",
+        f"| method | median s (of {args.repeats}, after warm-up) | AP50 | AP75 | instances |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Ratio cellpose / ours: {cp_s / ours_s:.2f}× (the cellpose net is untrained: no weights can be downloaded here).",
+        "",
+    ])
+    atomic_write_text(args.out, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
