@@ -49,12 +49,23 @@ def _parse_params(pairs: list[str] | None) -> dict:
 
 
 def _load_dataset(path: str, roles: str | None):
+    """Recipes of a dataset file; roles from ``--roles`` or the sheet next to a CSV/xlsx file.
+
+    JSON recipes carry their roles.  Rows that fail validation are reported on stderr and skipped.
+    """
     path = Path(path)
     roles_path = Path(roles) if roles else path.with_name(ROLES_FILE)
     if roles is None and not roles_path.is_file():
-        print(f"note: no {ROLES_FILE} next to {path}; every chemical gets role 'other' (use --roles)", file=sys.stderr)
-        return list(read_recipes(path))
-    return list(read_recipes(path, roles=read_roles(roles_path)))
+        if path.suffix.lower() != ".json":
+            print(f"note: no {ROLES_FILE} next to {path}; every chemical gets role 'other' (use --roles)", file=sys.stderr)
+        loaded = read_recipes(path)
+    else:
+        loaded = read_recipes(path, roles=read_roles(roles_path))
+    for error in loaded.errors[:5]:
+        print(f"skipped: {error}", file=sys.stderr)
+    if len(loaded.errors) > 5:
+        print(f"skipped {len(loaded.errors) - 5} more invalid row(s)", file=sys.stderr)
+    return list(loaded.recipes)
 
 
 def _descriptor_table(spec: str | None, data_path: str | None = None, recipes=()):
