@@ -66,6 +66,15 @@ class Session:
         self.docks[name].raise_()
         self.settle()
 
+    def scroll_to_end(self, name: str) -> None:
+        """Scroll a docked widget to its bottom (where results are shown)."""
+        from qtpy.QtWidgets import QScrollArea
+
+        for area in self.docks[name].findChildren(QScrollArea):
+            bar = area.verticalScrollBar()
+            bar.setValue(bar.maximum())
+        self.settle()
+
     def settle(self, seconds: float = 0.5) -> None:
         from qtpy.QtWidgets import QApplication
 
@@ -230,6 +239,7 @@ def main(argv=None) -> int:
     session.run("Recipe", recipe.append)  # append, then predict
     while recipe.task.is_running:
         session.settle(0.1)
+    session.scroll_to_end("Recipe")  # the prediction table sits below the form
     session.shot("09_recipe")
     print(recipe.note.value)
     viewer.close()
