@@ -108,11 +108,15 @@ def test_any_input_type_gives_int32_labels(image):
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
 
 
-def test_model_from_path_and_bad_arguments(tmp_path):
+def test_model_from_path_and_bad_arguments(tmp_path, monkeypatch):
+    from napari_nanocrystal.segmentation import network
+
     path = SeedFlowNet(TINY).save(tmp_path / "tiny")
     assert segment(np.zeros((32, 32)), str(path)).labels.shape == (32, 32)
+    monkeypatch.setattr(network, "MODELS_DIR", tmp_path / "no-models")  # an installation without weights
     with pytest.raises(FileNotFoundError, match="no default segmentation model"):
         segment(np.zeros((32, 32)))
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="image must be"):
         segment(np.zeros((4, 32, 32)), SeedFlowNet(TINY))
     with pytest.raises(ValueError, match="diameter_px"):

@@ -216,8 +216,16 @@ def test_metric_scores_perfect_and_empty_predictions():
 # --------------------------------------------------------------------------- the Runner
 
 
+def _current_scope():
+    from mmengine.registry import DefaultScope
+
+    current = DefaultScope.get_current_instance()
+    return None if current is None else current.scope_name
+
+
 def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
     calls = []
+    scope_before = _current_scope()
     result = train(
         "tiny",
         labeled=pairs,
@@ -228,6 +236,7 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
         cfg_options={**QUIET, "weak_fraction": 0.8},  # mostly weak crops in the mixed stage
     )
     assert not result.stopped and result.stage == "finetune" and result.iteration == 2
+    assert _current_scope() == scope_before  # mmengine's global default scope is left as it was (mmdet code relies on it)
     net = load_model(result.model_path)
     assert net.config["nbase"] == [1, 4, 8, 16] and result.model_path.with_suffix(".json").is_file()
     assert result.model_path.stat().st_size < 30e6

@@ -210,8 +210,13 @@ def test_self_backend_uses_only_the_models_confident_instances():
         assert (weak[labels == k] == 1).sum() >= 0.6 * (labels == k).sum()
     assert not weak[labels == 3].any()  # no box for it: left as background, as in the paper
     assert ((weak == 1) & (labels == 0)).sum() == 0
-    with pytest.raises(FileNotFoundError, match="no default segmentation model"):
-        load_box_detector("self", model="default")
+    from napari_nanocrystal.segmentation import network
+
+    assert callable(load_box_detector("self", model="default"))  # the shipped model
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(network, "MODELS_DIR", network.MODELS_DIR / "missing")  # an installation without weights
+        with pytest.raises(FileNotFoundError, match="no default segmentation model"):
+            load_box_detector("self", model="default")
 
 
 def test_otsu_backend_on_synthetic_images_is_precise():

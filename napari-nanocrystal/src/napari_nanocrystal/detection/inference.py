@@ -66,7 +66,7 @@ def load_detector(checkpoint, config=None, *, device: str = "cpu") -> nn.Module:
     """
     from mmdet.registry import MODELS
     from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -78,14 +78,15 @@ def load_detector(checkpoint, config=None, *, device: str = "cpu") -> nn.Module:
     cfg = load_config(config)
     state, meta = _read_weights(checkpoint)
 
-    init_default_scope(cfg.get("default_scope", "mmdet"))
     rcnn_test = cfg.model.get("test_cfg", {}).get("rcnn")
     if rcnn_test is not None:
         rcnn_test.score_thr = 0.0  # detect_boxes applies the caller's score_threshold
     backbone = cfg.model.get("backbone", {})
     if "init_cfg" in backbone:
         backbone.init_cfg = None  # weights come from the checkpoint
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    # build in mmdet's scope without leaving it set for the rest of the process
+    with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmdet")):
+        model = revert_sync_batchnorm(MODELS.build(cfg.model))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -117,9 +118,11 @@ def detect_boxes(model: nn.Module, image, *, score_threshold: float = 0.5) -> tu
         decreasing score.
     """
     from mmdet.apis import inference_detector
+    from mmengine.registry import DefaultScope
 
     image = detector_input(image)
-    with torch.inference_mode():
+    scope = getattr(getattr(model, "cfg", None), "default_scope", None) or "mmdet"
+    with torch.inference_mode(), DefaultScope.overwrite_default_scope(scope):  # mmdet's test pipeline
         result = inference_detector(model, image)
     instances = result.pred_instances
     boxes = instances.bboxes.detach().cpu().numpy().astype(np.float32).reshape(-1, 4)

@@ -210,6 +210,7 @@ def train_detector(
     Path
         ``out/detector.pth`` (weights only); ``out/config.py`` is its config.
     """
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     from nc_synthmodel.io import atomic_write_bytes
 
@@ -255,12 +256,14 @@ def train_detector(
     runner_cfg = cfg.copy()
     for key in ("test_dataloader", "test_cfg", "test_evaluator", "val_dataloader", "val_cfg", "val_evaluator"):
         runner_cfg.pop(key, None)
-    runner = Runner.from_cfg(runner_cfg)
-    runner.register_hook(PlainCheckpointHook(), priority="LOWEST")
-    if progress is not None:
-        runner.register_hook(_ProgressHook(progress), priority="LOWEST")
-    logger.info("training %s for %d iterations on %s", Path(cfg.filename or "config").name, total, root)
-    runner.train()
+    # the Runner sets mmengine's global default scope; restore it afterwards
+    with DefaultScope.overwrite_default_scope(runner_cfg.get("default_scope", "mmdet")):
+        runner = Runner.from_cfg(runner_cfg)
+        runner.register_hook(PlainCheckpointHook(), priority="LOWEST")
+        if progress is not None:
+            runner.register_hook(_ProgressHook(progress), priority="LOWEST")
+        logger.info("training %s for %d iterations on %s", Path(cfg.filename or "config").name, total, root)
+        runner.train()
 
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}

@@ -570,6 +570,7 @@ def train(
     TrainingResult
     """
     from mmengine.dist import barrier, is_main_process
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from . import engine  # noqa: F401  (registers the components)
@@ -626,29 +627,31 @@ def train(
                 continue
             resuming = resume and (work_dir / "last_checkpoint").is_file()
             stage_cfg = _stage_config(cfg, name, dict(stage), out, sources, counts, cache_dir, resuming)
-            runner = Runner.from_cfg(stage_cfg)
-            try:
-                hook = ProgressHook(name, progress, stop_event)
-                runner.register_hook(hook)
-                if previous_weights is not None and not resuming:
-                    _unwrap(runner.model).net.load_state_dict(load_model(previous_weights).state_dict())
-                    runner.logger.info(f"stage {name}: starting from {previous_weights}")
-                runner.train()
-                iteration, max_iters = int(runner.iter), int(runner.max_iters)
-                finished = iteration >= max_iters
-                log = TrainingLog(log_path)
-                log.stage(name)["status"] = "done" if finished else "stopped"
-                if finished and is_main_process():
-                    _unwrap(runner.model).net.save(weights)
-                    _write_json(done_marker, {"iter": iteration, "max_iters": max_iters, "weights": str(weights), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
-                if is_main_process():
-                    log.save()
-                barrier()  # other workers read the stage weights next
-                if hook.stopped or not finished:
-                    return TrainingResult(None, log_path, out, True, name, iteration, _last_metrics(log_path, name))
-                previous_weights = weights
-            finally:
-                _close_logger(runner)
+            # the Runner sets mmengine's global default scope: restore it when the stage ends
+            with DefaultScope.overwrite_default_scope(stage_cfg["default_scope"]):
+                runner = Runner.from_cfg(stage_cfg)
+                try:
+                    hook = ProgressHook(name, progress, stop_event)
+                    runner.register_hook(hook)
+                    if previous_weights is not None and not resuming:
+                        _unwrap(runner.model).net.load_state_dict(load_model(previous_weights).state_dict())
+                        runner.logger.info(f"stage {name}: starting from {previous_weights}")
+                    runner.train()
+                    iteration, max_iters = int(runner.iter), int(runner.max_iters)
+                    finished = iteration >= max_iters
+                    log = TrainingLog(log_path)
+                    log.stage(name)["status"] = "done" if finished else "stopped"
+                    if finished and is_main_process():
+                        _unwrap(runner.model).net.save(weights)
+                        _write_json(done_marker, {"iter": iteration, "max_iters": max_iters, "weights": str(weights), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+                    if is_main_process():
+                        log.save()
+                    barrier()  # other workers read the stage weights next
+                    if hook.stopped or not finished:
+                        return TrainingResult(None, log_path, out, True, name, iteration, _last_metrics(log_path, name))
+                    previous_weights = weights
+                finally:
+                    _close_logger(runner)
 
         final = out / _MODEL_NAME
         last_stage = list(cfg.stages)[-1]
