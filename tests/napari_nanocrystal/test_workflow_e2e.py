@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _widget_helpers import notes, synthesis_model  # noqa: F401 - fixtures
+from _widget_helpers import notes  # noqa: F401 - fixtures
 from nc_synthmodel.contract import PARTICLE_COLUMNS
 from nc_synthmodel.io import read_recipes
 
@@ -13,7 +13,7 @@ from napari_nanocrystal._widgets import _common
 from napari_nanocrystal._widgets.calibrate import CalibrateWidget
 from napari_nanocrystal._widgets.measure import MeasureWidget
 from napari_nanocrystal._widgets.recipe import RecipeWidget
-from napari_nanocrystal._widgets.segment import MODEL_BASELINE, SegmentWidget
+from napari_nanocrystal._widgets.segment import MODEL_DEFAULT, SegmentWidget
 from napari_nanocrystal._widgets.shapes import ShapesWidget
 
 pytestmark = pytest.mark.filterwarnings("ignore:System theme detection requires a Qt6:UserWarning")
@@ -26,11 +26,9 @@ def _run(qtbot, widget, action=None):
     assert widget.task.last_error is None, widget.task.last_error
 
 
-def test_sample_to_recipe_row(make_napari_viewer, qtbot, tmp_path, monkeypatch, synthesis_model, notes):
-    from nc_synthmodel import models
-
+def test_sample_to_recipe_row(make_napari_viewer, qtbot, tmp_path, monkeypatch, notes):
+    """The shipped models: the default segmentation model and the default nc-synthmodel model."""
     monkeypatch.delenv(_common.SYNC_ENV, raising=False)  # real thread workers
-    monkeypatch.setattr(models, "DEFAULT_MODEL_DIR", synthesis_model)  # stands for the shipped default
     viewer = make_napari_viewer()
 
     # File ▸ Open Sample
@@ -54,9 +52,9 @@ def test_sample_to_recipe_row(make_napari_viewer, qtbot, tmp_path, monkeypatch, 
     assert image.scale == pytest.approx([0.5, 0.5], rel=0.02) and expected == pytest.approx(0.5, rel=0.02)
     assert "synthetic TEM scale bar" in viewer.layers
 
-    # segment (the classical baseline: no trained model ships yet), particles ~15 nm
+    # segment with the shipped default model, particles ~15 nm
     segment = widgets["segment"]
-    segment.image.value, segment.model.value = image, MODEL_BASELINE
+    segment.image.value, segment.model.value = image, MODEL_DEFAULT
     segment.diameter.value, segment.diameter_unit.value = 15.0, "nm"
     _run(qtbot, segment)
     labels = viewer.layers["synthetic TEM labels"]
