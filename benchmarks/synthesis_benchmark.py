@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         png = RESULTS / "synthesis_parity.png"
         _parity_plot(png, paper_true, np.asarray(results[transformer_key]["y_pred"]), paper_pred,
                      MODELS[transformer_key][0])
-        lines += [f"![parity plot](benchmarks/results/{png.name})", ""]
+        lines += [f"![parity plot]({png.name})", ""]  # relative to the report beside it
     lines.append(f"Benchmark wall time (this invocation, cached models count 0): {time.perf_counter() - started:.0f} s.")
     text = "\n".join(lines) + "\n"
     atomic_write_bytes(Path(args.out), text.encode())
