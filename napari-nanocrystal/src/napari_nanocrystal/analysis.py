@@ -37,16 +37,22 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from nc_synthmodel.contract import SHAPE_CLASSES, Outcome, Provenance, outcome_from_particles
+from nc_synthmodel.contract import (
+    SHAPE_CLASSES,
+    Outcome,
+    Provenance,
+    outcome_from_particles,
+)
 from nc_synthmodel.io import atomic_write_bytes
 
+from ._progress import ProgressCallback, drive
 from .measure import measure_particles
 from .scalebar import ScaleBar, ScaleBarError, read_image, read_scale_bar
 from .shapes import assign_shape_classes
@@ -114,7 +120,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 #: ``progress(message, fraction)``, fraction in [0, 1].
-ProgressCallback = Callable[[str, float], None]
 
 _OUTLINE_RGB = (0, 230, 0)
 _EXCLUDED_RGB = (230, 40, 40)
@@ -475,17 +480,6 @@ def iter_analyze_image(
     )
 
 
-def _drive(generator: Generator, progress: ProgressCallback | None):
-    """Run a progress generator to its return value, passing each yield to ``progress``."""
-    while True:
-        try:
-            message, fraction = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(message, fraction)
-
-
 def analyze_image(image, *, progress: ProgressCallback | None = None, **options) -> ImageAnalysis:
     """Analyse one image: :func:`iter_analyze_image` run to the end.
 
@@ -497,7 +491,7 @@ def analyze_image(image, *, progress: ProgressCallback | None = None, **options)
     >>> result = analyze_image(image, nm_per_px=0.5, labels=labels)  # doctest: +SKIP
     >>> result.outcome.size_nm, result.particles["shape_class"].value_counts()  # doctest: +SKIP
     """
-    return _drive(iter_analyze_image(image, **options), progress)
+    return drive(iter_analyze_image(image, **options), progress)
 
 
 # ----------------------------------------------------------------------------------------
@@ -926,4 +920,4 @@ def analyze_paths(paths: Iterable, out_dir, *, progress: ProgressCallback | None
     >>> report = analyze_paths(["tem/"], "results", model="my_model.safetensors")  # doctest: +SKIP
     >>> report.summary()[["file", "size_nm", "n_particles"]]                       # doctest: +SKIP
     """
-    return _drive(iter_analyze_paths(paths, out_dir, **options), progress)
+    return drive(iter_analyze_paths(paths, out_dir, **options), progress)

@@ -71,6 +71,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ._progress import ProgressCallback, drive
+
 __all__ = [
     "BACKGROUND",
     "DETECTORS",
@@ -96,7 +98,6 @@ DETECTORS: tuple[str, ...] = ("self", "mmdet", "otsu")
 _POLARITIES = ("auto", "dark", "bright")
 
 #: ``progress(message, fraction)`` with fraction in [0, 1].
-ProgressCallback = Callable[[str, float], None]
 #: ``detector(image) -> (boxes (N, 4) float32 xyxy, scores (N,) float32)``.
 BoxDetector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -596,25 +597,21 @@ def generate_weak_labels(
     list of np.ndarray
         One uint8 (H, W) map per image, in order.
     """
-    steps = iter_weak_labels(
-        images,
-        detector,
-        model=model,
-        checkpoint=checkpoint,
-        config=config,
-        score_threshold=score_threshold,
-        erode_px=erode_px,
-        dilate_px=dilate_px,
-        erode_frac=erode_frac,
-        dilate_frac=dilate_frac,
-        polarity=polarity,
-        diameter_px=diameter_px,
-        device=device,
+    return drive(
+        iter_weak_labels(
+            images,
+            detector,
+            model=model,
+            checkpoint=checkpoint,
+            config=config,
+            score_threshold=score_threshold,
+            erode_px=erode_px,
+            dilate_px=dilate_px,
+            erode_frac=erode_frac,
+            dilate_frac=dilate_frac,
+            polarity=polarity,
+            diameter_px=diameter_px,
+            device=device,
+        ),
+        progress,
     )
-    while True:
-        try:
-            message, fraction = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(message, fraction)

@@ -62,6 +62,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
+    from napari_nanocrystal._progress import drive
     from napari_nanocrystal.analysis import AnalysisError, iter_analyze_paths
 
     steps = iter_analyze_paths(
@@ -76,15 +77,13 @@ def run(args) -> int:
     )
     # drawn on a terminal only (disable=None): logs and pipes get the final report alone
     bar = tqdm(total=100, bar_format="{l_bar}{bar}| {elapsed}<{remaining}", file=sys.stderr, dynamic_ncols=True, disable=None)
+
+    def show(message: str, fraction: float) -> None:
+        bar.set_description_str(message[:60])
+        bar.update(round(100 * fraction, 1) - bar.n)
+
     try:
-        while True:
-            try:
-                message, fraction = next(steps)
-            except StopIteration as stop:
-                report = stop.value
-                break
-            bar.set_description_str(message[:60])
-            bar.update(round(100 * fraction, 1) - bar.n)
+        report = drive(steps, show)
     except (AnalysisError, FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
         bar.close()
         print(f"nanocrystal analyze: error: {error}", file=sys.stderr)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 
+from .._progress import ProgressCallback
 from ..segmentation.data import IMAGE_SUFFIXES
 from .dataset import PARTICLE_METAINFO
 
@@ -49,7 +50,6 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "detector"
 WEIGHTS_NAME = "detector.pth"
 CONFIG_NAME = "config.py"
 
-ProgressCallback = Callable[[str, float], None]
 
 
 def available_configs() -> dict[str, Path]:

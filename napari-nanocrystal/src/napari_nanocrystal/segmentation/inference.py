@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import fastremap
@@ -40,6 +39,7 @@ import torch
 from cellpose import dynamics, utils
 from scipy import ndimage
 
+from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .network import resolve_model
 
@@ -48,9 +48,6 @@ __all__ = ["SegmentationResult", "predict_flows", "segment"]
 logger = logging.getLogger(__name__)
 
 _CPU = torch.device("cpu")
-
-#: ``progress(message, fraction)`` with fraction in [0, 1].
-ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass
