@@ -150,6 +150,16 @@ def test_segmentation_with_a_model_file(model_file):
     assert [f for _, f in messages] == sorted(f for _, f in messages) and messages[-1][1] == 1.0
 
 
+def test_diameter_estimated_by_the_model(model_file):
+    sample = _tem(6, scale_bar=False, touching_fraction=0.0)
+    result = analyze_image(sample.image, model=model_file, nm_per_px=0.5, diameter_nm="auto")
+    assert result.segmented and result.settings["diameter_nm"] == "auto"
+    n_true = len(np.unique(sample.labels[sample.labels > 0]))
+    assert 0.6 * n_true <= result.outcome.n_particles <= n_true + 2
+    with pytest.raises(AnalysisError, match="diameter_nm"):
+        analyze_image(sample.image, model=model_file, nm_per_px=0.5, diameter_nm="big")
+
+
 # ----------------------------------------------------------------------------------------
 # Files and the command line
 

@@ -68,6 +68,8 @@ def test_evaluate_on_the_emps_layout(trained, datasets_dir, capsys):
     out, _, _ = trained
     assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "none"]) == 0
     assert "1 images (val split (EMPS split))" in capsys.readouterr().out
+    assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "auto"]) == 0
+    assert "diameter: estimated by the model" in capsys.readouterr().out
 
 
 def test_segment_writes_labels_and_confidence(trained, data_dir, tmp_path, capsys):
@@ -86,6 +88,13 @@ def test_segment_writes_labels_and_confidence(trained, data_dir, tmp_path, capsy
     assert main(["segment", str(image), str(data_dir / "s1_image.tif"), "--out", str(folder), "--model", str(out / "model.safetensors")]) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["s0_image_labels.csv", "s0_image_labels.tif", "s1_image_labels.csv", "s1_image_labels.tif"]
     assert "particles ->" in capsys.readouterr().out
+
+    estimated = tmp_path / "auto.tif"
+    assert main(["segment", str(image), "--out", str(estimated), "--model", str(out / "model.safetensors"), "--diameter", "auto"]) == 0
+    assert tifffile.imread(estimated).shape == (96, 96)
+    with pytest.raises(SystemExit) as stopped:
+        main(["segment", str(image), "--out", str(estimated), "--diameter", "big"])
+    assert stopped.value.code == 2 and "'auto'" in capsys.readouterr().err
 
 
 def test_clear_errors(trained, data_dir, tmp_path, capsys):

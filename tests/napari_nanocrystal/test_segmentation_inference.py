@@ -9,7 +9,14 @@ from scipy import ndimage
 from skimage.draw import disk
 
 from napari_nanocrystal.segmentation.evaluation import evaluate
-from napari_nanocrystal.segmentation.inference import SegmentationResult, _tile_layout, predict_flows, segment
+from napari_nanocrystal.segmentation.inference import (
+    SegmentationResult,
+    _tile_layout,
+    bfloat16_supported,
+    predict_flows,
+    remove_bad_flow_masks,
+    segment,
+)
 from napari_nanocrystal.segmentation.network import FLOW_SCALE, SeedFlowNet
 from napari_nanocrystal.segmentation.targets import flow_targets
 
@@ -68,6 +75,59 @@ def test_rescaling_to_the_model_diameter_and_back():
     assert scores["ap75"] == 1.0 and scores["mean_iou_matched"] > 0.9
 
 
+def test_auto_diameter_is_estimated_by_the_model_and_used():
+    image, labels = _discs((240, 240), radius=26, spacing=80)  # diameter ~52 px, the model's is 30
+    messages = []
+    result = segment(image, PerfectNet(), diameter_px="auto", progress=lambda m, f: messages.append((m, f)))
+    assert result.diameter_px == pytest.approx(52, rel=0.05)  # second pass at the measured diameter
+    assert result.scale == pytest.approx(30 / result.diameter_px)
+    assert evaluate([result.labels], [labels])["ap75"] == 1.0
+    assert any(m.startswith("diameter pass 2") for m, _ in messages)
+    assert [f for _, f in messages] == sorted(f for _, f in messages) and messages[-1][1] == 1.0
+
+
+def test_auto_diameter_keeps_the_native_pass_when_particles_already_fit():
+    image, labels = _discs((160, 192), radius=15, spacing=40)  # diameter ~30 px = the model's
+    result = segment(image, PerfectNet(), diameter_px="auto")
+    assert result.diameter_px is None and result.scale == 1.0
+    assert evaluate([result.labels], [labels])["ap90"] == 1.0
+
+
+def test_auto_diameter_on_an_empty_image_returns_no_particles():
+    result = segment(np.zeros((64, 64), np.float32), PerfectNet(), diameter_px="auto")
+    assert result.n_objects == 0 and not result.labels.any()
+
+
+@pytest.mark.skipif(not bfloat16_supported(), reason="this CPU has no native bfloat16 (float32 is then used)")
+def test_bfloat16_network_pass_matches_float32():
+    torch.manual_seed(0)
+    net = SeedFlowNet(TINY)
+    image = np.random.default_rng(0).random((96, 128)).astype(np.float32)
+    full = predict_flows(net, image, precision="float32")
+    fast = predict_flows(net, image, precision="bfloat16")
+    assert fast.dtype == np.float32 and fast.shape == full.shape
+    assert np.abs(fast - full).max() < 0.05 * full.std() + 1e-3
+    assert next(net.parameters()).is_contiguous()  # the caller's module is not converted to channels-last
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="precision"):
+        segment(np.zeros((32, 32)), PerfectNet(), precision="float16")
+
+
+def test_flow_quality_control_matches_cellpose():
+    from cellpose import dynamics
+
+    image, labels = _discs((160, 192), radius=11, spacing=32)
+    flows = 5.0 * flow_targets(labels)[:2]
+    flows[:, :64, :64] *= -1  # flows pointing away from the centres: those masks must go
+    reference = dynamics.remove_bad_flow_masks(labels.copy(), flows, threshold=0.4)
+    for workers in (1, 2, 3):
+        ours = remove_bad_flow_masks(labels.copy(), flows, 0.4, workers=workers)
+        assert np.array_equal(ours, reference)
+    assert 0 < len(np.unique(reference)) - 1 < labels.max()
+
+
 def test_confidence_filter_drops_low_confidence_instances():
     dim = {3: 0.45, 7: 0.45}  # seed probability 0.45: above the pixel threshold, below 0.5
     image, labels = _discs((128, 128), radius=11, spacing=32, brightness=dim)
@@ -121,6 +181,8 @@ def test_model_from_path_and_bad_arguments(tmp_path, monkeypatch):
         segment(np.zeros((4, 32, 32)), SeedFlowNet(TINY))
     with pytest.raises(ValueError, match="diameter_px"):
         segment(np.zeros((32, 32)), SeedFlowNet(TINY), diameter_px=0)
+    with pytest.raises(ValueError, match="'auto'"):
+        segment(np.zeros((32, 32)), SeedFlowNet(TINY), diameter_px="large")
 
 
 class LocalNet(torch.nn.Module):

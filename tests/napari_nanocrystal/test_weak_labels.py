@@ -259,3 +259,6 @@ def test_cli_writes_named_maps_atomically_and_refuses_to_overwrite(tmp_path, cap
     assert main(["weak-labels", str(source / "tile_image.png"), "--detector", "mmdet", "--out", str(tmp_path / "o2")]) == 2
     assert "checkpoint" in capsys.readouterr().err
     assert main(["weak-labels", str(tmp_path / "nothing.png"), "--detector", "otsu", "--out", str(tmp_path / "o3")]) == 2
+    capsys.readouterr()
+    assert main(["weak-labels", str(source), "--detector", "otsu", "--diameter-px", "auto", "--out", str(tmp_path / "o4")]) == 2
+    assert "'self' detector" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 from _widget_helpers import TEST_IMAGE, answer, notes, sync_tasks, tem_image, tiny_model  # noqa: F401 - fixtures
 
 from napari_nanocrystal._widgets import _common
-from napari_nanocrystal._widgets.segment import MODEL_BASELINE, MODEL_DEFAULT, SegmentWidget
+from napari_nanocrystal._widgets.segment import DIAMETER_AUTO, MODEL_BASELINE, MODEL_DEFAULT, SegmentWidget
 from napari_nanocrystal.segmentation.evaluation import evaluate
 
 pytestmark = pytest.mark.filterwarnings("ignore:System theme detection requires a Qt6:UserWarning")
@@ -61,6 +61,17 @@ def test_diameter_in_nm_tiling_and_rgb(setup, sample, tiny_model, notes):
     assert layer.data.shape == sample.labels.shape
     assert layer.metadata["segmentation"]["diameter_px"] == pytest.approx(28.0)
     assert layer.metadata["segmentation"]["tile_size"] == 64
+    assert evaluate([layer.data], [sample.labels])["ap50"] >= 0.7
+
+
+def test_diameter_estimated_by_the_model(setup, sample, tiny_model, notes):
+    viewer, image, widget = setup
+    widget.select_model_file(tiny_model)
+    widget.diameter_unit.value = DIAMETER_AUTO
+    widget.run()
+    assert notes() == []
+    layer = viewer.layers["tem labels"]
+    assert layer.metadata["segmentation"]["diameter_px"] == "auto"
     assert evaluate([layer.data], [sample.labels])["ap50"] >= 0.7
 
 

@@ -264,6 +264,11 @@ def _check_positive(value, name: str) -> float | None:
     return number
 
 
+def _check_diameter(diameter_nm) -> float | str | None:
+    """A positive diameter in nm, "auto" (estimated by the model) or None."""
+    return "auto" if isinstance(diameter_nm, str) and diameter_nm == "auto" else _check_positive(diameter_nm, "diameter_nm")
+
+
 def _check_min_area(min_area_px) -> float:
     try:
         value = float(min_area_px)
@@ -363,7 +368,7 @@ def iter_analyze_image(
     metadata_nm_per_px: float | None = None,
     labels=None,
     model="default",
-    diameter_nm: float | None = None,
+    diameter_nm: float | str | None = None,
     exclude_border: bool = True,
     min_area_px: float = 15,
     max_pixels: int | None = MAX_PIXELS,
@@ -387,9 +392,9 @@ def iter_analyze_image(
         Existing instance labels (0 = background): skip segmentation and analyse these.
     model : "default", path or torch module
         Segmentation model (see :func:`napari_nanocrystal.segment`); unused with ``labels``.
-    diameter_nm : float, optional
+    diameter_nm : float or "auto", optional
         Typical particle diameter; the image is rescaled so that particles have the model's
-        training diameter (none: run at the input size).
+        training diameter (none: run at the input size; "auto": estimated by the model).
     exclude_border : bool
         Do not measure particles touching the image border.
     min_area_px : float
@@ -412,7 +417,7 @@ def iter_analyze_image(
     image = _check_image(image, max_pixels)
     manual = _check_positive(nm_per_px, "nm_per_px")
     metadata = _check_positive(metadata_nm_per_px, "metadata_nm_per_px")
-    diameter = _check_positive(diameter_nm, "diameter_nm")
+    diameter = _check_diameter(diameter_nm)
     min_area = _check_min_area(min_area_px)
     given = None if labels is None else _check_labels(labels, image.shape)
 
@@ -428,7 +433,7 @@ def iter_analyze_image(
         yield f"{name}: segmenting", 0.1
         from .segmentation.inference import segment
 
-        diameter_px = None if diameter is None else diameter / calibration.nm_per_px
+        diameter_px = diameter / calibration.nm_per_px if isinstance(diameter, float) else diameter
         result = segment(image, model, diameter_px=diameter_px)
         labels_out = result.labels
         confidence = result.confidence_by_label()
@@ -778,7 +783,7 @@ def iter_analyze_paths(
     model="default",
     nm_per_px: float | None = None,
     labels: Mapping | None = None,
-    diameter_nm: float | None = None,
+    diameter_nm: float | str | None = None,
     exclude_border: bool = True,
     min_area_px: float = 15,
     overwrite: bool = False,
@@ -818,7 +823,7 @@ def iter_analyze_paths(
     error (path and problem), its summary row says "failed", and the batch goes on.
     """
     manual = _check_positive(nm_per_px, "nm_per_px")
-    diameter = _check_positive(diameter_nm, "diameter_nm")
+    diameter = _check_diameter(diameter_nm)
     min_area = _check_min_area(min_area_px)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

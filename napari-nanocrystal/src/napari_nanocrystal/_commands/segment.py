@@ -14,12 +14,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _diameter(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a positive number of px or 'auto', not {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -31,7 +44,10 @@ def register(subparsers) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, TIFF, JPEG, …)")
     parser.add_argument("--out", required=True, metavar="PATH", help="label TIFF for one image, or a folder for several")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="'default', a shipped model name or a weight file")
-    parser.add_argument("--diameter", type=float, metavar="PX", help="typical particle diameter in px (default: run at the image's size)")
+    parser.add_argument(
+        "--diameter", type=_diameter, metavar="PX|auto",
+        help="typical particle diameter in px, or 'auto' to let the model estimate it (default: run at the image's size)",
+    )
     parser.add_argument("--confidence", type=float, default=0.5, metavar="P", help="drop particles whose mean seed probability is below P (0: keep all)")
     parser.add_argument("--tile-size", type=int, default=512, metavar="PX", help="network tile size")
     parser.set_defaults(func=run)
@@ -93,9 +109,6 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in images if not p.is_file()]
     if missing:
         print(f"error: image not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if args.diameter is not None and not args.diameter > 0:
-        print(f"error: --diameter must be positive, got {args.diameter}", file=sys.stderr)
         return 2
     try:
         outputs = _outputs(images, Path(args.out))

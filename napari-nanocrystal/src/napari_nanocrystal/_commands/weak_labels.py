@@ -46,6 +46,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _diameter(text: str):
+    return "auto" if text == "auto" else _positive_float(text)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "weak-labels",
@@ -66,7 +70,10 @@ def register(subparsers) -> None:
     parser.add_argument("--erode-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the inner band (default: %(default)g)")
     parser.add_argument("--dilate-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the outer band (default: %(default)g)")
     parser.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto", help="particles darker or brighter than the background; auto: per box (default: %(default)s)")
-    parser.add_argument("--diameter-px", type=_positive_float, default=None, metavar="D", help="typical particle diameter in px ('self': rescaling, 'otsu': marker spacing)")
+    parser.add_argument(
+        "--diameter-px", type=_diameter, default=None, metavar="D|auto",
+        help="typical particle diameter in px ('self': rescaling, 'auto' = estimated per image by the model; 'otsu': marker spacing)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 

@@ -2,8 +2,8 @@
 
 The model is the shipped default, another shipped model, a model trained in this session
 (Train widget), a weight file, or the classical Otsu–watershed baseline.  Options: the
-typical particle diameter (nm on a calibrated image, or px) that the image is rescaled to the
-model's training diameter with, the confidence and flow thresholds, tiling for large images,
+typical particle diameter (nm on a calibrated image, px, or "auto": estimated by the model)
+that the image is rescaled to the model's training diameter with, the confidence and flow thresholds, tiling for large images,
 and the smallest particle kept.  The Labels layer ``"<image> labels"`` has the image's scale
 and ``features`` with each instance's ``label`` and ``confidence`` (mean seed probability).
 """
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 MODEL_DEFAULT = "default (shipped model)"
 MODEL_FILE = "model file…"
 MODEL_BASELINE = "Otsu–watershed baseline (no model)"
+#: Diameter unit choice that lets the model estimate the particle diameter (``diameter_px="auto"``).
+DIAMETER_AUTO = "auto (estimate)"
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 _BAR_MARGIN_PX = 3
 
@@ -77,7 +79,7 @@ def segment_image(image: np.ndarray, model, *, diameter_px=None, scale_bar_boxes
         from napari_nanocrystal.segmentation.evaluation import otsu_watershed
 
         yield "Otsu threshold and watershed", 0.1
-        distance = max(3, int(round(0.5 * diameter_px))) if diameter_px else 20
+        distance = max(3, int(round(0.5 * diameter_px))) if diameter_px and diameter_px != "auto" else 20
         labels = otsu_watershed(image, min_distance_px=distance, min_size_px=int(options.get("min_size_px", 15)))
         confidence = np.full(int(labels.max(initial=0)), np.nan, np.float32)
     else:
@@ -112,7 +114,7 @@ class SegmentWidget(QWidget):
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.safetensors *.pt *.pth", visible=False)
         self.diameter = FloatSpinBox(label="particle diameter (0: as is)", value=0.0, min=0.0, max=1e6, step=0.5)
-        self.diameter_unit = ComboBox(label="diameter unit", choices=["nm", "px"], value="nm")
+        self.diameter_unit = ComboBox(label="diameter unit", choices=["nm", "px", DIAMETER_AUTO], value="nm")
         self.confidence = FloatSpinBox(label="confidence threshold", value=0.5, min=0.0, max=1.0, step=0.05)
         self.flow = FloatSpinBox(label="flow threshold (0: off)", value=0.4, min=0.0, max=10.0, step=0.05)
         self.tile_size = SpinBox(label="tile size (px)", value=512, min=64, max=8192, step=64)
@@ -207,7 +209,9 @@ class SegmentWidget(QWidget):
             **options,
         )
 
-    def _diameter_px(self, image) -> float | None:
+    def _diameter_px(self, image) -> float | str | None:
+        if self.diameter_unit.value == DIAMETER_AUTO:
+            return "auto"
         value = float(self.diameter.value)
         if value <= 0:
             return None

@@ -241,12 +241,12 @@ def load_cellpose_baseline(path):
     return model
 
 
-def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="auto", max_images: int | None = None, flow_threshold: float = 0.4) -> dict:
+def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="true", max_images: int | None = None, flow_threshold: float = 0.4) -> dict:
     """Score a cellpose baseline with ``CellposeModel.eval`` on labelled images.
 
     ``data``, ``split``, ``diameter`` and ``max_images`` as for
-    :func:`.training.evaluate_model` (``diameter="auto"``: each image's true median
-    diameter).  Images go in as gray at native size (``channels=[0, 0]``); cellpose
+    :func:`.training.evaluate_model` (``diameter="true"``: each image's true median
+    diameter; None: cellpose's own ``diam_mean``).  Images go in as gray at native size (``channels=[0, 0]``); cellpose
     normalises (1st–99th percentile) and rescales them itself.  Returns ``{"model": evaluate(...), "names",
     "split", "diameter"}``.
     """
@@ -267,8 +267,8 @@ def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="auto
     preds, trues = [], []
     for entry in files:
         image, labels = to_gray(read_image(entry["image"])), read_labels(entry["labels"])
-        d = median_diameter_px(labels) if diameter == "auto" else diameter
+        d = median_diameter_px(labels) if diameter == "true" else diameter
         masks = model.eval(image, channels=[0, 0], normalize=True, diameter=float(d) if d else model.diam_mean, flow_threshold=flow_threshold)[0]
         preds.append(np.asarray(masks, np.int32))
         trues.append(labels)
-    return {"model": evaluate(preds, trues), "names": [e["name"] for e in files], "split": note, "diameter": "true median per image" if diameter == "auto" else diameter}
+    return {"model": evaluate(preds, trues), "names": [e["name"] for e in files], "split": note, "diameter": "true median per image" if diameter == "true" else diameter}

@@ -6,6 +6,10 @@ Pipeline of :func:`segment`:
    float32 channel whose 1st/99th percentiles (the model's ``percentiles``) map to 0/1.
 2. **Rescale** (optional): with ``diameter_px`` given, resize the image by
    ``model diameter / diameter_px`` so particles have the diameter the network was trained at.
+   ``diameter_px="auto"`` estimates it with the model itself (:func:`estimate_diameter`): segment
+   at the input size, take the median diameter of the particles found, segment again at that
+   diameter, until the estimate agrees with the diameter used within ``AUTO_DIAMETER_TOLERANCE``
+   (at most ``AUTO_DIAMETER_PASSES`` passes).
 3. **Network, tiled**: per axis the fewest tiles of at most ``tile_size`` px whose neighbours
    overlap by at least ``tile_overlap`` × ``tile_size``, shrunk to the smallest size that keeps
    that overlap and evenly spaced; run one at a time and blended: every tile's output is
@@ -28,6 +32,7 @@ Pipeline of :func:`segment`:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import warnings
@@ -43,11 +48,20 @@ from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .network import resolve_model
 
-__all__ = ["SegmentationResult", "predict_flows", "segment"]
+__all__ = ["AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "SegmentationResult", "bfloat16_supported", "predict_flows",
+           "remove_bad_flow_masks", "segment"]
 
 logger = logging.getLogger(__name__)
 
 _CPU = torch.device("cpu")
+
+#: Arithmetic of the network pass (see :func:`predict_flows`).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+#: ``diameter_px="auto"``: at most this many segmentation passes ...
+AUTO_DIAMETER_PASSES = 3
+#: ... stopping once the median diameter found is within this fraction of the diameter used.
+AUTO_DIAMETER_TOLERANCE = 0.15
 
 
 @dataclass
@@ -67,6 +81,9 @@ class SegmentationResult:
         the cellpose convention).
     scale : float
         Factor the image was resized by for the network (1.0 without ``diameter_px``).
+    diameter_px : float or None
+        Particle diameter (input px) the image was segmented at: the one given, the
+        estimate of ``diameter_px="auto"``, or None (native size).
     """
 
     labels: np.ndarray
@@ -74,6 +91,7 @@ class SegmentationResult:
     seed_prob: np.ndarray
     flows: np.ndarray
     scale: float = 1.0
+    diameter_px: float | None = None
 
     @property
     def n_objects(self) -> int:
@@ -111,11 +129,30 @@ def _ramp(length: int, ramp: int) -> np.ndarray:
     return np.minimum(1.0, np.minimum(index + 1, length - index) / (ramp + 1.0)).astype(np.float32)
 
 
-def _call_network(net, tile: np.ndarray, in_channels: int) -> np.ndarray:
+def bfloat16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (oneDNN with AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _use_bfloat16(precision: str) -> bool:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    return precision == "bfloat16" or (precision == "auto" and bfloat16_supported())
+
+
+def _call_network(net, tile: np.ndarray, in_channels: int, bfloat16: bool = False) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None]
     if in_channels > 1:
         x = x.expand(1, in_channels, *tile.shape).contiguous()
-    y = net(x)
+    if bfloat16:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = net(x.contiguous(memory_format=torch.channels_last))
+        y = y.float() if isinstance(y, torch.Tensor) else [t.float() if isinstance(t, torch.Tensor) else t for t in y]
+    else:
+        y = net(x)
     if isinstance(y, (tuple, list)):  # e.g. a bare cellpose CPnet returns (y, style, ...)
         y = y[0]
     y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
@@ -130,6 +167,7 @@ def predict_flows(
     *,
     tile_size: int = 512,
     tile_overlap: float = 0.1,
+    precision: str = "auto",
     progress: ProgressCallback | None = None,
     progress_span=(0.0, 1.0),
 ) -> np.ndarray:
@@ -149,6 +187,10 @@ def predict_flows(
     tile_overlap : float
         Minimum overlap of neighbouring tiles as a fraction of ``tile_size``, in [0.05, 0.5]
         (clipped, as in cellpose); also the width of the blending ramp.
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of the network pass.  "bfloat16": autocast to bfloat16 with channels-last
+        tensors (~3× faster on CPUs with native bfloat16; outputs differ from float32 by
+        ~1 % of their spread); "auto": bfloat16 where :func:`bfloat16_supported`, else float32.
 
     Returns
     -------
@@ -169,6 +211,9 @@ def predict_flows(
     weight = _ramp(th, ramp)[:, None] * _ramp(tw, ramp)[None, :]
     in_channels = int(getattr(net, "in_channels", 1))
 
+    bfloat16 = _use_bfloat16(precision) and isinstance(net, torch.nn.Module)
+    if bfloat16:  # a channels-last copy: the caller's module keeps its memory format
+        net = copy.deepcopy(net).to(memory_format=torch.channels_last)
     was_training = isinstance(net, torch.nn.Module) and net.training
     if isinstance(net, torch.nn.Module):
         net.eval()
@@ -177,12 +222,12 @@ def predict_flows(
     try:
         with torch.inference_mode():
             if n_tiles == 1:
-                return _call_network(net, image, in_channels)
+                return _call_network(net, image, in_channels, bfloat16)
             output = np.zeros((3, rows, cols), np.float32)
             total = np.zeros((rows, cols), np.float32)
             for y0 in ys:
                 for x0 in xs:
-                    tile_out = _call_network(net, image[y0 : y0 + th, x0 : x0 + tw], in_channels)
+                    tile_out = _call_network(net, image[y0 : y0 + th, x0 : x0 + tw], in_channels, bfloat16)
                     output[:, y0 : y0 + th, x0 : x0 + tw] += tile_out * weight
                     total[y0 : y0 + th, x0 : x0 + tw] += weight
                     done += 1
@@ -192,6 +237,35 @@ def predict_flows(
             net.train()
     output /= total
     return output
+
+
+def remove_bad_flow_masks(masks: np.ndarray, flows: np.ndarray, threshold: float, workers: int | None = None) -> np.ndarray:
+    """Cellpose's flow-error QC, with the masks' flows computed on ``workers`` threads.
+
+    As ``cellpose.dynamics.remove_bad_flow_masks``: the flows of each mask
+    (``dynamics.masks_to_flows_cpu``, whose numba diffusion releases the GIL) are compared with
+    the predicted ``flows`` (cellpose scale, 5 × unit vectors); masks whose mean squared
+    difference exceeds ``threshold`` are set to 0 (in place; labels are not renumbered).
+    """
+    n = int(masks.max(initial=0))
+    if n == 0:
+        return masks
+    workers = max(1, min(int(workers or torch.get_num_threads()), n))
+    groups = [np.where(masks % workers == k, masks, 0) for k in range(workers)]  # disjoint label sets
+    if workers == 1:
+        parts = [dynamics.masks_to_flows_cpu(masks)[0]]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda m: dynamics.masks_to_flows_cpu(m)[0], groups))
+    mask_flows = np.sum(parts, axis=0)
+    index = np.arange(1, n + 1)
+    errors = sum(ndimage.mean((mask_flows[i] - flows[i] / 5.0) ** 2, masks, index=index) for i in range(2))
+    bad = index[np.asarray(errors) > threshold]
+    if bad.size:
+        masks[np.isin(masks, bad)] = 0
+    return masks
 
 
 def _model_settings(net) -> tuple[float, tuple[float, float]]:
@@ -214,7 +288,7 @@ def segment(
     image,
     model="default",
     *,
-    diameter_px: float | None = None,
+    diameter_px: float | str | None = None,
     confidence_threshold: float | None = 0.5,
     flow_threshold: float | None = 0.4,
     seed_threshold: float = 0.4,
@@ -222,6 +296,7 @@ def segment(
     tile_overlap: float = 0.1,
     min_size_px: int = 15,
     niter: int = 200,
+    precision: str = "auto",
     progress: ProgressCallback | None = None,
 ) -> SegmentationResult:
     """Segment the particles of one image into an instance label image.
@@ -236,10 +311,11 @@ def segment(
         ``SeedFlowNet``, or any callable mapping (1, 1, h, w) → (1, 3, h, w) tensors
         (flow_y, flow_x, seed logit; cellpose scale).  ``"default"`` is the model shipped in
         ``napari_nanocrystal/models`` (see its model card there).
-    diameter_px : float or None
+    diameter_px : float, "auto" or None
         Typical particle diameter in input pixels.  The image is resized so that particles
         have the model's training diameter (``model.config["diameter_px"]``, 30 px); outputs
-        are resized back.  None: run at the input size.
+        are resized back.  None: run at the input size.  "auto": estimated by the model
+        (repeated passes, see the module docstring; costs up to three segmentations).
     confidence_threshold : float or None
         Drop instances whose mean seed probability is below it (None/0: keep all).
     flow_threshold : float or None
@@ -252,6 +328,9 @@ def segment(
         Remove instances smaller than this many input pixels (after hole filling).
     niter : int
         Flow-following steps (at network scale, where particles are ~30 px across).
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of the network pass (:func:`predict_flows`); "auto" uses bfloat16 on CPUs
+        that run it natively.
     progress : callable(message: str, fraction: float) or None
         Progress callback.
 
@@ -263,9 +342,52 @@ def segment(
     """
     if not 0.0 < seed_threshold < 1.0:
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
-    if diameter_px is not None and not diameter_px > 0:
-        raise ValueError(f"diameter_px must be positive or None, got {diameter_px}")
+    if isinstance(diameter_px, str):
+        if diameter_px != "auto":
+            raise ValueError(f"diameter_px must be a positive number, 'auto' or None, got {diameter_px!r}")
+    elif diameter_px is not None and not diameter_px > 0:
+        raise ValueError(f"diameter_px must be a positive number, 'auto' or None, got {diameter_px}")
     net = resolve_model(model)
+    options = dict(
+        confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, seed_threshold=seed_threshold,
+        tile_size=tile_size, tile_overlap=tile_overlap, min_size_px=min_size_px, niter=niter, precision=precision,
+    )
+    _use_bfloat16(precision)  # validates
+    if diameter_px == "auto":
+        return _segment_auto_diameter(image, net, options, progress)
+    return _segment_once(image, net, diameter_px, progress=progress, **options)
+
+
+def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:
+    """Segment, re-measure the median particle diameter, segment again at it (see module docs)."""
+    from .targets import median_diameter_px
+
+    net_diameter, _ = _model_settings(net)
+    diameter, result = None, None
+    for attempt in range(AUTO_DIAMETER_PASSES):
+        span = (attempt / AUTO_DIAMETER_PASSES, (attempt + 1) / AUTO_DIAMETER_PASSES)
+
+        def _pass_progress(message, fraction, span=span, attempt=attempt):
+            if progress is not None:
+                progress(f"diameter pass {attempt + 1}: {message}", span[0] + (span[1] - span[0]) * fraction)
+
+        result = _segment_once(image, net, diameter, progress=_pass_progress, **options)
+        if result.n_objects == 0:
+            break
+        found = median_diameter_px(result.labels)
+        used = diameter if diameter is not None else net_diameter
+        logger.info("auto diameter pass %d: segmented at %.1f px, median particle %.1f px", attempt + 1, used, found)
+        if abs(found / used - 1.0) <= AUTO_DIAMETER_TOLERANCE:
+            break
+        diameter = found
+    _report(progress, f"done: {result.n_objects} particles (diameter {result.diameter_px or net_diameter:.1f} px)", 1.0)
+    return result
+
+
+def _segment_once(
+    image, net, diameter_px, *, confidence_threshold, flow_threshold, seed_threshold, tile_size, tile_overlap, min_size_px, niter, precision,
+    progress,
+) -> SegmentationResult:
     net_diameter, percentiles = _model_settings(net)
 
     _report(progress, "normalising image", 0.0)
@@ -276,7 +398,9 @@ def segment(
         gray = resize_image(gray, scaled_shape(shape, scale))
         logger.info("resized %s → %s for the network (scale %.3f)", shape, gray.shape, scale)
 
-    maps = predict_flows(net, gray, tile_size=tile_size, tile_overlap=tile_overlap, progress=progress, progress_span=(0.05, 0.8))
+    maps = predict_flows(
+        net, gray, tile_size=tile_size, tile_overlap=tile_overlap, precision=precision, progress=progress, progress_span=(0.05, 0.8)
+    )
     flows, logits = maps[:2], maps[2]
 
     _report(progress, "following flows", 0.8)
@@ -288,10 +412,12 @@ def segment(
             logits,
             niter=int(niter),
             cellprob_threshold=cellprob_threshold,
-            flow_threshold=flow_threshold if flow_threshold else 0.0,
+            flow_threshold=0.0,  # the QC below, on all cores
             min_size=-1,
             device=_CPU,
         )
+    if flow_threshold:
+        masks = remove_bad_flow_masks(masks, flows, float(flow_threshold))
     seed_prob = _sigmoid(logits)
     del maps, logits
 
@@ -324,4 +450,5 @@ def segment(
         seed_prob=seed_prob.astype(np.float32, copy=False),
         flows=flows.astype(np.float32, copy=False),
         scale=scale,
+        diameter_px=None if diameter_px is None else float(diameter_px),
     )

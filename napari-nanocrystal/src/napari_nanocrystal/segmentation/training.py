@@ -707,7 +707,7 @@ def evaluate_model(
     data,
     *,
     split: str = "val",
-    diameter="auto",
+    diameter="true",
     max_images: int | None = None,
     baseline: bool = False,
     segment_options: dict | None = None,
@@ -724,9 +724,10 @@ def evaluate_model(
     split : {"val", "train", "all"}
         Which images: the held-out ones of the training split rule (EMPS split of folders
         with ``train.csv``; else every 5th image when there are at least 5), the others, or all.
-    diameter : "auto", None or float
-        Particle diameter passed to ``segment`` (px): ``"auto"`` uses each image's true
-        median diameter (as cellpose's benchmarks do); None runs at the native size.
+    diameter : "true", "auto", None or float
+        Particle diameter passed to ``segment`` (px): ``"true"`` uses each image's true
+        median diameter (as cellpose's benchmarks do); ``"auto"`` lets ``segment`` estimate
+        it; None runs at the native size.
     max_images : int or None
         Only this many images, evenly spread.
     baseline : bool
@@ -758,16 +759,16 @@ def evaluate_model(
         files = [files[i] for i in picks]
     if not files:
         raise ValueError(f"the {split} split of {data} is empty")
-    if not (diameter == "auto" or diameter is None or float(diameter) > 0):
-        raise ValueError(f"diameter must be 'auto', None or a positive number, not {diameter!r}")
+    if not (diameter in ("true", "auto") or diameter is None or float(diameter) > 0):
+        raise ValueError(f"diameter must be 'true', 'auto', None or a positive number, not {diameter!r}")
     net = resolve_model(model)
     preds, trues, otsu = [], [], []
     for i, entry in enumerate(files):
         image, labels = read_image(entry["image"]), read_labels(entry["labels"])
         if image.shape[:2] != labels.shape:
             raise ValueError(f"{entry['name']}: image {image.shape[:2]} and labels {labels.shape} differ in size")
-        d = median_diameter_px(labels) if diameter == "auto" else diameter
-        result = segment(image, net, diameter_px=float(d) if d else None, **dict(segment_options or {}))
+        d = median_diameter_px(labels) if diameter == "true" else diameter
+        result = segment(image, net, diameter_px=d if d == "auto" else float(d) if d else None, **dict(segment_options or {}))
         preds.append(result.labels)
         trues.append(labels)
         if baseline:
@@ -778,7 +779,7 @@ def evaluate_model(
         "model": evaluate(preds, trues),
         "names": [e["name"] for e in files],
         "split": note,
-        "diameter": "true median per image" if diameter == "auto" else diameter,
+        "diameter": {"true": "true median per image", "auto": "estimated by the model (auto)"}.get(diameter, diameter) if isinstance(diameter, str) else diameter,
     }
     if baseline:
         report["otsu"] = evaluate(otsu, trues)
