@@ -38,22 +38,28 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from nc_synthmodel.contract import SHAPE_CLASSES
 from nc_synthmodel.io import atomic_write_bytes
 from napari_nanocrystal.measure import measure_particles
-from napari_nanocrystal.shapes import _ASPECT_DEFAULT, classify_shape, render_shape_mask
+from napari_nanocrystal.shapes import (
+    _ASPECT_DEFAULT,
+    RANDOM_BLUR_SIGMAS,
+    RANDOM_NOISE_LEVELS,
+    RANDOM_SIZE_PX,
+    classify_shape,
+    random_shape_mask,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 #: Seeds of render_shape_mask / classify_shape in tests/napari_nanocrystal/test_shapes.py.
 TEST_SEEDS = frozenset({0, 1, 3, 17, 45, 71, 2025})
-SIZE_RANGE_PX = (15.0, 80.0)
+SIZE_RANGE_PX = RANDOM_SIZE_PX
 SIZE_BINS = (15, 25, 35, 50, 65, 80)
-NOISE_LEVELS = (0.0, 0.01, 0.02, 0.03)  # boundary noise, fraction of the diameter
-BLUR_SIGMAS = (0.0, 0.75, 1.5)  # px
+NOISE_LEVELS = RANDOM_NOISE_LEVELS  # boundary noise, fraction of the diameter
+BLUR_SIGMAS = RANDOM_BLUR_SIGMAS  # px
 TARGET = 0.95
 #: Analytic shapes: name → (ECD in nm, description); all 20 nm across.
 ANALYTIC = {"disc": "disc, diameter 20 nm", "square": "square, side 20 nm", "ellipse": "ellipse, axes 28.28 × 14.14 nm (aspect 2)"}
@@ -73,20 +79,11 @@ def _short(name: str) -> str:
 def _sample(j: int, seed: int) -> dict:
     """Mask j: class j mod 11, everything else from its own generator (seed + j)."""
     shape_class = SHAPE_CLASSES[j % len(SHAPE_CLASSES)]
-    rng = np.random.default_rng(seed + j)
-    size = float(rng.uniform(*SIZE_RANGE_PX))
-    rotation = float(rng.uniform(0.0, 360.0))
-    noise = float(rng.choice(NOISE_LEVELS))
-    blur = float(rng.choice(BLUR_SIGMAS))
-    aspect = float(rng.uniform(*_ASPECT_DEFAULT[shape_class])) if shape_class in _ASPECT_DEFAULT else None
-    mask = render_shape_mask(shape_class, size, rotation, aspect=aspect, rng=rng, boundary_noise=noise)
-    if blur > 0:
-        mask = ndi.gaussian_filter(np.pad(mask, 4).astype(float), blur) > 0.5
+    mask, style = random_shape_mask(shape_class, np.random.default_rng(seed + j))
     started = time.perf_counter()
     predicted = classify_shape(mask)
     seconds = time.perf_counter() - started
-    return {"seed": seed + j, "truth": shape_class, "predicted": predicted, "size": size, "rotation": rotation,
-            "noise": noise, "blur": blur, "aspect": aspect, "seconds": seconds}
+    return {"seed": seed + j, "truth": shape_class, "predicted": predicted, **style, "seconds": seconds}
 
 
 def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

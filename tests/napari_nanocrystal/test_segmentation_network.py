@@ -113,7 +113,7 @@ def test_the_wheel_ships_the_default_model_and_every_config(tmp_path):
     [wheel] = tmp_path.glob("napari_nanocrystal-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     source = package / "src" / "napari_nanocrystal"
-    expected = {"models/default.safetensors", "models/default.json", "napari.yaml"}
+    expected = {"models/default.safetensors", "models/default.json", "models/round_shapes.json", "napari.yaml"}
     expected |= {str(p.relative_to(source)) for p in (source / "configs").rglob("*.py")}
     missing = {name for name in expected if f"napari_nanocrystal/{name}" not in names}
     assert not missing, f"not in the wheel: {sorted(missing)}"

@@ -23,6 +23,7 @@ from napari_nanocrystal.shapes import (
     classify_shapes,
     cluster_proportions,
     plot_cluster_proportions,
+    random_shape_mask,
     render_shape_mask,
     suggest_n_clusters,
 )
@@ -255,3 +256,46 @@ def test_classify_shape_uses_largest_component_without_holes():
     rows, cols = np.nonzero(noisy)
     noisy[int(rows.mean()), int(cols.mean())] = False  # a pinhole
     assert classify_shape(noisy) == "hexagon"
+
+
+def test_round_family_model_is_shipped_and_matches_the_features():
+    import json
+
+    from napari_nanocrystal import shapes
+
+    model = json.loads(shapes.ROUND_MODEL_FILE.read_text(encoding="utf-8"))
+    assert model["features"] == list(shapes.ROUND_FEATURES) and set(model["classes"]) == set(shapes.ROUND_FAMILY)
+    n = len(model["features"])
+    assert len(model["mean"]) == len(model["scale"]) == n and np.shape(model["coef"]) == (3, n)
+    assert model["training"]["seed"] >= 50000  # disjoint from the benchmark's seeds (20000-24399)
+
+
+def test_round_family_model_decides_within_the_family_only():
+    """Rules first; the model only re-decides between sphere, hexagon and flower."""
+    from napari_nanocrystal import shapes
+
+    rng = np.random.default_rng([2025, 7])
+    for shape_class in ("sphere", "hexagon", "flower shape", "cube", "triangle"):
+        for _ in range(6):
+            features = shapes.shape_features(random_shape_mask(shape_class, rng)[0])
+            rules, final = shapes._rules(features), shapes._decide(features)
+            assert (final in shapes.ROUND_FAMILY) == (rules in shapes.ROUND_FAMILY)
+            if rules not in shapes.ROUND_FAMILY:
+                assert final == rules
+
+
+def test_round_family_fit_is_reproducible_and_json_ready(tmp_path):
+    import json
+
+    from napari_nanocrystal.shapes import fit_round_shape_model
+
+    first = fit_round_shape_model(n_per_class=12, seed=60000)
+    assert first == fit_round_shape_model(n_per_class=12, seed=60000)
+    assert json.loads(json.dumps(first)) == first
+    assert first["training"]["samples"] > 20
+
+
+def test_random_shape_mask_is_seeded():
+    a, style = random_shape_mask("hexagon", 5)
+    b, _ = random_shape_mask("hexagon", 5)
+    assert np.array_equal(a, b) and 15 <= style["size"] <= 80 and style["noise"] in (0.0, 0.01, 0.02, 0.03)

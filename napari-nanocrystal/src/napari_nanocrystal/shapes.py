@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ __all__ = [
     "assign_shape_classes",
     "shape_features",
     "render_shape_mask",
+    "random_shape_mask",
+    "fit_round_shape_model",
+    "ROUND_FAMILY",
     "DEFAULT_DESCRIPTORS",
 ]
 
@@ -484,7 +488,7 @@ def shape_features(mask: np.ndarray) -> dict[str, float]:
     if mask.any():
         mask = _largest_filled(mask)
     area = float(mask.sum())
-    features: dict[str, float] = {"area_px": area, "valid": 0.0}
+    features: dict[str, float] = {"area_px": area, "valid": 0.0, "r_eq_px": math.sqrt(area / math.pi)}
     if area < 9:
         return features
     ys, xs = np.nonzero(mask)
@@ -591,6 +595,11 @@ def classify_shape(mask: np.ndarray) -> str:
        where boundary noise puts about as much as in order 6) and ≥ 0.8 × R3, R4 on an
        outline with weak orders 2–4 → ``hexagon``; aspect < 1.2 and weak orders 2–4
        (√(R2² + R3² + R4²) < 0.08) → ``sphere``; anything else → ``Irregular shape``.
+    7. Sphere, hexagon and flower — the round family, which the rules separate from the
+       other classes but not reliably from each other when boundary noise is as large as a
+       hexagon's corners — are then re-decided by a multinomial logistic regression on the
+       same features plus the particle size (``models/round_shapes.json``, fitted on
+       synthetic masks by :func:`fit_round_shape_model`; ``benchmarks/fit_round_shapes.py``).
 
     On synthetic masks (:func:`render_shape_mask`, 15–80 px, boundary noise 0–3 % of
     the diameter, blur σ ≤ 1.5 px; ``benchmarks/shapes_benchmark.py``) most classes are
@@ -600,7 +609,83 @@ def classify_shape(mask: np.ndarray) -> str:
     return _decide(shape_features(mask))
 
 
+#: Classes told apart by the round-family model (:func:`fit_round_shape_model`): the rules
+#: separate them from the others reliably, but not from each other under boundary noise.
+ROUND_FAMILY = ("sphere", "hexagon", "flower shape")
+#: Features of the round-family model (keys of :func:`shape_features`).
+ROUND_FEATURES = (
+    *(f"R{m}" for m in range(2, 9)), "corner_sign6", "petal_R", "petal_cusp", "petal_low", "smooth_solidity",
+    "rect_fill", "aspect_ratio", "solidity", "max_defect", "ellipse_residual", "log_r_eq",
+)
+ROUND_MODEL_FILE = Path(__file__).parent / "models" / "round_shapes.json"
+_ROUND_MODEL: dict | None = None
+
+
+def _feature_vector(f: dict[str, float], names=ROUND_FEATURES) -> np.ndarray:
+    values = {**f, "log_r_eq": math.log(max(f.get("r_eq_px", 1.0), 1e-6))}
+    return np.array([values[name] for name in names], dtype=float)
+
+
+def fit_round_shape_model(n_per_class: int = 800, seed: int = 50000, C: float = 100.0) -> dict:
+    """Fit the round-family model: a multinomial logistic regression on :data:`ROUND_FEATURES`.
+
+    Trained on :func:`random_shape_mask` samples (classes in turn, ``n_per_class`` each; seed
+    ``seed`` + j, disjoint from the benchmark's and the tests') whose true class and rule
+    decision are both in :data:`ROUND_FAMILY`.  Returns the JSON-able model (standardisation,
+    coefficients, provenance) that :func:`classify_shape` reads from :data:`ROUND_MODEL_FILE`.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = [], []
+    for j in range(len(SHAPE_CLASSES) * int(n_per_class)):
+        truth = SHAPE_CLASSES[j % len(SHAPE_CLASSES)]
+        if truth not in ROUND_FAMILY:
+            continue
+        f = shape_features(random_shape_mask(truth, np.random.default_rng(seed + j))[0])
+        if _rules(f) in ROUND_FAMILY:
+            X.append(_feature_vector(f))
+            y.append(truth)
+    X = np.asarray(X)
+    scaler = StandardScaler().fit(X)
+    model = LogisticRegression(C=float(C), max_iter=5000).fit(scaler.transform(X), y)
+    return {
+        "kind": "round-family logistic regression",
+        "features": list(ROUND_FEATURES),
+        "classes": [str(c) for c in model.classes_],
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "coef": model.coef_.tolist(),
+        "intercept": model.intercept_.tolist(),
+        "training": {"n_per_class": int(n_per_class), "seed": int(seed), "C": float(C), "samples": len(y),
+                     "command": "python benchmarks/fit_round_shapes.py"},
+    }
+
+
+def _round_model() -> dict | None:
+    global _ROUND_MODEL
+    if _ROUND_MODEL is None and ROUND_MODEL_FILE.is_file():
+        import json
+
+        model = json.loads(ROUND_MODEL_FILE.read_text(encoding="utf-8"))
+        if model.get("features") != list(ROUND_FEATURES) or set(model.get("classes", ())) != set(ROUND_FAMILY):
+            raise ValueError(f"{ROUND_MODEL_FILE} does not match this version's features/classes: refit it (benchmarks/fit_round_shapes.py)")
+        _ROUND_MODEL = {k: np.asarray(model[k], dtype=float) for k in ("mean", "scale", "coef", "intercept")}
+        _ROUND_MODEL["classes"] = list(model["classes"])
+    return _ROUND_MODEL
+
+
 def _decide(f: dict[str, float]) -> str:
+    """:func:`classify_shape`'s decision: the rules, then the round-family model within that family."""
+    name = _rules(f)
+    model = _round_model() if name in ROUND_FAMILY else None
+    if model is None:
+        return name
+    z = (_feature_vector(f) - model["mean"]) / model["scale"]
+    return model["classes"][int(np.argmax(model["coef"] @ z + model["intercept"]))]
+
+
+def _rules(f: dict[str, float]) -> str:
     """The decision rules of :func:`classify_shape` on :func:`shape_features`."""
     if not f.get("valid"):
         return IRREGULAR
@@ -826,6 +911,31 @@ def render_shape_mask(
     col0, row0 = x.min() - margin, y.min() - margin
     shape = (int(math.ceil(y.max() - row0 + margin)), int(math.ceil(x.max() - col0 + margin)))
     return _fill_polygon(y - row0, x - col0, shape)
+
+
+#: Style ranges of :func:`random_shape_mask`: equivalent diameter (px), boundary noise
+#: (fraction of the diameter) and Gaussian blur (px) before re-thresholding.
+RANDOM_SIZE_PX = (15.0, 80.0)
+RANDOM_NOISE_LEVELS = (0.0, 0.01, 0.02, 0.03)
+RANDOM_BLUR_SIGMAS = (0.0, 0.75, 1.5)
+
+
+def random_shape_mask(shape_class: str, rng) -> tuple[np.ndarray, dict]:
+    """A mask of ``shape_class`` in a random style: size, rotation, boundary noise, blur and
+    class-typical aspect drawn from ``rng`` (:data:`RANDOM_SIZE_PX` …).  Returns (mask, style).
+
+    The distribution of the named-shape benchmark and of the round-family model's training set.
+    """
+    rng = np.random.default_rng(rng)
+    size = float(rng.uniform(*RANDOM_SIZE_PX))
+    rotation = float(rng.uniform(0.0, 360.0))
+    noise = float(rng.choice(RANDOM_NOISE_LEVELS))
+    blur = float(rng.choice(RANDOM_BLUR_SIGMAS))
+    aspect = float(rng.uniform(*_ASPECT_DEFAULT[shape_class])) if shape_class in _ASPECT_DEFAULT else None
+    mask = render_shape_mask(shape_class, size, rotation, aspect=aspect, rng=rng, boundary_noise=noise)
+    if blur > 0:
+        mask = ndi.gaussian_filter(np.pad(mask, 4).astype(float), blur) > 0.5
+    return mask, {"size": size, "rotation": rotation, "noise": noise, "blur": blur, "aspect": aspect}
 
 
 def _fill_polygon(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

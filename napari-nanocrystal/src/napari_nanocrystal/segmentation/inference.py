@@ -6,10 +6,12 @@ Pipeline of :func:`segment`:
    float32 channel whose 1st/99th percentiles (the model's ``percentiles``) map to 0/1.
 2. **Rescale** (optional): with ``diameter_px`` given, resize the image by
    ``model diameter / diameter_px`` so particles have the diameter the network was trained at.
-   ``diameter_px="auto"`` estimates it with the model itself (:func:`estimate_diameter`): segment
-   at the input size, take the median diameter of the particles found, segment again at that
-   diameter, until the estimate agrees with the diameter used within ``AUTO_DIAMETER_TOLERANCE``
-   (at most ``AUTO_DIAMETER_PASSES`` passes).
+   ``diameter_px="auto"`` estimates it with the model itself: segment at the input size and at
+   a size where particles ``AUTO_DIAMETER_LARGE`` times the model's diameter fit (large
+   particles fragment at the input size; this pass costs 1/16 of the first), keep the pass
+   whose median particle diameter agrees best with the diameter it assumed, then segment again
+   at the measured diameter until the two agree within ``AUTO_DIAMETER_TOLERANCE`` (at most
+   ``AUTO_DIAMETER_PASSES`` - 1 more passes).
 3. **Network, tiled**: per axis the fewest tiles of at most ``tile_size`` px whose neighbours
    overlap by at least ``tile_overlap`` × ``tile_size``, shrunk to the smallest size that keeps
    that overlap and evenly spaced; run one at a time and blended: every tile's output is
@@ -48,7 +50,7 @@ from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .network import resolve_model
 
-__all__ = ["AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "SegmentationResult", "bfloat16_supported", "predict_flows",
+__all__ = ["AUTO_DIAMETER_LARGE", "AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "SegmentationResult", "bfloat16_supported", "predict_flows",
            "remove_bad_flow_masks", "segment"]
 
 logger = logging.getLogger(__name__)
@@ -58,10 +60,12 @@ _CPU = torch.device("cpu")
 #: Arithmetic of the network pass (see :func:`predict_flows`).
 PRECISIONS = ("auto", "float32", "bfloat16")
 
-#: ``diameter_px="auto"``: at most this many segmentation passes ...
+#: ``diameter_px="auto"``: after the two starting passes, at most this many - 1 refinements ...
 AUTO_DIAMETER_PASSES = 3
 #: ... stopping once the median diameter found is within this fraction of the diameter used.
 AUTO_DIAMETER_TOLERANCE = 0.15
+#: ... the second starting pass assumes particles this many times the model's diameter.
+AUTO_DIAMETER_LARGE = 4.0
 
 
 @dataclass
@@ -359,28 +363,43 @@ def segment(
 
 
 def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:
-    """Segment, re-measure the median particle diameter, segment again at it (see module docs)."""
+    """Estimate the particle diameter with the model itself, then segment at it (see module docs)."""
     from .targets import median_diameter_px
 
     net_diameter, _ = _model_settings(net)
-    diameter, result = None, None
-    for attempt in range(AUTO_DIAMETER_PASSES):
-        span = (attempt / AUTO_DIAMETER_PASSES, (attempt + 1) / AUTO_DIAMETER_PASSES)
+    starts = (None, AUTO_DIAMETER_LARGE * net_diameter)
+    total = len(starts) + AUTO_DIAMETER_PASSES - 1
+    done = [0]
 
-        def _pass_progress(message, fraction, span=span, attempt=attempt):
+    def run(diameter):
+        index = done[0]
+        done[0] += 1
+
+        def _pass_progress(message, fraction):
             if progress is not None:
-                progress(f"diameter pass {attempt + 1}: {message}", span[0] + (span[1] - span[0]) * fraction)
+                progress(f"diameter pass {index + 1}: {message}", (index + fraction) / total)
 
         result = _segment_once(image, net, diameter, progress=_pass_progress, **options)
-        if result.n_objects == 0:
-            break
-        found = median_diameter_px(result.labels)
+        found = median_diameter_px(result.labels) if result.n_objects else 0.0
         used = diameter if diameter is not None else net_diameter
-        logger.info("auto diameter pass %d: segmented at %.1f px, median particle %.1f px", attempt + 1, used, found)
+        logger.info("auto diameter pass %d: segmented at %.1f px, median particle %.1f px", index + 1, used, found)
+        return result, used, found
+
+    # two starting scales: the input's, and one where particles 4x the model's diameter fit
+    # (large particles fragment at the input's scale); keep the self-consistent one
+    tried = [run(d) for d in starts]
+    found_any = [t for t in tried if t[2] > 0]
+    if not found_any:
+        return tried[0][0]
+    result, used, found = min(found_any, key=lambda t: abs(math.log(t[2] / t[1])))
+    for _ in range(AUTO_DIAMETER_PASSES - 1):
         if abs(found / used - 1.0) <= AUTO_DIAMETER_TOLERANCE:
             break
-        diameter = found
-    _report(progress, f"done: {result.n_objects} particles (diameter {result.diameter_px or net_diameter:.1f} px)", 1.0)
+        again, again_used, again_found = run(found)
+        if again_found == 0:
+            break
+        result, used, found = again, again_used, again_found
+    _report(progress, f"done: {result.n_objects} particles (diameter {used:.1f} px)", 1.0)
     return result
 
 
