@@ -299,7 +299,7 @@ def segment(
     tile_size: int = 512,
     tile_overlap: float = 0.1,
     min_size_px: int = 15,
-    niter: int = 200,
+    niter: int = 100,
     precision: str = "auto",
     progress: ProgressCallback | None = None,
 ) -> SegmentationResult:
@@ -331,7 +331,8 @@ def segment(
     min_size_px : int
         Remove instances smaller than this many input pixels (after hole filling).
     niter : int
-        Flow-following steps (at network scale, where particles are ~30 px across).
+        Flow-following steps (at network scale, where particles are ~30 px across; 100 gives
+        the same EMPS validation AP as cellpose's 200 in half the time).
     precision : {"auto", "float32", "bfloat16"}
         Arithmetic of the network pass (:func:`predict_flows`); "auto" uses bfloat16 on CPUs
         that run it natively.
