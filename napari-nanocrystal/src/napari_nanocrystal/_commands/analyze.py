@@ -8,38 +8,17 @@ Exit status: 0 all images analysed, 1 some failed (each is reported with its pro
 
 from __future__ import annotations
 
-import argparse
 import logging
-import math
 import sys
+
+from ._args import diameter_or_auto, non_negative_float, positive_float
 
 logger = logging.getLogger(__name__)
 
 HELP = "analyse TEM images: calibration, segmentation, sizes and shapes → CSV, overlay, outcome JSON, summary"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite positive number, not {text!r}")
-    return value
 
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text!r}")
-    return value
-
-
-def _diameter(text: str):
-    return "auto" if text == "auto" else _positive_float(text)
 
 
 def register(subparsers) -> None:
@@ -53,15 +32,15 @@ def register(subparsers) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .dm3 .dm4) or folders of them")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)")
-    parser.add_argument("--nm-per-px", type=_positive_float, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars)")
+    parser.add_argument("--nm-per-px", type=positive_float, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars)")
     parser.add_argument(
-        "--diameter-nm", type=_diameter, default=None, metavar="D|auto",
+        "--diameter-nm", type=diameter_or_auto, default=None, metavar="D|auto",
         help="typical particle diameter: rescale images to the model's training size ('auto': estimated per image by the model)",
     )
     border = parser.add_mutually_exclusive_group()
     border.add_argument("--exclude-border", dest="exclude_border", action="store_true", default=True, help="do not measure particles touching the image border (default)")
     border.add_argument("--keep-border", dest="exclude_border", action="store_false", help="measure particles touching the border too")
-    parser.add_argument("--min-area-px", type=_non_negative_float, default=15.0, metavar="N", help="do not measure particles smaller than N pixels (default: %(default)g)")
+    parser.add_argument("--min-area-px", type=non_negative_float, default=15.0, metavar="N", help="do not measure particles smaller than N pixels (default: %(default)g)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 

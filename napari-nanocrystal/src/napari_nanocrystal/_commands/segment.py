@@ -14,25 +14,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from pathlib import Path
+
+from ._args import diameter_or_auto
 
 logger = logging.getLogger(__name__)
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 
-
-def _diameter(text: str):
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a positive number of px or 'auto', not {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -45,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="PATH", help="label TIFF for one image, or a folder for several")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="'default', a shipped model name or a weight file")
     parser.add_argument(
-        "--diameter", type=_diameter, metavar="PX|auto",
+        "--diameter", type=diameter_or_auto, metavar="PX|auto",
         help="typical particle diameter in px, or 'auto' to let the model estimate it (default: run at the image's size)",
     )
     parser.add_argument("--confidence", type=float, default=0.5, metavar="P", help="drop particles whose mean seed probability is below P (0: keep all)")

@@ -10,44 +10,20 @@ done (bad options, no images, outputs exist, detector cannot be loaded).
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
-import math
 import sys
 from pathlib import Path
+
+from ._args import diameter_or_auto, fraction, non_negative_float
 
 logger = logging.getLogger(__name__)
 
 HELP = "weak labels (0 background, 1 particle, 255 uncertain) from detector boxes, Otsu and an erosion/dilation band"
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text!r}")
-    return value
 
 
-def _fraction(text: str) -> float:
-    value = _non_negative_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], not {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
-    return value
-
-
-def _diameter(text: str):
-    return "auto" if text == "auto" else _positive_float(text)
 
 
 def register(subparsers) -> None:
@@ -64,14 +40,14 @@ def register(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="default|FILE", help="'self': segmentation model, 'default' or a weight file (default: %(default)s)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="'mmdet': detector.pth written by train_detector")
     parser.add_argument("--config", default=None, metavar="FILE", help="'mmdet': its config (default: config.py beside the checkpoint)")
-    parser.add_argument("--score-threshold", type=_fraction, default=0.5, metavar="S", help="keep detections scoring at least S (default: %(default)g)")
-    parser.add_argument("--erode-px", type=_non_negative_float, default=1.5, metavar="R", help="uncertain band inside each particle edge, px (default: %(default)g)")
-    parser.add_argument("--dilate-px", type=_non_negative_float, default=1.5, metavar="R", help="uncertain band outside each particle edge, px (default: %(default)g)")
-    parser.add_argument("--erode-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the inner band (default: %(default)g)")
-    parser.add_argument("--dilate-frac", type=_non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the outer band (default: %(default)g)")
+    parser.add_argument("--score-threshold", type=fraction, default=0.5, metavar="S", help="keep detections scoring at least S (default: %(default)g)")
+    parser.add_argument("--erode-px", type=non_negative_float, default=1.5, metavar="R", help="uncertain band inside each particle edge, px (default: %(default)g)")
+    parser.add_argument("--dilate-px", type=non_negative_float, default=1.5, metavar="R", help="uncertain band outside each particle edge, px (default: %(default)g)")
+    parser.add_argument("--erode-frac", type=non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the inner band (default: %(default)g)")
+    parser.add_argument("--dilate-frac", type=non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the outer band (default: %(default)g)")
     parser.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto", help="particles darker or brighter than the background; auto: per box (default: %(default)s)")
     parser.add_argument(
-        "--diameter-px", type=_diameter, default=None, metavar="D|auto",
+        "--diameter-px", type=diameter_or_auto, default=None, metavar="D|auto",
         help="typical particle diameter in px ('self': rescaling, 'auto' = estimated per image by the model; 'otsu': marker spacing)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
