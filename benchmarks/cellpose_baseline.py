@@ -6,8 +6,10 @@ Same training images as the shipped default model's EMPS part (the 292 training 
 split, rescaled to a 30 px median diameter, the same cached flow targets) and the same 74 validation
 images, scored with the same protocol as ``nanocrystal evaluate`` (true median diameter, cellpose AP).
 ``train_seg`` is cellpose 3.1's: its augmentation, loss and learning-rate schedule (SGD, lr 0.2,
-10-epoch warm-up).  One epoch is 292 images at batch 8 (37 iterations), so 23 epochs ≈ the 868
-iterations of our default model.  The weights stay in WORK_DIR (re-running skips training).
+a linear warm-up over epochs 0–9, epoch 0 at lr 0) and its ``min_train_masks=5`` filter (images
+with fewer particles are dropped: 189 of the 292 remain, 24 iterations per epoch at batch 8).  The
+868 iterations of our default model would be ~36 epochs.  The weights stay in WORK_DIR (re-running
+skips training).
 
 Writes ``benchmarks/results/cellpose_baseline.md`` and ``.json`` (atomically).
 """
