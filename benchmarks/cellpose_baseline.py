@@ -75,8 +75,9 @@ def main(argv=None) -> int:
         f"--threads {args.threads}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; {dt.date.today().isoformat()}.",
         "",
-        f"Training: {trained.get('n_train', '?')} EMPS training images (fixed split), {args.epochs} epochs of cellpose's "
-        f"`train_seg` (batch 8, 224² crops), width {args.nbase}; {minutes:.0f} min. Validation: {report['split']}, "
+        f"Training: {trained.get('n_train', '?')} EMPS training images (fixed split) given to cellpose's `train_seg` (its "
+        f"`min_train_masks=5` filter keeps those with ≥ 5 particles: 189), {args.epochs} epochs (batch 8, 224² crops, "
+        f"lr warm-up over epochs 0–9), width {args.nbase}; {minutes:.0f} min. Validation: {report['split']}, "
         "each image's true median diameter.",
         "",
         "| model | AP50 | AP75 | AP90 | mean IoU matched | particles predicted / true |",

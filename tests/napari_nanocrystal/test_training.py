@@ -138,6 +138,32 @@ def test_weak_label_files(tmp_path, weak_pair):
         read_weak_label(tmp_path / "bad_weak.tif")
 
 
+def test_weak_images_are_not_blown_up_by_fragment_sized_particles(caplog):
+    """A weak label of 3-px fragments would resize its image 10x; the factor is limited."""
+    from napari_nanocrystal.segmentation.engine.datasets import (
+        WEAK_MAX_SCALE,
+        WeakLabelDataset,
+        register_memory_source,
+        release_memory_source,
+    )
+
+    weak = np.zeros((64, 80), np.uint8)
+    for row in range(8, 60, 12):
+        for col in range(8, 76, 12):
+            weak[row : row + 3, col : col + 3] = 1
+    image = np.random.default_rng(0).random((64, 80)).astype(np.float32)
+    key = register_memory_source([("fragments", image, weak)])
+    try:
+        with caplog.at_level("WARNING"):
+            result = WeakLabelDataset([key], pipeline=[]).prepare_data(0)
+        given = WeakLabelDataset([key], pipeline=[], diameter_px=3.0).prepare_data(0)
+    finally:
+        release_memory_source(key)
+    assert result["scale"] == WEAK_MAX_SCALE and result["image"].shape == (256, 320)
+    assert "limited to 4x" in caplog.text
+    assert given["scale"] == pytest.approx(10.0)  # a diameter the user gives is trusted
+
+
 def test_emps_split_and_automatic_validation(datasets_dir, pairs):
     emps = datasets_dir / "emps-train"
     data = resolve_data([str(emps)])

@@ -41,6 +41,7 @@ __all__ = [
     "default_cache_dir",
     "register_memory_source",
     "release_memory_source",
+    "WEAK_MAX_SCALE",
     "weak_diameter_px",
 ]
 
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 METAINFO = {"classes": ("particle",)}
 
 #: Bump when the weak-label cache changes meaning.
-WEAK_CACHE_VERSION = 1
+WEAK_CACHE_VERSION = 2  # 2: resize factor limited to WEAK_MAX_SCALE
 
 _MEMORY: dict[str, list] = {}
 #: Prepared samples of in-memory items: (memory key, index, dataset class, parameters) → sample.
@@ -256,6 +257,12 @@ class LabelledFlowDataset(_SeedFlowDataset):
         }
 
 
+#: Weak images are resized by at most this factor (either way) when their particle diameter is
+#: read off the weak label: a detector that finds fragments of particles gives tiny diameters,
+#: which would blow an image up 20x (150 Mpx from a 700 x 500 crop) and swamp training with it.
+WEAK_MAX_SCALE = 4.0
+
+
 def weak_diameter_px(weak) -> float:
     """Typical particle diameter (px) read off a weak label (0 / 1 / 255).
 
@@ -308,6 +315,12 @@ class WeakLabelDataset(_SeedFlowDataset):
             diameter = self.diameter_px or weak_diameter_px(weak)
             if diameter > 0:
                 scale = self.target_diameter_px / diameter
+                if self.diameter_px is None and not 1.0 / WEAK_MAX_SCALE <= scale <= WEAK_MAX_SCALE:
+                    logger.warning(
+                        "%s: the weak label's particles (%.1f px) would resize the image %.1fx; limited to %gx "
+                        "(fragments of missed particles make such estimates)", name, diameter, scale, WEAK_MAX_SCALE,
+                    )
+                    scale = float(np.clip(scale, 1.0 / WEAK_MAX_SCALE, WEAK_MAX_SCALE))
             else:
                 logger.warning("%s: weak label without foreground; used at native size", name)
         if scale != 1.0:
