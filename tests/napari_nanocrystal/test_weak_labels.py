@@ -219,6 +219,24 @@ def test_self_backend_uses_only_the_models_confident_instances():
             load_box_detector("self", model="default")
 
 
+def test_self_backend_can_leave_what_the_model_is_unsure_of_uncertain(tmp_path, capsys):
+    """With confident_background, a particle the model misses becomes uncertain, not background."""
+    image, labels = _disc_image((96, 96), [((24, 24), 9), ((24, 70), 9), ((70, 46), 9)], dark=False)
+    image[labels == 3] = 0.45  # missed: below the score threshold, but far from confident background
+    weak = generate_weak_labels(image, "self", model=OracleNet(), score_threshold=0.5, confident_background=0.2)[0]
+    assert (weak[labels == 3] == UNCERTAIN).all()  # not taught as background
+    for k in (1, 2):
+        assert (weak[labels == k] == 1).sum() >= 0.6 * (labels == k).sum()
+    far = ndimage.distance_transform_edt(labels == 0) > 3
+    assert (weak[far] == 0).mean() > 0.95  # the clear background stays background
+    with pytest.raises(ValueError, match="'self' detector"):
+        load_box_detector("otsu", confident_background=0.2)
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        load_box_detector("self", model=OracleNet(), confident_background=1.5)
+    with pytest.raises(ValueError, match="background mask"):
+        weak_label_from_boxes(image, [], background=np.ones((5, 5), bool))
+
+
 def test_otsu_backend_on_synthetic_images_is_precise():
     sample = _synthetic(5, (256, 256))
     weak = generate_weak_labels(sample.image, "otsu", diameter_px=16)[0]
@@ -261,4 +279,6 @@ def test_cli_writes_named_maps_atomically_and_refuses_to_overwrite(tmp_path, cap
     assert main(["weak-labels", str(tmp_path / "nothing.png"), "--detector", "otsu", "--out", str(tmp_path / "o3")]) == 2
     capsys.readouterr()
     assert main(["weak-labels", str(source), "--detector", "otsu", "--diameter-px", "auto", "--out", str(tmp_path / "o4")]) == 2
+    assert "'self' detector" in capsys.readouterr().err
+    assert main(["weak-labels", str(source), "--detector", "otsu", "--confident-background", "0.2", "--out", str(tmp_path / "o5")]) == 2
     assert "'self' detector" in capsys.readouterr().err

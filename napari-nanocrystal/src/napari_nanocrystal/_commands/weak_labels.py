@@ -50,6 +50,11 @@ def register(subparsers) -> None:
         "--diameter-px", type=diameter_or_auto, default=None, metavar="D|auto",
         help="typical particle diameter in px ('self': rescaling, 'auto' = estimated per image by the model; 'otsu': marker spacing)",
     )
+    parser.add_argument(
+        "--confident-background", type=fraction, default=None, metavar="P",
+        help="'self': only pixels with seed probability below P are background, the rest outside the detections "
+        "uncertain (default: everything outside the detections is background, as in the paper)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -102,6 +107,7 @@ def run(args) -> int:
             config=args.config,
             score_threshold=args.score_threshold,
             diameter_px=args.diameter_px,
+            confident_background=args.confident_background,
         )
     except (FileNotFoundError, ValueError, ImportError, TypeError) as error:
         print(f"nanocrystal weak-labels: error: cannot load the {args.detector!r} detector: {error}", file=sys.stderr)
@@ -116,10 +122,12 @@ def run(args) -> int:
     for i, (name, image_path) in enumerate(bar):
         try:
             image = read_image(image_path)
-            boxes, _ = detect(image)
+            found = detect(image)
+            boxes = found[0]
             weak = weak_label_from_boxes(
                 image,
                 boxes,
+                background=found[2] if len(found) > 2 else None,
                 erode_px=args.erode_px,
                 dilate_px=args.dilate_px,
                 erode_frac=args.erode_frac,
