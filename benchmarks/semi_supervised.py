@@ -124,13 +124,15 @@ def weak_label_quality(weak_dir: Path, emps: Path, names: list[str]) -> dict:
     }
 
 
-def _weak(work: Path, detector: str, model: Path | None, log: Path) -> tuple[Path, float]:
-    out = work / f"weak_{detector}"
+def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_background: float | None = None) -> tuple[Path, float]:
+    out = work / (f"weak_{detector}" + (f"_bg{confident_background:g}" if confident_background is not None else ""))
     if out.is_dir() and len(list(out.glob("*_weak.png"))) == len(list((work / "unlabelled").glob("*_image.png"))):
         return out, float("nan")
     command = ["nanocrystal", "weak-labels", str(work / "unlabelled"), "--detector", detector, "--out", str(out), "--overwrite"]
     if detector == "self":
         command += ["--model", str(model), "--diameter-px", "auto"]
+        if confident_background is not None:
+            command += ["--confident-background", f"{confident_background:g}"]
     seconds = _run(command, log)
     for image in (work / "unlabelled").glob("*_image.png"):  # pair each weak label with its image for training
         _link(image, out / image.name)
@@ -152,15 +154,22 @@ def main(argv=None) -> int:
     parser.add_argument("--finetune-warmup", type=int, default=None,
                         help="warm-up iterations of the fine-tune stage (default iters/20); another value trains variants "
                         "<model>_fw<N> that reuse the first stage")
+    parser.add_argument("--diameters", nargs="+", default=["true", "auto", "none"], choices=["true", "auto", "none"],
+                        help="diameters to evaluate at (true median, estimated, native); 'true' is always included")
+    parser.add_argument("--confident-background", type=float, default=None, metavar="P",
+                        help="self weak labels: background only where the supervised model's seed probability is < P, "
+                        "the rest outside its detections uncertain (weak_self_bg<P>/, runs semi_bg<P>)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "semi_supervised.md")
     args = parser.parse_args(argv)
     from nc_synthmodel.io import atomic_write_text
 
+    args.diameters = ["true"] + [d for d in args.diameters if d != "true"]
     default_warmup = max(1, args.iters // 20)
     finetune_warmup = default_warmup if args.finetune_warmup is None else args.finetune_warmup
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
-    if suffix and args.out == parser.get_default("out"):
-        args.out = args.out.with_name(f"semi_supervised{suffix}.md")
+    weak_suffix = "" if args.confident_background is None else f"_bg{args.confident_background:g}"
+    if (suffix or weak_suffix) and args.out == parser.get_default("out"):
+        args.out = args.out.with_name(f"semi_supervised{suffix}{weak_suffix}.md")
 
     emps = args.datasets / "emps-train"
     work = args.work.resolve()
@@ -182,29 +191,30 @@ def main(argv=None) -> int:
     weak_model = work / "runs" / "supervised" / "model.safetensors"  # weak labels: always the base supervised model
     if not weak_model.is_file():
         _record("train_supervised_s", _train(work, "supervised", args.iters, args.threads, None, log, default_warmup, ""))
-    weak_self, seconds = _weak(work, "self", weak_model, log)
-    _record("weak_self_s", seconds)
+    weak_self, seconds = _weak(work, "self", weak_model, log, args.confident_background)
+    _record(f"weak_self{weak_suffix}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
-    _record(f"train_semi{suffix}_s", _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix))
-    semi = work / "runs" / f"semi{suffix}" / "model.safetensors"
+    _record(f"train_semi{suffix}{weak_suffix}_s", _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix + weak_suffix))
+    semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
 
     results = {"labelled": len(labelled), "unlabelled": len(unlabelled), "iters_per_stage": args.iters, "times_s": times}
-    for name, model in (("supervised", supervised), ("semi", semi)):
-        for diameter in ("true", "auto", "none"):
-            results[f"{name}_{diameter}"] = _evaluate(model, emps, diameter, work / f"eval_{name}{suffix}_{diameter}.json", log)
+    for name, model, run_suffix in (("supervised", supervised, suffix), ("semi", semi, suffix + weak_suffix)):
+        for diameter in args.diameters:
+            results[f"{name}_{diameter}"] = _evaluate(model, emps, diameter, work / f"eval_{name}{run_suffix}_{diameter}.json", log)
         # the first stage alone: labelled only vs labelled + weak, same iterations
-        first = work / "runs" / f"{name}{suffix}" / "pretrain" / "model.safetensors"
-        results[f"{name}_pretrain_true"] = _evaluate(first, emps, "true", work / f"eval_{name}_pretrain_true.json", log)
+        first = work / "runs" / f"{name}{run_suffix}" / "pretrain" / "model.safetensors"
+        results[f"{name}_pretrain_true"] = _evaluate(first, emps, "true", work / f"eval_{name}{run_suffix}_pretrain_true.json", log)
     results["weak_self"] = weak_label_quality(weak_self, emps, unlabelled)
     results["weak_otsu"] = weak_label_quality(weak_otsu, emps, unlabelled)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(results, indent=1, default=float))
 
     def _row(label: str, key: str) -> str:
-        true, auto, native = (results[f"{key}_{d}"]["model"] for d in ("true", "auto", "none"))
+        true = results[f"{key}_true"]["model"]
+        other = {d: (f"{results[f'{key}_{d}']['model']['ap50']:.3f}" if f"{key}_{d}" in results else "–") for d in ("auto", "none")}
         iou = "–" if true["mean_iou_matched"] is None else f"{true['mean_iou_matched']:.3f}"
         return (f"| {label} | {true['ap50']:.3f} | {true['ap75']:.3f} | {true['ap90']:.3f} | {iou} "
-                f"| {auto['ap50']:.3f} | {native['ap50']:.3f} |")
+                f"| {other['auto']} | {other['none']} |")
 
     def _first(label: str, key: str) -> str:
         m = results[f"{key}_pretrain_true"]["model"]
