@@ -77,11 +77,12 @@ def prepare(emps: Path, work: Path) -> tuple[list[str], list[str]]:
     return labelled, unlabelled
 
 
-def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, log: Path, finetune_warmup: int, suffix: str) -> float:
-    out = work / "runs" / f"{name}{suffix}"
+def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, log: Path, finetune_warmup: int, suffix: str,
+           weak_suffix: str = "") -> float:
+    out = work / "runs" / f"{name}{suffix}{weak_suffix}"
     if (out / "model.safetensors").is_file():
         return float("nan")
-    base = work / "runs" / name
+    base = work / "runs" / f"{name}{weak_suffix}"
     if suffix and not (out / "pretrain").is_dir() and (base / "pretrain" / "done.json").is_file():
         out.mkdir(parents=True, exist_ok=True)  # the first stage's settings are the same: reuse it
         shutil.copytree(base / "pretrain", out / "pretrain")
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
     _record(f"weak_self{weak_suffix}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
-    _record(f"train_semi{suffix}{weak_suffix}_s", _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix + weak_suffix))
+    _record(f"train_semi{suffix}{weak_suffix}_s", _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix))
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
 
     results = {"labelled": len(labelled), "unlabelled": len(unlabelled), "iters_per_stage": args.iters, "times_s": times}
