@@ -233,7 +233,9 @@ def main(argv=None) -> int:
         "# Semi-supervised vs supervised segmentation (EMPS)",
         "",
         f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
-        + (f" --finetune-warmup {finetune_warmup}" if suffix else "") + "`  ",
+        + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
+        + (f" --confident-background {args.confident_background:g}" if weak_suffix else "")
+        + (f" --diameters {' '.join(args.diameters)}" if args.diameters != ["true", "auto", "none"] else "") + "`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; "
         f"{dt.date.today().isoformat()}; step times {minutes}.",
         "",
