@@ -57,3 +57,22 @@ def gu2025(datasets_dir) -> Path:
 @pytest.fixture(scope="session")
 def tem_examples(datasets_dir) -> Path:
     return datasets_dir / "tem-examples"
+
+
+@pytest.fixture
+def wheel_files(tmp_path):
+    """``wheel_files(package_dir, "dist_name")`` → the set of file names in the package's built wheel."""
+    import subprocess
+    import sys
+    import zipfile
+
+    def build(package: Path, dist_name: str) -> set[str]:
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(package)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert built.returncode == 0, built.stderr
+        [wheel] = tmp_path.glob(f"{dist_name}-*.whl")
+        return set(zipfile.ZipFile(wheel).namelist())
+
+    return build

@@ -98,20 +98,11 @@ def test_missing_default_model_names_the_file_and_the_command(tmp_path, monkeypa
     assert resolve_model(net) is net
 
 
-def test_the_wheel_ships_the_default_model_and_every_config(tmp_path):
-    import subprocess
-    import sys
-    import zipfile
+def test_the_wheel_ships_the_default_model_and_every_config(wheel_files):
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[2] / "napari-nanocrystal"
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(package)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert built.returncode == 0, built.stderr
-    [wheel] = tmp_path.glob("napari_nanocrystal-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    names = wheel_files(package, "napari_nanocrystal")
     source = package / "src" / "napari_nanocrystal"
     expected = {"models/default.safetensors", "models/default.json", "models/round_shapes.json", "napari.yaml"}
     expected |= {str(p.relative_to(source)) for p in (source / "configs").rglob("*.py")}

@@ -556,6 +556,11 @@ def _load(image):
     return np.asarray(image)
 
 
+def detections(found) -> tuple[np.ndarray, np.ndarray | None]:
+    """(boxes, background mask or None) of a :func:`load_box_detector` detector's output."""
+    return found[0], (found[2] if len(found) > 2 else None)
+
+
 def iter_weak_labels(
     images,
     detector="self",
@@ -587,8 +592,7 @@ def iter_weak_labels(
     for i, item in enumerate(items):
         image = _load(item)
         yield f"image {i + 1}/{n}: detecting", i / max(n, 1)
-        found = detect(image)
-        boxes, background = found[0], (found[2] if len(found) > 2 else None)
+        boxes, background = detections(detect(image))
         yield f"image {i + 1}/{n}: {len(boxes)} boxes → weak label", (i + 0.5) / max(n, 1)
         maps.append(weak_label_from_boxes(image, boxes, background=background, **options))
         logger.info("image %d/%d: %d boxes", i + 1, n, len(boxes))

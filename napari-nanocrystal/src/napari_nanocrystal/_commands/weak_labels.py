@@ -78,7 +78,7 @@ def run(args) -> int:
 
     from napari_nanocrystal.analysis import collect_images
     from napari_nanocrystal.segmentation.data import read_image
-    from napari_nanocrystal.weak_labels import load_box_detector, weak_label_from_boxes
+    from napari_nanocrystal.weak_labels import detections, load_box_detector, weak_label_from_boxes
 
     out = Path(args.out)
     images, problems = collect_images(args.paths, skip_dir=out)
@@ -122,12 +122,11 @@ def run(args) -> int:
     for i, (name, image_path) in enumerate(bar):
         try:
             image = read_image(image_path)
-            found = detect(image)
-            boxes = found[0]
+            boxes, background = detections(detect(image))
             weak = weak_label_from_boxes(
                 image,
                 boxes,
-                background=found[2] if len(found) > 2 else None,
+                background=background,
                 erode_px=args.erode_px,
                 dilate_px=args.dilate_px,
                 erode_frac=args.erode_frac,
