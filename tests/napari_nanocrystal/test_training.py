@@ -26,7 +26,7 @@ from napari_nanocrystal.segmentation.data import find_labelled_pairs, find_weak_
 from napari_nanocrystal.segmentation.losses import labelled_loss, weak_loss
 from napari_nanocrystal.segmentation.network import load_model
 from napari_nanocrystal.segmentation.targets import flow_targets
-from napari_nanocrystal.segmentation.training import load_config, resolve_data, train
+from napari_nanocrystal.segmentation.training import _mix_repeats, load_config, resolve_data, train
 from napari_nanocrystal.synthetic import make_tem_image
 
 
@@ -247,6 +247,23 @@ def _current_scope():
 
     current = DefaultScope.get_current_instance()
     return None if current is None else current.scope_name
+
+
+@pytest.mark.parametrize(
+    "fraction, n_labelled, n_weak, expected",
+    [
+        (0.2, 292, 5, (1, 15)),  # few weak images: they are up-sampled
+        (0.2, 73, 219, (12, 1)),  # many weak images: the labelled ones are, so weak stay ~20 %, not 75 %
+        (0.5, 10, 10, (1, 1)),
+    ],
+)
+def test_weak_fraction_sets_the_share_of_weak_samples(fraction, n_labelled, n_weak, expected):
+    labelled_repeat, weak_repeat = _mix_repeats(fraction, n_labelled, n_weak)
+    assert (labelled_repeat, weak_repeat) == expected
+    share = n_weak * weak_repeat / (n_weak * weak_repeat + n_labelled * labelled_repeat)
+    assert abs(share - fraction) < 0.03
+    with pytest.raises(ValueError, match="weak_fraction"):
+        _mix_repeats(1.0, n_labelled, n_weak)
 
 
 def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):

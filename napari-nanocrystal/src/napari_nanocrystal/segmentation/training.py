@@ -369,11 +369,19 @@ def _target_diameter(cfg) -> float | None:
     return float(cfg.model.get("net", {}).get("diameter_px", 30.0))
 
 
-def _weak_repeat(fraction: float, n_labelled: int, n_weak: int) -> int:
-    """How often to repeat the weak images so that they make ~``fraction`` of the mixed samples."""
+def _mix_repeats(fraction: float, n_labelled: int, n_weak: int) -> tuple[int, int]:
+    """(labelled, weak) repeats that make weak images ~``fraction`` of the mixed samples.
+
+    The rarer kind is repeated: few weak images are up-sampled, and many weak images (e.g. a
+    small labelled subset beside a large unlabelled set) up-sample the labelled ones instead,
+    so the weak share never exceeds what was asked for.
+    """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"weak_fraction must be in (0, 1) or None, got {fraction}")
-    return max(1, round(fraction / (1.0 - fraction) * n_labelled / max(1, n_weak)))
+    ratio = fraction / (1.0 - fraction) * n_labelled / max(1, n_weak)  # weak repeat that gives the fraction
+    if ratio >= 1.0:
+        return 1, round(ratio)
+    return max(1, round(1.0 / ratio)), 1
 
 
 def _stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts: dict, cache_dir: Path, resume: bool):
@@ -389,7 +397,9 @@ def _stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts:
         weak.setdefault("type", "WeakLabelDataset")
         fraction = cfg.get("weak_fraction")
         if fraction is not None:
-            weak["repeat"] = _weak_repeat(float(fraction), counts["train"], counts["weak"])
+            labelled_repeat, weak_repeat = _mix_repeats(float(fraction), counts["train"], counts["weak"])
+            labelled["repeat"] = labelled.get("repeat", 1) * labelled_repeat
+            weak["repeat"] = weak.get("repeat", 1) * weak_repeat
         dataset = {"type": "ConcatDataset", "datasets": [labelled, weak]}
     elif stage["data"] == "mixed":
         logger.info("stage %s: no weak data, training on the labelled images only", name)
