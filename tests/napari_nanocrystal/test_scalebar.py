@@ -109,6 +109,39 @@ def test_bar_length_within_one_pixel(samples):
     assert hits >= 0.98, f"bar length within ±1 px in {hits:.0%} of {len(samples)} samples; errors {sorted(errors)[-3:]}"
 
 
+@pytest.mark.parametrize("particle_level", [60, 90, 110])
+def test_bar_end_touching_a_particle(particle_level):
+    """A grey particle touching a black bar's end: the end is the bar's own edge, not where
+    the far background's half level is crossed inside the particle."""
+    rng = np.random.default_rng(3)
+    image = np.clip(rng.normal(170, 2, (300, 400)), 0, 255)
+    image[250:256, 40:184] = 0  # bar: columns 40..183, 144 px
+    image[240:266, 20:40] = particle_level  # particle against the left end
+    image[248:258, 184:191] = particle_level  # and a smaller one against the right end
+    bar = find_scale_bar(image.astype(np.uint8))
+    assert abs(bar.left_px - 40) < 0.3 and abs(bar.right_px - 184) < 0.3 and abs(bar.bar_length_px - 144) < 0.5
+
+
+def test_grey_particle_beside_a_label_is_no_glyph():
+    from PIL import Image, ImageDraw, ImageFont
+    from matplotlib import font_manager
+
+    canvas = Image.new("L", (260, 60), 180)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 26)
+    draw.text((20, 15), "100 nm", font=font, fill=0)
+    crop = np.asarray(canvas).astype(float)
+    ink = np.nonzero((crop < 90).any(axis=0))[0]
+    rows = np.nonzero((crop < 90).any(axis=1))[0]
+    box = (rows[0], ink[0], rows[-1] + 1, ink[-1] + 1)
+    beside = ink[-1] + 8
+    grey, black = crop.copy(), crop.copy()
+    grey[rows[0] + 4 : rows[-1] - 4, beside : beside + 6] = 80  # a grey rod-shaped particle
+    black[rows[0] + 4 : rows[-1] - 4, beside : beside + 4] = 0  # a missed glyph of the label's ink
+    assert not sb._truncated(grey, box, "dark")
+    assert sb._truncated(black, box, "dark")
+
+
 def test_bar_in_any_dtype_and_colour_model(samples):
     gray = samples[1].image
     assert gray.ndim == 2

@@ -77,6 +77,7 @@ UNIT_NM: dict[str, float] = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm":
 #: OCR readings outside are misreadings.
 PLAUSIBLE_NM_PER_PX = (2e-3, 5e3)
 
+_INK_TOLERANCE = 0.35  # label ink: within this fraction of the ink-to-ground contrast of the label's ink
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
 _LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
@@ -300,21 +301,50 @@ def _edge(profile: np.ndarray, inside: float, outside: float, start: int, step: 
     return prev + 0.5 + step * frac, c  # crossing between pixel centres
 
 
+def _step_edge(profile: np.ndarray, inside: float, outside: float, start: int, step: int) -> float | None:
+    """The middle of a one-pixel step from the bar onto a plateau of another shade, or None.
+
+    Walking from ``start`` by ``step`` to the first pixel a quarter of the way to
+    ``outside``: if the pixel before it is still at the bar's level and the pixel after it
+    at its own level (a plateau below ``outside``: a particle touching the bar), the edge is
+    where the profile is half-way up that step — not where it reaches half the level of the
+    far background, which may lie pixels further out or not at all.
+    """
+    n, contrast = len(profile), outside - inside
+    c = start
+    while 0 <= c < n and profile[c] < inside + 0.25 * contrast:
+        c += step
+    if not (0 <= c < n and 0 <= c + step < n):
+        return None
+    before, plateau = profile[c - step], 0.5 * (profile[c] + profile[c + step])
+    if before - inside > 0.1 * contrast or abs(profile[c + step] - profile[c]) > 0.1 * contrast or plateau >= outside:
+        return None
+    level = inside + 0.5 * (plateau - inside)
+    frac = float(np.clip((level - before) / (profile[c] - before), 0.0, 1.0))
+    return c - step + 0.5 + step * frac
+
+
 def _end(profile: np.ndarray, inside: float, outside: float, start: int, step: int, noise: float, sharp: bool = True) -> float | None:
     """One end of the bar: the half-level crossing, unless something of intermediate shade
     touches a black or white bar (a particle, a dark patch of film).
 
-    Then the two pixels past the quarter-level crossing are a flat step between the
-    quarter and the half level (the ramp of a blurred edge rises on), and the quarter-level
-    crossing, 0.25 px further out (where a sharp edge crosses the half level), is used —
-    only for ``sharp`` bars (not for colour bars, whose JPEG colour is blurred over 2 px).
+    Then the middle of a one-pixel step onto that shade (:func:`_step_edge`) is used, or,
+    if the two pixels past the quarter-level crossing are a flat step between the quarter
+    and the half level (the ramp of a blurred edge rises on), the quarter-level crossing,
+    0.25 px further out (where a sharp edge crosses the half level) — only for ``sharp``
+    black or white bars on a quiet profile (not for colour bars, whose JPEG colour is
+    blurred over 2 px).
     """
+    contrast = outside - inside
+    quiet = sharp and inside <= 0.1 and 6 * noise <= 0.25 * contrast
+    stepped = _step_edge(profile, inside, outside, start, step) if quiet else None
+    if stepped is not None:
+        return stepped
     half = _edge(profile, inside, outside, start, step, 0.5)
     quarter = _edge(profile, inside, outside, start, step, 0.25)
     if half is None or quarter is None:
         return None if half is None else half[0]
-    contrast = outside - inside
-    if not sharp or abs(half[0] - quarter[0]) <= 1.0 or inside > 0.1 or 6 * noise > 0.25 * contrast:
+    if not quiet or abs(half[0] - quarter[0]) <= 1.0:
         return half[0]
     c = quarter[1]
     if not 0 <= c + step < len(profile):
@@ -798,8 +828,9 @@ def _glyph_drop(ink: np.ndarray) -> bool | None:
 
 def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
     """Whether label ink continues right beside a read line (OCR missed a glyph: "1 um"
-    read from "0.1 µm").  Ink is classified as in :func:`_has_descender`; a side whose
-    surface differs from the label's background (the edge of a panel) is not looked at."""
+    read from "0.1 µm").  Ink is classified as in :func:`_has_descender` and must have the
+    shade of the line's own ink (a grey particle beside a black label is no glyph); a side
+    whose surface differs from the label's background (the edge of a panel) is not looked at."""
     from skimage.filters import threshold_multiotsu
 
     r0, c0, r1, c1 = (max(0, int(v)) for v in box)
@@ -824,10 +855,12 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
             if abs(float(np.median(side)) - ground) > 0.25 * abs(ink_level - ground):
                 continue  # another surface: the label's panel or patch ends here
             comp, _ = ndi.label(side > high if kind == "bright" else side < low)
-            for sl in ndi.find_objects(comp):
+            for index, sl in enumerate(ndi.find_objects(comp), start=1):
                 tall, wide = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
-                if tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h:
-                    return True  # a glyph-sized stroke inside the line band, not a blob crossing it
+                if not (tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h):
+                    continue  # not a glyph-sized stroke inside the line band (a blob crossing it)
+                if abs(float(np.median(side[sl][comp[sl] == index])) - ink_level) <= _INK_TOLERANCE * abs(ground - ink_level):
+                    return True  # of the label's own shade (a particle beside it is not)
     return False
 
 
