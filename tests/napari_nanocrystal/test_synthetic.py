@@ -191,3 +191,44 @@ def test_scale_bar_sample_options():
         make_scale_bar_sample(unit="km")
     with pytest.raises(ValueError, match="colour"):
         make_scale_bar_sample(colour="red")
+
+
+def test_random_tem_images_vary_and_are_reproducible():
+    first = [synthetic.random_tem_image((192, 256), rng=seed) for seed in range(6)]
+    again = synthetic.random_tem_image((192, 256), rng=3)
+    assert np.array_equal(again.image, first[3].image) and np.array_equal(again.labels, first[3].labels)
+    sizes = [float(np.median(s.particles["area_px"])) for s in first]
+    assert max(sizes) > 2.0 * min(sizes)  # particle sizes differ between images
+    assert all(s.image.shape == (192, 256) and s.labels.max() >= 1 for s in first)
+
+
+def test_write_training_set_is_read_by_training(tmp_path):
+    from napari_nanocrystal.segmentation.data import find_labelled_pairs, read_image, read_labels
+
+    messages = []
+    paths = synthetic.write_training_set(tmp_path / "syn", 3, shape=(128, 160), seed=5, progress=lambda m, f: messages.append(f))
+    pairs = find_labelled_pairs(tmp_path / "syn")
+    assert [p.name for p in pairs] == [f"synthetic-5-{i:04d}" for i in range(3)] and len(paths) == 3
+    assert messages[-1] == 1.0
+    for pair, i in zip(pairs, range(3)):
+        truth = synthetic.random_tem_image((128, 160), rng=np.random.default_rng([5, i]))
+        assert np.array_equal(read_image(pair.image), truth.image)
+        assert np.array_equal(read_labels(pair.labels), truth.labels)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        synthetic.write_training_set(tmp_path / "syn", 2, shape=(128, 160), seed=5)
+    synthetic.write_training_set(tmp_path / "syn", 2, shape=(128, 160), seed=5, overwrite=True)
+    with pytest.raises(ValueError, match="n_images"):
+        synthetic.write_training_set(tmp_path / "other", 0)
+
+
+def test_synthesize_cli(tmp_path, capsys):
+    from napari_nanocrystal.cli import main
+
+    assert main(["synthesize", str(tmp_path), "--n", "2", "--size", "96", "128", "--seed", "1"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "synthetic-1-0000_image.png", "synthetic-1-0000_instances.tif", "synthetic-1-0001_image.png", "synthetic-1-0001_instances.tif",
+    ]
+    assert main(["synthesize", str(tmp_path), "--n", "1", "--size", "96", "128", "--seed", "1"]) == 2
+    assert "exist already" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synthesize", str(tmp_path), "--n", "0"])

@@ -14,7 +14,7 @@ import logging
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("analyze", "segment", "evaluate", "train", "weak_labels")
+COMMANDS: tuple[str, ...] = ("analyze", "segment", "evaluate", "train", "weak_labels", "synthesize")
 
 
 def build_parser() -> argparse.ArgumentParser:
