@@ -128,6 +128,19 @@ def test_flow_quality_control_matches_cellpose():
     assert 0 < len(np.unique(reference)) - 1 < labels.max()
 
 
+def test_mask_flows_equal_cellpose_bitwise():
+    from cellpose import dynamics
+
+    from napari_nanocrystal.segmentation.inference import mask_flows
+    from napari_nanocrystal.synthetic import make_tem_image
+
+    labels = make_tem_image((200, 240), n_particles=40, shape_classes=("sphere", "rod", "triangle"), diameter_nm=(12.0, 3.0),
+                            touching_fraction=0.5, scale_bar=False, rng=4).labels
+    labels[labels == 5] = 0  # a missing label in the middle of the range
+    assert np.array_equal(mask_flows(labels), dynamics.masks_to_flows_cpu(labels)[0])
+    assert not mask_flows(np.zeros((16, 16), np.int32)).any()
+
+
 def test_confidence_filter_drops_low_confidence_instances():
     dim = {3: 0.45, 7: 0.45}  # seed probability 0.45: above the pixel threshold, below 0.5
     image, labels = _discs((128, 128), radius=11, spacing=32, brightness=dim)

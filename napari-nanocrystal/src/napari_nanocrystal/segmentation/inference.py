@@ -41,6 +41,7 @@ import warnings
 from dataclasses import dataclass
 
 import fastremap
+import numba
 import numpy as np
 import torch
 from cellpose import dynamics, utils
@@ -51,7 +52,7 @@ from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_lab
 from .network import resolve_model
 
 __all__ = ["AUTO_DIAMETER_LARGE", "AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "SegmentationResult", "bfloat16_supported", "predict_flows",
-           "remove_bad_flow_masks", "segment"]
+           "mask_flows", "remove_bad_flow_masks", "segment"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,13 +244,57 @@ def predict_flows(
     return output
 
 
+@numba.njit(nogil=True)
+def _diffuse_from_centre(T, y, x, ymed, xmed, lx, niter):  # pragma: no cover - compiled
+    """cellpose's ``dynamics._extend_centers`` as scalar loops: same sums, same order, bitwise the
+    same result, without the nine temporary arrays per step (3x faster)."""
+    n = y.size
+    new = np.empty(n, np.float64)
+    for _ in range(niter):
+        T[ymed * lx + xmed] += 1
+        for k in range(n):
+            i = y[k] * lx + x[k]
+            new[k] = 1 / 9.0 * (
+                T[i] + T[i - lx] + T[i + lx] + T[i - 1] + T[i + 1] + T[i - lx - 1] + T[i - lx + 1] + T[i + lx - 1] + T[i + lx + 1]
+            )
+        for k in range(n):
+            T[y[k] * lx + x[k]] = new[k]
+    return T
+
+
+def mask_flows(masks: np.ndarray) -> np.ndarray:
+    """Unit flows (2, H, W) of an instance map: ``cellpose.dynamics.masks_to_flows_cpu(masks)[0]``.
+
+    The same heat diffusion from each mask's centre pixel (tested bitwise equal), with the
+    diffusion kernel written as scalar loops; releases the GIL.
+    """
+    Ly, Lx = masks.shape
+    mu = np.zeros((2, Ly, Lx), np.float64)
+    for i, si in enumerate(ndimage.find_objects(masks)):
+        if si is None:
+            continue
+        sr, sc = si
+        ly, lx = sr.stop - sr.start + 2, sc.stop - sc.start + 2
+        y, x = np.nonzero(masks[sr, sc] == (i + 1))
+        y = y.astype(np.int32) + 1
+        x = x.astype(np.int32) + 1
+        nearest = ((x - x.mean()) ** 2 + (y - y.mean()) ** 2).argmin()
+        ymed, xmed = y[nearest], x[nearest]
+        T = _diffuse_from_centre(np.zeros(ly * lx, np.float64), y, x, np.int32(ymed), np.int32(xmed), np.int32(lx), np.int32(2 * (ly + lx)))
+        dy = T[(y + 1) * lx + x] - T[(y - 1) * lx + x]
+        dx = T[y * lx + x + 1] - T[y * lx + x - 1]
+        mu[:, sr.start + y - 1, sc.start + x - 1] = np.stack((dy, dx))
+    mu /= 1e-60 + (mu**2).sum(axis=0) ** 0.5
+    return mu
+
+
 def remove_bad_flow_masks(masks: np.ndarray, flows: np.ndarray, threshold: float, workers: int | None = None) -> np.ndarray:
     """Cellpose's flow-error QC, with the masks' flows computed on ``workers`` threads.
 
-    As ``cellpose.dynamics.remove_bad_flow_masks``: the flows of each mask
-    (``dynamics.masks_to_flows_cpu``, whose numba diffusion releases the GIL) are compared with
-    the predicted ``flows`` (cellpose scale, 5 × unit vectors); masks whose mean squared
-    difference exceeds ``threshold`` are set to 0 (in place; labels are not renumbered).
+    As ``cellpose.dynamics.remove_bad_flow_masks``: the flows of each mask (:func:`mask_flows`,
+    which releases the GIL) are compared with the predicted ``flows`` (cellpose scale, 5 × unit
+    vectors); masks whose mean squared difference exceeds ``threshold`` are set to 0 (in place;
+    labels are not renumbered).
     """
     n = int(masks.max(initial=0))
     if n == 0:
@@ -257,15 +302,17 @@ def remove_bad_flow_masks(masks: np.ndarray, flows: np.ndarray, threshold: float
     workers = max(1, min(int(workers or torch.get_num_threads()), n))
     groups = [np.where(masks % workers == k, masks, 0) for k in range(workers)]  # disjoint label sets
     if workers == 1:
-        parts = [dynamics.masks_to_flows_cpu(masks)[0]]
+        parts = [mask_flows(masks)]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda m: dynamics.masks_to_flows_cpu(m)[0], groups))
-    mask_flows = np.sum(parts, axis=0)
+            parts = list(pool.map(mask_flows, groups))
+    own = parts[0]
+    for part in parts[1:]:  # disjoint masks: adding the parts in place joins them
+        own += part
     index = np.arange(1, n + 1)
-    errors = sum(ndimage.mean((mask_flows[i] - flows[i] / 5.0) ** 2, masks, index=index) for i in range(2))
+    errors = sum(ndimage.mean((own[i] - flows[i] / 5.0) ** 2, masks, index=index) for i in range(2))
     bad = index[np.asarray(errors) > threshold]
     if bad.size:
         masks[np.isin(masks, bad)] = 0
