@@ -1,6 +1,7 @@
 """The paper's semi-supervised claim, controlled: labelled subset only vs labelled subset + weak labels.
 
     python benchmarks/semi_supervised.py WORK_DIR [--datasets DIR] [--threads 1] [--iters 200]
+        [--confident-background P] [--split-batches] [--finetune-warmup N] [--diameters true auto none]
 
 Protocol (every step is one of our CLI commands; each is skipped when its output exists, and an
 interrupted training resumes, so the script can be re-run after a stop):
@@ -78,7 +79,7 @@ def prepare(emps: Path, work: Path) -> tuple[list[str], list[str]]:
 
 
 def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, log: Path, finetune_warmup: int, suffix: str,
-           weak_suffix: str = "") -> float:
+           weak_suffix: str = "", options: tuple[str, ...] = ()) -> float:
     out = work / "runs" / f"{name}{suffix}{weak_suffix}"
     if (out / "model.safetensors").is_file():
         return float("nan")
@@ -89,7 +90,8 @@ def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, l
     command = ["nanocrystal", "train", "cpu-small", "--labeled", str(work / "labelled"), "--no-val", "--out", str(out),
                "--threads", str(threads), "--cfg-options",
                "stages.pretrain.max_epochs=None", f"stages.pretrain.max_iters={iters}", f"stages.pretrain.warmup={max(1, iters // 20)}",
-               "stages.finetune.max_epochs=None", f"stages.finetune.max_iters={iters}", f"stages.finetune.warmup={finetune_warmup}"]
+               "stages.finetune.max_epochs=None", f"stages.finetune.max_iters={iters}", f"stages.finetune.warmup={finetune_warmup}",
+               *options]
     if weak is not None:
         command[5:5] = ["--weak", str(weak)]
     if (out / "pretrain").is_dir():
@@ -160,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--confident-background", type=float, default=None, metavar="P",
                         help="self weak labels: background only where the supervised model's seed probability is < P, "
                         "the rest outside its detections uncertain (weak_self_bg<P>/, runs semi_bg<P>)")
+    parser.add_argument("--split-batches", action="store_true",
+                        help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
+                        "statistics; model.split_batches=True), run semi_split")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "semi_supervised.md")
     args = parser.parse_args(argv)
     from nc_synthmodel.io import atomic_write_text
@@ -168,7 +173,7 @@ def main(argv=None) -> int:
     default_warmup = max(1, args.iters // 20)
     finetune_warmup = default_warmup if args.finetune_warmup is None else args.finetune_warmup
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
-    weak_suffix = "" if args.confident_background is None else f"_bg{args.confident_background:g}"
+    weak_suffix = ("" if args.confident_background is None else f"_bg{args.confident_background:g}") + ("_split" if args.split_batches else "")
     if (suffix or weak_suffix) and args.out == parser.get_default("out"):
         args.out = args.out.with_name(f"semi_supervised{suffix}{weak_suffix}.md")
 
@@ -196,7 +201,9 @@ def main(argv=None) -> int:
     _record(f"weak_self{weak_suffix}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
-    _record(f"train_semi{suffix}{weak_suffix}_s", _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix))
+    semi_options = ("model.split_batches=True",) if args.split_batches else ()
+    _record(f"train_semi{suffix}{weak_suffix}_s",
+            _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix, semi_options))
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
 
     results = {"labelled": len(labelled), "unlabelled": len(unlabelled), "iters_per_stage": args.iters, "times_s": times}
@@ -234,7 +241,8 @@ def main(argv=None) -> int:
         "",
         f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
         + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
-        + (f" --confident-background {args.confident_background:g}" if weak_suffix else "")
+        + (f" --confident-background {args.confident_background:g}" if args.confident_background is not None else "")
+        + (" --split-batches" if args.split_batches else "")
         + (f" --diameters {' '.join(args.diameters)}" if args.diameters != ["true", "auto", "none"] else "") + "`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; "
         f"{dt.date.today().isoformat()}; step times {minutes}.",

@@ -227,6 +227,30 @@ def test_model_loss_is_the_paper_loss_on_a_mixed_batch():
     assert model.net.cpnet.output[-1].weight.grad is not None
 
 
+def test_split_batches_normalise_each_kind_on_its_own():
+    from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
+
+    torch.manual_seed(0)
+    model = SeedFlowModel(net={"nbase": [1, 4, 8, 16]}, split_batches=True)
+    x = torch.randn(4, 1, 32, 32)
+    x[1] = x[1] * 10 + 5  # a weak crop of very different statistics
+    targets = torch.zeros(4, 3, 32, 32)
+    targets[:, 2] = 1.0
+    weak = torch.ones(4, 32, 32, dtype=torch.uint8)
+    samples = {"targets": targets, "weak": weak, "is_weak": torch.tensor([False, True, False, True])}
+    losses = model(x, samples, mode="loss")
+    with torch.no_grad():  # train mode: batch statistics of the labelled crops alone
+        y_labelled = model.net(x[[0, 2]])
+        y_weak = model.net(x[[1, 3]])
+    assert torch.allclose(losses["loss_labelled"], labelled_loss(y_labelled, targets[[0, 2]]) / 2, atol=1e-6)
+    assert torch.allclose(losses["loss_weak"], weak_loss(y_weak, weak[[1, 3]]) / 2, atol=1e-6)
+    sum(losses.values()).backward()
+    assert model.net.cpnet.output[-1].weight.grad is not None
+    model.split_batches = False
+    joint = model(x, samples, mode="loss")
+    assert not torch.allclose(joint["loss_labelled"], losses["loss_labelled"])  # joint statistics differ
+
+
 def test_metric_scores_perfect_and_empty_predictions():
     from napari_nanocrystal.segmentation.engine.metric import SeedFlowMetric
 

@@ -46,6 +46,10 @@ class SeedFlowModel(BaseModel):
         ``percentiles``, ``max_pool``).
     weak_weight : float
         Factor on the weak-label loss.
+    split_batches : bool
+        Run the labelled and the weak samples of a mixed batch through the network separately,
+        so that batch normalisation uses each kind's own statistics (weak crops then cannot
+        shift the normalisation of the labelled ones).
     test_cfg : dict or None
         Keyword arguments of :func:`segment` used by ``mode='predict'`` (e.g.
         ``confidence_threshold``, ``flow_threshold``, ``seed_threshold``, ``tile_size``,
@@ -55,12 +59,14 @@ class SeedFlowModel(BaseModel):
         As in mmengine's ``BaseModel``.
     """
 
-    def __init__(self, net: dict | None = None, weak_weight: float = 1.0, test_cfg: dict | None = None, data_preprocessor=None, init_cfg=None):
+    def __init__(self, net: dict | None = None, weak_weight: float = 1.0, split_batches: bool = False, test_cfg: dict | None = None,
+                 data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.net = SeedFlowNet(**dict(net or {}))
         if not float(weak_weight) >= 0:
             raise ValueError(f"weak_weight must be >= 0, got {weak_weight}")
         self.weak_weight = float(weak_weight)
+        self.split_batches = bool(split_batches)
         self.test_cfg = dict(test_cfg or {})
         if "diameter_px" in self.test_cfg:
             raise ValueError("test_cfg must not set diameter_px: validation images are already rescaled to the network's diameter")
@@ -78,12 +84,17 @@ class SeedFlowModel(BaseModel):
         if not isinstance(data_samples, dict) or not {"targets", "weak", "is_weak"} <= set(data_samples):
             raise ValueError("training batches need data_samples with 'targets', 'weak' and 'is_weak' (PackSeedFlowInputs + default_collate)")
         x = inputs if isinstance(inputs, torch.Tensor) else torch.stack(list(inputs))
-        y = self.net(x)
         is_weak = data_samples["is_weak"].to(torch.bool).reshape(-1)
         n = is_weak.numel()
         n_weak = int(is_weak.sum())
-        zero = y.sum() * 0.0
         labelled = ~is_weak
+        if self.split_batches and 0 < n_weak < n:
+            y = torch.empty((n, 3, *x.shape[-2:]), dtype=x.dtype, device=x.device)
+            y = y.index_put((labelled.nonzero()[:, 0],), self.net(x[labelled]))
+            y = y.index_put((is_weak.nonzero()[:, 0],), self.net(x[is_weak]))
+        else:
+            y = self.net(x)
+        zero = y.sum() * 0.0
         loss_labelled = labelled_loss(y[labelled], data_samples["targets"][labelled].to(y.dtype)) * ((n - n_weak) / n) if n_weak < n else zero
         if n_weak and self.weak_weight > 0:
             loss_weak = weak_loss(y[is_weak], data_samples["weak"][is_weak]) * (self.weak_weight * n_weak / n)
