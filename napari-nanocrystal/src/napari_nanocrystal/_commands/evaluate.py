@@ -13,6 +13,8 @@ import logging
 import math
 import sys
 
+from ._args import positive_int
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ def register(subparsers) -> None:
         help="particle diameter for segment(): 'true' = each image's true median diameter (default), "
         "'auto' = estimated by the model, 'none' = native size, or px",
     )
-    parser.add_argument("--max-images", type=int, metavar="N", help="only N images, evenly spread")
+    parser.add_argument("--max-images", type=positive_int, metavar="N", help="only N images, evenly spread")
     parser.add_argument("--confidence", type=float, metavar="P", help="confidence threshold of segment() (default 0.5)")
     parser.add_argument("--baseline", action="store_true", help="also score the Otsu + watershed baseline")
     parser.add_argument("--json", metavar="FILE", help="write the full report (per-image AP too) as JSON")

@@ -11,19 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
-    return value
+from ._args import positive_int
 
 
 def _size(text: str) -> int:
-    value = _count(text)
+    value = positive_int(text)
     if value < 64:
         raise argparse.ArgumentTypeError(f"images must be at least 64 px, not {text!r}")
     return value
@@ -40,7 +32,7 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("out", metavar="OUT", help="output folder")
-    parser.add_argument("--n", type=_count, default=40, metavar="N", help="number of images (default 40)")
+    parser.add_argument("--n", type=positive_int, default=40, metavar="N", help="number of images (default 40)")
     parser.add_argument("--size", type=_size, nargs=2, default=(512, 512), metavar=("ROWS", "COLS"), help="image size (default 512 512)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the set (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")

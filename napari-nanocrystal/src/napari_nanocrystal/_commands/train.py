@@ -25,6 +25,8 @@ import signal
 import sys
 import threading
 
+from ._args import positive_int
+
 logger = logging.getLogger(__name__)
 
 PRESET_NAMES = ("paper", "cpu-small", "tiny")
@@ -54,7 +56,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--cache-dir", metavar="DIR", help="cache of prepared images and flow targets")
-    parser.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="torch threads (default: torch's choice)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. stages.finetune.max_epochs=10")
     parser.set_defaults(func=run)
 
