@@ -15,7 +15,7 @@ train_pipeline = [
     dict(type='RandomBrightnessContrast', brightness=0.1, contrast_range=(0.8, 1.2)),
     dict(type='PackSeedFlowInputs'),
 ]
-# weak images are few but large: up-sample them to this share of the mixed stage's samples
+# share of weak samples in the mixed stage: the rarer kind of image is repeated to reach it
 weak_fraction = 0.2
 # validate on 24 evenly spread held-out images at the end of each stage (a full
 # evaluation: `nanocrystal evaluate OUT/model.safetensors DATA`)

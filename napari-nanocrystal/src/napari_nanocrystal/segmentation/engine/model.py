@@ -89,15 +89,15 @@ class SeedFlowModel(BaseModel):
         n_weak = int(is_weak.sum())
         labelled = ~is_weak
         if self.split_batches and 0 < n_weak < n:
-            y = torch.empty((n, 3, *x.shape[-2:]), dtype=x.dtype, device=x.device)
-            y = y.index_put((labelled.nonzero()[:, 0],), self.net(x[labelled]))
-            y = y.index_put((is_weak.nonzero()[:, 0],), self.net(x[is_weak]))
+            y_labelled, y_weak = self.net(x[labelled]), self.net(x[is_weak])
         else:
             y = self.net(x)
-        zero = y.sum() * 0.0
-        loss_labelled = labelled_loss(y[labelled], data_samples["targets"][labelled].to(y.dtype)) * ((n - n_weak) / n) if n_weak < n else zero
+            y_labelled, y_weak = y[labelled], y[is_weak]
+        zero = (y_labelled.sum() + y_weak.sum()) * 0.0
+        targets = data_samples["targets"][labelled].to(y_labelled.dtype)
+        loss_labelled = labelled_loss(y_labelled, targets) * ((n - n_weak) / n) if n_weak < n else zero
         if n_weak and self.weak_weight > 0:
-            loss_weak = weak_loss(y[is_weak], data_samples["weak"][is_weak]) * (self.weak_weight * n_weak / n)
+            loss_weak = weak_loss(y_weak, data_samples["weak"][is_weak]) * (self.weak_weight * n_weak / n)
         else:
             loss_weak = zero
         return {"loss_labelled": loss_labelled, "loss_weak": loss_weak}
