@@ -355,7 +355,7 @@ def main(argv=None) -> int:
         f"{np.median(find_s):.3f} s, p90 {np.percentile(find_s, 90):.3f} s; `read_scale_bar` (detection + OCR) median "
         f"{np.median(read_s):.2f} s, p90 {np.percentile(read_s, 90):.2f} s, max {read_s.max():.2f} s "
         f"(seed {recs[int(np.argmax(read_s))]['seed']}, {recs[int(np.argmax(read_s))]['outcome']}), mean {read_s.mean():.2f} s; "
-        "one torch thread on a machine shared with other jobs.",
+        f"{args.threads} torch thread(s).",
         "",
         "### Real images (`tem-examples/`)",
         "",
