@@ -301,20 +301,17 @@ def _edge(profile: np.ndarray, inside: float, outside: float, start: int, step: 
     return prev + 0.5 + step * frac, c  # crossing between pixel centres
 
 
-def _step_edge(profile: np.ndarray, inside: float, outside: float, start: int, step: int) -> float | None:
+def _step_edge(profile: np.ndarray, inside: float, outside: float, c: int, step: int) -> float | None:
     """The middle of a one-pixel step from the bar onto a plateau of another shade, or None.
 
-    Walking from ``start`` by ``step`` to the first pixel a quarter of the way to
-    ``outside``: if the pixel before it is still at the bar's level and the pixel after it
-    at its own level (a plateau below ``outside``: a particle touching the bar), the edge is
-    where the profile is half-way up that step — not where it reaches half the level of the
-    far background, which may lie pixels further out or not at all.
+    ``c`` is the first pixel a quarter of the way to ``outside`` (walking by ``step``): if the
+    pixel before it is still at the bar's level and the pixel after it at its own level (a
+    plateau below ``outside``: a particle touching the bar), the edge is where the profile is
+    half-way up that step — not where it reaches half the level of the far background, which
+    may lie pixels further out or not at all.
     """
-    n, contrast = len(profile), outside - inside
-    c = start
-    while 0 <= c < n and profile[c] < inside + 0.25 * contrast:
-        c += step
-    if not (0 <= c < n and 0 <= c + step < n):
+    contrast = outside - inside
+    if not 0 <= c + step < len(profile):
         return None
     before, plateau = profile[c - step], 0.5 * (profile[c] + profile[c + step])
     if before - inside > 0.1 * contrast or abs(profile[c + step] - profile[c]) > 0.1 * contrast or plateau >= outside:
@@ -337,11 +334,11 @@ def _end(profile: np.ndarray, inside: float, outside: float, start: int, step: i
     """
     contrast = outside - inside
     quiet = sharp and inside <= 0.1 and 6 * noise <= 0.25 * contrast
-    stepped = _step_edge(profile, inside, outside, start, step) if quiet else None
+    quarter = _edge(profile, inside, outside, start, step, 0.25)
+    stepped = _step_edge(profile, inside, outside, quarter[1], step) if quiet and quarter is not None else None
     if stepped is not None:
         return stepped
     half = _edge(profile, inside, outside, start, step, 0.5)
-    quarter = _edge(profile, inside, outside, start, step, 0.25)
     if half is None or quarter is None:
         return None if half is None else half[0]
     if not quiet or abs(half[0] - quarter[0]) <= 1.0:
