@@ -115,6 +115,85 @@ def test_finetune_size_limit_masks_large(table):
     assert float(model._size_loss(huber, torch.zeros(2), batch, 20.0)) == 0.0
 
 
+@pytest.fixture(scope="module")
+def paper_style(table, toy):
+    """The authors' training choices: conditions in every token, nm target, weight EMA."""
+    model = SynthesisTransformer(table, pretrain_epochs=5, finetune_epochs=25, learning_rate=3e-3,
+                                 condition_tokens=True, target_scale="linear", ema_decay=0.9,
+                                 validation_fraction=0.0, **TINY)
+    return model.fit(toy)
+
+
+def test_paper_style_options_learn_and_round_trip(paper_style, toy, tmp_path):
+    y = np.array([r.outcome.size_nm for r in toy])
+    pred = paper_style.predict(toy)
+    assert np.mean(np.abs(pred - y)) < 0.5 * np.mean(np.abs(y - y.mean()))
+    assert paper_style.target_mean_ == pytest.approx(np.median(y))  # robust scaling of nm
+    assert paper_style.net_.embed.in_features == paper_style.encoder_.token_dim + 4
+    loaded = SynthesisTransformer.load(paper_style.save(tmp_path / "m"))
+    assert (loaded.condition_tokens, loaded.target_scale, loaded.ema_decay) == (True, "linear", 0.9)
+    np.testing.assert_allclose(loaded.predict(toy), pred, rtol=1e-5)
+
+
+def test_ema_weights_are_what_the_model_keeps(table, toy):
+    """With EMA the kept weights are the average, not the last optimiser step."""
+    kwargs = dict(pretrain_epochs=0, finetune_epochs=3, learning_rate=1e-2, validation_fraction=0.0, **TINY)
+    plain = SynthesisTransformer(table, **kwargs).fit(toy)
+    averaged = SynthesisTransformer(table, ema_decay=0.5, **kwargs).fit(toy)
+    slow = SynthesisTransformer(table, ema_decay=0.999, **kwargs).fit(toy)
+    # same seed and batches: decay 0.5 stays near the last step, 0.999 near the initial weights
+    first = plain.net_.embed.weight.detach()
+    assert not torch.allclose(first, averaged.net_.embed.weight)
+    assert (averaged.net_.embed.weight - first).abs().mean() < (slow.net_.embed.weight - first).abs().mean()
+
+
+def test_linear_target_floors_negative_sizes(table):
+    model = SynthesisTransformer(table, target_scale="linear", **TINY)
+    model.target_mean_, model.target_std_ = 5.0, 2.0
+    assert model._size_nm(torch.tensor([1.0, -10.0])).tolist() == pytest.approx([7.0, 0.1])
+
+
+def test_models_saved_before_the_new_options_still_load(fitted, toy, tmp_path):
+    fitted.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "model.json").read_text())
+    for key in ("condition_tokens", "target_scale", "ema_decay"):
+        del config["params"][key]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(config))
+    loaded = SynthesisTransformer.load(tmp_path / "m")
+    assert (loaded.condition_tokens, loaded.target_scale, loaded.ema_decay) == (False, "log", None)
+    np.testing.assert_allclose(loaded.predict(toy), fitted.predict(toy), rtol=1e-5)
+
+
+def test_padding_is_trimmed_without_changing_predictions(fitted, toy):
+    """Real tokens come first, so a batch can drop all-padding columns: same outputs either way."""
+    from nc_synthmodel.models import _Compact
+
+    vocabulary, vectors = {}, []
+    data = _Compact(fitted.encoder_, toy[:20], vocabulary, vectors)
+    n_real = data.mask.sum(axis=1)
+    assert all(data.mask[i, :k].all() and not data.mask[i, k:].any() for i, k in enumerate(n_real))
+    matrix = torch.from_numpy(np.stack(vectors))
+    with torch.no_grad():
+        idx = torch.from_numpy(data.index)
+        full = fitted.net_(torch.from_numpy(data.prefix), matrix[idx], torch.from_numpy(data.mask),
+                           torch.from_numpy(data.conditions))[0]
+    trimmed = fitted._predict_compact(fitted.net_, data, matrix, torch.device("cpu"))["size_nm"]
+    np.testing.assert_allclose(trimmed, fitted._size_nm(full).numpy(), rtol=1e-5)
+
+
+def test_batches_group_rows_by_length_and_cover_every_row(fitted, toy):
+    from nc_synthmodel.models import _Batches, _Compact
+
+    vocabulary, vectors = {}, []
+    data = _Compact(fitted.encoder_, toy, vocabulary, vectors)
+    data.mask[:30, 4:] = False  # shorter rows
+    batches = _Batches([data], 16, np.random.default_rng(0), torch.device("cpu"), torch.from_numpy(np.stack(vectors)))
+    assert sorted(np.concatenate(batches.batches).tolist()) == list(range(len(toy)))
+    widths = [b["mask"].shape[1] for b in batches]
+    assert min(widths) < max(widths)  # the short rows got a batch of their own width
+    assert all(b["descriptors"].shape[:2] == b["mask"].shape for b in batches)
+
+
 def test_save_load_round_trip(fitted, table, toy, tmp_path):
     fitted.save(tmp_path / "m", metadata={"note": "test"})
     loaded = SynthesisTransformer.load(tmp_path / "m")  # the table saved beside the weights
@@ -150,6 +229,8 @@ def test_load_rejects_bad_directories(fitted, table, tmp_path):
         ({"batch_size": 0}, "batch_size"),
         ({"validation_fraction": 0.7}, "validation_fraction"),
         ({"device": "tpu"}, "device"),
+        ({"target_scale": "sqrt"}, "target_scale"),
+        ({"ema_decay": 1.0}, "ema_decay"),
     ],
 )
 def test_bad_parameters(table, toy, params, message):
@@ -199,3 +280,4 @@ def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
     assert (tmp_path / "cv.csv").read_text().startswith("index,fold,true,pred")
     assert main(["cv", str(tmp_path / "recipes.csv"), "--set", "bad", *common]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
