@@ -1,7 +1,8 @@
 """The paper's semi-supervised claim, controlled: labelled subset only vs labelled subset + weak labels.
 
     python benchmarks/semi_supervised.py WORK_DIR [--datasets DIR] [--threads 1] [--iters 200]
-        [--confident-background P] [--split-batches] [--finetune-warmup N] [--diameters true auto none]
+        [--confident-background P] [--split-batches] [--mixed-lr LR] [--finetune-warmup N]
+        [--diameters true auto none]
 
 Protocol (every step is one of our CLI commands; each is skipped when its output exists, and an
 interrupted training resumes, so the script can be re-run after a stop):
@@ -165,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split-batches", action="store_true",
                         help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
                         "statistics; model.split_batches=True), run semi_split")
+    parser.add_argument("--mixed-lr", type=float, default=None, metavar="LR",
+                        help="semi model: learning rate of the mixed (labelled + weak) stage only (the config's 0.2 "
+                        "otherwise), run semi_lr<LR>")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "semi_supervised.md")
     args = parser.parse_args(argv)
     from nc_synthmodel.io import atomic_write_text
@@ -173,7 +177,8 @@ def main(argv=None) -> int:
     default_warmup = max(1, args.iters // 20)
     finetune_warmup = default_warmup if args.finetune_warmup is None else args.finetune_warmup
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
-    weak_suffix = ("" if args.confident_background is None else f"_bg{args.confident_background:g}") + ("_split" if args.split_batches else "")
+    weak_suffix = (("" if args.confident_background is None else f"_bg{args.confident_background:g}")
+                   + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
     if (suffix or weak_suffix) and args.out == parser.get_default("out"):
         args.out = args.out.with_name(f"semi_supervised{suffix}{weak_suffix}.md")
 
@@ -201,7 +206,8 @@ def main(argv=None) -> int:
     _record(f"weak_self{weak_suffix}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
-    semi_options = ("model.split_batches=True",) if args.split_batches else ()
+    semi_options = (("model.split_batches=True",) if args.split_batches else ()) + (
+        () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",))
     _record(f"train_semi{suffix}{weak_suffix}_s",
             _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix, semi_options))
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"

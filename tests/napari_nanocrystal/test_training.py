@@ -90,6 +90,8 @@ def test_bad_config_names_and_keys_are_named():
         load_config("tiny", {"stages.finetune.max_epochs": 3})
     with pytest.raises(ValueError, match="data must be one of"):
         load_config("tiny", {"stages.finetune.data": "weak"})
+    with pytest.raises(ValueError, match="optim_wrapper must be a dict"):
+        load_config("tiny", {"stages.pretrain.optim_wrapper": 0.1})
 
 
 # --------------------------------------------------------------------------- data conventions
@@ -300,7 +302,8 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
         out=tmp_path / "run",
         cache_dir=cache_dir,
         progress=lambda *args: calls.append(args),
-        cfg_options={**QUIET, "weak_fraction": 0.8},  # mostly weak crops in the mixed stage
+        # mostly weak crops in the mixed stage, which gets its own learning rate
+        cfg_options={**QUIET, "weak_fraction": 0.8, "stages.pretrain.optim_wrapper.optimizer.lr": 0.0125},
     )
     assert not result.stopped and result.stage == "finetune" and result.iteration == 2
     assert _current_scope() == scope_before  # mmengine's global default scope is left as it was (mmdet code relies on it)
@@ -316,6 +319,8 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
         assert all(math.isfinite(r["loss"]) and r["lr"] > 0 for r in stage["train"])
     assert any(r["loss_weak"] > 0 for r in log["stages"]["pretrain"]["train"])
     assert all(r["loss_weak"] == 0 for r in log["stages"]["finetune"]["train"])
+    lr = {name: [r["lr"] for r in stage["train"]] for name, stage in log["stages"].items()}
+    assert lr["pretrain"] == pytest.approx([0.25 * x for x in lr["finetune"]])  # 0.0125 vs the config's 0.05
     assert log["final_metrics"]["ap50"] == result.metrics["ap50"]
 
     stages = [c[0] for c in calls]

@@ -75,7 +75,7 @@ PRESETS = {
     "tiny": "seedflow_tiny_test.py",
 }
 
-_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval"}
+_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper"}
 _STAGE_DATA = ("mixed", "labelled")
 _LOG_NAME = "training_log.json"
 _MODEL_NAME = "model.safetensors"
@@ -208,6 +208,9 @@ def _check_config(cfg) -> None:
         warmup = stage.get("warmup", 0)
         if not isinstance(warmup, int) or not 0 <= warmup < length:
             raise ValueError(f"stage {name!r}: warmup must be an integer in [0, {length}) (same unit as the length), not {warmup!r}")
+        override = stage.get("optim_wrapper")
+        if override is not None and not isinstance(override, dict):
+            raise ValueError(f"stage {name!r}: optim_wrapper must be a dict merged into the global one, not {override!r}")
         interval = stage.get("val_interval")
         if interval is not None and (not isinstance(interval, int) or interval < 1):
             raise ValueError(f"stage {name!r}: val_interval must be a positive integer or None, not {interval!r}")
@@ -451,7 +454,10 @@ def _stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts:
             val_cfg=copy.deepcopy(dict(cfg.get("val_cfg", {"type": "ValLoop"}))),
             val_evaluator=copy.deepcopy(dict(cfg.get("val_evaluator", {"type": "SeedFlowMetric"}))),
         )
-    return Config(stage_cfg)
+    stage_cfg = Config(stage_cfg)
+    if stage.get("optim_wrapper"):  # e.g. a lower learning rate for the mixed stage only
+        stage_cfg.merge_from_dict({"optim_wrapper": dict(stage["optim_wrapper"])})
+    return stage_cfg
 
 
 def _init_cpu_distributed(cfg) -> bool:
