@@ -167,8 +167,8 @@ def main(argv=None) -> int:
                         help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
                         "statistics; model.split_batches=True), run semi_split")
     parser.add_argument("--mixed-lr", type=float, default=None, metavar="LR",
-                        help="semi model: learning rate of the mixed (labelled + weak) stage only (the config's 0.2 "
-                        "otherwise), run semi_lr<LR>")
+                        help="learning rate of the first stage only (the config's 0.2 otherwise): the semi model "
+                        "(run semi_lr<LR>) and, as its fair baseline, a supervised model (run supervised_lr<LR>)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "semi_supervised.md")
     args = parser.parse_args(argv)
     from nc_synthmodel.io import atomic_write_text
@@ -206,8 +206,8 @@ def main(argv=None) -> int:
     _record(f"weak_self{weak_suffix}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
-    semi_options = (("model.split_batches=True",) if args.split_batches else ()) + (
-        () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",))
+    lr_options = () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",)
+    semi_options = (("model.split_batches=True",) if args.split_batches else ()) + lr_options
     _record(f"train_semi{suffix}{weak_suffix}_s",
             _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix, semi_options))
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         lr_suffix = f"_lr{args.mixed_lr:g}"
         _record(f"train_supervised{suffix}{lr_suffix}_s",
                 _train(work, "supervised", args.iters, args.threads, None, log, finetune_warmup, suffix, lr_suffix,
-                       semi_options[-1:]))
+                       lr_options))
         models.insert(1, ("supervised_lr", work / "runs" / f"supervised{suffix}{lr_suffix}" / "model.safetensors",
                           suffix + lr_suffix))
 
