@@ -387,7 +387,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.encoder_ = RecipeEncoder(self.descriptors, **params).fit(train_recipes + failed)
         fit_y = y[known & ~is_val]
         if self.target_scale == "log":
-            self.target_mean_, self.target_std_ = float(np.log(fit_y).mean()), float(np.log(fit_y).std() or 1.0)
+            log_y = np.log(fit_y)
+            self.target_mean_, self.target_std_ = float(log_y.mean()), float(log_y.std() or 1.0)
         else:
             q1, median, q3 = np.percentile(fit_y, [25, 50, 75])
             self.target_mean_, self.target_std_ = float(median), float(q3 - q1 or 1.0)
@@ -560,7 +561,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             for start in range(0, len(data), 1024):
                 part = slice(start, start + 1024)
-                width = max(1, int(data.mask[part].sum(axis=1).max())) if len(data.mask[part]) else 1
+                width = max(1, int(data.mask[part].sum(axis=1).max()))
                 idx = torch.from_numpy(data.index[part, :width]).to(device)
                 size, shape, success = net(
                     torch.from_numpy(data.prefix[part, :width]).to(device), descriptor_matrix[idx],

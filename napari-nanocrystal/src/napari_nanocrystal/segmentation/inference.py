@@ -300,12 +300,12 @@ def remove_bad_flow_masks(masks: np.ndarray, flows: np.ndarray, threshold: float
     if n == 0:
         return masks
     workers = max(1, min(int(workers or torch.get_num_threads()), n))
-    groups = [np.where(masks % workers == k, masks, 0) for k in range(workers)]  # disjoint label sets
     if workers == 1:
         parts = [mask_flows(masks)]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
+        groups = [np.where(masks % workers == k, masks, 0) for k in range(workers)]  # disjoint label sets
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(mask_flows, groups))
     own = parts[0]
