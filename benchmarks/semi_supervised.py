@@ -1,7 +1,7 @@
 """The paper's semi-supervised claim, controlled: labelled subset only vs labelled subset + weak labels.
 
     python benchmarks/semi_supervised.py WORK_DIR [--datasets DIR] [--threads 1] [--iters 200]
-        [--confident-background P] [--split-batches] [--mixed-lr LR] [--finetune-warmup N]
+        [--confident-background P] [--otsu-background F] [--split-batches] [--mixed-lr LR] [--finetune-warmup N]
         [--diameters true auto none]
 
 Protocol (every step is one of our CLI commands; each is skipped when its output exists, and an
@@ -128,8 +128,10 @@ def weak_label_quality(weak_dir: Path, emps: Path, names: list[str]) -> dict:
     }
 
 
-def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_background: float | None = None) -> tuple[Path, float]:
-    out = work / (f"weak_{detector}" + (f"_bg{confident_background:g}" if confident_background is not None else ""))
+def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_background: float | None = None,
+          otsu_background: float | None = None) -> tuple[Path, float]:
+    out = work / (f"weak_{detector}" + (f"_bg{confident_background:g}" if confident_background is not None else "")
+                  + (f"_ob{otsu_background:g}" if otsu_background is not None else ""))
     if out.is_dir() and len(list(out.glob("*_weak.png"))) == len(list((work / "unlabelled").glob("*_image.png"))):
         return out, float("nan")
     command = ["nanocrystal", "weak-labels", str(work / "unlabelled"), "--detector", detector, "--out", str(out), "--overwrite"]
@@ -137,6 +139,8 @@ def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_ba
         command += ["--model", str(model), "--diameter-px", "auto"]
         if confident_background is not None:
             command += ["--confident-background", f"{confident_background:g}"]
+    if otsu_background is not None:
+        command += ["--otsu-background", f"{otsu_background:g}"]
     seconds = _run(command, log)
     for image in (work / "unlabelled").glob("*_image.png"):  # pair each weak label with its image for training
         _link(image, out / image.name)
@@ -163,6 +167,9 @@ def main(argv=None) -> int:
     parser.add_argument("--confident-background", type=float, default=None, metavar="P",
                         help="self weak labels: background only where the supervised model's seed probability is < P, "
                         "the rest outside its detections uncertain (weak_self_bg<P>/, runs semi_bg<P>)")
+    parser.add_argument("--otsu-background", type=float, default=None, metavar="F",
+                        help="self weak labels: background only in the image's Otsu background phase, none in images whose "
+                        "detections cover < F of the particle phase (weak_self_ob<F>/, runs semi_ob<F>)")
     parser.add_argument("--split-batches", action="store_true",
                         help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
                         "statistics; model.split_batches=True), run semi_split")
@@ -178,6 +185,7 @@ def main(argv=None) -> int:
     finetune_warmup = default_warmup if args.finetune_warmup is None else args.finetune_warmup
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
     weak_suffix = (("" if args.confident_background is None else f"_bg{args.confident_background:g}")
+                   + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
                    + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
     if (suffix or weak_suffix) and args.out == parser.get_default("out"):
         args.out = args.out.with_name(f"semi_supervised{suffix}{weak_suffix}.md")
@@ -202,8 +210,8 @@ def main(argv=None) -> int:
     weak_model = work / "runs" / "supervised" / "model.safetensors"  # weak labels: always the base supervised model
     if not weak_model.is_file():
         _record("train_supervised_s", _train(work, "supervised", args.iters, args.threads, None, log, default_warmup, ""))
-    weak_self, seconds = _weak(work, "self", weak_model, log, args.confident_background)
-    _record(f"weak_self{weak_suffix}_s", seconds)
+    weak_self, seconds = _weak(work, "self", weak_model, log, args.confident_background, args.otsu_background)
+    _record(f"weak_{weak_self.name.removeprefix('weak_')}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
     lr_options = () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",)
@@ -258,6 +266,7 @@ def main(argv=None) -> int:
         f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
         + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
         + (f" --confident-background {args.confident_background:g}" if args.confident_background is not None else "")
+        + (f" --otsu-background {args.otsu_background:g}" if args.otsu_background is not None else "")
         + (" --split-batches" if args.split_batches else "")
         + (f" --mixed-lr {args.mixed_lr:g}" if args.mixed_lr is not None else "")
         + (f" --diameters {' '.join(args.diameters)}" if args.diameters != ["true", "auto", "none"] else "") + "`  ",
@@ -288,7 +297,10 @@ def main(argv=None) -> int:
         "",
         "| detector backend | foreground precision | foreground recall | background precision | background recall | uncertain fraction |",
         "|---|---:|---:|---:|---:|---:|",
-        _weak_row("self (the supervised model, `--diameter-px auto`)", "weak_self"),
+        _weak_row("self (the supervised model, `--diameter-px auto`"
+                  + (f", `--confident-background {args.confident_background:g}`" if args.confident_background is not None else "")
+                  + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
+                  "weak_self"),
         _weak_row("otsu (Otsu + watershed boxes)", "weak_otsu"),
         "",
         f"Wall time of this invocation: {(time.perf_counter() - t_start) / 60:.1f} min.",

@@ -237,6 +237,31 @@ def test_self_backend_can_leave_what_the_model_is_unsure_of_uncertain(tmp_path, 
         weak_label_from_boxes(image, [], background=np.ones((5, 5), bool))
 
 
+def test_otsu_background_keeps_missed_particles_out_of_the_background():
+    """otsu_background: background only in the image's background phase; none when most particles were missed."""
+    centres = [((20, 20), 8), ((20, 60), 8), ((60, 20), 8), ((60, 60), 8)]
+    image, labels = _disc_image((80, 80), centres, dark=True)
+    image = image * 0.6 + 0.2  # particles 0.2, background 0.8
+    one = boxes_from_labels(labels)[:1]  # the detector found one particle of four
+    paper = weak_label_from_boxes(image, one)
+    assert (paper[labels > 1] == 0).all()  # as in the paper: the three missed particles are taught as background
+    checked = weak_label_from_boxes(image, one, otsu_background=0.2)  # one found explains 1/4 ≥ 0.2 of the particle phase
+    assert (checked[labels > 1] == UNCERTAIN).all()  # the missed particles are in the particle phase: not background
+    assert (checked[(labels == 0) & (paper == 0)] == 0).all()  # the real background stays background
+    assert ((checked == 1) == (paper == 1)).all()  # the found particle is unchanged
+    strict = weak_label_from_boxes(image, one, otsu_background=0.5)  # 1/4 < 0.5: the detector missed most particles
+    assert not (strict == 0).any() and ((strict == 1) == (paper == 1)).all()
+    everything = weak_label_from_boxes(image, boxes_from_labels(labels), otsu_background=0.9)
+    assert ((everything == 0) & (labels == 0)).sum() == (weak_label_from_boxes(image, boxes_from_labels(labels)) == 0).sum()
+    bright = weak_label_from_boxes(1.0 - image, one, otsu_background=0.2)  # bright particles: the polarity the boxes voted for
+    assert (bright == checked).all()
+    assert (weak_label_from_boxes(np.full((30, 30), 0.5), [], otsu_background=0.5) == 0).all()  # flat image: nothing to check
+    with pytest.raises(ValueError, match="otsu_background"):
+        weak_label_from_boxes(image, one, otsu_background=1.5)
+    weak = generate_weak_labels(image, lambda _: boxes_from_labels(labels)[:1], otsu_background=0.2)[0]
+    assert (weak == checked).all()
+
+
 def test_otsu_backend_on_synthetic_images_is_precise():
     sample = _synthetic(5, (256, 256))
     weak = generate_weak_labels(sample.image, "otsu", diameter_px=16)[0]
@@ -282,3 +307,9 @@ def test_cli_writes_named_maps_atomically_and_refuses_to_overwrite(tmp_path, cap
     assert "'self' detector" in capsys.readouterr().err
     assert main(["weak-labels", str(source), "--detector", "otsu", "--confident-background", "0.2", "--out", str(tmp_path / "o5")]) == 2
     assert "'self' detector" in capsys.readouterr().err
+    assert main(["weak-labels", str(source), "--detector", "otsu", "--diameter-px", "16", "--otsu-background", "0.2", "--out", str(tmp_path / "o6")]) == 0
+    checked = read_weak_label(tmp_path / "o6" / "tile_weak.png")
+    assert (checked == 0).sum() <= (weak == 0).sum() and ((checked == 1) == (weak == 1)).all()
+    with pytest.raises(SystemExit) as stop:
+        main(["weak-labels", str(source), "--detector", "otsu", "--otsu-background", "2", "--out", str(tmp_path / "o7")])
+    assert stop.value.code == 2 and "--otsu-background" in capsys.readouterr().err

@@ -55,6 +55,14 @@ has the box ``(c0, r0, c1, r1)``.
   rest outside the detections uncertain: a model that misses particles would otherwise teach
   them as background (on EMPS, a model trained on a quarter of the labels gave weak labels
   with foreground recall 0.34, and training on them collapsed).
+
+Any backend can check its background against the image (``otsu_background=F``): a pixel is
+background only in the background phase of the whole image's Otsu threshold (the polarity the
+boxes voted for), and an image whose detected particles cover less than ``F`` of the particle
+phase gets no background at all (the detector missed most of its particles; only its
+detections are taught).  On EMPS with a model trained on a quarter of the labels, ``F = 0.2``
+lifted the background precision of the self backend from 0.74 to 0.95 (foreground precision
+0.99), at 43 % of the pixels labelled background instead of 86 %.
 * ``"otsu"`` — no learning: the classical Otsu + watershed instances
   (:func:`napari_nanocrystal.segmentation.evaluation.otsu_watershed`, after a Gaussian
   smoothing of ``smooth_px``) give the boxes.  For images where no trained model exists.
@@ -262,6 +270,7 @@ def weak_label_from_boxes(
     other_components: str = "uncertain",
     min_box_px: int = 3,
     background=None,
+    otsu_background: float | None = None,
 ) -> np.ndarray:
     """Weak label map of one image from particle boxes (Otsu per box, erosion/dilation band).
 
@@ -300,6 +309,11 @@ def weak_label_from_boxes(
         boxes' particles is background; with this mask, the others outside are uncertain —
         for detectors that miss particles, whose missed particles would otherwise be taught
         as background.
+    otsu_background : float in [0, 1], optional
+        Check the background against the image: background only in the background phase of
+        the whole image's Otsu threshold, and none at all when the particles found (grown by
+        :data:`EXPLAINED_MARGIN_PX`) cover less than this fraction of the particle phase.
+        None (default): no check, as in the paper.
 
     Returns
     -------
@@ -322,6 +336,10 @@ def weak_label_from_boxes(
     if other_components not in ("uncertain", "foreground"):
         raise ValueError(f"other_components must be 'uncertain' or 'foreground', not {other_components!r}")
     max_hole_frac = _check_radius("max_hole_frac", max_hole_frac)
+    if otsu_background is not None:
+        otsu_background = float(otsu_background)
+        if not 0.0 <= otsu_background <= 1.0:
+            raise ValueError(f"otsu_background must be within [0, 1], got {otsu_background}")
 
     H, W = gray.shape
     smooth = ndimage.median_filter(gray, size=median_size, mode="nearest") if median_size > 1 else gray
@@ -378,9 +396,29 @@ def weak_label_from_boxes(
     weak = np.zeros((H, W), np.uint8)
     if background is not None:
         weak[~background] = UNCERTAIN
+    if otsu_background is not None:
+        weak[~_background_phase(smooth, dark, foreground | outer | unsure, otsu_background)] = UNCERTAIN
     weak[outer | unsure] = UNCERTAIN
     weak[core & ~disagree] = FOREGROUND
     return weak
+
+
+#: Distance (px) within which a particle-phase pixel counts as explained by a detected particle.
+EXPLAINED_MARGIN_PX = 3.0
+
+
+def _background_phase(smooth: np.ndarray, dark: bool, found: np.ndarray, min_explained: float) -> np.ndarray:
+    """Pixels that may be background: the image's Otsu background phase, if the detections explain its particle phase."""
+    if float(smooth.max()) <= float(smooth.min()):
+        return np.ones(smooth.shape, bool)  # flat image: nothing to check against
+    threshold = _otsu(smooth)
+    particle_phase = smooth <= threshold if dark else smooth > threshold
+    near = ndimage.distance_transform_edt(~found) <= EXPLAINED_MARGIN_PX if found.any() else np.zeros_like(found)
+    explained = float((particle_phase & near).sum()) / max(1, int(particle_phase.sum()))
+    if explained < min_explained:
+        logger.debug("detections explain %.2f of the particle phase (< %.2f): no background", explained, min_explained)
+        return np.zeros(smooth.shape, bool)
+    return ~particle_phase
 
 
 # ----------------------------------------------------------------------------------------
@@ -577,10 +615,12 @@ def iter_weak_labels(
     diameter_px: float | None = None,
     device: str = "cpu",
     confident_background: float | None = None,
+    otsu_background: float | None = None,
 ) -> Generator[tuple[str, float], None, list[np.ndarray]]:
     """Generator form of :func:`generate_weak_labels`: yields ``(message, fraction)``, returns the maps."""
     items = _as_image_list(images)
-    options = dict(erode_px=erode_px, dilate_px=dilate_px, erode_frac=erode_frac, dilate_frac=dilate_frac, polarity=polarity)
+    options = dict(erode_px=erode_px, dilate_px=dilate_px, erode_frac=erode_frac, dilate_frac=dilate_frac, polarity=polarity,
+                   otsu_background=otsu_background)
     name = detector if isinstance(detector, str) else getattr(detector, "__name__", "callable")
     yield f"loading detector {name}", 0.0
     detect = load_box_detector(
@@ -616,6 +656,7 @@ def generate_weak_labels(
     diameter_px: float | None = None,
     device: str = "cpu",
     confident_background: float | None = None,
+    otsu_background: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[np.ndarray]:
     """Weak label maps (0 background, 1 particle, 255 uncertain) of unlabelled images.
@@ -630,7 +671,7 @@ def generate_weak_labels(
         Where the boxes come from (see the module docstring and :func:`load_box_detector`).
     model, checkpoint, config, score_threshold, diameter_px, device, confident_background
         Detector options (:func:`load_box_detector`).
-    erode_px, dilate_px, erode_frac, dilate_frac, polarity
+    erode_px, dilate_px, erode_frac, dilate_frac, polarity, otsu_background
         Weak-label options (:func:`weak_label_from_boxes`).
     progress : callable(message: str, fraction: float) or None
         Progress callback.
@@ -656,6 +697,7 @@ def generate_weak_labels(
             diameter_px=diameter_px,
             device=device,
             confident_background=confident_background,
+            otsu_background=otsu_background,
         ),
         progress,
     )

@@ -55,6 +55,11 @@ def register(subparsers) -> None:
         help="'self': only pixels with seed probability below P are background, the rest outside the detections "
         "uncertain (default: everything outside the detections is background, as in the paper)",
     )
+    parser.add_argument(
+        "--otsu-background", type=fraction, default=None, metavar="F",
+        help="background only in the background phase of the image's Otsu threshold, and none in an image whose "
+        "detections cover less than F of the particle phase (default: no check, as in the paper)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -132,6 +137,7 @@ def run(args) -> int:
                 erode_frac=args.erode_frac,
                 dilate_frac=args.dilate_frac,
                 polarity=args.polarity,
+                otsu_background=args.otsu_background,
             )
             atomic_write_bytes(out / name, _png_bytes(weak))
         except (OSError, ValueError, RuntimeError) as error:
