@@ -147,6 +147,26 @@ def test_ema_weights_are_what_the_model_keeps(table, toy):
     assert (averaged.net_.embed.weight - first).abs().mean() < (slow.net_.embed.weight - first).abs().mean()
 
 
+def test_eval_set_is_monitored_without_changing_training(table, toy):
+    """fit(eval_set=...) scores held-out recipes every few epochs; the fitted model is the same."""
+    kwargs = dict(pretrain_epochs=2, finetune_epochs=5, learning_rate=1e-2, validation_fraction=0.0, ema_decay=0.9, **TINY)
+    train, held = toy[:90], toy[90:]
+    truth = np.array([r.outcome.size_nm for r in held])
+    plain = SynthesisTransformer(table, **kwargs).fit(train)
+    watched = SynthesisTransformer(table, **kwargs).fit(train, eval_set=(held, truth), eval_every=2)
+    np.testing.assert_array_equal(plain.predict(held), watched.predict(held))
+    assert plain.eval_history_ == []
+    assert [(e["stage"], e["epoch"]) for e in watched.eval_history_] == [
+        ("pretrain", 1), ("finetune", 1), ("finetune", 3), ("finetune", 4)]  # every 2nd epoch and each stage's last
+    last = watched.eval_history_[-1]
+    np.testing.assert_allclose(last["size_nm"], watched.predict(held), rtol=1e-5)  # the kept (EMA) weights
+    assert last["MAE"] == pytest.approx(np.mean(np.abs(watched.predict(held) - truth)), rel=1e-5)
+    with pytest.raises(ValueError, match="eval_every"):
+        SynthesisTransformer(table, **kwargs).fit(train, eval_set=(held, truth), eval_every=0)
+    with pytest.raises(ValueError, match="eval_set"):
+        SynthesisTransformer(table, **kwargs).fit(train, eval_set=(held, truth[:-1]))
+
+
 def test_linear_target_floors_negative_sizes(table):
     model = SynthesisTransformer(table, target_scale="linear", **TINY)
     model.target_mean_, model.target_std_ = 5.0, 2.0
@@ -256,6 +276,12 @@ def test_registry_and_cross_validation(table, toy):
     folds = paper_folds(toy, n_splits=2)
     result = cross_validate(lambda: clone(model), toy, folds, name="transformer")
     assert len(result.y_pred) == sum(len(v) for _, v in folds)
+    assert result.eval_histories is None
+    monitored = cross_validate(lambda: clone(model), toy, folds, name="transformer", monitor_every=1)
+    np.testing.assert_array_equal(monitored.y_pred, result.y_pred)  # monitoring changes nothing
+    assert len(monitored.eval_histories) == 2
+    for (_, val), history in zip(folds, monitored.eval_histories):
+        assert [e["stage"] for e in history] == ["pretrain", "finetune"] and len(history[-1]["size_nm"]) == len(val)
 
 
 def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):

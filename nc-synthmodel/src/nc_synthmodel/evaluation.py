@@ -288,6 +288,9 @@ class CVResult:
         process reaches a new peak).
     wall_seconds : float
         Whole run, including building the estimators.
+    eval_histories : list of list of dict
+        With ``monitor_every``: per fold, the estimator's ``eval_history_`` on that fold's
+        validation recipes (scored during training, never used to select anything).
     """
 
     name: str
@@ -303,6 +306,7 @@ class CVResult:
     peak_rss_mb: list[float]
     wall_seconds: float
     memory_method: str = "proc-statm"
+    eval_histories: list[list[dict]] | None = None
 
     def summary(self, which: Literal["fold_mean", "pooled"] = "fold_mean") -> dict[str, Any]:
         """One table row: name, the metrics (``which``), wall time and peak memory."""
@@ -328,6 +332,7 @@ def cross_validate(
     y: np.ndarray | None = None,
     name: str = "",
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    monitor_every: int | None = None,
 ) -> CVResult:
     """Fit a fresh estimator per fold and score its validation predictions.
 
@@ -346,6 +351,11 @@ def cross_validate(
         Label of the result (e.g. the registry name).
     progress : callable, optional
         Called as ``progress(k, n_folds, fold_metrics)`` after each fold.
+    monitor_every : int, optional
+        Also score the validation fold every this many epochs while training
+        (``fit(..., eval_set=..., eval_every=...)``, e.g. :class:`SynthesisTransformer`), to
+        show what selecting a checkpoint on the held-out fold would report.  The
+        predictions scored are still those of the fitted estimator.
     """
     recipes = _as_list(recipes)
     y = size_targets(recipes) if y is None else np.asarray(y, dtype=float)
@@ -353,6 +363,7 @@ def cross_validate(
         raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
     start = time.perf_counter()
     fold_metrics, fit_s, predict_s, peak_mb = [], [], [], []
+    histories: list[list[dict]] = []
     index, fold_no, y_true, y_pred = [], [], [], []
     method = "proc-statm" if _ProcessMemory.available() else "ru_maxrss"
     for k, (train_idx, val_idx) in enumerate(folds):
@@ -365,7 +376,12 @@ def cross_validate(
         estimator = estimator_factory()
         with _ProcessMemory() as memory:
             t0 = time.perf_counter()
-            estimator.fit([recipes[i] for i in train_idx], y[train_idx])
+            if monitor_every is None:
+                estimator.fit([recipes[i] for i in train_idx], y[train_idx])
+            else:
+                estimator.fit([recipes[i] for i in train_idx], y[train_idx],
+                              eval_set=([recipes[i] for i in val_idx], truth), eval_every=monitor_every)
+                histories.append(list(estimator.eval_history_))
             t1 = time.perf_counter()
             pred = np.asarray(estimator.predict([recipes[i] for i in val_idx]), dtype=float).ravel()
             t2 = time.perf_counter()
@@ -401,6 +417,7 @@ def cross_validate(
         peak_rss_mb=peak_mb,
         wall_seconds=time.perf_counter() - start,
         memory_method=method,
+        eval_histories=histories if monitor_every is not None else None,
     )
 
 

@@ -249,6 +249,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         Centre and scale of the size target (see ``target_scale``).
     history_ : dict
         Per stage, per epoch: losses and (with a validation split) ``val_MAE``.
+    eval_history_ : list of dict
+        With ``fit(eval_set=...)``: ``stage``, ``epoch``, ``MAE`` and the predicted
+        ``size_nm`` of the eval recipes at each scored epoch (the weights then kept).
     best_epoch_ : dict
         Per stage, the epoch whose weights were kept.
     has_success_ : bool
@@ -348,12 +351,15 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         return torch.device(self.device)
 
     def fit(self, recipes: Sequence[Recipe], y=None, *, failed_recipes: Sequence[Recipe] | None = None,
-            progress: ProgressCallback | None = None) -> SynthesisTransformer:
+            progress: ProgressCallback | None = None, eval_set: tuple[Sequence[Recipe], Any] | None = None,
+            eval_every: int = 1) -> SynthesisTransformer:
         """Train on ``recipes`` (sizes ``y`` in nm, NaN where unknown; default their outcomes).
 
         ``failed_recipes`` (no outcome needed) are the negatives of the success head; without
         them the success head is not trained and :meth:`predict_outcomes` reports no
-        success probability.  Returns self.
+        success probability.  ``eval_set=(recipes, sizes_nm)`` is scored every
+        ``eval_every`` epochs (and at each stage's last) into :attr:`eval_history_`, for
+        monitoring only: it never changes training or the kept weights.  Returns self.
         """
         import torch
 
@@ -368,6 +374,13 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         if not known.any():
             raise ValueError("no recipe has a known size to train on")
         failed = list(failed_recipes or [])
+        if int(eval_every) < 1:
+            raise ValueError(f"eval_every must be a positive number of epochs, got {eval_every}")
+        if eval_set is not None:
+            eval_recipes, eval_y = list(eval_set[0]), np.asarray(eval_set[1], dtype=float).ravel()
+            if len(eval_recipes) != len(eval_y) or not len(eval_y) or not np.isfinite(eval_y).all():
+                raise ValueError("eval_set must be (recipes, sizes) of equal, non-zero length with finite sizes, "
+                                 f"got {len(eval_recipes)} recipes and {len(eval_y)} sizes")
         rng = np.random.default_rng(self.random_state)
 
         # validation split: solid training recipes with a size (never the caller's held-out data)
@@ -423,6 +436,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             logger.info("augmentation: %d copies of %d recipes in %.1f s", len(copy_recipes), len(train_recipes),
                         time.perf_counter() - t0)
 
+        monitored = None
+        if eval_set is not None:  # encoded after the training sets: their descriptor rows stay as they are
+            monitored = _Compact(self.encoder_, eval_recipes, vocabulary, vectors)
+            monitored.size_nm = eval_y
+        self.eval_history_ = []
         device = self._torch_device()
         matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.descriptors.dim), np.float32)
         self.history_ = {"pretrain": [], "finetune": []}
@@ -453,13 +471,13 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                     return sets
 
                 self._run_stage(net, stage, n_epochs, lr, max_size, epoch_sets, validation,
-                                descriptor_matrix, device, rng, progress)
+                                descriptor_matrix, device, rng, progress, (monitored, int(eval_every)))
         net.eval()
         self.net_ = net.cpu()
         return self
 
     def _run_stage(self, net, stage, n_epochs, lr, max_size, epoch_sets, validation, descriptor_matrix,
-                   device, rng, progress) -> None:
+                   device, rng, progress, monitor) -> None:
         import torch
 
         optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=self.weight_decay)
@@ -510,6 +528,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 record["val_MAE"] = float(np.mean(np.abs(pred - validation.size_nm)))
                 if record["val_MAE"] < best[0]:
                     best = (record["val_MAE"], epoch, copy.deepcopy(scored.state_dict()))
+            monitored, eval_every = monitor
+            if monitored is not None and ((epoch + 1) % eval_every == 0 or epoch == n_epochs - 1):
+                pred = self._predict_compact(scored, monitored, descriptor_matrix, device)["size_nm"]
+                self.eval_history_.append({"stage": stage, "epoch": epoch, "MAE": float(np.mean(np.abs(pred - monitored.size_nm))),
+                                           "size_nm": pred.tolist()})
             self.history_[stage].append(record)
             logger.info("%s epoch %d/%d: %s", stage, epoch + 1, n_epochs,
                         ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
