@@ -2,7 +2,7 @@
 
     python benchmarks/semi_supervised.py WORK_DIR [--datasets DIR] [--threads 1] [--iters 200]
         [--confident-background P] [--otsu-background F] [--split-batches] [--mixed-lr LR] [--finetune-warmup N]
-        [--diameters true auto none]
+        [--mmdet CONFIG [--semi-weak mmdet]] [--diameters true auto none]
 
 Protocol (every step is one of our CLI commands; each is skipped when its output exists, and an
 interrupted training resumes, so the script can be re-run after a stop):
@@ -19,6 +19,10 @@ interrupted training resumes, so the script can be re-run after a stop):
    used, the particle size is estimated by the model itself).
 4. **Semi-supervised**: the same command and iteration budget, with ``--weak``: pretrain on the
    labelled quarter + the weakly labelled rest, fine-tune on the labelled quarter.
+   With ``--mmdet CONFIG`` the paper's detector (Cascade R-CNN + HRNet + NWD, an mmdet config of
+   ``napari_nanocrystal/configs/detector``) is also trained on the labelled quarter
+   (:func:`napari_nanocrystal.detection.train_detector`) and makes weak labels of the same images
+   (``--detector mmdet``); ``--semi-weak mmdet`` trains the semi-supervised model on those.
 5. ``nanocrystal evaluate`` of both models on the 74 validation images (true median diameter,
    as cellpose is evaluated; the diameter estimated by the model; native size), and the pixel precision / recall of the weak
    labels against the true instance maps (foreground and background, outside the uncertain band;
@@ -39,6 +43,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 LABELLED_EVERY = 4
@@ -128,6 +134,39 @@ def weak_label_quality(weak_dir: Path, emps: Path, names: list[str]) -> dict:
     }
 
 
+def nwd_constant(names: list[str], emps: Path, short_side: int = 512) -> float:
+    """Mean particle diameter (px) of the labelled images at the detector's test scale (the NWD constant C)."""
+    from napari_nanocrystal.segmentation.data import load_emps_pair
+
+    diameters = []
+    for name in names:
+        _, labels = load_emps_pair(emps, name)
+        areas = np.bincount(labels.ravel())[1:]
+        areas = areas[areas > 0]
+        if areas.size:
+            diameters.append(float(np.mean(2 * np.sqrt(areas / np.pi))) * short_side / min(labels.shape))
+    return float(np.mean(diameters))
+
+
+def _detector(work: Path, config: str, emps: Path, names: list[str], log: Path) -> tuple[Path, float]:
+    """Train the mmdet weak-label detector on the labelled quarter (resumes an interrupted run)."""
+    from napari_nanocrystal.detection import train_detector
+
+    out = work / f"detector_{config}"
+    weights = out / "detector.pth"
+    if weights.is_file():
+        return weights, float("nan")
+    constant = nwd_constant(names, emps)
+    resume = (out / "work" / "last_checkpoint").is_file()
+    print(f"training detector {config} (NWD constant {constant:.1f} px, resume={resume})", flush=True)
+    t0 = time.perf_counter()
+    with log.open("a", encoding="utf-8") as stream:
+        stream.write(f"\n# train_detector({config!r}, {work / 'labelled'}, {out}, nwd_constant={constant:.2f}, resume={resume})\n")
+    train_detector(config, work / "labelled", out, nwd_constant=constant, resume=resume,
+                   progress=lambda message, fraction: None)
+    return weights, time.perf_counter() - t0
+
+
 def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_background: float | None = None,
           otsu_background: float | None = None) -> tuple[Path, float]:
     out = work / (f"weak_{detector}" + (f"_bg{confident_background:g}" if confident_background is not None else "")
@@ -139,6 +178,8 @@ def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_ba
         command += ["--model", str(model), "--diameter-px", "auto"]
         if confident_background is not None:
             command += ["--confident-background", f"{confident_background:g}"]
+    if detector == "mmdet":
+        command += ["--checkpoint", str(model)]
     if otsu_background is not None:
         command += ["--otsu-background", f"{otsu_background:g}"]
     seconds = _run(command, log)
@@ -170,6 +211,11 @@ def main(argv=None) -> int:
     parser.add_argument("--otsu-background", type=float, default=None, metavar="F",
                         help="self weak labels: background only in the image's Otsu background phase, none in images whose "
                         "detections cover < F of the particle phase (weak_self_ob<F>/, runs semi_ob<F>)")
+    parser.add_argument("--mmdet", default=None, metavar="CONFIG",
+                        help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled quarter and "
+                        "report the quality of its weak labels (detector_<CONFIG>/, weak_mmdet/)")
+    parser.add_argument("--semi-weak", choices=("self", "mmdet"), default="self",
+                        help="weak labels of the semi-supervised model (mmdet: needs --mmdet; runs semi_mmdet...)")
     parser.add_argument("--split-batches", action="store_true",
                         help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
                         "statistics; model.split_batches=True), run semi_split")
@@ -184,7 +230,10 @@ def main(argv=None) -> int:
     default_warmup = max(1, args.iters // 20)
     finetune_warmup = default_warmup if args.finetune_warmup is None else args.finetune_warmup
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
-    weak_suffix = (("" if args.confident_background is None else f"_bg{args.confident_background:g}")
+    if args.semi_weak == "mmdet" and args.mmdet is None:
+        parser.error("--semi-weak mmdet needs --mmdet CONFIG")
+    weak_suffix = (("_mmdet" if args.semi_weak == "mmdet" else "")
+                   + ("" if args.confident_background is None else f"_bg{args.confident_background:g}")
                    + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
                    + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
     if (suffix or weak_suffix) and args.out == parser.get_default("out"):
@@ -214,10 +263,17 @@ def main(argv=None) -> int:
     _record(f"weak_{weak_self.name.removeprefix('weak_')}_s", seconds)
     weak_otsu, seconds = _weak(work, "otsu", None, log)
     _record("weak_otsu_s", seconds)
+    weak_mmdet = None
+    if args.mmdet is not None:
+        detector, seconds = _detector(work, args.mmdet, emps, labelled, log)
+        _record(f"train_detector_{args.mmdet}_s", seconds)
+        weak_mmdet, seconds = _weak(work, "mmdet", detector, log, None, args.otsu_background)
+        _record(f"weak_{weak_mmdet.name.removeprefix('weak_')}_s", seconds)
+    weak_semi = weak_mmdet if args.semi_weak == "mmdet" else weak_self
     lr_options = () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",)
     semi_options = (("model.split_batches=True",) if args.split_batches else ()) + lr_options
     _record(f"train_semi{suffix}{weak_suffix}_s",
-            _train(work, "semi", args.iters, args.threads, weak_self, log, finetune_warmup, suffix, weak_suffix, semi_options))
+            _train(work, "semi", args.iters, args.threads, weak_semi, log, finetune_warmup, suffix, weak_suffix, semi_options))
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
     models = [("supervised", supervised, suffix), ("semi", semi, suffix + weak_suffix)]
     if args.mixed_lr is not None:  # the same first-stage learning rate without weak labels: a fair baseline
@@ -238,6 +294,8 @@ def main(argv=None) -> int:
         results[f"{name}_pretrain_true"] = _evaluate(first, emps, "true", work / f"eval_{run}{run_suffix}_pretrain_true.json", log)
     results["weak_self"] = weak_label_quality(weak_self, emps, unlabelled)
     results["weak_otsu"] = weak_label_quality(weak_otsu, emps, unlabelled)
+    if weak_mmdet is not None:
+        results["weak_mmdet"] = weak_label_quality(weak_mmdet, emps, unlabelled)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(results, indent=1, default=float))
 
     def _row(label: str, key: str) -> str:
@@ -283,7 +341,7 @@ def main(argv=None) -> int:
         _row("supervised: labelled quarter only", "supervised"),
         *([_row(f"supervised, first stage at lr {args.mixed_lr:g} (as the semi model's)", "supervised_lr")]
           if args.mixed_lr is not None else []),
-        _row("semi-supervised: + weak labels (self detector) on the rest"
+        _row(f"semi-supervised: + weak labels ({args.semi_weak} detector) on the rest"
              + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""), "semi"),
         _first("first stage only: labelled quarter", "supervised"),
         *([_first(f"first stage only: labelled quarter, lr {args.mixed_lr:g}", "supervised_lr")]
@@ -302,6 +360,9 @@ def main(argv=None) -> int:
                   + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
                   "weak_self"),
         _weak_row("otsu (Otsu + watershed boxes)", "weak_otsu"),
+        *([_weak_row(f"mmdet (`{args.mmdet}` trained on the labelled quarter"
+                     + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
+                     "weak_mmdet")] if weak_mmdet is not None else []),
         "",
         f"Wall time of this invocation: {(time.perf_counter() - t_start) / 60:.1f} min.",
         "",

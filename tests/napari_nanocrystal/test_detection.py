@@ -32,7 +32,7 @@ from napari_nanocrystal.synthetic import make_tem_image  # noqa: E402
 from napari_nanocrystal.weak_labels import boxes_from_labels, generate_weak_labels  # noqa: E402
 
 C = 12.8
-CONFIGS = ("cascade_rcnn_hrnet_nwd", "cascade_rcnn_hrnet_w18_nwd", "cascade_rcnn_hrnet_tiny_nwd")
+CONFIGS = ("cascade_rcnn_hrnet_nwd", "cascade_rcnn_hrnet_w18_nwd", "cascade_rcnn_hrnet_cpu_nwd", "cascade_rcnn_hrnet_tiny_nwd")
 
 
 def _t(rows):
@@ -121,7 +121,8 @@ def test_configs_use_nwd_in_every_assigner(name):
     assert all(a.iou_calculator.type == "NWDOverlaps2D" for a in assigners)
     assert cfg.model.backbone.type == "HRNet" and cfg.model.backbone.init_cfg is None and cfg.model.backbone.norm_eval is False
     assert cfg.model.roi_head.num_stages == 3 and all(h.num_classes == 1 for h in cfg.model.roi_head.bbox_head)
-    widths = {"cascade_rcnn_hrnet_nwd": 32, "cascade_rcnn_hrnet_w18_nwd": 18, "cascade_rcnn_hrnet_tiny_nwd": 8}
+    widths = {"cascade_rcnn_hrnet_nwd": 32, "cascade_rcnn_hrnet_w18_nwd": 18, "cascade_rcnn_hrnet_cpu_nwd": 16,
+              "cascade_rcnn_hrnet_tiny_nwd": 8}
     assert cfg.model.backbone.extra.stage4.num_channels[0] == widths[name]
 
 

@@ -282,6 +282,12 @@ def test_registry_and_cross_validation(table, toy):
     assert len(monitored.eval_histories) == 2
     for (_, val), history in zip(folds, monitored.eval_histories):
         assert [e["stage"] for e in history] == ["pretrain", "finetune"] and len(history[-1]["size_nm"]) == len(val)
+    parallel = cross_validate(lambda: clone(model), toy, folds, name="transformer", monitor_every=1, n_jobs=2)
+    np.testing.assert_allclose(parallel.y_pred, result.y_pred, rtol=1e-6)  # folds in worker processes: same models
+    np.testing.assert_array_equal(parallel.index, result.index)
+    assert [len(h) for h in parallel.eval_histories] == [len(h) for h in monitored.eval_histories]
+    with pytest.raises(ValueError, match="n_jobs"):
+        cross_validate(lambda: clone(model), toy, folds, n_jobs=0)
 
 
 def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):

@@ -324,6 +324,23 @@ class CVResult:
         return pd.DataFrame({"index": self.index, "fold": self.fold, "true": self.y_true, "pred": self.y_pred})
 
 
+def _fit_fold(estimator_factory, train, y_train, val, truth, monitor_every) -> dict:
+    """Fit one fresh estimator and predict the validation recipes (time, memory, monitoring)."""
+    estimator = estimator_factory()
+    history = None
+    with _ProcessMemory() as memory:
+        t0 = time.perf_counter()
+        if monitor_every is None:
+            estimator.fit(train, y_train)
+        else:
+            estimator.fit(train, y_train, eval_set=(val, truth), eval_every=monitor_every)
+            history = list(estimator.eval_history_)
+        t1 = time.perf_counter()
+        pred = np.asarray(estimator.predict(val), dtype=float).ravel()
+        t2 = time.perf_counter()
+    return {"pred": pred, "fit_s": t1 - t0, "predict_s": t2 - t1, "peak_mb": memory.peak_mb, "history": history}
+
+
 def cross_validate(
     estimator_factory: Callable[[], Any],
     recipes: Sequence[Recipe],
@@ -333,6 +350,7 @@ def cross_validate(
     name: str = "",
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     monitor_every: int | None = None,
+    n_jobs: int = 1,
 ) -> CVResult:
     """Fit a fresh estimator per fold and score its validation predictions.
 
@@ -350,66 +368,64 @@ def cross_validate(
     name : str
         Label of the result (e.g. the registry name).
     progress : callable, optional
-        Called as ``progress(k, n_folds, fold_metrics)`` after each fold.
+        Called as ``progress(k, n_folds, fold_metrics)`` after each fold, in fold order.
     monitor_every : int, optional
         Also score the validation fold every this many epochs while training
         (``fit(..., eval_set=..., eval_every=...)``, e.g. :class:`SynthesisTransformer`), to
         show what selecting a checkpoint on the held-out fold would report.  The
         predictions scored are still those of the fitted estimator.
+    n_jobs : int
+        Folds fitted at once, each in its own process (joblib); give each estimator
+        correspondingly fewer threads.  Memory is then measured per worker process.
     """
     recipes = _as_list(recipes)
     y = size_targets(recipes) if y is None else np.asarray(y, dtype=float)
     if len(y) != len(recipes):
         raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs must be ≥ 1, got {n_jobs}")
     start = time.perf_counter()
-    fold_metrics, fit_s, predict_s, peak_mb = [], [], [], []
-    histories: list[list[dict]] = []
-    index, fold_no, y_true, y_pred = [], [], [], []
-    method = "proc-statm" if _ProcessMemory.available() else "ru_maxrss"
+    folds = [(np.asarray(train_idx), np.asarray(val_idx)) for train_idx, val_idx in folds]
     for k, (train_idx, val_idx) in enumerate(folds):
-        train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
         if np.intersect1d(train_idx, val_idx).size:
             raise ValueError(f"fold {k}: training and validation share recipes")
-        truth = y[val_idx]
-        if not np.isfinite(truth).all():
-            raise ValueError(f"fold {k}: {int((~np.isfinite(truth)).sum())} validation recipe(s) have no target")
-        estimator = estimator_factory()
-        with _ProcessMemory() as memory:
-            t0 = time.perf_counter()
-            if monitor_every is None:
-                estimator.fit([recipes[i] for i in train_idx], y[train_idx])
-            else:
-                estimator.fit([recipes[i] for i in train_idx], y[train_idx],
-                              eval_set=([recipes[i] for i in val_idx], truth), eval_every=monitor_every)
-                histories.append(list(estimator.eval_history_))
-            t1 = time.perf_counter()
-            pred = np.asarray(estimator.predict([recipes[i] for i in val_idx]), dtype=float).ravel()
-            t2 = time.perf_counter()
+        if not np.isfinite(y[val_idx]).all():
+            raise ValueError(f"fold {k}: {int((~np.isfinite(y[val_idx])).sum())} validation recipe(s) have no target")
+    tasks = [(estimator_factory, [recipes[i] for i in train_idx], y[train_idx], [recipes[i] for i in val_idx], y[val_idx],
+              monitor_every) for train_idx, val_idx in folds]
+    if int(n_jobs) == 1:
+        outcomes = (_fit_fold(*task) for task in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        outcomes = Parallel(n_jobs=int(n_jobs), return_as="generator")(delayed(_fit_fold)(*task) for task in tasks)
+    fold_metrics, fit_s, predict_s, peak_mb, histories, y_pred = [], [], [], [], [], []
+    method = "proc-statm" if _ProcessMemory.available() else "ru_maxrss"
+    for k, ((_, val_idx), outcome) in enumerate(zip(folds, outcomes)):
+        truth, pred = y[val_idx], outcome["pred"]
         if pred.shape != truth.shape:
             raise ValueError(f"fold {k}: predict returned {pred.size} values for {truth.size} recipes")
         metrics = regression_metrics(truth, pred)
         fold_metrics.append(metrics)
-        fit_s.append(t1 - t0)
-        predict_s.append(t2 - t1)
-        peak_mb.append(memory.peak_mb)
-        index.append(val_idx)
-        fold_no.append(np.full(len(val_idx), k))
-        y_true.append(truth)
+        fit_s.append(outcome["fit_s"])
+        predict_s.append(outcome["predict_s"])
+        peak_mb.append(outcome["peak_mb"])
+        histories.append(outcome["history"])
         y_pred.append(pred)
         logger.info(
             "%s fold %d/%d: MAE %.3f R2 %.3f (fit %.1f s, +%.0f MiB)",
-            name or "cv", k + 1, len(folds), metrics["MAE"], metrics["R2"], t1 - t0, memory.peak_mb,
+            name or "cv", k + 1, len(folds), metrics["MAE"], metrics["R2"], outcome["fit_s"], outcome["peak_mb"],
         )
         if progress is not None:
             progress(k, len(folds), metrics)
-    y_true_all, y_pred_all = np.concatenate(y_true), np.concatenate(y_pred)
+    y_true_all, y_pred_all = np.concatenate([y[v] for _, v in folds]), np.concatenate(y_pred)
     return CVResult(
         name=name,
         fold_metrics=fold_metrics,
         fold_mean={m: float(np.mean([f[m] for f in fold_metrics])) for m in fold_metrics[0]},
         pooled=regression_metrics(y_true_all, y_pred_all),
-        index=np.concatenate(index),
-        fold=np.concatenate(fold_no),
+        index=np.concatenate([v for _, v in folds]),
+        fold=np.concatenate([np.full(len(v), k) for k, (_, v) in enumerate(folds)]),
         y_true=y_true_all,
         y_pred=y_pred_all,
         fit_seconds=fit_s,

@@ -13,7 +13,8 @@ registry                  name
 
 Configs (``napari_nanocrystal/configs/detector``, composed from ``_base_`` parts, bringing
 this package in with ``custom_imports``): ``cascade_rcnn_hrnet_nwd`` (paper-like,
-HRNet-w32 as in the authors' code), ``cascade_rcnn_hrnet_w18_nwd`` and
+HRNet-w32 as in the authors' code), ``cascade_rcnn_hrnet_w18_nwd``,
+``cascade_rcnn_hrnet_cpu_nwd`` (narrow and short enough to train on 2 CPU cores) and
 ``cascade_rcnn_hrnet_tiny_nwd`` (CPU tests).  No pretrained weights are used: backbones
 start from scratch (Kaiming init), with trainable BatchNorm statistics.
 

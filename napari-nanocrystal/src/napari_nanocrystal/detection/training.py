@@ -180,7 +180,8 @@ def train_detector(
     ----------
     config : str, path or mmengine Config
         A packaged config name (``"cascade_rcnn_hrnet_nwd"`` paper-like HRNet-w32,
-        ``"cascade_rcnn_hrnet_w18_nwd"``, ``"cascade_rcnn_hrnet_tiny_nwd"`` for tests) or a
+        ``"cascade_rcnn_hrnet_w18_nwd"``, ``"cascade_rcnn_hrnet_cpu_nwd"`` for 2 CPU cores,
+        ``"cascade_rcnn_hrnet_tiny_nwd"`` for tests) or a
         config file.
     data : folder/file path, or sequence of (image, labels)
         Image + instance-map pairs (see :class:`~napari_nanocrystal.detection.ParticleDetDataset`).
