@@ -135,7 +135,7 @@ def weak_label_quality(weak_dir: Path, emps: Path, names: list[str]) -> dict:
 
 
 def nwd_constant(names: list[str], emps: Path, short_side: int = 512) -> float:
-    """Mean particle diameter (px) of the labelled images at the detector's test scale (the NWD constant C)."""
+    """Mean particle diameter (px, over all particles) of the labelled images at the detector's test scale: the NWD constant C."""
     from napari_nanocrystal.segmentation.data import load_emps_pair
 
     diameters = []
@@ -143,9 +143,8 @@ def nwd_constant(names: list[str], emps: Path, short_side: int = 512) -> float:
         _, labels = load_emps_pair(emps, name)
         areas = np.bincount(labels.ravel())[1:]
         areas = areas[areas > 0]
-        if areas.size:
-            diameters.append(float(np.mean(2 * np.sqrt(areas / np.pi))) * short_side / min(labels.shape))
-    return float(np.mean(diameters))
+        diameters.append(2 * np.sqrt(areas / np.pi) * short_side / min(labels.shape))
+    return float(np.mean(np.concatenate(diameters)))
 
 
 def _detector(work: Path, config: str, emps: Path, names: list[str], log: Path) -> tuple[Path, float]:
