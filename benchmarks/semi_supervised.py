@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-LABELLED_EVERY = 4
+LABELLED_EVERY = 4  # default: a labelled quarter
 
 
 def _run(command: list[str], log: Path) -> float:
@@ -69,12 +69,12 @@ def _link(target: Path, link: Path) -> None:
     link.symlink_to(target.resolve())
 
 
-def prepare(emps: Path, work: Path) -> tuple[list[str], list[str]]:
-    """Symlink the labelled quarter and the unlabelled rest of the EMPS training split."""
+def prepare(emps: Path, work: Path, every: int = LABELLED_EVERY) -> tuple[list[str], list[str]]:
+    """Symlink the labelled part (every ``every``-th name) and the unlabelled rest of the EMPS training split."""
     from napari_nanocrystal.segmentation.data import emps_split
 
     train_names, _ = emps_split(emps)
-    labelled = train_names[::LABELLED_EVERY]
+    labelled = train_names[::every]
     unlabelled = [n for n in train_names if n not in set(labelled)]
     for folder, names, with_labels in (("labelled", labelled, True), ("unlabelled", unlabelled, False)):
         (work / folder).mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def nwd_constant(names: list[str], emps: Path, short_side: int = 512) -> float:
 
 
 def _detector(work: Path, config: str, emps: Path, names: list[str], log: Path) -> tuple[Path, float]:
-    """Train the mmdet weak-label detector on the labelled quarter (resumes an interrupted run)."""
+    """Train the mmdet weak-label detector on the labelled part (resumes an interrupted run)."""
     from napari_nanocrystal.detection import train_detector
 
     out = work / f"detector_{config}"
@@ -198,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("work", type=Path, help="working folder (symlinks, weak labels, runs, logs)")
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--labelled-every", type=int, default=LABELLED_EVERY, metavar="N",
+                        help="label every N-th training image (default %(default)s: a quarter); use a separate WORK folder per N")
     parser.add_argument("--iters", type=int, default=200, help="iterations per stage (pretrain and fine-tune), both models")
     parser.add_argument("--finetune-warmup", type=int, default=None,
                         help="warm-up iterations of the fine-tune stage (default iters/20); another value trains variants "
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
                         help="self weak labels: background only in the image's Otsu background phase, none in images whose "
                         "detections cover < F of the particle phase (weak_self_ob<F>/, runs semi_ob<F>)")
     parser.add_argument("--mmdet", default=None, metavar="CONFIG",
-                        help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled quarter and "
+                        help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled part and "
                         "report the quality of its weak labels (detector_<CONFIG>/, weak_mmdet/)")
     parser.add_argument("--semi-weak", choices=("self", "mmdet"), default="self",
                         help="weak labels of the semi-supervised model (mmdet: needs --mmdet; runs semi_mmdet...)")
@@ -235,8 +237,9 @@ def main(argv=None) -> int:
                    + ("" if args.confident_background is None else f"_bg{args.confident_background:g}")
                    + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
                    + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
-    if (suffix or weak_suffix) and args.out == parser.get_default("out"):
-        args.out = args.out.with_name(f"semi_supervised{suffix}{weak_suffix}.md")
+    split = "" if args.labelled_every == LABELLED_EVERY else f"_every{args.labelled_every}"
+    if (suffix or weak_suffix or split) and args.out == parser.get_default("out"):
+        args.out = args.out.with_name(f"semi_supervised{split}{suffix}{weak_suffix}.md")
 
     emps = args.datasets / "emps-train"
     work = args.work.resolve()
@@ -251,7 +254,11 @@ def main(argv=None) -> int:
             times[key] = seconds
             atomic_write_text(times_path, json.dumps(times, indent=1))
 
-    labelled, unlabelled = prepare(emps, work)
+    marker = work / "labelled_every.txt"  # one split per folder: runs and weak labels are cached in it
+    if marker.is_file() and int(marker.read_text()) != args.labelled_every:
+        parser.error(f"{work} holds the split --labelled-every {marker.read_text().strip()}; use another folder")
+    atomic_write_text(marker, str(args.labelled_every))
+    labelled, unlabelled = prepare(emps, work, args.labelled_every)
     print(f"labelled {len(labelled)} images, unlabelled {len(unlabelled)}", flush=True)
     _record(f"train_supervised{suffix}_s", _train(work, "supervised", args.iters, args.threads, None, log, finetune_warmup, suffix))
     supervised = work / "runs" / f"supervised{suffix}" / "model.safetensors"
@@ -321,6 +328,7 @@ def main(argv=None) -> int:
         "# Semi-supervised vs supervised segmentation (EMPS)",
         "",
         f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
+        + (f" --labelled-every {args.labelled_every}" if args.labelled_every != LABELLED_EVERY else "")
         + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
         + (f" --confident-background {args.confident_background:g}" if args.confident_background is not None else "")
         + (f" --otsu-background {args.otsu_background:g}" if args.otsu_background is not None else "")
@@ -330,27 +338,27 @@ def main(argv=None) -> int:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; "
         f"{dt.date.today().isoformat()}; step times {minutes}.",
         "",
-        f"Labelled: {len(labelled)} EMPS training images (every {LABELLED_EVERY}th sorted name of the fixed training split); "
+        f"Labelled: {len(labelled)} EMPS training images (every {args.labelled_every}th sorted name of the fixed training split); "
         f"unlabelled: the other {len(unlabelled)} (weak labels only). Both models: `cpu-small`, {args.iters} pretrain + "
         f"{args.iters} fine-tune iterations at batch 8, linear warm-up over {default_warmup} / {finetune_warmup} iterations. "
         "Validation: the 74 held-out images of the fixed split.",
         "",
         "| model | AP50 (true median diameter) | AP75 | AP90 | mean IoU matched | AP50, diameter estimated (`auto`) | AP50 native size |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        _row("supervised: labelled quarter only", "supervised"),
+        _row("supervised: labelled part only", "supervised"),
         *([_row(f"supervised, first stage at lr {args.mixed_lr:g} (as the semi model's)", "supervised_lr")]
           if args.mixed_lr is not None else []),
         _row(f"semi-supervised: + weak labels ({args.semi_weak} detector) on the rest"
              + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""), "semi"),
-        _first("first stage only: labelled quarter", "supervised"),
-        *([_first(f"first stage only: labelled quarter, lr {args.mixed_lr:g}", "supervised_lr")]
+        _first("first stage only: labelled part", "supervised"),
+        *([_first(f"first stage only: labelled part, lr {args.mixed_lr:g}", "supervised_lr")]
           if args.mixed_lr is not None else []),
-        _first("first stage only: labelled quarter + weak labels", "semi"),
+        _first("first stage only: labelled part + weak labels", "semi"),
         "| *paper: supervised → semi-supervised (its own test set)* | *0.685 → 0.801* | | | | | |",
         "",
         f"Semi-supervised gain: **{gain:+.3f} AP50** (against the better supervised model).",
         "",
-        "Weak labels of the 219 unlabelled images against their true instance maps (pixels outside the uncertain band):",
+        f"Weak labels of the {len(unlabelled)} unlabelled images against their true instance maps (pixels outside the uncertain band):",
         "",
         "| detector backend | foreground precision | foreground recall | background precision | background recall | uncertain fraction |",
         "|---|---:|---:|---:|---:|---:|",
@@ -359,7 +367,7 @@ def main(argv=None) -> int:
                   + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
                   "weak_self"),
         _weak_row("otsu (Otsu + watershed boxes)", "weak_otsu"),
-        *([_weak_row(f"mmdet (`{args.mmdet}` trained on the labelled quarter"
+        *([_weak_row(f"mmdet (`{args.mmdet}` trained on the labelled part"
                      + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
                      "weak_mmdet")] if weak_mmdet is not None else []),
         "",

@@ -53,6 +53,26 @@ def test_otsu_detector_layers_and_saved_pairs(setup, tmp_path, notes):
     np.testing.assert_array_equal(read_image(pair.image), sample.image)
 
 
+def test_background_checked_against_the_image(setup, answer, notes):
+    viewer, image, widget, sample = setup
+    answer(True)  # each run replaces the weak-label layer
+    widget.detector.value = "Otsu + watershed (no model)"
+    widget.diameter.value = 14.0
+    widget.run()
+    plain = np.asarray(viewer.layers["tem 1 weak labels"].data).copy()
+    assert widget.explained.native.isHidden()  # hidden until the check is on (the window itself is not shown)
+    widget.otsu_check.value = True
+    assert not widget.explained.native.isHidden() and widget.explained.value == pytest.approx(0.2)
+    widget.run()
+    assert notes() == []
+    checked = np.asarray(viewer.layers["tem 1 weak labels"].data)
+    assert ((checked == 1) == (plain == 1)).all()  # the particles found are the same
+    assert (checked == 0).sum() < (plain == 0).sum() and not ((checked == 0) & (plain != 0)).any()
+    widget.explained.value = 1.0  # no detector explains every particle pixel: no background at all
+    widget.run()
+    assert not (np.asarray(viewer.layers["tem 1 weak labels"].data) == 0).any()
+
+
 def test_existing_files_are_replaced_only_after_asking(setup, tmp_path, answer, notes):
     viewer, image, widget, sample = setup
     widget.detector.value = "Otsu + watershed (no model)"

@@ -16,7 +16,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, PushButton, Select
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, PushButton, Select
 from napari.layers import Image
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtWidgets import QVBoxLayout, QWidget
@@ -111,12 +111,15 @@ class WeakLabelsWidget(QWidget):
         self.checkpoint = FileEdit(label="detector weights (detector.pth)", mode="r", filter="*.pth", visible=False)
         self.score = FloatSpinBox(label="score threshold", value=0.5, min=0.0, max=1.0, step=0.05)
         self.diameter = FloatSpinBox(label="particle diameter (nm; 0: as is)", value=0.0, min=0.0, max=1e6, step=0.5)
+        self.otsu_check = CheckBox(text="background only where the image is background (Otsu)", value=False)
+        self.explained = FloatSpinBox(label="none unless detections cover this share of particle pixels", value=0.2,
+                                      min=0.0, max=1.0, step=0.05, visible=False)
         self.folder = FileEdit(label="save pairs to folder (optional)", mode="d", value="")
         self.run_button = PushButton(text="Make weak labels")
         self.form = Container(
             widgets=[
-                self.images, self.detector, self.model, self.model_file, self.checkpoint, self.score, self.diameter, self.folder,
-                self.run_button,
+                self.images, self.detector, self.model, self.model_file, self.checkpoint, self.score, self.diameter,
+                self.otsu_check, self.explained, self.folder, self.run_button,
             ]
         )
         compact(self.images, rows=3)
@@ -128,6 +131,7 @@ class WeakLabelsWidget(QWidget):
         layout.addStretch(1)
         self.detector.changed.connect(self._detector_changed)
         self.model.changed.connect(lambda *_: self._detector_changed(self.detector.value))
+        self.otsu_check.changed.connect(lambda checked: setattr(self.explained, "visible", bool(checked)))
         self.run_button.changed.connect(self.run)
         connect_layer_events(napari_viewer, self.reset_choices)
         TRAINED_MODELS.changed.connect(self._model_trained)
@@ -157,6 +161,8 @@ class WeakLabelsWidget(QWidget):
     def _options(self, images: list) -> dict:
         backend = DETECTORS[self.detector.value]
         options: dict = {"score_threshold": self.score.value}
+        if self.otsu_check.value:
+            options["otsu_background"] = self.explained.value
         if backend == "self":
             if self.model.value == MODEL_FILE:
                 path = Path(self.model_file.value)
