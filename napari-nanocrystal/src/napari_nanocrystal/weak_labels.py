@@ -55,19 +55,19 @@ has the box ``(c0, r0, c1, r1)``.
   rest outside the detections uncertain: a model that misses particles would otherwise teach
   them as background (on EMPS, a model trained on a quarter of the labels gave weak labels
   with foreground recall 0.34, and training on them collapsed).
+* ``"otsu"`` — no learning: the classical Otsu + watershed instances
+  (:func:`napari_nanocrystal.segmentation.evaluation.otsu_watershed`, after a Gaussian
+  smoothing of ``smooth_px``) give the boxes.  For images where no trained model exists.
+* any callable ``image → boxes`` (``(N, 4)``, or ``(N, 5)`` with a score column, or a tuple
+  ``(boxes, scores)``).
 
 Any backend can check its background against the image (``otsu_background=F``): a pixel is
 background only in the background phase of the whole image's Otsu threshold (the polarity the
 boxes voted for), and an image whose detected particles cover less than ``F`` of the particle
 phase gets no background at all (the detector missed most of its particles; only its
 detections are taught).  On EMPS with a model trained on a quarter of the labels, ``F = 0.2``
-lifted the background precision of the self backend from 0.74 to 0.95 (foreground precision
-0.99), at 43 % of the pixels labelled background instead of 86 %.
-* ``"otsu"`` — no learning: the classical Otsu + watershed instances
-  (:func:`napari_nanocrystal.segmentation.evaluation.otsu_watershed`, after a Gaussian
-  smoothing of ``smooth_px``) give the boxes.  For images where no trained model exists.
-* any callable ``image → boxes`` (``(N, 4)``, or ``(N, 5)`` with a score column, or a tuple
-  ``(boxes, scores)``).
+lifted the self backend's background precision from 0.74 to 0.95 and its foreground recall
+from 0.34 to 0.83 (foreground precision 0.99), with 47 % of the pixels uncertain instead of 3 %.
 
 The module imports neither torch nor mmdet; the backends load them when first used.
 """
