@@ -166,6 +166,24 @@ def test_weak_images_are_not_blown_up_by_fragment_sized_particles(caplog):
     assert given["scale"] == pytest.approx(10.0)  # a diameter the user gives is trusted
 
 
+def test_weak_diameter_follows_the_particles_not_the_specks():
+    """Many 1-px specks (Otsu noise) beside a few 20-px particles: the estimate stays near 20 px."""
+    from skimage.draw import disk
+
+    from napari_nanocrystal.segmentation.engine.datasets import weak_diameter_px
+
+    weak = np.zeros((120, 160), np.uint8)
+    for center in ((30, 30), (30, 90), (85, 60)):
+        weak[disk(center, 11.5, shape=weak.shape)] = 255  # uncertain band
+        weak[disk(center, 8.5, shape=weak.shape)] = 1
+    specks = np.random.default_rng(1).integers(0, (120, 160), size=(60, 2))
+    for row, col in specks:
+        if weak[row, col] == 0 and weak[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2].max() == 0:
+            weak[row, col] = 1
+    assert 17.0 < weak_diameter_px(weak) < 23.0  # cores ~17 px, with their band ~23 px
+    assert weak_diameter_px(np.zeros((8, 8), np.uint8)) == 0.0
+
+
 def test_emps_split_and_automatic_validation(datasets_dir, pairs):
     emps = datasets_dir / "emps-train"
     data = resolve_data([str(emps)])

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 METAINFO = {"classes": ("particle",)}
 
 #: Bump when the weak-label cache changes meaning.
-WEAK_CACHE_VERSION = 2  # 2: resize factor limited to WEAK_MAX_SCALE
+WEAK_CACHE_VERSION = 3  # 2: resize factor limited to WEAK_MAX_SCALE; 3: area-weighted diameter
 
 _MEMORY: dict[str, list] = {}
 #: Prepared samples of in-memory items: (memory key, index, dataset class, parameters) → sample.
@@ -263,19 +263,33 @@ class LabelledFlowDataset(_SeedFlowDataset):
 WEAK_MAX_SCALE = 4.0
 
 
+def _area_weighted_median_diameter(mask) -> float:
+    """Diameter (px) of the disc as large as the component holding the median foreground pixel.
+
+    Weighting components by area keeps the estimate on the particles when a weak label also
+    holds many specks (Otsu noise, fragments): by count they would be the median.
+    """
+    components, _ = ndimage.label(mask)
+    areas = np.bincount(components.ravel())[1:]
+    areas = np.sort(areas[areas > 0])
+    cumulative = np.cumsum(areas)
+    median_area = areas[np.searchsorted(cumulative, 0.5 * cumulative[-1])]
+    return float(2.0 * np.sqrt(median_area / np.pi))
+
+
 def weak_diameter_px(weak) -> float:
     """Typical particle diameter (px) read off a weak label (0 / 1 / 255).
 
-    The mean of the median diameters of the certain-foreground components (particle cores)
-    and of the foreground + uncertain components (cores with their boundary band): the band
-    straddles the particle edge.  0.0 without foreground.
+    The mean of the area-weighted median diameters of the certain-foreground components
+    (particle cores) and of the foreground + uncertain components (cores with their boundary
+    band): the band straddles the particle edge.  0.0 without foreground.
     """
     weak = np.asarray(weak)
-    core, _ = ndimage.label(weak == 1)
-    if core.max() == 0:
+    core = weak == 1
+    if not core.any():
         return 0.0
-    outer, _ = ndimage.label((weak == 1) | (weak == UNCERTAIN))
-    return 0.5 * (median_diameter_px(core) + median_diameter_px(outer))
+    outer = core | (weak == UNCERTAIN)
+    return 0.5 * (_area_weighted_median_diameter(core) + _area_weighted_median_diameter(outer))
 
 
 def _digest(path) -> str:
