@@ -131,12 +131,27 @@ def _run(key: str, recipes, table, gu: Path, threads: int, jobs: int, rerun: boo
     result = cross_validate(
         lambda: make_model(name, table, **params), recipes, folds, name=key,
         progress=lambda k, n, m: print(f"[{key}] fold {k + 1}/{n}: MAE {m['MAE']:.3f} R2 {m['R2']:.3f}", flush=True),
-        monitor_every=MONITOR_EVERY if transformer else None, n_jobs=jobs if transformer else 1,
+        monitor_every=MONITOR_EVERY if transformer else None, n_jobs=jobs,
     )
     data = _result_to_json(result, {**params, "train_max_size_nm": train_max, "protocol": protocol,
-                                    "parallel_folds": jobs if transformer else 1})
+                                    "parallel_folds": jobs})
     atomic_write_bytes(path, json.dumps(data).encode())
     return data
+
+
+def _how_folds_ran(rows: list[tuple[str, str, dict]]) -> str:
+    """One sentence per way the models' folds ran (folds at a time, threads per fold process)."""
+    ways: dict[tuple[int, int], list[str]] = {}
+    for key, _, data in rows:
+        way = (data["params"].get("parallel_folds", 1), data["params"].get("n_threads", 1))
+        ways.setdefault(way, []).append(MODELS[key][0])
+    sentences = []
+    for (folds, threads), labels in ways.items():
+        who = "All models" if len(ways) == 1 else ", ".join(labels)
+        how = (f"{folds} folds at a time, each in its own process with {threads} thread(s) (peak memory per fold process)"
+               if folds > 1 else "one fold after the other")
+        sentences.append(f" {who}: {how}.")
+    return "".join(sentences)
 
 
 def _fmt(value, scale=1.0, digits=2):
@@ -206,8 +221,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the transformer (all folds together)")
     parser.add_argument("--jobs", type=int, default=2,
-                        help="transformer folds trained at once, each in its own process with threads/jobs torch threads "
-                        "(2 x 1 thread: 913 s for the 5 folds without augmentation, 1 x 2 threads: 1,426 s)")
+                        help="folds trained at once, each in its own process (transformers: threads/jobs torch threads; "
+                        "the others: one thread each). Transformer without augmentation, 5 folds: 2 x 1 thread 913 s, "
+                        "1 x 2 threads 1,426 s")
     parser.add_argument("--rerun", action="store_true", help="ignore cached results")
     parser.add_argument("--out", default=str(RESULTS / "synthesis.md"))
     args = parser.parse_args(argv)
@@ -241,9 +257,7 @@ def main(argv=None) -> int:
         "Ours are never selected on the validation fold (the authors keep, per fold, the checkpoint with the best "
         "validation score); the transformer keeps its last epoch (weight EMA, no early stopping); its settings "
         "were chosen on a dev split of fold 0's training recipes."
-        + "".join(f" {MODELS[k][0]}: {data['params']['parallel_folds']} folds at a time, each in its own process with "
-                  f"{data['params']['n_threads']} torch thread(s) (peak memory per fold process)."
-                  for k, _, data in paper_rows if data["params"].get("parallel_folds", 1) > 1),
+        + _how_folds_ran(paper_rows),
         "",
         "### Fold means (the paper's convention)",
         "",
