@@ -58,6 +58,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 LABELLED_EVERY = 4  # default: a labelled quarter
 
+#: ``--semi-weak`` choice -> (run-name part, what the semi model's weak data are, for the report)
+SEMI_WEAK = {
+    "self": ("", "weak labels (self detector) on the rest"),
+    "mmdet": ("_mmdet", "weak labels (mmdet detector) on the rest"),
+    "paper-tem": ("_papertem", "the paper's weak label of the unlabelled PbSe TEM image `weak_1-0001`"),
+    "otsu-tem": ("_otsutem", "our Otsu-backend weak label of the unlabelled PbSe TEM image `weak_1-0001`"),
+}
+
 
 def _run(command: list[str], log: Path) -> float:
     """Run a CLI command, appending its output to ``log``; return the wall time (s)."""
@@ -244,7 +252,7 @@ def main(argv=None) -> int:
     parser.add_argument("--mmdet", default=None, metavar="CONFIG",
                         help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled part and "
                         "report the quality of its weak labels (detector_<CONFIG>/, weak_mmdet/)")
-    parser.add_argument("--semi-weak", choices=("self", "mmdet", "paper-tem", "otsu-tem"), default="self",
+    parser.add_argument("--semi-weak", choices=list(SEMI_WEAK), default="self",
                         help="weak labels of the semi-supervised model (mmdet: needs --mmdet; runs semi_mmdet...; "
                         "paper-tem / otsu-tem: the paper's / our Otsu backend's weak label of the unlabelled PbSe TEM "
                         "image weak_1-0001 instead of the EMPS rest, runs semi_papertem... / semi_otsutem...)")
@@ -267,7 +275,7 @@ def main(argv=None) -> int:
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
     if args.semi_weak == "mmdet" and args.mmdet is None:
         parser.error("--semi-weak mmdet needs --mmdet CONFIG")
-    weak_suffix = ({"self": "", "mmdet": "_mmdet", "paper-tem": "_papertem", "otsu-tem": "_otsutem"}[args.semi_weak]
+    weak_suffix = (SEMI_WEAK[args.semi_weak][0]
                    + ("" if args.confident_background is None else f"_bg{args.confident_background:g}")
                    + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
                    + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
@@ -380,10 +388,7 @@ def main(argv=None) -> int:
         return (max(results[f"{name}_{key}"]["model"]["ap50"] for name in semis)
                 - max(results[f"{name}_{key}"]["model"]["ap50"] for name, _, _ in models if name not in semis))
 
-    weak_source = {"self": "self detector", "mmdet": "mmdet detector"}.get(args.semi_weak)
-    tem_source = {"paper-tem": "the paper's weak label", "otsu-tem": "our Otsu-backend weak label"}.get(args.semi_weak)
-    semi_label = (f"semi-supervised: + weak labels ({weak_source}) on the rest" if weak_source else
-                  f"semi-supervised: + {tem_source} of the unlabelled PbSe TEM image `weak_1-0001`")
+    semi_label = f"semi-supervised: + {SEMI_WEAK[args.semi_weak][1]}"
     minutes = {k: f"{v / 60:.0f} min" for k, v in times.items()}
     report = "\n".join([
         "# Semi-supervised vs supervised segmentation (EMPS)",
@@ -406,7 +411,7 @@ def main(argv=None) -> int:
         f"{args.iters} fine-tune iterations at batch 8, linear warm-up over {default_warmup} / {finetune_warmup} iterations. "
         "Validation: the 74 held-out images of the fixed split; the target domain: the labelled PbSe TEM crop "
         "`tem-examples/pbse_1-0001_16` (323 particles, never trained on; true median diameter)."
-        + ("" if weak_source else " The semi-supervised model's weak data: the unlabelled PbSe TEM image `weak_1-0001` "
+        + ("" if not args.semi_weak.endswith("-tem") else " The semi-supervised model's weak data: the unlabelled PbSe TEM image `weak_1-0001` "
            "(667×1002) with " + ("the paper's weak label of it (`weak_1-0001_weaklabel_pair.png`, made by the authors' "
                                  "Cascade R-CNN)" if args.semi_weak == "paper-tem" else
                                  "our weak label of it from the model-free Otsu backend (`nanocrystal weak-labels "

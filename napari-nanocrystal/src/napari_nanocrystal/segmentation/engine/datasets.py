@@ -32,7 +32,7 @@ from scipy import ndimage
 from .._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from ..data import read_image, read_weak_label
 from ..losses import UNCERTAIN
-from ..targets import cached_targets, flow_targets, median_diameter_px, rescale_to_diameter
+from ..targets import cached_targets, flow_targets, rescale_to_diameter
 from .registry import DATASETS
 
 __all__ = [
