@@ -392,6 +392,8 @@ def segment(
         ``labels`` int32 (H, W), ``confidence`` float32 (N,), ``seed_prob`` float32 (H, W),
         ``flows`` float32 (2, H, W), ``scale``.
     """
+    from ..validation import check_segment_inputs  # one validation layer for API, CLI and widgets
+    check_segment_inputs(image, model, diameter_px=diameter_px, confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, tile_size=tile_size)
     if not 0.0 < seed_threshold < 1.0:
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
     if isinstance(diameter_px, str):

@@ -1,0 +1,354 @@
+"""The one micrograph reader: TIFF, PNG, JPEG, BMP, DM3 and DM4, with the pixel size stored in the file.
+
+:func:`read_image` is what every entry point (``nanocrystal analyze / segment / weak-labels``,
+the npe2 reader, the widgets through :mod:`napari_nanocrystal.analysis`) reads images with;
+:data:`IMAGE_SUFFIXES` is the one list of file types they accept.  No torch, Qt or napari import.
+
+Every problem is a :class:`ImageReadError` that names the file: unsupported type, empty,
+corrupt or truncated file, an image above ``max_pixels`` (checked from the header, before
+the pixels are decoded — Pillow's ``DecompressionBombError`` included), and files holding
+several images.  A multi-page or multi-channel TIFF (ImageJ hyperstack, time series,
+``CYX`` channels, a plain page stack) is read through its ``tifffile`` series and axes: a
+stack needs ``plane=`` (CLI ``--plane``), it is never read as page 0 silently.  RGB(A)
+samples (axis ``S``) are one image, not a stack.
+
+Pixel sizes: TIFF ImageJ ``unit`` + XResolution, else XResolution + ResolutionUnit (inch,
+cm, mm, µm); DigitalMicrograph x-axis scale and units (rosettasciio).  Values outside
+:data:`~nc_synthmodel.contract.PLAUSIBLE_NM_PER_PX` are print/display resolutions (72 dpi)
+and ignored.  PNG, JPEG and BMP carry none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from nc_synthmodel.contract import PLAUSIBLE_NM_PER_PX
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageReadError", "read_image", "stored_shape"]
+
+logger = logging.getLogger(__name__)
+
+#: File types read as images (case-insensitive), by every command and the napari reader.
+IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".dm3", ".dm4")
+
+#: Largest image read by default, in pixels (8192²).  Segmentation needs ~60 bytes per pixel
+#: at its peak; larger micrographs should be cropped or binned.
+MAX_PIXELS = 8192 * 8192
+
+_TIFF = (".tif", ".tiff")
+_DM = (".dm3", ".dm4")
+_IMAGE_AXES = set("YXS")  # rows, columns, samples (RGB) — everything else is a plane axis
+
+_UNIT_NM = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9}
+_UNIT_ALIASES = {
+    "nm": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm", "nanometres": "nm",
+    "um": "µm", "µm": "µm", "μm": "µm", "\\u00b5m": "µm", "micron": "µm", "microns": "µm", "micrometer": "µm", "micrometre": "µm",
+    "mm": "mm", "millimeter": "mm", "millimetre": "mm",
+    "pm": "pm", "a": "Å", "å": "Å", "angstrom": "Å", "\\u00c5": "Å",
+    "m": "m", "cm": "cm",
+}
+
+
+class ImageReadError(ValueError):
+    """An image file cannot be read as one micrograph; the message names the file and the problem."""
+
+
+# ----------------------------------------------------------------------------------------
+# calibration
+
+
+def _unit_to_nm(unit) -> float | None:
+    """nm per ``unit`` for a real-space length unit name; None for anything else (1/nm, px, …)."""
+    if not unit:
+        return None
+    name = _UNIT_ALIASES.get(str(unit).strip().lower().replace("\u212b", "å"))
+    return None if name is None else _UNIT_NM[name]
+
+
+def _plausible(nm_per_px: float | None, what: str) -> float | None:
+    if nm_per_px is None or not math.isfinite(nm_per_px):
+        return None
+    low, high = PLAUSIBLE_NM_PER_PX
+    if not low <= nm_per_px <= high:
+        logger.info("ignoring %s: %.4g nm/px is no micrograph pixel size (a print or display resolution?)", what, nm_per_px)
+        return None
+    return float(nm_per_px)
+
+
+def _tiff_nm_per_px(tif, page) -> float | None:
+    tags = page.tags
+    if "XResolution" not in tags:
+        return None
+    num, den = tags["XResolution"].value
+    if not num or not den:
+        return None
+    px_per_unit = num / den
+    if "YResolution" in tags:
+        ynum, yden = tags["YResolution"].value
+        if yden and ynum and not math.isclose(ynum / yden, px_per_unit, rel_tol=1e-3):
+            logger.warning("TIFF pixels are not square (x %.6g, y %.6g per unit); using x", px_per_unit, ynum / yden)
+    if tif.is_imagej and tif.imagej_metadata and tif.imagej_metadata.get("unit"):
+        unit = tif.imagej_metadata["unit"]
+        unit_nm = _unit_to_nm(unit)
+        if unit_nm is None:
+            logger.info("ImageJ unit %r is not a length; image not calibrated", unit)
+            return None
+        return _plausible(unit_nm / px_per_unit, f"ImageJ calibration ({unit})")
+    resunit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2  # TIFF default: inch
+    unit_nm = {2: 2.54e7, 3: 1e7, 4: 1e6, 5: 1e3}.get(resunit)
+    if unit_nm is None:
+        return None
+    return _plausible(unit_nm / px_per_unit, f"TIFF resolution ({px_per_unit:.6g} px per unit {resunit})")
+
+
+def _dm_nm_per_px(axes: list[dict]) -> float | None:
+    """Pixel size (nm) from rsciio axes dicts (``scale``, ``units``, ``index_in_array``)."""
+    signal = sorted((a for a in axes if not a.get("navigate", False)), key=lambda a: a.get("index_in_array", 0))
+    if len(signal) < 2:
+        return None
+    x, y = signal[-1], signal[-2]  # columns, rows
+    unit_nm = _unit_to_nm(x.get("units"))
+    if unit_nm is None:
+        return None
+    y_nm = _unit_to_nm(y.get("units"))
+    if y_nm and not math.isclose(abs(y["scale"]) * y_nm, abs(x["scale"]) * unit_nm, rel_tol=1e-3):
+        logger.warning("DM pixels are not square; using the x scale")
+    return _plausible(abs(float(x["scale"])) * unit_nm, f"DM calibration ({x.get('units')})")
+
+
+# ----------------------------------------------------------------------------------------
+# checks
+
+
+def _check_pixels(path: Path, rows: int, cols: int, max_pixels: int | None) -> None:
+    n = int(rows) * int(cols)
+    if max_pixels is not None and n > max_pixels:
+        raise ImageReadError(
+            f"{path}: image too large: {rows} × {cols} = {n:,} pixels exceeds the limit of {max_pixels:,} "
+            "pixels (max_pixels); crop or bin it first"
+        )
+
+
+def _pick_plane(path: Path, n_planes: int, plane: int | None, what: str) -> int:
+    """The plane to read of ``n_planes``: 0 when there is one, else ``plane`` (checked)."""
+    if n_planes == 1 and plane in (None, 0):
+        return 0
+    if plane is None:
+        raise ImageReadError(
+            f"{path}: holds {n_planes} images ({what}); choose one with plane=K (CLI: --plane K), K = 0..{n_planes - 1}"
+        )
+    if isinstance(plane, bool) or not isinstance(plane, (int, np.integer)) or not 0 <= plane < n_planes:
+        raise ImageReadError(f"{path}: plane {plane!r} does not exist: the file holds {n_planes} image(s) ({what}), 0..{n_planes - 1}")
+    return int(plane)
+
+
+# ----------------------------------------------------------------------------------------
+# formats
+
+
+def _tiff_series(path: Path):
+    import tifffile
+
+    tif = tifffile.TiffFile(path)
+    if not tif.series:
+        tif.close()
+        raise ImageReadError(f"{path}: the TIFF file holds no image")
+    return tif
+
+
+def _plane_layout(series) -> tuple[tuple[int, ...], str, tuple[int, int]]:
+    """(plane shape, plane axes, (rows, columns)) of a tifffile series."""
+    axes, shape = series.axes, tuple(series.shape)
+    plane_dims = tuple(n for a, n in zip(axes, shape) if a not in _IMAGE_AXES)
+    plane_axes = "".join(a for a in axes if a not in _IMAGE_AXES)
+    rows = shape[axes.index("Y")] if "Y" in axes else shape[-2]
+    cols = shape[axes.index("X")] if "X" in axes else shape[-1]
+    return plane_dims, plane_axes, (rows, cols)
+
+
+def _read_tiff(path: Path, plane: int | None, max_pixels: int | None) -> tuple[np.ndarray, float | None]:
+    import tifffile
+
+    with _tiff_series(path) as tif:
+        series = tif.series[0]
+        plane_dims, plane_axes, (rows, cols) = _plane_layout(series)
+        _check_pixels(path, rows, cols, max_pixels)
+        n_planes = int(np.prod(plane_dims)) if plane_dims else 1
+        what = f"axes {series.axes}, shape {tuple(series.shape)}"
+        index = _pick_plane(path, n_planes, plane, what)
+        data = series.asarray() if n_planes == 1 else _tiff_plane(series, index, plane_dims)
+        data = _samples_last(np.asarray(data), series)
+        page = tif.pages[0]
+        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None and data.ndim == 2:
+            data = _apply_palette(data, np.asarray(page.colormap))
+        if len(tif.series) > 1:
+            logger.info("%s: %d image series; read the first (the others are thumbnails or previews)", path.name, len(tif.series))
+        return data, _tiff_nm_per_px(tif, page)
+
+
+def _samples_last(data: np.ndarray, series) -> np.ndarray:
+    """(rows, columns) or (rows, columns, samples) from one plane of ``series`` (planar RGB too)."""
+    kept = [(a, n) for a, n in zip(series.axes, series.shape) if a in _IMAGE_AXES]
+    data = data.reshape([n for _, n in kept])
+    axes = [a for a, _ in kept]
+    if "S" in axes and axes[-1] != "S":
+        data = np.moveaxis(data, axes.index("S"), -1)
+    return data
+
+
+def _tiff_plane(series, index: int, plane_dims: tuple[int, ...]) -> np.ndarray:
+    """One (rows, columns[, samples]) plane of a stacked series, by flat index over its plane axes."""
+    if len(series.pages) == int(np.prod(plane_dims)) and series.axes.endswith(("YX", "YXS")):
+        return series.pages[index].asarray()
+    data = series.asarray()
+    moved = [i for i, a in enumerate(series.axes) if a not in _IMAGE_AXES]
+    kept = [i for i, a in enumerate(series.axes) if a in _IMAGE_AXES]
+    data = np.transpose(data, moved + kept).reshape((-1, *[data.shape[i] for i in kept]))
+    return data[index]
+
+
+def _apply_palette(indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """Pixels of a palette image: the indices themselves for a gray ramp (index ∝ gray level),
+    else RGB from the (3, n) colormap, 8-bit when the colormap is 16-bit."""
+    gray = np.array_equal(colormap[0], colormap[1]) and np.array_equal(colormap[1], colormap[2])
+    ramp = np.arange(colormap.shape[1], dtype=np.float64)
+    if gray and colormap[0, -1] > 0 and np.allclose(colormap[0] / colormap[0, -1], ramp / ramp[-1], atol=1e-3):
+        return indices
+    rgb = colormap[:, indices].transpose(1, 2, 0)
+    return (rgb >> 8).astype(np.uint8) if colormap.max() > 255 else rgb.astype(np.uint8)
+
+
+def _read_dm(path: Path, plane: int | None, max_pixels: int | None) -> tuple[np.ndarray, float | None]:
+    try:
+        from rsciio.digitalmicrograph import file_reader
+    except ImportError:
+        raise ImportError("reading DM3/DM4 files needs rosettasciio: pip install rosettasciio") from None
+    signals = file_reader(str(path))
+    images = [s for s in signals if np.asarray(s["data"]).ndim == 2]
+    stacks = [s for s in signals if np.asarray(s["data"]).ndim == 3]
+    if not images and len(stacks) == 1:  # an image stack: one plane of it
+        data = np.asarray(stacks[0]["data"])
+        index = _pick_plane(path, data.shape[0], plane, f"a DigitalMicrograph stack of shape {data.shape}")
+        _check_pixels(path, *data.shape[1:], max_pixels)
+        return data[index], _dm_nm_per_px(stacks[0]["axes"])
+    if not images:
+        shapes = ", ".join(str(np.shape(s["data"])) for s in signals) or "none"
+        raise ImageReadError(f"{path}: no 2-D image in this DigitalMicrograph file (data shapes: {shapes})")
+    index = _pick_plane(path, len(images), plane, "DigitalMicrograph images")
+    data = np.asarray(images[index]["data"])
+    _check_pixels(path, *data.shape[:2], max_pixels)
+    return data, _dm_nm_per_px(images[index]["axes"])
+
+
+def _read_pillow(path: Path, plane: int | None, max_pixels: int | None) -> np.ndarray:
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as error:
+            raise ImageReadError(f"{path}: image too large: Pillow refuses to decode it ({error})") from None
+    with im:
+        _check_pixels(path, im.size[1], im.size[0], max_pixels)
+        n_frames = int(getattr(im, "n_frames", 1))
+        index = _pick_plane(path, n_frames, plane, f"{n_frames} frames")
+        if index:
+            im.seek(index)
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+        elif im.mode == "LA":
+            im = im.convert("L")
+        elif im.mode not in ("1", "L", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L", "F"):
+            im = im.convert("RGB")
+        return np.array(im)
+
+
+# ----------------------------------------------------------------------------------------
+# public
+
+
+def stored_shape(path) -> tuple[int, ...] | None:
+    """(rows, columns, ...) of the first image from the file header, without decoding pixels; None if unknown."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in _TIFF:
+        with _tiff_series(path) as tif:
+            _, _, (rows, cols) = _plane_layout(tif.series[0])
+            return rows, cols
+    if suffix in _DM:
+        return None
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+
+
+def _decode(path: Path, suffix: str, plane: int | None, max_pixels: int | None) -> tuple[np.ndarray, float | None]:
+    if suffix in _TIFF:
+        return _read_tiff(path, plane, max_pixels)
+    if suffix in _DM:
+        return _read_dm(path, plane, max_pixels)
+    return _read_pillow(path, plane, max_pixels), None
+
+
+def read_image(path, *, plane: int | None = None, max_pixels: int | None = MAX_PIXELS) -> tuple[np.ndarray, float | None, str | None]:
+    """Read one micrograph and the pixel size stored in its file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file with a suffix of :data:`IMAGE_SUFFIXES`.
+    plane : int, optional
+        Which image of a file that holds several (TIFF stack or hyperstack, flat index over
+        its non-image axes in file order; DM stack; animated PNG).  Required for such files.
+    max_pixels : int or None
+        Refuse larger images, from the header before decoding (:data:`MAX_PIXELS`); None = no limit.
+
+    Returns
+    -------
+    (array, nm_per_px or None, "metadata" or None)
+        The pixels as stored — (rows, columns) gray or (rows, columns, 3|4) RGB(A), original
+        dtype — the file's calibration and its source.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``no such image file: <path>``.
+    ImageReadError
+        Naming the file: a folder, an unsupported type, an empty, corrupt or truncated file,
+        an image above ``max_pixels``, a stack without ``plane`` or a plane that does not exist.
+    ImportError
+        DM3/DM4 without rosettasciio installed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageReadError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: {', '.join(IMAGE_SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: cannot read the image: the file is empty (0 bytes)")
+    try:
+        data, nm_per_px = _decode(path, suffix, plane, max_pixels)
+    except (ImageReadError, ImportError):
+        raise
+    except Exception as error:  # noqa: BLE001 - decoders raise anything on a bad file
+        if type(error).__name__ == "DecompressionBombError":
+            raise ImageReadError(f"{path}: image too large: {error}") from None
+        raise ImageReadError(
+            f"{path}: cannot read the image ({type(error).__name__}: {error}); "
+            f"the file is corrupt, truncated or not a {suffix[1:].upper()} image"
+        ) from None
+    data = np.asarray(data)
+    if data.ndim < 2 or data.size == 0:
+        raise ImageReadError(f"{path}: not an image: decoded data of shape {data.shape}")
+    return data, nm_per_px, ("metadata" if nm_per_px is not None else None)
