@@ -1,4 +1,11 @@
-"""``nc-synthmodel`` command line."""
+"""``nc-synthmodel`` command line.
+
+Every error is one line on stderr naming the input and the problem (exit status 2); rows of a
+recipe file that cannot be used are skipped and named, the rest are used.  ``predict`` skips
+(and names) recipes it cannot encode — unknown chemicals, too many chemicals — and predicts
+the others (exit status 1 when some were skipped).  Commands that write refuse to replace an
+existing file without ``--overwrite``, and never write over one of their inputs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,9 @@ from pathlib import Path
 
 from .dataset import read_descriptor_names, summarize
 from .descriptors import DescriptorTable
-from .io import atomic_write_bytes, read_recipes, read_roles
+from .descriptors import UnknownChemicalError
+from .files import atomic_write_bytes, check_output, check_writable_dir
+from .io import read_recipes, read_roles
 
 ROLES_FILE = "chemical_abbreviations.xlsx"
 
@@ -92,10 +101,18 @@ def _descriptor_table(spec: str | None, data_path: str | None = None, recipes=()
     return ComputedDescriptors().fit(sorted(names)).to_table(sorted(names))
 
 
+def _check_new_file(path: str | None, overwrite: bool, inputs) -> None:
+    """An output file may be written (before any work): see :func:`nc_synthmodel.files.check_output`."""
+    if path:
+        check_output(path, overwrite=overwrite, inputs=[p for p in inputs if p])
+        check_writable_dir(Path(path).resolve().parent)
+
+
 def _cv(args: argparse.Namespace) -> int:
     from .evaluation import cross_validate, format_results, grouped_folds, paper_folds, publication_groups
     from .models import make_model
 
+    _check_new_file(args.predictions, args.overwrite, [args.path, args.source, args.roles, args.descriptors])
     recipes = _load_dataset(args.path, args.roles)
     table = _descriptor_table(args.descriptors, args.path, recipes)
     params = _parse_params(args.set)
@@ -132,6 +149,10 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise ValueError(f"{out} already holds a model; pass --overwrite to replace it")
+    for source in (args.path, args.failed, args.descriptors):
+        if source and source != "computed" and Path(source).resolve().parent == out.resolve():
+            raise ValueError(f"{out}: the model folder holds the input {source}; choose another --out")
+    check_writable_dir(out)
     model = SynthesisTransformer(table, **params)
     model.fit(recipes, failed_recipes=failed,
               progress=lambda stage, e, n, rec: print(f"{stage} {e}/{n}: " + " ".join(
@@ -143,24 +164,49 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _encodable(model, recipes: list) -> tuple[list, list[str]]:
+    """The recipes the model can encode, and one line per recipe it cannot (unknown or too many chemicals)."""
+    try:
+        model.encoder_.transform(recipes)
+        return recipes, []
+    except (UnknownChemicalError, ValueError):
+        pass
+    good, problems = [], []
+    for recipe in recipes:
+        try:
+            model.encoder_.transform([recipe])
+        except (UnknownChemicalError, ValueError) as exc:
+            problems.append(f"recipe {recipe.id}: {exc}")
+        else:
+            good.append(recipe)
+    return good, problems
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .models import SynthesisTransformer, default_model
 
     recipes = _load_dataset(args.recipes, args.roles)
+    if not recipes:
+        raise ValueError(f"{args.recipes}: no valid recipes to predict")
     if args.model == "default":
         model = default_model()
     else:
         model = SynthesisTransformer.load(args.model, _descriptor_table(args.descriptors, None, recipes) if args.descriptors else None)
+    recipes, problems = _encodable(model, recipes)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    if not recipes:
+        raise ValueError(f"{args.recipes}: none of the recipes can be predicted ({len(problems)} skipped)")
     outcomes = model.predict_outcomes(recipes)
     if args.json:
         print(json.dumps(outcomes, indent=1))
-        return 0
+        return 1 if problems else 0
     for out in outcomes:
         top = sorted(out["shape_probabilities"].items(), key=lambda kv: -kv[1])[:3]
         shapes = ", ".join(f"{name} {p:.0%}" for name, p in top)
         success = "n/a" if out["success_probability"] is None else f"{out['success_probability']:.0%}"
         print(f"{out['id']}: size {out['size_nm']:.2f} nm | shape {out['shape']} ({shapes}) | success {success}")
-    return 0
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--train-max-size", type=float, default=None, help="drop training recipes above this size (nm)")
     cv.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
     cv.add_argument("--predictions", help="write per-recipe validation predictions (CSV)")
+    cv.add_argument("--overwrite", action="store_true", help="replace an existing --predictions file (never an input)")
     cv.add_argument("--json", action="store_true")
     cv.set_defaults(run=_cv)
 
@@ -218,9 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"nc-synthmodel: error: {exc}", file=sys.stderr)
+    except (OSError, ValueError, UnknownChemicalError, ImportError, TimeoutError) as exc:
+        print(f"nc-synthmodel: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error message on one line; OS errors name their file."""
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(exc):
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,6 +42,9 @@ __all__ = [
     "Recipe",
     "RecipeValidationError",
     "FieldProblem",
+    "LIMITS",
+    "MAX_CHEMICALS",
+    "PLAUSIBLE_NM_PER_PX",
     "validate_recipe",
     "PARTICLE_COLUMNS",
     "empty_particle_table",
@@ -77,6 +80,46 @@ CALIBRATION_SOURCES: tuple[str, ...] = ("ocr", "metadata", "manual")
 #: Name used by the Gu et al. tables for an empty chemical slot.
 PLACEHOLDER = "PlaceHolder"
 
+#: Most chemicals one recipe may list (the Gu et al. tables have 13 slots, the raw workbook 10).
+MAX_CHEMICALS = 50
+
+#: Plausible pixel sizes of a micrograph (nm/px), inclusive: 1 pm (finer than atomic-resolution
+#: STEM) to 5 µm (a light micrograph).  Anything outside is a unit mistake or a misreading.
+PLAUSIBLE_NM_PER_PX = (1e-3, 5e3)
+
+#: Plausible ranges of the recipe numbers: field → (low, high, unit).  The Gu et al. data
+#: span -50..385 °C, ≤ 60 °C/min, ≤ 14,400 min, ≤ 55,549 mmol, 0.9..5,822 nm, ≤ 78 %, ≤ 18,495 particles.
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "amount_mmol": (0.0, 1e6, "mmol"),
+    "temp_c": (-273.15, 2000.0, "°C"),
+    "heating_rate_c_per_min": (0.0, 1000.0, "°C/min"),
+    "time_min": (0.0, 1e5, "min"),
+    "size_nm": (0.0, 1e5, "nm"),
+    "size_dispersion_pct": (0.0, 1000.0, "%"),
+    "n_particles": (0, 10_000_000, "particles"),
+    "nm_per_px": (*PLAUSIBLE_NM_PER_PX, "nm/px"),
+}
+
+
+def _number_not_text(value: Any) -> Any:
+    """Numbers stay numbers: text ("5"), bytes and booleans are refused, not converted."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"expected a number, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _limit(name: str, value: float | None, *, low_open: bool = False) -> float | None:
+    """``value`` within :data:`LIMITS` ``[name]``, else a ValueError that gives the range and unit."""
+    if value is None:
+        return None
+    low, high, unit = LIMITS[name]
+    if (value <= low if low_open else value < low) or value > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{value:g} {unit} is outside the plausible range {bracket}{low:g}, {high:g}] {unit}")
+    return value
+
+
+
 class _FieldError(ValueError):
     """Raised by a model-level check to name the field (relative to the model) and its value."""
 
@@ -97,6 +140,16 @@ class Chemical(BaseModel):
     amount_mmol: float | None = Field(default=None, ge=0)
     role: Role = "other"
 
+    @field_validator("amount_mmol", mode="before")
+    @classmethod
+    def _amount_is_number(cls, value: Any) -> Any:
+        return _number_not_text(value)
+
+    @field_validator("amount_mmol")
+    @classmethod
+    def _amount_range(cls, value: float | None) -> float | None:
+        return _limit("amount_mmol", value)
+
     @field_validator("name")
     @classmethod
     def _clean_name(cls, name: str) -> str:
@@ -113,10 +166,25 @@ class Conditions(BaseModel):
 
     model_config = _STRICT
 
-    injection_temp_c: float = Field(gt=-273.15, le=2000)
-    reaction_temp_c: float = Field(gt=-273.15, le=2000)
+    injection_temp_c: float = Field(gt=-273.15)
+    reaction_temp_c: float = Field(gt=-273.15)
     heating_rate_c_per_min: float = Field(default=0.0, ge=0)
     time_min: float = Field(ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _is_number(cls, value: Any) -> Any:
+        return _number_not_text(value)
+
+    @field_validator("injection_temp_c", "reaction_temp_c")
+    @classmethod
+    def _temperature_range(cls, value: float) -> float:
+        return _limit("temp_c", value, low_open=True)
+
+    @field_validator("heating_rate_c_per_min", "time_min")
+    @classmethod
+    def _range(cls, value: float, info) -> float:
+        return _limit(info.field_name, value)
 
 
 class Outcome(BaseModel):
@@ -134,7 +202,22 @@ class Outcome(BaseModel):
     n_particles: int | None = Field(default=None, ge=0)
     shape: str | None = None
     shape_fractions: dict[str, float] = Field(default_factory=dict)
-    success: bool = True
+    success: bool = Field(default=True, strict=True)
+
+    @field_validator("size_nm", "size_dispersion_pct", "n_particles", mode="before")
+    @classmethod
+    def _is_number(cls, value: Any) -> Any:
+        return _number_not_text(value)
+
+    @field_validator("size_dispersion_pct", "n_particles")
+    @classmethod
+    def _range(cls, value, info):
+        return _limit(info.field_name, value)
+
+    @field_validator("size_nm")
+    @classmethod
+    def _size_range(cls, value: float | None) -> float | None:
+        return _limit("size_nm", value, low_open=True)
 
     @field_validator("shape")
     @classmethod
@@ -173,7 +256,17 @@ class Provenance(BaseModel):
     source_images: list[str] = Field(default_factory=list)
     nm_per_px: float | None = Field(default=None, gt=0)
     calibration_source: CalibrationSource | None = None
-    size_from_segmentation: bool | None = None
+    size_from_segmentation: bool | None = Field(default=None, strict=True)
+
+    @field_validator("nm_per_px", mode="before")
+    @classmethod
+    def _is_number(cls, value: Any) -> Any:
+        return _number_not_text(value)
+
+    @field_validator("nm_per_px")
+    @classmethod
+    def _pixel_size_range(cls, value: float | None) -> float | None:
+        return _limit("nm_per_px", value)
 
 
 class Recipe(BaseModel):
@@ -206,6 +299,8 @@ class Recipe(BaseModel):
     @field_validator("chemicals")
     @classmethod
     def _reactants(cls, chemicals: list[Chemical]) -> list[Chemical]:
+        if len(chemicals) > MAX_CHEMICALS:
+            raise ValueError(f"{len(chemicals)} chemicals: a recipe lists at most {MAX_CHEMICALS} (MAX_CHEMICALS)")
         names = [c.name for c in chemicals]
         repeated = sorted(n for n, k in Counter(names).items() if k > 1)
         if repeated:

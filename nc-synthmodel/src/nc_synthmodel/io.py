@@ -16,14 +16,12 @@ while their value is unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from .contract import (
     RecipeValidationError,
     validate_recipe,
 )
+from .files import atomic_path, atomic_write_bytes, atomic_write_text, locked
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +132,10 @@ def read_roles(path: str | os.PathLike) -> ChemicalRoles:
     reactant sheets takes the first of precursor, ligand, solvent (TOP, on the precursor
     and ligand sheets, is a precursor).
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"chemical abbreviation workbook not found: {path}")
-    sheets = pd.read_excel(path, sheet_name=None, dtype=str)
+    sheets = _read_workbook(path, sheet_name=None, dtype=str)
     columns = {"qd": "formula", "precursor": "formula/abbreviations", "ligand": "abbreviations", "solvent": "abbreviations"}
     for sheet, column in columns.items():
         if sheet not in sheets:
@@ -439,10 +436,22 @@ def _xlsx_row_to_dict(row: Mapping[str, Any], row_number: int, roles: ChemicalRo
     }
 
 
-def _read_xlsx(path: Path, roles: ChemicalRoles | None) -> RecipeSet:
+def _read_workbook(path: Path, **options):
+    """``pandas.read_excel`` with errors that name the file (a corrupt workbook raises zip/XML errors)."""
     import pandas as pd
 
-    frame = pd.read_excel(path, sheet_name=0, dtype=object)
+    try:
+        return pd.read_excel(path, **options)
+    except (ImportError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - openpyxl/zipfile raise many types on a bad workbook
+        raise ValueError(
+            f"{path}: cannot read the workbook ({type(exc).__name__}: {exc}); the file is corrupt or not an .xlsx file"
+        ) from None
+
+
+def _read_xlsx(path: Path, roles: ChemicalRoles | None) -> RecipeSet:
+    frame = _read_workbook(path, sheet_name=0, dtype=object)
     missing = [c for c in _XLSX_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not the raw recipe workbook layout; missing columns {missing}")
@@ -518,6 +527,15 @@ def read_recipes(path: str | os.PathLike, *, roles: ChemicalRoles | None = None)
     if not path.is_file():
         raise FileNotFoundError(f"recipe file not found: {path}")
     layout = _layout_of(path, None)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes); expected recipes ({layout})")
+    try:
+        return _read_any(path, layout, roles)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file (byte {exc.start} is not UTF-8); expected recipes ({layout})") from None
+
+
+def _read_any(path: Path, layout: Layout, roles: ChemicalRoles | None) -> RecipeSet:
     if layout == "json":
         result = _read_json(path)
         if roles is not None:
@@ -531,47 +549,6 @@ def read_recipes(path: str | os.PathLike, *, roles: ChemicalRoles | None = None)
     return _read_gu_csv(path, roles)
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
-
-    For writers that need a file name (``np.savez``, ``tifffile``, ``safetensors``): write to
-    the yielded path inside the ``with`` block.  On error the temporary file is removed and
-    ``path`` is untouched.  New files get the usual umask permissions; a replaced file keeps its own.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if path.exists():
-            mode = path.stat().st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _encode(recipes: list[Recipe], layout: Layout) -> bytes:
     if layout == "json":
         return _json_text(recipes).encode("utf-8")
@@ -583,38 +560,76 @@ def _encode(recipes: list[Recipe], layout: Layout) -> bytes:
 def write_recipes(recipes: Iterable[Recipe], path: str | os.PathLike, *, layout: Layout | None = None) -> Path:
     """Write recipes atomically; the format follows ``layout`` or the file extension.
 
-    ``layout="gu-interleaved"`` writes the column order of ``failed_recipes.csv``.
+    ``layout="gu-interleaved"`` writes the column order of ``failed_recipes.csv``.  The
+    write holds the file's lock (:func:`nc_synthmodel.files.locked`), so it never interleaves
+    with an :func:`append_recipes` of another process.
     """
     path = Path(path)
     recipes = [validate_recipe(r) for r in recipes]
-    atomic_write_bytes(path, _encode(recipes, _layout_of(path, layout)))
+    data = _encode(recipes, _layout_of(path, layout))
+    with locked(path):
+        atomic_write_bytes(path, data)
     return path
 
 
-def append_recipes(recipes: Iterable[Recipe], path: str | os.PathLike) -> Path:
-    """Append recipes to a dataset file atomically (a crash leaves the old file intact).
+Duplicates = Literal["error", "skip"]
 
-    The file's own layout is kept; a new file is created in the layout its extension
-    implies.  Appending a recipe whose ID is already in the file is an error.
+
+def _new_recipes(new: list[Recipe], ids: set[str], path: Path, duplicates: Duplicates) -> list[Recipe]:
+    """``new`` without IDs already in the file (``duplicates="skip"``), else an error naming them."""
+    if duplicates not in ("error", "skip"):
+        raise ValueError(f"duplicates must be 'error' or 'skip', not {duplicates!r}")
+    seen: set[str] = set()
+    repeated = sorted({r.id for r in new if r.id in seen or seen.add(r.id)})
+    if repeated:
+        raise ValueError(f"{path}: the recipes to append repeat the ID(s) {', '.join(repeated[:10])}")
+    clash = [r.id for r in new if r.id in ids]
+    if clash and duplicates == "error":
+        raise ValueError(
+            f"{path}: recipe ID(s) already present: {', '.join(clash[:10])}"
+            f"{' …' if len(clash) > 10 else ''}; pass duplicates='skip' to append only the new IDs"
+        )
+    if clash:
+        logger.info("%s: skipped %d recipe(s) already present: %s", path, len(clash), ", ".join(clash[:10]))
+    return [r for r in new if r.id not in ids]
+
+
+def append_recipes(recipes: Iterable[Recipe], path: str | os.PathLike, *, duplicates: Duplicates = "error") -> Path:
+    """Append recipes to a dataset file atomically, under an inter-process lock.
+
+    The read-modify-write holds the file's lock (:func:`nc_synthmodel.files.locked`), so
+    processes appending to one file at once all keep their recipes; the write is atomic (a
+    crash leaves the old file intact, and a temporary file left by a killed writer is removed
+    by the next write).  The file's own layout is kept; a new file is created in the layout its
+    extension implies.
+
+    Parameters
+    ----------
+    recipes : iterable of Recipe (or mappings)
+    path : the dataset file (.json, .csv, .xlsx)
+    duplicates : {"error", "skip"}
+        A recipe whose ID is already in the file: ``"error"`` (default) refuses the whole
+        append and names the IDs; ``"skip"`` appends only the recipes with new IDs.
     """
     path = Path(path)
     new = [validate_recipe(r) for r in recipes]
-    if not path.exists():
-        return write_recipes(new, path)
-    existing = read_recipes(path).raise_for_errors()
-    ids = {r.id for r in existing.recipes}
-    clash = [r.id for r in new if r.id in ids]
-    if clash:
-        raise ValueError(f"{path}: recipe ID(s) already present: {', '.join(clash[:10])}")
-    layout = existing.layout or _layout_of(path, None)
-    if layout in ("gu", "gu-interleaved"):
-        # keep the existing bytes exactly, then add the new rows
-        old = path.read_bytes()
-        if old and not old.endswith(b"\n"):
-            old += b"\r\n"
-        data = old + _gu_csv_text(new, layout, header=False).encode("utf-8")
-    else:
-        data = _encode(existing.recipes + new, layout)
-    atomic_write_bytes(path, data)
+    with locked(path):
+        if not path.exists():
+            new = _new_recipes(new, set(), path, duplicates)
+            atomic_write_bytes(path, _encode(new, _layout_of(path, None)))
+            return path
+        existing = read_recipes(path).raise_for_errors()
+        new = _new_recipes(new, {r.id for r in existing.recipes}, path, duplicates)
+        if not new:
+            return path
+        layout = existing.layout or _layout_of(path, None)
+        if layout in ("gu", "gu-interleaved"):
+            # keep the existing bytes exactly, then add the new rows
+            old = path.read_bytes()
+            if old and not old.endswith(b"\n"):
+                old += b"\r\n"
+            data = old + _gu_csv_text(new, layout, header=False).encode("utf-8")
+        else:
+            data = _encode(existing.recipes + new, layout)
+        atomic_write_bytes(path, data)
     return path
-

@@ -69,7 +69,7 @@ from .encoding import TOKEN_PREFIX, RecipeEncoder
 from .evaluation import PAPER_TOLERANCE, size_targets, tolerant_size_mask
 from .io import atomic_write_bytes
 
-__all__ = ["DEFAULT_MODEL_DIR", "ModelFormatError", "SynthesisTransformer", "TRANSFORMER_PRESETS", "default_model", "make_model", "model_names"]
+__all__ = ["DEFAULT_MODEL_DIR", "MODEL_BOUNDS", "ModelFormatError", "SynthesisTransformer", "TRANSFORMER_PRESETS", "default_model", "make_model", "model_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,31 @@ ProgressCallback = Callable[[str, int, int, dict], None]
 
 class ModelFormatError(ValueError):
     """A model directory is missing files or holds something that is not a saved model."""
+
+
+#: Upper bounds of a saved model's network size, checked by :meth:`SynthesisTransformer.load`
+#: before anything is built (the shipped model: d_model 256, 8 layers, 4 heads, feed-forward 512).
+MODEL_BOUNDS = {"d_model": 4096, "n_layers": 64, "n_heads": 64, "dim_feedforward": 16384, "parameters": 200_000_000}
+
+
+def _check_saved_params(config_path: Path, params) -> dict:
+    """The ``params`` of a saved config, refused (naming the file) if absurd or of the wrong type."""
+    if not isinstance(params, dict):
+        raise ModelFormatError(f"{config_path}: \"params\" must be an object, not {type(params).__name__}")
+    for name in ("d_model", "n_layers", "n_heads", "dim_feedforward"):
+        value = params.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MODEL_BOUNDS[name]:
+            raise ModelFormatError(f"{config_path}: params.{name} = {value!r}; expected a whole number 1..{MODEL_BOUNDS[name]:,}")
+    d, layers, ff = params["d_model"], params["n_layers"], params["dim_feedforward"]
+    n_parameters = layers * (4 * d * d + 2 * d * ff)
+    if n_parameters > MODEL_BOUNDS["parameters"]:
+        raise ModelFormatError(
+            f"{config_path}: the configured network has ~{n_parameters:,} parameters (d_model {d}, {layers} layers, "
+            f"feed-forward {ff}); at most {MODEL_BOUNDS['parameters']:,}"
+        )
+    if d % params["n_heads"]:
+        raise ModelFormatError(f"{config_path}: params.d_model ({d}) is not divisible by params.n_heads ({params['n_heads']})")
+    return params
 
 
 def _network(token_dim: int, n_conditions: int, d_model: int, n_layers: int, n_heads: int,
@@ -708,14 +733,23 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                                    f"this library reads {_FORMAT_VERSION}")
         if config.get("shape_classes") != list(SHAPE_CLASSES):
             raise ModelFormatError(f"{config_path}: trained with other shape classes {config.get('shape_classes')}")
+        if not isinstance(config.get("encoder"), dict):
+            raise ModelFormatError(f"{config_path}: \"encoder\" is missing or not an object")
         if _fingerprint(descriptors) != config["encoder"].get("descriptor_fingerprint"):
             raise ModelFormatError(
                 f"{directory}: the descriptor table given ({descriptors!r}) differs from the one the model was "
                 f"trained with; load without `descriptors` to use the table saved in {_DESCRIPTORS}"
             )
-        model = cls(descriptors, **{**_LEGACY_PARAMS, **config["params"]})
-        model.encoder_ = RecipeEncoder.from_dict(config["encoder"], descriptors)
-        model.target_mean_, model.target_std_ = float(config["target_mean"]), float(config["target_std"])
+        params = _check_saved_params(config_path, config.get("params"))
+        unknown = sorted(set(params) - set(cls._SAVED_PARAMS))
+        if unknown:
+            raise ModelFormatError(f"{config_path}: unknown parameter(s) {unknown}")
+        model = cls(descriptors, **{**_LEGACY_PARAMS, **params})
+        try:
+            model.encoder_ = RecipeEncoder.from_dict(config["encoder"], descriptors)
+            model.target_mean_, model.target_std_ = float(config["target_mean"]), float(config["target_std"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{config_path}: bad encoder or target scale ({type(exc).__name__}: {exc})") from None
         model.has_success_ = bool(config["has_success"])
         model.history_ = config.get("history", {})
         model.best_epoch_ = config.get("best_epoch", {})
