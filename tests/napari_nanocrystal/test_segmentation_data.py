@@ -11,14 +11,25 @@ def emps(datasets_dir):
     return datasets_dir / "emps-train"
 
 
-def test_emps_split_is_fixed_and_disjoint(emps):
+def test_emps_split_is_fixed_disjoint_and_grouped_by_publication(emps):
+    from napari_nanocrystal.segmentation.data import emps_publications
+
     train, val = emps_split(emps)
     names = emps_names(emps)
-    assert len(names) == 366 and len(val) == 74 and len(train) == 292
+    assert len(names) == 366 and len(val) == 79 and len(train) == 287
     assert set(train).isdisjoint(val) and set(train) | set(val) == set(names)
-    assert val == names[::5]
-    assert val[:3] == ["00655d9628", "0289bd97e6", "06f605c0b1"]  # recorded once: the split must not move
+    publications = emps_publications(emps)
+    val_pubs, train_pubs = {publications[n] for n in val}, {publications[n] for n in train}
+    assert val_pubs.isdisjoint(train_pubs)  # no publication on both sides
+    assert len(val_pubs) == 49 and len(val_pubs | train_pubs) == 247  # a fifth of the publications
+    assert val[:3] == ["0144266d21", "032bd4a6b1", "03cd0b2741"]  # recorded once: the split must not move
     assert emps_split(emps) == (train, val)
+
+
+def test_emps_split_without_metadata_holds_out_a_fifth_of_the_names(tmp_path):
+    (tmp_path / "train.csv").write_text("\n".join(f"img{i:02d}" for i in range(20)) + "\n", encoding="utf-8")
+    train, val = emps_split(tmp_path)
+    assert len(val) == 4 and len(train) == 16 and set(train).isdisjoint(val)
 
 
 def test_load_emps_pair(emps):

@@ -57,7 +57,7 @@ def _discs(shape, radius, spacing, brightness=None, jitter=2, seed=0):
 
 def test_perfect_network_recovers_the_instances():
     image, labels = _discs((160, 192), radius=11, spacing=32)
-    result = segment(image, PerfectNet())
+    result = segment(image, PerfectNet(), diameter_px=None)  # at the input size
     assert isinstance(result, SegmentationResult)
     assert result.labels.dtype == np.int32 and result.labels.shape == labels.shape
     scores = evaluate([result.labels], [labels])
@@ -144,7 +144,7 @@ def test_mask_flows_equal_cellpose_bitwise():
 def test_confidence_filter_drops_low_confidence_instances():
     dim = {3: 0.45, 7: 0.45}  # seed probability 0.45: above the pixel threshold, below 0.5
     image, labels = _discs((128, 128), radius=11, spacing=32, brightness=dim)
-    kept = segment(image, PerfectNet())
+    kept = segment(image, PerfectNet(), diameter_px=None)
     assert kept.labels.max() == labels.max() - 2
     assert np.array_equal(np.unique(kept.labels), np.arange(kept.labels.max() + 1))  # renumbered 1..N
     assert np.all(kept.confidence >= 0.5)
@@ -153,7 +153,7 @@ def test_confidence_filter_drops_low_confidence_instances():
     expected = labels.copy()
     expected[np.isin(labels, list(dim))] = 0
     assert evaluate([kept.labels], [expected])["ap50"] == 1.0
-    everything = segment(image, PerfectNet(), confidence_threshold=None)
+    everything = segment(image, PerfectNet(), diameter_px=None, confidence_threshold=None)
     assert everything.labels.max() == labels.max()
     assert sorted(everything.confidence)[:2] == pytest.approx([0.45, 0.45], abs=1e-3)
     assert everything.confidence_by_label()[1] == pytest.approx(float(everything.confidence[0]))
@@ -174,7 +174,7 @@ def test_confidence_filter_drops_low_confidence_instances():
 def test_any_input_type_gives_int32_labels(image):
     torch.manual_seed(0)
     progress = []
-    result = segment(image, SeedFlowNet(TINY), progress=lambda message, fraction: progress.append(fraction))
+    result = segment(image, SeedFlowNet(TINY), diameter_px=None, progress=lambda message, fraction: progress.append(fraction))
     assert result.labels.dtype == np.int32 and result.labels.shape == (50, 70)
     assert result.seed_prob.dtype == np.float32 and result.seed_prob.shape == (50, 70)
     assert result.flows.shape == (2, 50, 70)
@@ -248,7 +248,7 @@ def test_large_image_runs_tiled_with_bounded_memory():
     image = np.random.default_rng(0).integers(0, 65536, (2048, 2048), dtype=np.uint16)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux: kB)
     tiles = []
-    result = segment(image, SeedFlowNet(TINY), tile_size=512, seed_threshold=0.9,
+    result = segment(image, SeedFlowNet(TINY), diameter_px=None, tile_size=512, seed_threshold=0.9,
                      progress=lambda m, f: tiles.append(m) if m.startswith("network: tile") else None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert len(tiles) == 25  # 5 tiles of 464 px per axis overlap by >= 51 px

@@ -185,11 +185,13 @@ def test_weak_diameter_follows_the_particles_not_the_specks():
 
 
 def test_emps_split_and_automatic_validation(datasets_dir, pairs):
+    from napari_nanocrystal.segmentation.data import emps_split
+
     emps = datasets_dir / "emps-train"
     data = resolve_data([str(emps)])
-    assert len(data.train_files) == 292 and len(data.val_files) == 74
-    assert "EMPS split" in data.val_note
-    assert data.val_files[0]["name"] == "00655d9628"
+    assert len(data.train_files) == 287 and len(data.val_files) == 79
+    assert "publication-grouped" in data.val_note
+    assert [e["name"] for e in data.val_files] == emps_split(emps)[1]
     five = resolve_data([pairs[i % 3] for i in range(6)])
     assert len(five.val_memory) == 2 and len(five.train_memory) == 4
     few = resolve_data(pairs)

@@ -67,8 +67,9 @@ def _drop_on_scale_bar(labels: np.ndarray, boxes) -> int:
     return int(hit.size)
 
 
-def segment_image(image: np.ndarray, model, *, diameter_px=None, scale_bar_boxes=(), **options) -> Generator:
-    """Task: segment ``image``; yields ``(message, fraction)``, returns ``(labels int32, confidence float32 (N,))``.
+def segment_image(image: np.ndarray, model, *, diameter_px="auto", scale_bar_boxes=(), **options) -> Generator:
+    """Task: segment ``image``; yields ``(message, fraction)``, returns ``(labels int32, confidence float32 (N,),
+    diameter_px)`` — the particle diameter (px) segmented at: the one given or the model's estimate (None: as is).
 
     ``model`` is "default", a shipped name, a weight-file path, or :data:`MODEL_BASELINE`;
     ``options`` are those of :func:`napari_nanocrystal.segment` (thresholds, tiling, min size).
@@ -82,12 +83,13 @@ def segment_image(image: np.ndarray, model, *, diameter_px=None, scale_bar_boxes
         distance = max(3, int(round(0.5 * diameter_px))) if diameter_px and diameter_px != "auto" else 20
         labels = otsu_watershed(image, min_distance_px=distance, min_size_px=int(options.get("min_size_px", 15)))
         confidence = np.full(int(labels.max(initial=0)), np.nan, np.float32)
+        used = diameter_px if diameter_px != "auto" else None
     else:
         from napari_nanocrystal.segmentation.inference import segment
 
         yield "loading the model", 0.02
         result = yield from iter_callback(segment, image, model, diameter_px=diameter_px, **options)
-        labels, confidence = result.labels, result.confidence
+        labels, confidence, used = result.labels, result.confidence, result.diameter_px
     dropped = _drop_on_scale_bar(labels, scale_bar_boxes) if len(scale_bar_boxes) else 0
     if dropped:
         labels, remap = fastremap.renumber(labels, in_place=True)
@@ -100,8 +102,8 @@ def segment_image(image: np.ndarray, model, *, diameter_px=None, scale_bar_boxes
             + (f" ({dropped} on the scale bar removed)" if dropped else "")
             + ": check the particle diameter, lower the confidence threshold or try another model"
         )
-    yield f"{int(labels.max())} particles", 1.0
-    return labels, confidence
+    yield f"{int(labels.max())} particles" + (f" (diameter {used:.1f} px)" if used else ""), 1.0
+    return labels, confidence, used
 
 
 class SegmentWidget(QWidget):
@@ -113,8 +115,8 @@ class SegmentWidget(QWidget):
         self.image = ComboBox(label="image", choices=layer_choices(napari_viewer, Image))
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.safetensors *.pt *.pth", visible=False)
-        self.diameter = FloatSpinBox(label="particle diameter (0: as is)", value=0.0, min=0.0, max=1e6, step=0.5)
-        self.diameter_unit = ComboBox(label="diameter unit", choices=["nm", "px", DIAMETER_AUTO], value="nm")
+        self.diameter = FloatSpinBox(label="particle diameter (0: as is)", value=0.0, min=0.0, max=1e6, step=0.5, visible=False)
+        self.diameter_unit = ComboBox(label="particle diameter", choices=[DIAMETER_AUTO, "nm", "px"], value=DIAMETER_AUTO)
         self.confidence = FloatSpinBox(label="confidence threshold", value=0.5, min=0.0, max=1.0, step=0.05)
         self.flow = FloatSpinBox(label="flow threshold (0: off)", value=0.4, min=0.0, max=10.0, step=0.05)
         self.tile_size = SpinBox(label="tile size (px)", value=512, min=64, max=8192, step=64)
@@ -135,6 +137,7 @@ class SegmentWidget(QWidget):
         layout.addWidget(self.task)
         layout.addStretch(1)
         self.model.changed.connect(self._model_changed)
+        self.diameter_unit.changed.connect(lambda unit: setattr(self.diameter, "visible", unit != DIAMETER_AUTO))
         self.run_button.changed.connect(self.run)
         connect_layer_events(napari_viewer, self.reset_choices)
         TRAINED_MODELS.changed.connect(self._model_trained)  # held weakly by psygnal
@@ -222,8 +225,9 @@ class SegmentWidget(QWidget):
             raise ValueError("the image is not calibrated: calibrate it first or give the diameter in px")
         return value / scale
 
-    def _show(self, image, labels: np.ndarray, confidence: np.ndarray, settings: dict):
+    def _show(self, image, labels: np.ndarray, confidence: np.ndarray, diameter_px, settings: dict):
         ids = np.arange(1, int(labels.max()) + 1)
+        settings = {**settings, "diameter_used_px": diameter_px}
         metadata = {"made_by": "segment", "segmentation": settings}
         scale = nm_per_px(image, self.viewer)
         if scale is not None:

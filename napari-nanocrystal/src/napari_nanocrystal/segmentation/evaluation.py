@@ -26,7 +26,7 @@ from skimage.segmentation import watershed
 
 from ._image import prepare_image
 
-__all__ = ["evaluate", "otsu_watershed"]
+__all__ = ["count_merges", "evaluate", "otsu_watershed"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,25 @@ def _as_labels(labels, what: str) -> np.ndarray:
 
 def _threshold_key(threshold: float) -> str:
     return f"ap{round(100 * threshold):d}"
+
+
+def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
+    """Merged instances: predicted objects holding at least ``min_cover`` of the area of two or
+    more true objects each (touching particles segmented as one).
+
+    Both are (H, W) integer label images of equal shape, 0 = background.
+    """
+    pred, true = np.asarray(pred_labels, np.int64), np.asarray(true_labels, np.int64)
+    if pred.shape != true.shape:
+        raise ValueError(f"predicted {pred.shape} and true {true.shape} labels differ in shape")
+    both = (pred > 0) & (true > 0)
+    if not both.any():
+        return 0
+    pairs, overlap = np.unique(np.stack([pred[both], true[both]]), axis=1, return_counts=True)
+    true_area = np.bincount(true.ravel())
+    covered = pairs[:, overlap >= min_cover * true_area[pairs[1]]]
+    holders, counts = np.unique(covered[0], return_counts=True)
+    return int((counts >= 2).sum())
 
 
 def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) -> dict:
@@ -62,7 +81,8 @@ def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) ->
         (mean of the per-image AP, images with neither true nor predicted objects skipped);
         ``ap_per_image`` (n_images × n_thresholds; NaN for such empty images); ``tp``,
         ``fp``, ``fn`` summed per threshold; ``mean_iou_matched``, the mean IoU of the true
-        objects matched at IoU ≥ 0.5 (NaN if none); ``n_images``, ``n_true``, ``n_pred``.
+        objects matched at IoU ≥ 0.5 (NaN if none); ``n_images``, ``n_true``, ``n_pred``;
+        ``n_merged``, predicted objects that hold two or more true ones (:func:`count_merges`).
     """
     if isinstance(pred_labels_list, np.ndarray) and pred_labels_list.ndim == 2:
         pred_labels_list, true_labels_list = [pred_labels_list], [true_labels_list]
@@ -106,6 +126,7 @@ def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) ->
         "n_images": len(preds),
         "n_true": int(sum(t.max(initial=0) for t in trues)),
         "n_pred": int(sum(p.max(initial=0) for p in preds)),
+        "n_merged": int(sum(count_merges(p, t) for p, t in zip(preds, trues))),
     }
     for threshold, value in zip(thresholds, pooled):
         result[_threshold_key(threshold)] = float(value)

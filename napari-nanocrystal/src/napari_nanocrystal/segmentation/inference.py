@@ -4,14 +4,24 @@ Pipeline of :func:`segment`:
 
 1. **Normalise** any input (uint8/uint16/float, gray, RGB or RGBA channel-last) to one gray
    float32 channel whose 1st/99th percentiles (the model's ``percentiles``) map to 0/1.
-2. **Rescale** (optional): with ``diameter_px`` given, resize the image by
-   ``model diameter / diameter_px`` so particles have the diameter the network was trained at.
-   ``diameter_px="auto"`` estimates it with the model itself: segment at the input size and at
-   a size where particles ``AUTO_DIAMETER_LARGE`` times the model's diameter fit (large
-   particles fragment at the input size; this pass costs 1/16 of the first), keep the pass
-   whose median particle diameter agrees best with the diameter it assumed, then segment again
-   at the measured diameter until the two agree within ``AUTO_DIAMETER_TOLERANCE`` (at most
-   ``AUTO_DIAMETER_PASSES`` - 1 more passes).
+2. **Rescale**: with ``diameter_px`` given, resize the image by ``model diameter /
+   diameter_px`` so particles have the diameter the network was trained at.  The default,
+   ``diameter_px="auto"``, estimates it:
+
+   * models with a size model (``config["size_model"]``, :mod:`.size_model`; the shipped
+     default has one): cellpose's procedure — the network's style on the central
+     ``PROBE_SIZE``² px (encoder only) gives the median diameter; the image is rescaled to it
+     unless it lies within ``SCALE_BAND`` × of the model's diameter (the network is trained
+     on zooms over that band and more), and segmented once; when the median diameter of the
+     particles found disagrees with the one used by more than ``REFINE_RATIO`` ×, the image
+     is segmented once more at the measured diameter (cellpose's second step);
+   * other models: segment at the input size and at a size where particles
+     ``AUTO_DIAMETER_LARGE`` times the model's diameter fit, keep the pass whose median
+     particle diameter agrees best with the diameter it assumed, then segment again at the
+     measured diameter until the two agree within ``AUTO_DIAMETER_TOLERANCE`` (at most
+     ``AUTO_DIAMETER_PASSES`` - 1 more passes).
+
+   ``diameter_px=None`` runs the network at the input size.
 3. **Network, tiled**: per axis the fewest tiles of at most ``tile_size`` px whose neighbours
    overlap by at least ``tile_overlap`` × ``tile_size``, shrunk to the smallest size that keeps
    that overlap and evenly spaced; run one at a time and blended: every tile's output is
@@ -51,8 +61,8 @@ from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .network import resolve_model
 
-__all__ = ["AUTO_DIAMETER_LARGE", "AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "SegmentationResult", "bfloat16_supported", "predict_flows",
-           "mask_flows", "remove_bad_flow_masks", "segment"]
+__all__ = ["AUTO_DIAMETER_LARGE", "AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "REFINE_RATIO", "SCALE_BAND",
+           "SegmentationResult", "bfloat16_supported", "predict_flows", "mask_flows", "remove_bad_flow_masks", "segment"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +71,14 @@ _CPU = torch.device("cpu")
 #: Arithmetic of the network pass (see :func:`predict_flows`).
 PRECISIONS = ("auto", "float32", "bfloat16")
 
-#: ``diameter_px="auto"``: after the two starting passes, at most this many - 1 refinements ...
+#: ``diameter_px="auto"`` with a size model: no rescaling when the estimate is within this
+#: factor of the model's diameter (the default model is trained on zooms 0.5-2) ...
+SCALE_BAND = 1.5
+#: ... and a second pass at the particles' measured diameter when it differs from the one
+#: used by more than this factor.
+REFINE_RATIO = 1.5
+
+#: ``diameter_px="auto"`` without a size model: after the two starting passes, at most this many - 1 refinements ...
 AUTO_DIAMETER_PASSES = 3
 #: ... stopping once the median diameter found is within this fraction of the diameter used.
 AUTO_DIAMETER_TOLERANCE = 0.15
@@ -89,6 +106,10 @@ class SegmentationResult:
     diameter_px : float or None
         Particle diameter (input px) the image was segmented at: the one given, the
         estimate of ``diameter_px="auto"``, or None (native size).
+    diameter_estimate_px : float or None
+        ``diameter_px="auto"`` with a size model: the size model's estimate (input px).
+    passes : int
+        Segmentation passes run (``"auto"`` may run more than one).
     """
 
     labels: np.ndarray
@@ -97,6 +118,8 @@ class SegmentationResult:
     flows: np.ndarray
     scale: float = 1.0
     diameter_px: float | None = None
+    diameter_estimate_px: float | None = None
+    passes: int = 1
 
     @property
     def n_objects(self) -> int:
@@ -339,7 +362,7 @@ def segment(
     image,
     model="default",
     *,
-    diameter_px: float | str | None = None,
+    diameter_px: float | str | None = "auto",
     confidence_threshold: float | None = 0.5,
     flow_threshold: float | None = 0.4,
     seed_threshold: float = 0.4,
@@ -365,8 +388,9 @@ def segment(
     diameter_px : float, "auto" or None
         Typical particle diameter in input pixels.  The image is resized so that particles
         have the model's training diameter (``model.config["diameter_px"]``, 30 px); outputs
-        are resized back.  None: run at the input size.  "auto": estimated by the model
-        (repeated passes, see the module docstring; costs up to three segmentations).
+        are resized back.  "auto" (default): estimated (the model's size model, see the module
+        docstring; usually one segmentation plus an encoder pass on 512² px).  None: run at
+        the input size.
     confidence_threshold : float or None
         Drop instances whose mean seed probability is below it (None/0: keep all).
     flow_threshold : float or None
@@ -407,9 +431,44 @@ def segment(
         tile_size=tile_size, tile_overlap=tile_overlap, min_size_px=min_size_px, niter=niter, precision=precision,
     )
     _use_bfloat16(precision)  # validates
+    if diameter_px == "auto" and (getattr(net, "config", None) or {}).get("size_model") is not None:
+        return _segment_size_model(image, net, options, progress)
     if diameter_px == "auto":
         return _segment_auto_diameter(image, net, options, progress)
     return _segment_once(image, net, diameter_px, progress=progress, **options)
+
+
+def _segment_size_model(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:
+    """``diameter_px="auto"`` with the model's size model (see the module docstring)."""
+    from .size_model import SizeModel, image_style
+    from .targets import median_diameter_px
+
+    net_diameter, percentiles = _model_settings(net)
+    _report(progress, "estimating the particle size", 0.0)
+    style = image_style(net, prepare_image(image, percentiles), bfloat16=_use_bfloat16(options["precision"]))
+    estimate = float(SizeModel.from_dict(net.config["size_model"]).predict(style)[0])
+    used = None if abs(math.log(estimate / net_diameter)) <= math.log(SCALE_BAND) else estimate
+    logger.info("size model: median particle diameter %.1f px (%s)", estimate, "no rescaling" if used is None else "rescaling")
+
+    def _span(start, stop):
+        return None if progress is None else (lambda message, fraction: progress(message, start + (stop - start) * fraction))
+
+    result = _segment_once(image, net, used, progress=_span(0.05, 0.7), **options)
+    passes = 1
+    found = median_diameter_px(result.labels) if result.n_objects else 0.0
+    assumed = net_diameter if used is None else used
+    if found > 0 and abs(math.log(found / assumed)) > math.log(REFINE_RATIO):
+        logger.info("particles found measure %.1f px, segmented at %.1f px: segmenting again at %.1f px", found, assumed, found)
+        again = _segment_once(image, net, found, progress=_span(0.7, 1.0), **options)
+        passes = 2
+        if again.n_objects:
+            result = again
+    result.diameter_estimate_px = estimate
+    result.passes = passes
+    if result.diameter_px is None:
+        result.diameter_px = estimate
+    _report(progress, f"done: {result.n_objects} particles (diameter {result.diameter_px:.1f} px)", 1.0)
+    return result
 
 
 def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:

@@ -130,6 +130,16 @@ class SeedFlowNet(nn.Module):
             return y[:, :, top : top + rows, left : left + cols]
         return self.cpnet(x)[0]
 
+    def style(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, nbase[-1]): cellpose's style vector (encoder only, unit length)."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        rows, cols = x.shape[-2:]
+        pad_y, pad_x = (-rows) % self.divisor, (-cols) % self.divisor
+        if pad_y or pad_x:
+            x = F.pad(x, (pad_x // 2, pad_x - pad_x // 2, pad_y // 2, pad_y - pad_y // 2))
+        return self.cpnet.make_style(self.cpnet.downsample(x)[-1])
+
     def n_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -239,6 +249,14 @@ def load_model(path) -> SeedFlowNet:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise _invalid(path, f"bad config ({type(error).__name__}: {error})") from error
+    if config.get("size_model") is not None:
+        from .size_model import SizeModel
+
+        try:
+            SizeModel.from_dict(config["size_model"])
+        except ValueError as error:
+            raise _invalid(path, str(error)) from error
+        net.config["size_model"] = config["size_model"]
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as error:

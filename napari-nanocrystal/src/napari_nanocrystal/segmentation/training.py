@@ -24,8 +24,8 @@ EMPS layout ``images/*.png`` + ``segmaps/*.png`` works as is), single ``*_image.
 with their ``*_instances.*`` partner, ``(image_path, labels_path)`` tuples, or in-memory
 ``(image, labels)`` array tuples, alone or in a list.  ``weak``: the same with weak labels
 (0 background, 1 particle, 255 uncertain; :func:`~.data.find_weak_pairs`).  Validation
-(``val=None``): the fixed EMPS split (:func:`~.data.emps_split`) of every folder with a
-``train.csv`` listing; otherwise, with at least 5 labelled images, every 5th one (sorted by
+(``val=None``): the fixed publication-grouped EMPS split (:func:`~.data.emps_split`) of every folder
+with a ``train.csv`` listing; otherwise, with at least 5 labelled images, every 5th one (sorted by
 name) is held out; with fewer, the training images are also used for validation (logged).
 
 Resuming
@@ -59,9 +59,9 @@ from pathlib import Path
 import numpy as np
 from nc_synthmodel.io import atomic_write_text
 
-from .data import emps_split, find_labelled_pairs, find_weak_pairs
+from .data import emps_split, find_labelled_pairs, find_weak_pairs, read_image, read_weak_label
 
-__all__ = ["PRESETS", "CONFIGS_DIR", "TrainingResult", "evaluate_model", "json_safe", "load_config", "resolve_data", "train"]
+__all__ = ["PRESETS", "CONFIGS_DIR", "TrainingResult", "add_size_model", "evaluate_model", "json_safe", "load_config", "resolve_data", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ PRESETS = {
     "paper": "seedflow_paper.py",
     "cpu-small": "seedflow_cpu_small.py",
     "tiny": "seedflow_tiny_test.py",
+    "default-model": "seedflow_default.py",
 }
 
 _STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper"}
@@ -312,7 +313,7 @@ def resolve_data(labeled, weak=None, val=None) -> _Data:
         for group in groups:
             held_out |= {(str(group), name) for name in emps_split(group)[1]}
         if held_out:
-            data.val_note = "EMPS split (every 5th name of train.csv)"
+            data.val_note = "EMPS publication-grouped split (metadata.csv DOIs)"
             is_val = [(str(e["group"]), e["name"]) in held_out if e["group"] is not None else False for e in train_files]
             data.val_files = [e for e, v in zip(train_files, is_val) if v]
             data.train_files = [e for e, v in zip(train_files, is_val) if not v]
@@ -528,6 +529,47 @@ def _prepare_images(cfg, data: _Data, sources: dict, cache_dir: Path, progress, 
         cls(pairs, **{**common, **kwargs}, progress=report)
 
 
+def _size_samples(data: _Data, weak_repeat: int):
+    """(image, median diameter px) of the training images: labelled by their instance maps,
+    weak ones (repeated ``weak_repeat`` times: few but the target domain) by their weak labels."""
+    from .data import read_labels
+    from .engine.datasets import weak_diameter_px
+    from .targets import median_diameter_px
+
+    for entry in data.train_files:
+        yield read_image(entry["image"]), median_diameter_px(read_labels(entry["labels"]))
+    for _name, image, labels in data.train_memory:
+        yield image, median_diameter_px(labels)
+    weak = [(read_image(e["image"]), read_weak_label(e["weak"])) for e in data.weak_files]
+    weak += [(image, labels) for _name, image, labels in data.weak_memory]
+    for _ in range(int(weak_repeat)):
+        for image, labels in weak:
+            yield image, weak_diameter_px(labels)
+
+
+def add_size_model(model, labeled, weak=None, *, out=None, val=None, zooms_per_image: int = 3, weak_repeat: int = 4, seed: int = 0) -> dict:
+    """Fit the size model (:mod:`.size_model`) of a trained network and store it in its config.
+
+    ``labeled`` / ``weak`` / ``val`` as for :func:`train` (the validation images are left
+    out, by the same rule).  ``model``: a weight file (rewritten in place unless ``out`` names
+    a new one) or a :class:`~.network.SeedFlowNet` (its config is updated).  Returns the fit
+    info (samples, median |log error| on them).
+    """
+    from .inference import bfloat16_supported
+    from .network import SeedFlowNet, load_model
+    from .size_model import fit_size_model
+
+    net = model if isinstance(model, SeedFlowNet) else load_model(model)
+    data = resolve_data(labeled, weak, val)
+    size_model, info = fit_size_model(
+        net, _size_samples(data, weak_repeat), zooms_per_image=zooms_per_image, seed=seed, bfloat16=bfloat16_supported()
+    )
+    net.config["size_model"] = size_model.to_dict()
+    if not isinstance(model, SeedFlowNet) or out is not None:
+        net.save(out if out is not None else model)
+    return info
+
+
 def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(json_safe(data), indent=1) + "\n")
 
@@ -674,9 +716,15 @@ def train(
         result_metrics = _last_metrics(log_path, last_stage)
         if is_main_process():
             net = load_model(previous_weights)
+            size_info = None
+            if cfg.get("size_model") is not None:
+                if progress is not None:
+                    progress("size model", 0, 1, float("nan"))
+                size_info = add_size_model(net, labeled, weak, val=val, **dict(cfg.size_model))
             net.save(final)
             log = TrainingLog(log_path)
             log.data.update(
+                size_model=size_info,
                 model=str(final),
                 model_bytes=final.stat().st_size,
                 n_parameters=net.n_parameters(),
@@ -706,7 +754,7 @@ def _split_files(files: list, split: str) -> tuple[list, str]:
     held_out = {(str(g), n) for g in groups for n in emps_split(g)[1]}
     if held_out:
         is_val = [e["group"] is not None and (str(e["group"]), e["name"]) in held_out for e in files]
-        note = "EMPS split"
+        note = "EMPS publication-grouped split"
     elif len(files) >= 5:
         order = sorted(range(len(files)), key=lambda i: files[i]["name"])
         chosen = set(order[::5])

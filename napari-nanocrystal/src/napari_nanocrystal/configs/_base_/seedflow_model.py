@@ -7,3 +7,7 @@ model = dict(
     # segment() settings used for validation (the shipped inference defaults)
     test_cfg=dict(confidence_threshold=0.5, flow_threshold=0.4, seed_threshold=0.4, tile_size=512, niter=200),
 )
+# the size model fitted after training (segment(diameter_px="auto"), size_model.py): styles of
+# the training images at this many random zooms each; weak images repeated weak_repeat times.
+# None: no size model ("auto" then uses repeated segmentation passes).
+size_model = dict(zooms_per_image=3, weak_repeat=4)
