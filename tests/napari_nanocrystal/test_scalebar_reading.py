@@ -1,0 +1,241 @@
+"""Scale bars: readings that fail loudly (voting, glyph checks, unusual values), file metadata
+tags (FEI / Thermo, Zeiss), and the committed real-label list of the benchmark."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_nanocrystal import scalebar as sb
+from napari_nanocrystal.scalebar import ScaleBarError, read_file_calibration, read_image, read_scale_bar
+from napari_nanocrystal.scalebar import metadata as md
+from napari_nanocrystal.scalebar import ocr
+from napari_nanocrystal.scalebar.glyphs import glyph_layout
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning"),
+    pytest.mark.filterwarnings("ignore:'pin_memory' argument is set:UserWarning"),
+]
+
+LABELS = Path(__file__).resolve().parents[2] / "benchmarks" / "scalebar_real_labels.csv"
+
+
+# ----------------------------------------------------------------------------------------
+# Votes, OCR text, values
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1.0 , m", ("1.0 um", True)),  # a µ the English model cannot read, seen as a stray mark
+        ("2 m", ("2 um", True)),
+        ("0.5 u m", ("0.5 um", False)),
+        ("200 nm", ("200 nm", False)),
+        ("0.5 um", ("0.5 um", False)),
+        (". 200 nm", ("200 nm", False)),  # a speck before the label
+    ],
+)
+def test_normalise_ocr_text(text, expected):
+    assert ocr._normalise(text) == expected
+
+
+def test_vote_needs_agreement_and_no_dissent():
+    agreed, reason = ocr._vote([("200 nm", 0.9), ("200 nm", 0.8), ("20u nm", 0.4), ("", 0.0)])
+    assert reason is None and agreed[:2] == (200.0, "nm") and agreed[3] == pytest.approx(0.5)
+    assert agreed[4] == pytest.approx(0.85)  # mean confidence of the agreeing readings
+    # one parseable reading is not a consensus; two that differ are a refusal with a reason
+    assert ocr._vote([("200 nm", 0.9), ("xx", 0.1)]) == (None, None)
+    none, reason = ocr._vote([("200 nm", 0.9), ("200 nm", 0.9), ("20 nm", 0.9), ("20 nm", 0.8)])
+    assert none is None and "disagree" in reason and "200 nm ×2" in reason and "20 nm ×2" in reason
+    # a lone dissent among many is outvoted (3 of 4 agree at least)
+    agreed, _ = ocr._vote([("50 nm", 0.9)] * 6 + [("5 nm", 0.5)])
+    assert agreed[:2] == (50.0, "nm")
+    # a reading implying an implausible calibration abstains
+    assert ocr._vote([("5 mm", 0.9), ("5 mm", 0.9)], bar_length_px=60)[0] is None
+
+
+@pytest.mark.parametrize("value, usual", [(200, True), (0.5, True), (2.5, True), (35, True), (1.0, True), (0.25, True),
+                                          (1200, False), (2200, False), (110, False), (0.55, False)])
+def test_usual_scale_bar_values(value, usual):
+    assert ocr._usual_value(value) is usual
+
+
+# ----------------------------------------------------------------------------------------
+# Glyph checks on drawn labels
+
+
+def _label(text: str, size: int = 30) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A dark label on a light ground, and its ink box."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (30 + size * len(text), 2 * size + 20), 200)
+    ImageDraw.Draw(canvas).text((15, 12), text, font=ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size), fill=10)
+    crop = np.asarray(canvas).astype(float)
+    rows, cols = np.nonzero((crop < 100).any(axis=1))[0], np.nonzero((crop < 100).any(axis=0))[0]
+    return crop, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+@pytest.mark.parametrize("text, tall, marks", [("200 nm", 3, 0), ("0.5 µm", 2, 1), ("2.00 µm", 3, 1), ("10 nm", 2, 0)])
+def test_glyph_layout_counts_digits_and_decimal_marks(text, tall, marks):
+    crop, box = _label(text)
+    u8 = ocr._label_only(crop[box[0] - 4 : box[2] + 4, box[1] - 4 : box[3] + 4], "dark")
+    ink = ocr._ink(u8)
+    layout = glyph_layout(ink, (box[2] - box[0]) * ink.shape[0] / u8.shape[0])
+    assert layout is not None and layout[:2] == (tall, marks)
+
+
+@pytest.mark.parametrize(
+    "drawn, read, unit, complaint",
+    [
+        ("100 nm", "10 nm", "nm", "digit OCR did not read"),  # a lost digit
+        ("500 nm", "5 nm", "nm", "digit OCR did not read"),
+        ("0.2 µm", "2 um", "µm", "digit OCR did not read|decimal point"),  # a lost "0."
+        ("2.00 µm", "200 um", "µm", "decimal point"),  # a lost decimal point
+        ("200 nm", "2.00 nm", "nm", "decimal point"),  # an invented one
+        ("200 nm", "200 nm", "nm", None),
+        ("0.5 µm", "0.5 um", "µm", None),
+    ],
+)
+def test_text_that_disagrees_with_the_ink_is_refused(drawn, read, unit, complaint):
+    crop, box = _label(drawn)
+    reason = ocr._glyph_mismatch(crop, box, read, unit)
+    if complaint is None:
+        assert reason is None
+    else:
+        assert reason is not None and re.search(complaint, reason)
+
+
+# ----------------------------------------------------------------------------------------
+# End to end: refusals carry the bar, readings carry a confidence and a source
+
+
+@pytest.fixture(scope="module")
+def reader():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield sb.get_ocr_reader()
+    torch.set_num_threads(threads)
+
+
+def test_refusal_names_the_reason_and_keeps_the_bar(reader):
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (400, 300), 170)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((40, 250, 139, 255), fill=0)
+    draw.text((50, 215), "scale", font=ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 22), fill=0)
+    with pytest.raises(ScaleBarError, match="scale bar label unreadable") as caught:
+        read_scale_bar(np.asarray(canvas), reader=reader)
+    assert caught.value.bar is not None and abs(caught.value.bar.bar_length_px - 100) <= 1
+
+
+def test_reading_has_confidence_and_detail(reader):
+    from napari_nanocrystal.synthetic import make_scale_bar_sample
+
+    sample = make_scale_bar_sample((512, 512), rng=104)
+    result = read_scale_bar(sample.image, reader=reader)
+    assert (result.value, result.unit) == (sample.scale_bar.value, sample.scale_bar.unit)
+    assert 0 < result.confidence <= 1 and result.detail.startswith("scale bar: label")
+    typed = read_scale_bar(sample.image, manual_nm_per_px=0.5)
+    assert typed.detail == "typed by the user" and typed.confidence is None
+
+
+def test_real_tem_images_calibrate(reader, tem_examples):
+    """The authors' unlabelled TEM images (not the test image): value, unit and a plausible nm/px."""
+    truths = {"1-0007_7_image.png": (0.2, "µm"), "1-0021_9_v2_image.png": (100.0, "nm"), "2-0018_32_image.png": (50.0, "nm")}
+    for name, truth in truths.items():
+        result = read_scale_bar(read_image(tem_examples / "unlabelled" / name)[0], reader=reader)
+        assert (result.value, result.unit) == truth, name
+        assert 170 <= result.bar_length_px <= 200
+
+
+# ----------------------------------------------------------------------------------------
+# File metadata: instrument tags win over the resolution tags
+
+
+def _tiff(path: Path, tag: int, text: str, dpi: float | None = 72.0) -> Path:
+    import tifffile
+
+    kwargs = {"resolution": (dpi, dpi), "resolutionunit": tifffile.RESUNIT.INCH} if dpi else {}
+    tifffile.imwrite(path, np.zeros((16, 24), np.uint8), extratags=[(tag, "s", 0, text, True)], **kwargs)
+    return path
+
+
+FEI = "[User]\r\nDate=12/01/2020\r\n[Scan]\r\nPixelWidth=2.5e-009\r\nPixelHeight=2.5e-009\r\n[EScan]\r\nPixelWidth=2.5e-009\r\n"
+ZEISS = "0\r\n0\r\nAP_PIXEL_SIZE\r\nPixel Size = 512.0 pm\r\nAP_IMAGE_PIXEL_SIZE\r\nImage Pixel Size = 512.0 pm\r\nDP_SCAN\r\nScan = On\r\n"
+
+
+def test_fei_helios_and_sfeg_tags(tmp_path):
+    for tag, name in ((34682, "FEI_HELIOS"), (34680, "FEI_SFEG")):
+        path = _tiff(tmp_path / f"{name}.tif", tag, FEI)
+        _, nm_per_px, source = read_image(path)
+        assert math.isclose(nm_per_px, 2.5) and source == "metadata"  # not the 72 dpi of the same file
+        found = read_file_calibration(path)
+        assert math.isclose(found.nm_per_px, 2.5) and found.detail == f"{name} tag: Scan/PixelWidth"
+
+
+def test_zeiss_tag(tmp_path):
+    path = _tiff(tmp_path / "zeiss.tif", 34118, ZEISS, dpi=None)
+    found = read_file_calibration(path)
+    assert math.isclose(found.nm_per_px, 0.512) and found.detail.startswith("CZ_SEM tag: ap_image_pixel_size")
+    assert math.isclose(read_image(path)[1], 0.512)
+
+
+def test_metadata_dicts():
+    assert md.fei_calibration({"EScan": {"PixelWidth": 1e-9}}).detail == "FEI_HELIOS tag: EScan/PixelWidth"
+    assert md.fei_calibration({"Scan": {"PixelWidth": 0.0}}) is None
+    assert md.fei_calibration({"Scan": {"PixelWidth": 3.0}}) is None  # 3 m per pixel: no micrograph
+    assert md.fei_calibration("not a dict") is None
+    assert math.isclose(md.zeiss_calibration({"ap_pixel_size": ("Pixel Size", 1.5, "um")}).nm_per_px, 1500.0)
+    assert md.zeiss_calibration({"ap_pixel_size": ("Pixel Size", 1.5, "px")}) is None
+    assert md.zeiss_calibration({"ap_pixel_size": ("Pixel Size", 1.5)}) is None
+    dm = md.dm_calibration([{"index_in_array": 0, "scale": 0.2, "units": "nm"}, {"index_in_array": 1, "scale": 0.2, "units": "nm"}])
+    assert math.isclose(dm.nm_per_px, 0.2) and dm.detail == "DigitalMicrograph calibration (nm)"
+
+
+def test_implausible_instrument_tag_falls_back_to_resolution(tmp_path):
+    import tifffile
+
+    path = tmp_path / "both.tif"
+    tifffile.imwrite(path, np.zeros((16, 24), np.uint8), resolution=(1e7 / 0.5, 1e7 / 0.5),
+                     resolutionunit=tifffile.RESUNIT.CENTIMETER, extratags=[(34682, "s", 0, "[Scan]\r\nPixelWidth=5\r\n", True)])
+    found = read_file_calibration(path)
+    assert math.isclose(found.nm_per_px, 0.5, rel_tol=1e-6) and found.detail == "TIFF resolution tags"
+
+
+def test_metadata_detail_is_kept():
+    result = read_scale_bar(np.zeros((32, 32)), metadata_nm_per_px=2.5, metadata_detail="FEI_HELIOS tag: Scan/PixelWidth")
+    assert (result.source, result.detail) == ("metadata", "FEI_HELIOS tag: Scan/PixelWidth")
+
+
+# ----------------------------------------------------------------------------------------
+# The committed real-label list
+
+
+def test_real_label_list(datasets_dir):
+    with open(LABELS, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 150
+    assert not any("scalebar_5-0011" in row["source"] for row in rows)  # the test image is never a development image
+    assert {row["split"] for row in rows} == {"tune", "heldout"}
+    assert {row["unit"] for row in rows} >= {"nm", "µm"} and {row["polarity"] for row in rows} == {"dark", "bright"}
+    assert sum("." in row["value"] for row in rows) >= 15
+    groups: dict[str, set[str]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], set()).add(row["split"])
+        assert sb.parse_scale_text(f"{row['value']} {row['unit']}") == (float(row["value"]), row["unit"])
+    assert all(len(splits) == 1 for splits in groups.values())  # a publication is on one side only
+    for row in rows[::10]:
+        image = read_image(datasets_dir / row["source"])[0]
+        r0, c0, r1, c1 = (int(row[k]) for k in ("row0", "col0", "row1", "col1"))
+        assert 0 <= r0 < r1 <= image.shape[0] and 0 <= c0 < c1 <= image.shape[1]
