@@ -229,12 +229,13 @@ def test_cli_batch_writes_outputs_reports_the_bad_file_and_never_overwrites(batc
     captured = capsys.readouterr()
     assert "already exist" in captured.err and "--overwrite" in captured.err
     assert _snapshot(out) == before
-    # unless asked; a file that was good and is now broken loses its stale outputs
+    # unless asked; a file that was good and is now broken keeps its earlier outputs and summary row (issue 19)
     (folder / "b.tif").write_bytes(b"II*\x00" + b"\x00" * 12)
     assert main([*argv, "--overwrite"]) == 1
+    assert "b.tif" in capsys.readouterr().err
     summary = pd.read_csv(out / "summary.csv").set_index("output_stem")
-    assert summary.loc["b", "status"] == "failed" and "b.tif" in summary.loc["b", "error"]
-    assert not (out / "b_particles.csv").exists() and (out / "a_particles.csv").exists()
+    assert summary.loc["b", "status"] == "ok" and summary.loc["bad", "status"] == "failed"
+    assert (out / "b_particles.csv").read_bytes() == before["b_particles.csv"] and (out / "a_particles.csv").exists()
 
 
 def test_missing_default_model_is_a_clear_error_before_any_output(batch_dir, tmp_path, capsys, monkeypatch):
@@ -273,7 +274,7 @@ def test_generator_progress_labels_option_and_clashing_names(tmp_path):
     assert report.records[0].outcome == report.records[1].outcome
     fractions = [f for _, f in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(isinstance(m, str) for m, _ in progress)
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+    assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")} == {  # hidden: the summary's lock
         "summary.csv", *(f"x_{e}{s}" for e in ("png", "tif") for s in ("_particles.csv", "_labels.tif", "_overlay.png", "_outcome.json"))
     }
     with pytest.raises(AnalysisError, match=r"labels given for image\(s\) that are not among the inputs: .*y\.png"):

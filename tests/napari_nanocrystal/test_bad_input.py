@@ -233,24 +233,24 @@ def test_corrupt_truncated_and_mislabelled_files(sample, tmp_path):
 
 
 def test_missing_unsupported_and_empty_inputs(sample, tmp_path):
-    (tmp_path / "scan.bmp").write_bytes(b"BM")
+    (tmp_path / "scan.gif").write_bytes(b"GIF89a")  # .bmp is read since one suffix list serves every command
     empty = tmp_path / "empty_folder"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match=r"no such image file: .*nowhere\.tif"):
         read_micrograph(tmp_path / "nowhere.tif")
-    with pytest.raises(AnalysisError, match=r"scan\.bmp: unsupported file type '\.bmp'; supported: \.tif, \.tiff, \.png"):
-        read_micrograph(tmp_path / "scan.bmp")
+    with pytest.raises(AnalysisError, match=r"scan\.gif: unsupported file type '\.gif'; supported: \.tif, \.tiff, \.png"):
+        read_micrograph(tmp_path / "scan.gif")
     with pytest.raises(AnalysisError, match=r"nothing to analyse: .*empty_folder: no images \(.*\) in this folder"):
         analyze_paths([empty], tmp_path / "out", nm_per_px=0.5)
     # with one good image, each bad input becomes a failed record and the good one is analysed
     Image.fromarray(sample.image).save(tmp_path / "good.png")
     tifffile.imwrite(tmp_path / "good_labels.tif", sample.labels.astype(np.uint16))
-    inputs = [tmp_path / "nowhere.tif", tmp_path / "scan.bmp", empty, tmp_path / "good.png"]
+    inputs = [tmp_path / "nowhere.tif", tmp_path / "scan.gif", empty, tmp_path / "good.png"]
     report = analyze_paths(inputs, tmp_path / "out", nm_per_px=0.5, labels={tmp_path / "good.png": tmp_path / "good_labels.tif"})
     assert not report.ok and [r.path.name for r in report.succeeded] == ["good.png"]
     errors = [r.error for r in report.failed]
     assert any("no such image file" in e and "nowhere.tif" in e for e in errors)
-    assert any("unsupported file type '.bmp'" in e for e in errors)
+    assert any("unsupported file type '.gif'" in e for e in errors)
     assert any("empty_folder: no images" in e for e in errors)
     summary = report.summary()
     assert summary["status"].tolist().count("failed") == 3 and math.isfinite(summary.set_index("status").loc["ok", "size_nm"])

@@ -70,7 +70,7 @@ def test_declines_what_it_cannot_read(tmp_path, calibrated_tif):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "stack.tif").mkdir()  # a folder, even with an image suffix
     assert napari_get_reader(str(tmp_path / "notes.txt")) is None
-    assert napari_get_reader(str(tmp_path / "image.bmp")) is None
+    assert napari_get_reader(str(tmp_path / "image.gif")) is None
     assert napari_get_reader(str(tmp_path / "stack.tif")) is None
     assert napari_get_reader(str(tmp_path)) is None
     assert napari_get_reader([str(calibrated_tif[0]), str(tmp_path / "notes.txt")]) is None

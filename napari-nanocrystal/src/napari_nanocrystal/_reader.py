@@ -1,7 +1,8 @@
 """npe2 reader: TEM micrographs (TIFF, PNG, JPEG, DM3, DM4) as image layers scaled in nm.
 
 The pixel size stored in the file (TIFF resolution tags or ImageJ calibration, the
-DigitalMicrograph x-axis calibration; see :func:`napari_nanocrystal.scalebar.read_image`)
+DigitalMicrograph x-axis calibration; see :func:`napari_nanocrystal.images.read_image`, the one
+reader every entry point uses)
 becomes the layer's ``scale`` with ``units="nm"``.  Files without one open at scale (1, 1)
 in pixels, marked ``"calibrated": False`` in the layer metadata (their scale bar can be read
 later; the reader does not run OCR).  Pixels are kept as stored; RGB/RGBA images open as
@@ -16,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .analysis import IMAGE_SUFFIXES, read_micrograph
+from .analysis import read_micrograph
+from .images import IMAGE_SUFFIXES
 
 __all__ = ["napari_get_reader", "read_micrographs"]
 
@@ -37,7 +39,7 @@ def napari_get_reader(path) -> Callable[[Any], list[LayerDataTuple]] | None:
     """The reader function for ``path`` (a path or a list of paths), or None if not ours.
 
     Accepted: existing-or-not files whose suffix is one of
-    :data:`~napari_nanocrystal.analysis.IMAGE_SUFFIXES` (case-insensitive); folders and
+    :data:`~napari_nanocrystal.images.IMAGE_SUFFIXES` (case-insensitive); folders and
     other types are declined (None).  Read errors are raised by the returned function.
     """
     paths = _as_paths(path)
@@ -78,7 +80,8 @@ def read_micrographs(path) -> list[LayerDataTuple]:
     ``source_path``} and ``rgb=True`` for (rows, columns, 3|4) data.
 
     Raises ``FileNotFoundError`` or :class:`~napari_nanocrystal.analysis.AnalysisError`
-    naming the file and the problem (unsupported, corrupt or truncated file).
+    naming the file and the problem (unsupported, corrupt or truncated file; a stack or
+    multi-channel TIFF, named with its axes — napari opens no plane of it silently).
     """
     paths = _as_paths(path)
     if paths is None:

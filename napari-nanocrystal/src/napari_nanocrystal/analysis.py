@@ -15,10 +15,14 @@ per image (``<stem>`` is the file's stem, made unique when two inputs share one)
 * ``<stem>_outcome.json`` — ``{"outcome": Outcome, "provenance": Provenance, "analysis": {...}}``
   with the contract models of :mod:`nc_synthmodel.contract` (the same fields a ``Recipe`` has);
 
-and one ``summary.csv`` with a row per input (see :data:`SUMMARY_COLUMNS`).  A file that
-cannot be analysed is reported (its path and the problem) and skipped; the others are
-processed.  Nothing is overwritten unless ``overwrite=True``: existing outputs make the
-whole batch refuse to start.  Every file is written atomically.
+and one ``summary.csv`` with a row per input (see :data:`SUMMARY_COLUMNS`), merged into the
+summary already in the folder (adding an image to a results folder keeps the earlier rows).
+A file that cannot be analysed is reported (its path and the problem) and skipped; the
+others are processed.  Nothing is overwritten unless ``overwrite=True``: existing outputs
+make the whole batch refuse to start, and no output may replace an input.  An image's four
+files are written beside their targets and swapped in together only when all are written;
+with ``overwrite=True`` an image that now fails keeps its earlier outputs and summary row.
+The output folder's writability is checked before the model is loaded.
 
 Calibration precedence: a manual ``nm_per_px`` > the pixel size stored in the file (TIFF
 resolution, DigitalMicrograph calibration) > the burned-in scale bar read by OCR
@@ -26,16 +30,18 @@ resolution, DigitalMicrograph calibration) > the burned-in scale bar read by OCR
 label that was read are removed (segmentation often takes the bar and glyphs for particles).
 
 Images are (rows, columns) gray or (rows, columns, 3|4) RGB(A) of any real dtype; labels are
-integer images, 0 = background, 1..N = particles.  Images above :data:`MAX_PIXELS` pixels are
-refused (from the file header, before their pixels are read) — crop or bin them first.
+integer images, 0 = background, 1..N = particles.  Files are read by
+:func:`napari_nanocrystal.images.read_image`; images above :data:`MAX_PIXELS` pixels are refused
+(from the file header, before their pixels are read) — crop or bin them first; stacks need
+``plane=``.  Inputs are checked by :mod:`napari_nanocrystal.validation`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
-import math
 import os
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,11 +56,13 @@ from nc_synthmodel.contract import (
     Provenance,
     outcome_from_particles,
 )
-from nc_synthmodel.io import atomic_write_bytes
+from nc_synthmodel.files import atomic_path, atomic_write_bytes, check_output, check_writable_dir, locked
 
+from . import validation
 from ._progress import ProgressCallback, drive
+from .images import IMAGE_SUFFIXES, MAX_PIXELS, ImageReadError, read_image
 from .measure import measure_particles
-from .scalebar import ScaleBar, ScaleBarError, read_image, read_scale_bar
+from .scalebar import ScaleBar, ScaleBarError, read_scale_bar
 from .shapes import assign_shape_classes
 
 __all__ = [
@@ -76,13 +84,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: File types read (case-insensitive): TIFF, PNG, JPEG (Pillow) and DigitalMicrograph.
-IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".dm3", ".dm4")
-
-#: Largest image analysed, in pixels (8192²).  Segmentation needs ~60 bytes per pixel at its
-#: peak (flow following on the whole image); larger micrographs should be cropped or binned.
-MAX_PIXELS = 8192 * 8192
 
 #: Per-image output files: kind → suffix appended to the output stem.
 OUTPUT_SUFFIXES: dict[str, str] = {
@@ -135,53 +136,25 @@ class AnalysisError(ValueError):
 # Input
 
 
-def _check_max_pixels(shape: tuple[int, ...], max_pixels: int | None, what: str) -> None:
-    if max_pixels is None or len(shape) < 2:
-        return
-    n = int(shape[0]) * int(shape[1])
-    if n > max_pixels:
-        raise AnalysisError(
-            f"{what}: image too large: {shape[0]} × {shape[1]} = {n:,} pixels exceeds the limit of "
-            f"{max_pixels:,} pixels (max_pixels); crop or bin it first"
-        )
+@contextlib.contextmanager
+def _as_analysis_error():
+    """Errors of the reader and the validation layer, as :class:`AnalysisError` (same message)."""
+    try:
+        yield
+    except (ImageReadError, validation.InputError) as error:
+        raise AnalysisError(str(error)) from None
 
 
-def _stored_shape(path: Path) -> tuple[int, ...] | None:
-    """(rows, columns, ...) from the file header, without decoding pixels; None if unknown."""
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            return tuple(tif.pages[0].shape)
-    if suffix in (".dm3", ".dm4"):
-        return None  # DigitalMicrograph: checked after reading
-    import warnings
-
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            return (im.size[1], im.size[0])
-
-
-def read_micrograph(path, *, max_pixels: int | None = MAX_PIXELS) -> tuple[np.ndarray, float | None, str | None]:
+def read_micrograph(path, *, plane: int | None = None, max_pixels: int | None = MAX_PIXELS) -> tuple[np.ndarray, float | None, str | None]:
     """Read an image file and its stored pixel size, with errors that name the file and the problem.
 
-    Parameters
-    ----------
-    path : str or Path
-        A TIFF, PNG, JPEG, DM3 or DM4 file (:data:`IMAGE_SUFFIXES`).
-    max_pixels : int or None
-        Refuse images with more pixels (checked from the header for TIFF/PNG/JPEG, before the
-        pixels are decoded); None = no limit.
+    :func:`napari_nanocrystal.images.read_image` (see there for ``plane`` and ``max_pixels``),
+    raising :class:`AnalysisError` instead of ``ImageReadError``.
 
     Returns
     -------
     (array, nm_per_px or None, "metadata" or None)
-        As :func:`napari_nanocrystal.scalebar.read_image`: the pixels as stored (gray, RGB or
-        RGBA), the file's calibration and its source.
+        The pixels as stored (gray, RGB or RGBA), the file's calibration and its source.
 
     Raises
     ------
@@ -189,51 +162,15 @@ def read_micrograph(path, *, max_pixels: int | None = MAX_PIXELS) -> tuple[np.nd
         ``no such image file: <path>``.
     AnalysisError
         Unsupported file type, a file that cannot be decoded (corrupt, truncated, wrong
-        type), an image above ``max_pixels``.
+        type), an image above ``max_pixels``, a stack without ``plane``.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise AnalysisError(f"{path}: is a directory, not an image file")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such image file: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise AnalysisError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: {', '.join(IMAGE_SUFFIXES)}")
-    if path.stat().st_size == 0:
-        raise AnalysisError(f"{path}: cannot read the image: the file is empty (0 bytes)")
-    try:
-        shape = _stored_shape(path)
-        if shape is not None:
-            _check_max_pixels(shape, max_pixels, str(path))
-        data, nm_per_px, source = read_image(path)
-    except (AnalysisError, ImportError):
-        raise
-    except Exception as error:  # noqa: BLE001 - decoders raise anything on a bad file
-        if type(error).__name__ == "DecompressionBombError":
-            raise AnalysisError(f"{path}: image too large: {error}") from error
-        raise AnalysisError(
-            f"{path}: cannot read the image ({type(error).__name__}: {error}); "
-            f"the file is corrupt, truncated or not a {suffix[1:].upper()} image"
-        ) from error
-    _check_max_pixels(np.shape(data), max_pixels, str(path))
-    return data, nm_per_px, source
+    with _as_analysis_error():
+        return read_image(path, plane=plane, max_pixels=max_pixels)
 
 
 def _check_image(image, max_pixels: int | None) -> np.ndarray:
-    """(rows, columns) or (rows, columns, 3|4), real dtype, finite, within ``max_pixels``."""
-    image = np.asarray(image)
-    if image.dtype.names is not None or image.dtype.kind not in "biuf":
-        raise AnalysisError(f"image must be real-valued (bool, int, uint or float), not {image.dtype}")
-    if image.size == 0:
-        raise AnalysisError(f"image is empty (shape {image.shape})")
-    if image.ndim == 3 and image.shape[-1] in (1, 2):  # gray, gray + alpha
-        image = image[..., 0]
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4))):
-        raise AnalysisError(f"image must be 2-D gray (rows, columns) or RGB/RGBA (rows, columns, 3|4); got shape {image.shape}")
-    _check_max_pixels(image.shape, max_pixels, "image")
-    if image.dtype.kind == "f" and not np.isfinite(image).all():
-        raise AnalysisError("image contains NaN or infinite values")
-    return image
+    with _as_analysis_error():
+        return validation.check_image(image, max_pixels=max_pixels)
 
 
 def _check_labels(labels, image_shape: tuple[int, ...]) -> np.ndarray:
@@ -252,31 +189,14 @@ def _check_labels(labels, image_shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def _check_positive(value, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise AnalysisError(f"{name} must be a number, not {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise AnalysisError(f"{name} must be a finite positive number, not {value!r}")
-    return number
-
-
-def _check_diameter(diameter_nm) -> float | str | None:
-    """A positive diameter in nm, "auto" (estimated by the model) or None."""
-    return "auto" if isinstance(diameter_nm, str) and diameter_nm == "auto" else _check_positive(diameter_nm, "diameter_nm")
-
-
-def _check_min_area(min_area_px) -> float:
-    try:
-        value = float(min_area_px)
-    except (TypeError, ValueError):
-        raise AnalysisError(f"min_area_px must be a number, not {min_area_px!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise AnalysisError(f"min_area_px must be a finite number ≥ 0, not {min_area_px!r}")
-    return value
+def _check_options(nm_per_px, diameter_nm, min_area_px) -> tuple[float | None, float | str | None, float]:
+    """Manual pixel size (plausible range, nm/px), diameter (nm or "auto"), minimum area (px)."""
+    with _as_analysis_error():
+        return (
+            validation.check_nm_per_px(nm_per_px, "nm_per_px"),
+            validation.check_diameter(diameter_nm, "diameter_nm"),
+            validation.check_min_area(min_area_px, "min_area_px"),
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -394,7 +314,7 @@ def iter_analyze_image(
         Segmentation model (see :func:`napari_nanocrystal.segment`); unused with ``labels``.
     diameter_nm : float or "auto", optional
         Typical particle diameter; the image is rescaled so that particles have the model's
-        training diameter (none: run at the input size; "auto": estimated by the model).
+        training diameter.  None or "auto" (default): estimated by the model's size model.
     exclude_border : bool
         Do not measure particles touching the image border.
     min_area_px : float
@@ -415,10 +335,9 @@ def iter_analyze_image(
         From the segmentation model (no default model shipped yet, a bad model file).
     """
     image = _check_image(image, max_pixels)
-    manual = _check_positive(nm_per_px, "nm_per_px")
-    metadata = _check_positive(metadata_nm_per_px, "metadata_nm_per_px")
-    diameter = _check_diameter(diameter_nm)
-    min_area = _check_min_area(min_area_px)
+    manual, diameter, min_area = _check_options(nm_per_px, diameter_nm, min_area_px)
+    with _as_analysis_error():
+        metadata = validation.check_nm_per_px(metadata_nm_per_px, "metadata_nm_per_px")
     given = None if labels is None else _check_labels(labels, image.shape)
 
     yield f"{name}: calibrating", 0.0
@@ -433,7 +352,7 @@ def iter_analyze_image(
         yield f"{name}: segmenting", 0.1
         from .segmentation.inference import segment
 
-        diameter_px = diameter / calibration.nm_per_px if isinstance(diameter, float) else diameter
+        diameter_px = diameter / calibration.nm_per_px if isinstance(diameter, float) else "auto"
         result = segment(image, model, diameter_px=diameter_px)
         labels_out = result.labels
         confidence = result.confidence_by_label()
@@ -598,6 +517,10 @@ def write_outputs(
     source_file : recorded as the provenance's source image; default ``analysis.name``
     overwrite : replace existing files; otherwise raise ``FileExistsError`` before writing any
 
+    The four files are written beside their targets first and renamed into place only when
+    all of them are written: an error leaves the earlier files untouched.  No output may be
+    ``source_file`` itself (``OutputError``, also with ``overwrite``).
+
     Returns
     -------
     dict kind → path, kinds as in :data:`OUTPUT_SUFFIXES`.
@@ -606,6 +529,8 @@ def write_outputs(
     existing = [p for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"output file(s) exist: {', '.join(map(str, existing))}; pass overwrite=True (--overwrite) to replace them")
+    for path in paths.values():
+        check_output(path, overwrite=True, inputs=[source_file] if source_file else [])
     measured = analysis.particles["label"].to_numpy()
     document = {
         "outcome": analysis.outcome.model_dump(mode="json"),
@@ -625,12 +550,26 @@ def write_outputs(
             },
         },
     }
-    atomic_write_bytes(paths["particles"], analysis.particles.to_csv(index=False).encode("utf-8"))
-    atomic_write_bytes(paths["labels"], _labels_tiff_bytes(analysis.labels, analysis.nm_per_px))
     overlay = render_overlay(analysis.image, analysis.labels, measured=measured, calibration=analysis.calibration)
-    atomic_write_bytes(paths["overlay"], _png_bytes(overlay))
-    atomic_write_bytes(paths["outcome"], (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    contents = {
+        "particles": analysis.particles.to_csv(index=False).encode("utf-8"),
+        "labels": _labels_tiff_bytes(analysis.labels, analysis.nm_per_px),
+        "overlay": _png_bytes(overlay),
+        "outcome": (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+    }
+    _write_together({paths[kind]: data for kind, data in contents.items()})
     return paths
+
+
+def _write_together(contents: dict[Path, bytes]) -> None:
+    """Write every file beside its target, then rename all into place (none if any write fails)."""
+    with contextlib.ExitStack() as stack:
+        for path, data in contents.items():
+            tmp = stack.enter_context(atomic_path(path))
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 # ----------------------------------------------------------------------------------------
@@ -776,6 +715,58 @@ def _read_labels(value, max_pixels: int | None) -> np.ndarray:
     return np.asarray(value)
 
 
+def _read_summary(path: Path) -> pd.DataFrame | None:
+    """The summary already in the output folder (None if none); refuse a file that is not one."""
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path, dtype=object, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise AnalysisError(f"{path}: cannot read the existing summary ({error}); move it away or choose another output folder") from None
+    if list(table.columns) != list(SUMMARY_COLUMNS):
+        raise AnalysisError(f"{path}: exists but is not a nanocrystal summary (other columns); move it away or choose another output folder")
+    return table
+
+
+def _summary_key(row: Mapping[str, Any]) -> str:
+    stem = row.get("output_stem")
+    return f"stem:{stem}" if isinstance(stem, str) and stem else f"file:{row.get('file')}"
+
+
+def _merge_summary(old: pd.DataFrame | None, records: list[ImageRecord], kept: set[str]) -> pd.DataFrame:
+    """Earlier rows, updated by this batch's rows (same output stem or file), then the new ones.
+
+    Rows of ``kept`` keys (an image that failed now but kept its earlier outputs) keep their
+    earlier row.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    if old is not None:
+        for row in old.to_dict("records"):
+            rows[_summary_key(row)] = row
+    for record in records:
+        row = record.summary_row()
+        key = _summary_key(row)
+        if key in kept and key in rows:
+            continue
+        rows[key] = row
+    return pd.DataFrame(list(rows.values()), columns=list(SUMMARY_COLUMNS))
+
+
+def _check_outputs(out_dir: Path, images: list[Path], stems: list[str], overwrite: bool) -> None:
+    """Before any work: the folder is writable, no output replaces an input, none exists (unless ``overwrite``)."""
+    planned = [p for stem in stems for p in output_paths(out_dir, stem).values()]
+    for path in planned:
+        check_output(path, overwrite=True, inputs=images)
+    existing = [p for p in planned if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(p.name for p in existing[:5]) + (" …" if len(existing) > 5 else "")
+        raise FileExistsError(
+            f"{len(existing)} output file(s) already exist in {out_dir} ({shown}); "
+            "pass overwrite=True (CLI: --overwrite) to replace them, or choose another output folder"
+        )
+    _read_summary(out_dir / SUMMARY_NAME)
+
+
 def iter_analyze_paths(
     paths: Iterable,
     out_dir,
@@ -787,6 +778,7 @@ def iter_analyze_paths(
     exclude_border: bool = True,
     min_area_px: float = 15,
     overwrite: bool = False,
+    plane: int | None = None,
     max_pixels: int | None = MAX_PIXELS,
     ocr_reader=None,
 ) -> Generator[tuple[str, float], None, BatchReport]:
@@ -801,30 +793,36 @@ def iter_analyze_paths(
     model : "default", path or torch module
         Segmentation model, loaded once (only if some image has no ``labels``).
     nm_per_px : float, optional
-        Manual pixel size for every image; otherwise each file's metadata, else its scale bar.
+        Manual pixel size for every image (within the plausible range, nm/px); otherwise each
+        file's metadata, else its scale bar.
     labels : mapping image path → label image (path or integer array), optional
         Existing labels for some images: those are not segmented.
     diameter_nm, exclude_border, min_area_px, max_pixels, ocr_reader
         As in :func:`iter_analyze_image`.
     overwrite : bool
         Replace existing outputs.  Otherwise the batch refuses to start if any output exists.
+        An image that fails keeps the outputs (and summary row) of an earlier run.
+    plane : int, optional
+        Which image of multi-image files (TIFF stacks, see :func:`read_micrograph`); such a
+        file without ``plane`` fails with the list of its axes.
 
     Raises
     ------
     AnalysisError
         Before any image is processed: bad options, labels given for an image that is not
-        among the inputs, or nothing to analyse (no image among ``paths``; the problems are listed).
+        among the inputs, nothing to analyse (no image among ``paths``; the problems are
+        listed), or a ``summary.csv`` in ``out_dir`` that is not a summary.
     FileExistsError
         Outputs exist and ``overwrite`` is False.
+    OutputError
+        An output would replace an input, or ``out_dir`` is not writable.
     FileNotFoundError, ValueError
         The segmentation model cannot be loaded (e.g. no default model is shipped yet).
 
     A file that cannot be analysed does not raise: its record in the report carries the
     error (path and problem), its summary row says "failed", and the batch goes on.
     """
-    manual = _check_positive(nm_per_px, "nm_per_px")
-    diameter = _check_diameter(diameter_nm)
-    min_area = _check_min_area(min_area_px)
+    manual, diameter, min_area = _check_options(nm_per_px, diameter_nm, min_area_px)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AnalysisError(f"output folder {out_dir} is an existing file")
@@ -838,32 +836,28 @@ def iter_analyze_paths(
         raise AnalysisError(f"labels given for image(s) that are not among the inputs: {', '.join(stray)}")
     stems = _unique_stems(images)
     summary_path = out_dir / SUMMARY_NAME
-    planned = [summary_path] + [p for stem in stems for p in output_paths(out_dir, stem).values()]
-    existing = [p for p in planned if p.exists()]
-    if existing and not overwrite:
-        shown = ", ".join(p.name for p in existing[:5]) + (" …" if len(existing) > 5 else "")
-        raise FileExistsError(
-            f"{len(existing)} output file(s) already exist in {out_dir} ({shown}); "
-            "pass overwrite=True (CLI: --overwrite) to replace them, or choose another output folder"
-        )
+    _check_outputs(out_dir, images, stems, overwrite)
     net = model
     if any(p.resolve() not in given_labels for p in images) and isinstance(model, (str, os.PathLike)):
         yield "loading the segmentation model", 0.0
         from .segmentation.network import resolve_model
 
+        with _as_analysis_error():
+            validation.check_model_file(model)
         net = resolve_model(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out_dir)
     for record in problems:
         logger.info("skipped %s", record.error)
 
     records: list[ImageRecord] = list(problems)
+    kept: set[str] = set()
     n = len(images)
     for index, (path, stem) in enumerate(zip(images, stems)):
         record = ImageRecord(path, output_stem=stem)
         records.append(record)
         try:
             yield f"{path.name}: reading", index / n
-            data, file_nm_per_px, _ = read_micrograph(path, max_pixels=max_pixels)
+            data, file_nm_per_px, _ = read_micrograph(path, plane=plane, max_pixels=max_pixels)
             label_image = None
             if path.resolve() in given_labels:
                 label_image = _read_labels(given_labels[path.resolve()], max_pixels)
@@ -895,23 +889,30 @@ def iter_analyze_paths(
             record.calibration_source = result.calibration.source
             record.segmented = result.segmented
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the batch
-            message = str(error)
-            record.error = message if str(path) in message else f"{path}: {message}"
-            if isinstance(error, (ValueError, OSError, ImportError)):  # a bad input: the report carries it
-                logger.info("failed %s", record.error)
-            else:  # not a known kind of bad input: keep the traceback
-                logger.error("failed %s", record.error, exc_info=error)
-            if overwrite:  # outputs of an earlier run would now be stale
-                for stale in output_paths(out_dir, stem).values():
-                    if stale.exists():
-                        stale.unlink()
-                        logger.info("removed stale output %s", stale)
+            _record_failure(record, error, out_dir, kept)
         yield f"{path.name}: {'done' if record.ok else 'failed'}", (index + 1) / n
 
     report = BatchReport(out_dir=out_dir, records=records, summary_path=summary_path)
-    atomic_write_bytes(summary_path, report.summary().to_csv(index=False).encode("utf-8"))
+    with locked(summary_path):  # another batch may be merging into the same folder
+        merged = _merge_summary(_read_summary(summary_path), records, kept)
+        atomic_write_bytes(summary_path, merged.to_csv(index=False).encode("utf-8"))
     logger.info("analysed %d of %d inputs; summary: %s", len(report.succeeded), len(records), summary_path)
     return report
+
+
+def _record_failure(record: ImageRecord, error: Exception, out_dir: Path, kept: set[str]) -> None:
+    """Put the error (naming the file) on the record; earlier outputs of its stem are kept, and said so."""
+    path = record.path
+    message = str(error)
+    record.error = message if str(path) in message else f"{path}: {message}"
+    earlier = [p for p in output_paths(out_dir, record.output_stem).values() if p.exists()]
+    if earlier:
+        record.error += f" (the earlier outputs of {record.output_stem} are kept)"
+        kept.add(_summary_key(record.summary_row()))
+    if isinstance(error, (ValueError, OSError, ImportError)):  # a bad input: the report carries it
+        logger.info("failed %s", record.error)
+    else:  # not a known kind of bad input: keep the traceback
+        logger.error("failed %s", record.error, exc_info=error)
 
 
 def analyze_paths(paths: Iterable, out_dir, *, progress: ProgressCallback | None = None, **options) -> BatchReport:

@@ -12,21 +12,19 @@ several images.  A multi-page or multi-channel TIFF (ImageJ hyperstack, time ser
 stack needs ``plane=`` (CLI ``--plane``), it is never read as page 0 silently.  RGB(A)
 samples (axis ``S``) are one image, not a stack.
 
-Pixel sizes: TIFF ImageJ ``unit`` + XResolution, else XResolution + ResolutionUnit (inch,
-cm, mm, µm); DigitalMicrograph x-axis scale and units (rosettasciio).  Values outside
-:data:`~nc_synthmodel.contract.PLAUSIBLE_NM_PER_PX` are print/display resolutions (72 dpi)
-and ignored.  PNG, JPEG and BMP carry none.
+Pixel sizes stored in the file are read by the calibration code of
+:mod:`napari_nanocrystal.scalebar` (TIFF resolution tags, ImageJ and microscope metadata;
+DigitalMicrograph axes; print/display resolutions such as 72 dpi are ignored).  PNG, JPEG and
+BMP carry none.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from pathlib import Path
 
 import numpy as np
-from nc_synthmodel.contract import PLAUSIBLE_NM_PER_PX
 
 __all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageReadError", "read_image", "stored_shape"]
 
@@ -43,81 +41,24 @@ _TIFF = (".tif", ".tiff")
 _DM = (".dm3", ".dm4")
 _IMAGE_AXES = set("YXS")  # rows, columns, samples (RGB) — everything else is a plane axis
 
-_UNIT_NM = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9}
-_UNIT_ALIASES = {
-    "nm": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm", "nanometres": "nm",
-    "um": "µm", "µm": "µm", "μm": "µm", "\\u00b5m": "µm", "micron": "µm", "microns": "µm", "micrometer": "µm", "micrometre": "µm",
-    "mm": "mm", "millimeter": "mm", "millimetre": "mm",
-    "pm": "pm", "a": "Å", "å": "Å", "angstrom": "Å", "\\u00c5": "Å",
-    "m": "m", "cm": "cm",
-}
-
-
 class ImageReadError(ValueError):
     """An image file cannot be read as one micrograph; the message names the file and the problem."""
 
 
 # ----------------------------------------------------------------------------------------
-# calibration
-
-
-def _unit_to_nm(unit) -> float | None:
-    """nm per ``unit`` for a real-space length unit name; None for anything else (1/nm, px, …)."""
-    if not unit:
-        return None
-    name = _UNIT_ALIASES.get(str(unit).strip().lower().replace("\u212b", "å"))
-    return None if name is None else _UNIT_NM[name]
-
-
-def _plausible(nm_per_px: float | None, what: str) -> float | None:
-    if nm_per_px is None or not math.isfinite(nm_per_px):
-        return None
-    low, high = PLAUSIBLE_NM_PER_PX
-    if not low <= nm_per_px <= high:
-        logger.info("ignoring %s: %.4g nm/px is no micrograph pixel size (a print or display resolution?)", what, nm_per_px)
-        return None
-    return float(nm_per_px)
+# calibration: one implementation, in napari_nanocrystal.scalebar (imported when a file is read)
 
 
 def _tiff_nm_per_px(tif, page) -> float | None:
-    tags = page.tags
-    if "XResolution" not in tags:
-        return None
-    num, den = tags["XResolution"].value
-    if not num or not den:
-        return None
-    px_per_unit = num / den
-    if "YResolution" in tags:
-        ynum, yden = tags["YResolution"].value
-        if yden and ynum and not math.isclose(ynum / yden, px_per_unit, rel_tol=1e-3):
-            logger.warning("TIFF pixels are not square (x %.6g, y %.6g per unit); using x", px_per_unit, ynum / yden)
-    if tif.is_imagej and tif.imagej_metadata and tif.imagej_metadata.get("unit"):
-        unit = tif.imagej_metadata["unit"]
-        unit_nm = _unit_to_nm(unit)
-        if unit_nm is None:
-            logger.info("ImageJ unit %r is not a length; image not calibrated", unit)
-            return None
-        return _plausible(unit_nm / px_per_unit, f"ImageJ calibration ({unit})")
-    resunit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2  # TIFF default: inch
-    unit_nm = {2: 2.54e7, 3: 1e7, 4: 1e6, 5: 1e3}.get(resunit)
-    if unit_nm is None:
-        return None
-    return _plausible(unit_nm / px_per_unit, f"TIFF resolution ({px_per_unit:.6g} px per unit {resunit})")
+    from .scalebar import _tiff_nm_per_px as from_tags
+
+    return from_tags(tif, page)
 
 
 def _dm_nm_per_px(axes: list[dict]) -> float | None:
-    """Pixel size (nm) from rsciio axes dicts (``scale``, ``units``, ``index_in_array``)."""
-    signal = sorted((a for a in axes if not a.get("navigate", False)), key=lambda a: a.get("index_in_array", 0))
-    if len(signal) < 2:
-        return None
-    x, y = signal[-1], signal[-2]  # columns, rows
-    unit_nm = _unit_to_nm(x.get("units"))
-    if unit_nm is None:
-        return None
-    y_nm = _unit_to_nm(y.get("units"))
-    if y_nm and not math.isclose(abs(y["scale"]) * y_nm, abs(x["scale"]) * unit_nm, rel_tol=1e-3):
-        logger.warning("DM pixels are not square; using the x scale")
-    return _plausible(abs(float(x["scale"])) * unit_nm, f"DM calibration ({x.get('units')})")
+    from .scalebar import _dm_nm_per_px as from_axes
+
+    return from_axes(axes)
 
 
 # ----------------------------------------------------------------------------------------
@@ -156,7 +97,7 @@ def _tiff_series(path: Path):
     tif = tifffile.TiffFile(path)
     if not tif.series:
         tif.close()
-        raise ImageReadError(f"{path}: the TIFF file holds no image")
+        raise ValueError("no image in the TIFF file")  # read_image words it: corrupt, truncated or not a TIF
     return tif
 
 
@@ -175,7 +116,7 @@ def _read_tiff(path: Path, plane: int | None, max_pixels: int | None) -> tuple[n
 
     with _tiff_series(path) as tif:
         series = tif.series[0]
-        plane_dims, plane_axes, (rows, cols) = _plane_layout(series)
+        plane_dims, _, (rows, cols) = _plane_layout(series)
         _check_pixels(path, rows, cols, max_pixels)
         n_planes = int(np.prod(plane_dims)) if plane_dims else 1
         what = f"axes {series.axes}, shape {tuple(series.shape)}"

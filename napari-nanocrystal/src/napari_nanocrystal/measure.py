@@ -54,15 +54,10 @@ def _check_labels(labels) -> np.ndarray:
 
 
 def _check_nm_per_px(nm_per_px) -> float | None:
-    if nm_per_px is None:
-        return None
-    try:
-        value = float(nm_per_px)
-    except (TypeError, ValueError):
-        raise ValueError(f"nm_per_px must be a positive number or None, not {nm_per_px!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"nm_per_px must be positive and finite, not {nm_per_px!r}")
-    return value
+    """None, or a pixel size in the plausible range (the one validation layer: :mod:`.validation`)."""
+    from .validation import check_nm_per_px
+
+    return check_nm_per_px(nm_per_px, "nm_per_px")
 
 
 def _polygon_perimeter_px(mask: np.ndarray, tolerance_px: float = PERIMETER_TOLERANCE_PX) -> float:

@@ -3,7 +3,8 @@
 Writes, per image, ``<stem>_particles.csv``, ``<stem>_labels.tif``, ``<stem>_overlay.png`` and
 ``<stem>_outcome.json``, and one ``summary.csv`` (see :mod:`napari_nanocrystal.analysis`).
 Exit status: 0 all images analysed, 1 some failed (each is reported with its problem),
-2 nothing was done (bad options, no images, outputs exist, model cannot be loaded).
+2 nothing was done (bad options, no images, outputs exist or would replace an input, output
+folder not writable, model cannot be loaded).  Every error is one line naming the input.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from ._args import diameter_or_auto, non_negative_float, positive_float
+from ._args import PLANE_HELP, diameter_or_auto, nm_per_px, non_negative_float, plane_index
 
 logger = logging.getLogger(__name__)
 
 HELP = "analyse TEM images: calibration, segmentation, sizes and shapes → CSV, overlay, outcome JSON, summary"
-
-
-
 
 
 def register(subparsers) -> None:
@@ -29,10 +27,10 @@ def register(subparsers) -> None:
         "else the scale bar read by OCR.",
         epilog="Exit status: 0 all analysed, 1 some images failed, 2 nothing done.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .dm3 .dm4) or folders of them")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)")
-    parser.add_argument("--nm-per-px", type=positive_float, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars)")
+    parser.add_argument("--nm-per-px", type=nm_per_px, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars; 0.001–5000 nm/px)")
     parser.add_argument(
         "--diameter-nm", type=diameter_or_auto, default=None, metavar="D|auto",
         help="typical particle diameter: rescale images to the model's training size ('auto': estimated per image by the model)",
@@ -41,7 +39,11 @@ def register(subparsers) -> None:
     border.add_argument("--exclude-border", dest="exclude_border", action="store_true", default=True, help="do not measure particles touching the image border (default)")
     border.add_argument("--keep-border", dest="exclude_border", action="store_false", help="measure particles touching the border too")
     parser.add_argument("--min-area-px", type=non_negative_float, default=15.0, metavar="N", help="do not measure particles smaller than N pixels (default: %(default)g)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--plane", type=plane_index, default=None, metavar="K", help=PLANE_HELP)
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace existing output files (an image that now fails keeps its earlier outputs); inputs are never replaced",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +62,7 @@ def run(args) -> int:
         exclude_border=args.exclude_border,
         min_area_px=args.min_area_px,
         overwrite=args.overwrite,
+        plane=args.plane,
     )
     # drawn on a terminal only (disable=None): logs and pipes get the final report alone
     bar = tqdm(total=100, bar_format="{l_bar}{bar}| {elapsed}<{remaining}", file=sys.stderr, dynamic_ncols=True, disable=None)
@@ -70,7 +73,7 @@ def run(args) -> int:
 
     try:
         report = drive(steps, show)
-    except (AnalysisError, FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
+    except (AnalysisError, FileExistsError, FileNotFoundError, ValueError, ImportError, OSError, TimeoutError) as error:
         bar.close()
         print(f"nanocrystal analyze: error: {error}", file=sys.stderr)
         return 2

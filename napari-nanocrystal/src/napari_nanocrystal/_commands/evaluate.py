@@ -11,9 +11,10 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 
-from ._args import positive_int
+from ._args import fraction, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,10 @@ def register(subparsers) -> None:
         "'auto' = estimated by the model, 'none' = native size, or px",
     )
     parser.add_argument("--max-images", type=positive_int, metavar="N", help="only N images, evenly spread")
-    parser.add_argument("--confidence", type=float, metavar="P", help="confidence threshold of segment() (default 0.5)")
+    parser.add_argument("--confidence", type=fraction, metavar="P", help="confidence threshold of segment(), within [0, 1] (default 0.5)")
     parser.add_argument("--baseline", action="store_true", help="also score the Otsu + watershed baseline")
     parser.add_argument("--json", metavar="FILE", help="write the full report (per-image AP too) as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file (never an input)")
     parser.set_defaults(func=run)
 
 
@@ -50,8 +52,11 @@ def _diameter(text: str):
         return text
     if text.lower() == "none":
         return None
-    value = float(text)
-    if not value > 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--diameter must be a number of px, 'true', 'auto' or 'none', not {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"--diameter must be positive, 'true', 'auto' or 'none', not {text}")
     return value
 
@@ -77,11 +82,16 @@ def format_table(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nc_synthmodel.io import atomic_write_text
+    from nc_synthmodel.files import atomic_write_text, check_output, check_writable_dir
 
     from napari_nanocrystal.segmentation.training import evaluate_model, json_safe
+    from napari_nanocrystal.validation import check_model_file
 
     try:
+        if args.json:  # before the evaluation, not after it
+            check_output(args.json, overwrite=args.overwrite, inputs=[args.model, *args.data])
+            check_writable_dir(os.path.dirname(os.path.abspath(args.json)))
+        check_model_file(args.model)
         diameter = _diameter(args.diameter)
         options = {} if args.confidence is None else {"confidence_threshold": args.confidence}
         report = evaluate_model(
@@ -93,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             segment_options=options,
         )
-    except (FileNotFoundError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, TypeError, OSError) as error:
+        print(f"nanocrystal evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"model: {args.model}")
     print(format_table(report))

@@ -7,6 +7,10 @@ Example::
     nanocrystal train cpu-small ... --out runs/default --resume       # after an interruption
     nanocrystal train tiny ... --cfg-options stages.pretrain.max_iters=5 train_dataloader.batch_size=4
 
+A config file (``CONFIG.py``) is Python, as every mmengine config: loading it executes it with
+the user's permissions, so run only config files you trust (the presets and shipped configs
+are part of the package).
+
 Ctrl-C stops after the current iteration with a checkpoint (a second Ctrl-C aborts);
 ``--resume`` continues.
 
@@ -29,7 +33,7 @@ from ._args import positive_int
 
 logger = logging.getLogger(__name__)
 
-PRESET_NAMES = ("paper", "cpu-small", "tiny")
+PRESET_NAMES = ("paper", "cpu-small", "tiny", "default-model")
 
 
 def register(subparsers) -> None:
@@ -48,7 +52,11 @@ def register(subparsers) -> None:
             "or <name>_weaklabel_pair.png (the paper's side-by-side format)."
         ),
     )
-    parser.add_argument("config", metavar="CONFIG_OR_PRESET", help=f"preset ({', '.join(PRESET_NAMES)}), shipped config name or config file")
+    parser.add_argument(
+        "config", metavar="CONFIG_OR_PRESET",
+        help=f"preset ({', '.join(PRESET_NAMES)}), shipped config name or config file.  A config file is Python "
+        "(mmengine): it is EXECUTED with your permissions, like any script — use only config files you trust",
+    )
     parser.add_argument("--labeled", action="append", required=True, metavar="PATH", help="labelled folder or *_image file (repeatable)")
     parser.add_argument("--weak", action="append", default=[], metavar="PATH", help="weak-label folder or *_image file (repeatable)")
     parser.add_argument("--val", action="append", default=None, metavar="PATH", help="validation folder/file (repeatable; default: automatic split)")

@@ -15,16 +15,11 @@ import logging
 import sys
 from pathlib import Path
 
-from ._args import diameter_or_auto, fraction, non_negative_float
+from ._args import PLANE_HELP, diameter_or_auto, fraction, non_negative_float, plane_index
 
 logger = logging.getLogger(__name__)
 
 HELP = "weak labels (0 background, 1 particle, 255 uncertain) from detector boxes, Otsu and an erosion/dilation band"
-
-
-
-
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +29,7 @@ def register(subparsers) -> None:
         "Cascade R-CNN + HRNet + NWD, trained with napari_nanocrystal.detection.train_detector), 'otsu' (Otsu + watershed, no model).",
         epilog="Writes <name>_weak.png per image. Exit status: 0 all done, 1 some images failed, 2 nothing done.",
     )
-    parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (.png .tif .tiff .jpg .jpeg .bmp) or folders of them")
+    parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--detector", choices=("self", "mmdet", "otsu"), default="self", help="where the boxes come from (default: %(default)s)")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="'self': segmentation model, 'default' or a weight file (default: %(default)s)")
@@ -60,7 +55,8 @@ def register(subparsers) -> None:
         help="background only in the background phase of the image's Otsu threshold, and none in an image whose "
         "detections cover less than F of the particle phase (default: no check, as in the paper)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--plane", type=plane_index, default=None, metavar="K", help=PLANE_HELP)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
     parser.set_defaults(func=run)
 
 
@@ -79,10 +75,11 @@ def _png_bytes(array) -> bytes:
 
 
 def run(args) -> int:
-    from nc_synthmodel.io import atomic_write_bytes
+    from nc_synthmodel.files import atomic_write_bytes, check_output, check_writable_dir
 
     from napari_nanocrystal.analysis import collect_images
-    from napari_nanocrystal.segmentation.data import read_image
+    from napari_nanocrystal.images import read_image
+    from napari_nanocrystal.validation import check_model_file
     from napari_nanocrystal.weak_labels import detections, load_box_detector, weak_label_from_boxes
 
     out = Path(args.out)
@@ -105,6 +102,15 @@ def run(args) -> int:
         print(f"nanocrystal weak-labels: error: output exists: {shown} (use --overwrite)", file=sys.stderr)
         return 2
     try:
+        for name in targets:
+            check_output(out / name, overwrite=True, inputs=images)
+        check_writable_dir(out)
+    except ValueError as error:
+        print(f"nanocrystal weak-labels: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.detector == "self":
+            check_model_file(args.model)
         detect = load_box_detector(
             args.detector,
             model=args.model,
@@ -126,7 +132,7 @@ def run(args) -> int:
     bar = tqdm(targets.items(), total=len(targets), file=sys.stderr, dynamic_ncols=True, disable=None, unit="image")
     for i, (name, image_path) in enumerate(bar):
         try:
-            image = read_image(image_path)
+            image, _, _ = read_image(image_path, plane=args.plane)
             boxes, background = detections(detect(image))
             weak = weak_label_from_boxes(
                 image,
@@ -140,9 +146,10 @@ def run(args) -> int:
                 otsu_background=args.otsu_background,
             )
             atomic_write_bytes(out / name, _png_bytes(weak))
-        except (OSError, ValueError, RuntimeError) as error:
+        except (OSError, ValueError, RuntimeError, ImportError, MemoryError) as error:
             failed += 1
-            print(f"FAILED {image_path}: {error}", file=sys.stderr)
+            message = str(error)
+            print(f"FAILED {message if str(image_path) in message else f'{image_path}: {message}'}", file=sys.stderr)
             continue
         done += 1
         logger.info("[%d/%d] %s: %d boxes → %s", i + 1, len(targets), image_path, len(boxes), out / name)
