@@ -2,8 +2,8 @@
 
 Every error is one line on stderr naming the input and the problem (exit status 2); rows of a
 recipe file that cannot be used are skipped and named, the rest are used.  ``predict`` skips
-(and names) recipes it cannot encode — unknown chemicals, too many chemicals — and predicts
-the others (exit status 1 when some were skipped).  Commands that write refuse to replace an
+(and names) recipes it cannot read or encode — bad values, unknown chemicals, too many chemicals — and
+predicts the others (exit status 1 when some were skipped).  Commands that write refuse to replace an
 existing file without ``--overwrite``, and never write over one of their inputs.
 """
 
@@ -62,6 +62,11 @@ def _load_dataset(path: str, roles: str | None):
 
     JSON recipes carry their roles.  Rows that fail validation are reported on stderr and skipped.
     """
+    return _read_dataset(path, roles)[0]
+
+
+def _read_dataset(path: str, roles: str | None) -> tuple[list, int]:
+    """(recipes, number of rows skipped) of :func:`_load_dataset`."""
     path = Path(path)
     roles_path = Path(roles) if roles else path.with_name(ROLES_FILE)
     if roles is None and not roles_path.is_file():
@@ -74,7 +79,7 @@ def _load_dataset(path: str, roles: str | None):
         print(f"skipped: {error}", file=sys.stderr)
     if len(loaded.errors) > 5:
         print(f"skipped {len(loaded.errors) - 5} more invalid row(s)", file=sys.stderr)
-    return list(loaded.recipes)
+    return list(loaded.recipes), len(loaded.errors)
 
 
 def _descriptor_table(spec: str | None, data_path: str | None = None, recipes=()):
@@ -185,9 +190,9 @@ def _encodable(model, recipes: list) -> tuple[list, list[str]]:
 def _predict(args: argparse.Namespace) -> int:
     from .models import SynthesisTransformer, default_model
 
-    recipes = _load_dataset(args.recipes, args.roles)
+    recipes, n_invalid = _read_dataset(args.recipes, args.roles)
     if not recipes:
-        raise ValueError(f"{args.recipes}: no valid recipes to predict")
+        raise ValueError(f"{args.recipes}: no valid recipes to predict" + (f" ({n_invalid} invalid row(s) skipped)" if n_invalid else ""))
     if args.model == "default":
         model = default_model()
     else:
@@ -200,13 +205,13 @@ def _predict(args: argparse.Namespace) -> int:
     outcomes = model.predict_outcomes(recipes)
     if args.json:
         print(json.dumps(outcomes, indent=1))
-        return 1 if problems else 0
+        return 1 if problems or n_invalid else 0
     for out in outcomes:
         top = sorted(out["shape_probabilities"].items(), key=lambda kv: -kv[1])[:3]
         shapes = ", ".join(f"{name} {p:.0%}" for name, p in top)
         success = "n/a" if out["success_probability"] is None else f"{out['success_probability']:.0%}"
         print(f"{out['id']}: size {out['size_nm']:.2f} nm | shape {out['shape']} ({shapes}) | success {success}")
-    return 1 if problems else 0
+    return 1 if problems or n_invalid else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

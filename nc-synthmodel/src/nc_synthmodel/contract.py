@@ -340,7 +340,13 @@ class RecipeValidationError(ValueError):
 
     def __str__(self) -> str:
         who = f"recipe {self.recipe_id}" if self.recipe_id is not None else "recipe"
-        return "; ".join(f"{who}: {p.field} = {p.value!r}: {p.message}" for p in self.problems)
+        return "; ".join(f"{who}: {p.field} = {_short_repr(p.value)}: {p.message}" for p in self.problems)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a list of 200 chemicals is not a message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _problem_from_pydantic(error: Mapping[str, Any], data: Any) -> FieldProblem:
