@@ -94,7 +94,7 @@ class ModelFormatError(ValueError):
 
 
 #: Upper bounds of a saved model's network size, checked by :meth:`SynthesisTransformer.load`
-#: before anything is built (the shipped model: d_model 256, 8 layers, 4 heads, feed-forward 512).
+#: before anything is built (the shipped model: d_model 128, 4 layers, 4 heads, feed-forward 256).
 MODEL_BOUNDS = {"d_model": 4096, "n_layers": 64, "n_heads": 64, "dim_feedforward": 16384, "parameters": 200_000_000}
 
 
