@@ -43,13 +43,13 @@ from nc_synthmodel.contract import SHAPE_CLASSES
 from nc_synthmodel.io import atomic_write_bytes
 from napari_nanocrystal.measure import measure_particles
 from napari_nanocrystal.shapes import (
-    _ASPECT_DEFAULT,
     RANDOM_BLUR_SIGMAS,
     RANDOM_NOISE_LEVELS,
     RANDOM_SIZE_PX,
     classify_shape,
     random_shape_mask,
 )
+from napari_nanocrystal.shapes.render import _ASPECT_DEFAULT
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -273,12 +273,13 @@ def test_round_family_model_is_shipped_and_matches_the_features():
 def test_round_family_model_decides_within_the_family_only():
     """Rules first; the model only re-decides between sphere, hexagon and flower."""
     from napari_nanocrystal import shapes
+    from napari_nanocrystal.shapes.classify import _decide, _rules
 
     rng = np.random.default_rng([2025, 7])
     for shape_class in ("sphere", "hexagon", "flower shape", "cube", "triangle"):
         for _ in range(6):
             features = shapes.shape_features(random_shape_mask(shape_class, rng)[0])
-            rules, final = shapes._rules(features), shapes._decide(features)
+            rules, final = _rules(features), _decide(features)
             assert (final in shapes.ROUND_FAMILY) == (rules in shapes.ROUND_FAMILY)
             if rules not in shapes.ROUND_FAMILY:
                 assert final == rules

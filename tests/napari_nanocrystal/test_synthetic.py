@@ -120,20 +120,6 @@ def test_every_shape_class_renders():
     assert sample.particles["shape_class"].nunique() >= 8
 
 
-def test_builtin_renderer_when_shapes_has_none(monkeypatch):
-    from napari_nanocrystal import shapes
-
-    monkeypatch.delattr(shapes, "render_shape_mask", raising=False)
-    classes = ("sphere", "cube", "rod", "triangle", "hexagon")
-    sample = make_tem_image((256, 256), n_particles=20, shape_classes=classes, diameter_nm=(10, 0.5), nm_per_px=0.5, scale_bar=False, rng=9)
-    assert len(sample.particles) >= 15 and set(sample.particles["shape_class"]) <= set(classes)
-    assert abs(sample.particles["ecd_nm"].mean() - 10) < 1.0
-    with pytest.raises(ValueError, match="built-in renderer"):
-        make_tem_image((128, 128), n_particles=3, shape_classes=("flower shape",), scale_bar=False, rng=0)
-    mask = synthetic._fallback_mask("hexagon", 30.0, 10.0, np.random.default_rng(0))
-    assert abs(math.sqrt(4 * mask.sum() / math.pi) - 30.0) < 1.0
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
