@@ -34,10 +34,10 @@ def register(subparsers) -> None:
     parser.add_argument("--split", choices=("val", "train", "all"), default="val", help="held-out images of the training split (default), the rest, or all")
     parser.add_argument(
         "--diameter",
-        default="true",
-        metavar="PX|true|auto|none",
-        help="particle diameter for segment(): 'true' = each image's true median diameter (default), "
-        "'auto' = estimated by the model, 'none' = native size, or px",
+        default="auto",
+        metavar="PX|auto|true|none",
+        help="particle diameter for segment(): 'auto' = estimated by the model (default, what a user gets), "
+        "'true' = each image's true median diameter (an oracle), 'none' = native size, or px",
     )
     parser.add_argument("--max-images", type=positive_int, metavar="N", help="only N images, evenly spread")
     parser.add_argument("--confidence", type=fraction, metavar="P", help="confidence threshold of segment(), within [0, 1] (default 0.5)")
@@ -71,12 +71,18 @@ def format_table(report: dict) -> str:
     first = report["model"]
     lines = [
         f"{first['n_images']} images ({report['split']}), {first['n_true']} true particles; diameter: {report['diameter']}",
-        f"{'':16s}  {'AP50':>6s}  {'AP75':>6s}  {'AP90':>6s}  {'meanIoU':>7s}  {'n_pred':>7s}",
+        f"{'':16s}  {'AP50':>6s}  {'AP75':>6s}  {'AP90':>6s}  {'meanIoU':>7s}  {'n_pred':>7s}  {'merged':>6s}",
     ]
     for name, scores in rows:
         lines.append(
             f"{name:16s}  {_fmt(scores.get('ap50'))}  {_fmt(scores.get('ap75'))}  {_fmt(scores.get('ap90'))}  "
-            f"{_fmt(scores.get('mean_iou_matched')):>7s}  {scores['n_pred']:7d}"
+            f"{_fmt(scores.get('mean_iou_matched')):>7s}  {scores['n_pred']:7d}  {scores.get('n_merged', 0):6d}"
+        )
+    size = report.get("size_estimate")
+    if size:
+        lines.append(
+            f"size model on {size['images']} images: median |log(estimate / true median)| {size['median_abs_log_error']:.3f}, "
+            f"within 1.5x {100 * size['within_1.5x']:.0f} %, within 2x {100 * size['within_2x']:.0f} %"
         )
     return "\n".join(lines)
 

@@ -771,7 +771,7 @@ def evaluate_model(
     data,
     *,
     split: str = "val",
-    diameter="true",
+    diameter="auto",
     max_images: int | None = None,
     baseline: bool = False,
     segment_options: dict | None = None,
@@ -788,10 +788,10 @@ def evaluate_model(
     split : {"val", "train", "all"}
         Which images: the held-out ones of the training split rule (EMPS split of folders
         with ``train.csv``; else every 5th image when there are at least 5), the others, or all.
-    diameter : "true", "auto", None or float
-        Particle diameter passed to ``segment`` (px): ``"true"`` uses each image's true
-        median diameter (as cellpose's benchmarks do); ``"auto"`` lets ``segment`` estimate
-        it; None runs at the native size.
+    diameter : "auto", "true", None or float
+        Particle diameter passed to ``segment`` (px): ``"auto"`` (default, what a user gets)
+        lets ``segment`` estimate it; ``"true"`` uses each image's true median diameter — an
+        oracle no user has (cellpose's benchmarks report it); None runs at the native size.
     max_images : int or None
         Only this many images, evenly spread.
     baseline : bool
@@ -804,7 +804,10 @@ def evaluate_model(
     -------
     dict
         ``model`` (the evaluate() result: ap50, ap75, ap90, mean_iou_matched, …), ``otsu``
-        (if ``baseline``), ``names``, ``split``, ``diameter``.
+        (if ``baseline``), ``names``, ``split``, ``diameter``, ``diameters`` (per image: the
+        true median, the diameter used, the size model's estimate, passes) and, when the
+        size model estimated, ``size_estimate`` (median |log(estimate / true)|, share within
+        1.5× and 2×).
     """
     from .data import read_image, read_labels
     from .evaluation import evaluate, otsu_watershed
@@ -826,15 +829,17 @@ def evaluate_model(
     if not (diameter in ("true", "auto") or diameter is None or float(diameter) > 0):
         raise ValueError(f"diameter must be 'true', 'auto', None or a positive number, not {diameter!r}")
     net = resolve_model(model)
-    preds, trues, otsu = [], [], []
+    preds, trues, otsu, sizes = [], [], [], []
     for i, entry in enumerate(files):
         image, labels = read_image(entry["image"]), read_labels(entry["labels"])
         if image.shape[:2] != labels.shape:
             raise ValueError(f"{entry['name']}: image {image.shape[:2]} and labels {labels.shape} differ in size")
-        d = median_diameter_px(labels) if diameter == "true" else diameter
+        true_d = median_diameter_px(labels)
+        d = true_d if diameter == "true" else diameter
         result = segment(image, net, diameter_px=d if d == "auto" else float(d) if d else None, **dict(segment_options or {}))
         preds.append(result.labels)
         trues.append(labels)
+        sizes.append({"true_px": true_d, "used_px": result.diameter_px, "estimate_px": result.diameter_estimate_px, "passes": result.passes})
         if baseline:
             otsu.append(otsu_watershed(image))
         if progress is not None:
@@ -843,8 +848,18 @@ def evaluate_model(
         "model": evaluate(preds, trues),
         "names": [e["name"] for e in files],
         "split": note,
-        "diameter": {"true": "true median per image", "auto": "estimated by the model (auto)"}.get(diameter, diameter) if isinstance(diameter, str) else diameter,
+        "diameter": {"true": "oracle: true median per image", "auto": "estimated by the model (auto, the default)"}.get(diameter, diameter) if isinstance(diameter, str) else diameter,
+        "diameters": sizes,
     }
+    estimated = [(s["estimate_px"], s["true_px"]) for s in sizes if s["estimate_px"] and s["true_px"] > 0]
+    if estimated:
+        errors = np.abs(np.log([e / t for e, t in estimated]))
+        report["size_estimate"] = {
+            "images": len(errors),
+            "median_abs_log_error": float(np.median(errors)),
+            "within_1.5x": float(np.mean(errors <= np.log(1.5))),
+            "within_2x": float(np.mean(errors <= np.log(2.0))),
+        }
     if baseline:
         report["otsu"] = evaluate(otsu, trues)
     return report
