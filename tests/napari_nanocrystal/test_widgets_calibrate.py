@@ -114,3 +114,60 @@ def test_16_bit_float_and_rgb_images(viewer, dtype):
     widget = _widget(viewer, image, "scale bar (OCR)")
     widget.read()
     assert image.scale[-2:] == pytest.approx([0.5, 0.5])
+
+
+def test_shows_the_crop_text_confidence_and_source(viewer, notes):
+    sample = tem_image(**TEST_IMAGE)
+    image = viewer.add_image(sample.image, name="tem")
+    widget = _widget(viewer, image, "scale bar (OCR)")
+    widget.read()
+    assert notes() == []
+    bar = image.metadata["scale_bar"]
+    # the crop shown spans the bar and its label, cut from the image itself
+    r0 = min(bar["bar_box"][0], bar["text_box"][0])
+    c1 = max(bar["bar_box"][3], bar["text_box"][3])
+    assert widget.crop is not None and widget.crop.dtype == np.uint8
+    assert widget.crop.shape[1] == pytest.approx(c1 - min(bar["bar_box"][1], bar["text_box"][1]) + 8, abs=1)
+    assert not widget.preview.pixmap().isNull() and widget.preview.pixmap().width() > 0
+    assert r0 >= 0
+    text = widget.reading.value
+    assert "source: ocr (scale bar: label '20 nm'" in text and "OCR confidence" in text
+    assert 0 < bar["confidence"] <= 1
+
+
+def test_refused_label_lets_the_user_type_it(viewer, notes):
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (400, 300), 170)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((40, 250, 139, 255), fill=0)  # a 100 px bar
+    draw.text((50, 215), "scale", font=ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 22), fill=0)
+    image = viewer.add_image(np.asarray(canvas), name="refused")
+    widget = _widget(viewer, image, "scale bar (OCR)")
+    widget.read()
+    assert any("Calibrate refused" in m and "scale bar label unreadable" in m for m in notes())
+    assert "label refused" in widget.reading.value and widget.bar_value.enabled
+    assert widget.crop is not None and not widget.preview.pixmap().isNull()  # the bar that was found
+    assert "nm_per_px" not in image.metadata
+    widget.bar_value.value = 50.0
+    widget.bar_unit.value = "nm"
+    assert widget.nm_per_px.value == pytest.approx(0.5, rel=0.02)
+    widget.apply()
+    assert image.metadata["calibration_source"] == "manual"
+    assert image.scale == pytest.approx([widget.nm_per_px.value] * 2)
+    assert image.metadata["scale_bar"]["detail"].startswith("label typed by the user")
+
+
+def test_file_metadata_tag_is_named(viewer, tmp_path, notes):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "fei.tif"
+    pixels = (np.random.default_rng(2).random((48, 64)) * 255).astype(np.uint8)
+    fei = "[Scan]\r\nPixelWidth=2.5e-009\r\nPixelHeight=2.5e-009\r\n"
+    tifffile.imwrite(path, pixels, resolution=(72, 72), extratags=[(34682, "s", 0, fei, True)])
+    image = viewer.add_image(pixels, name="fei", metadata={"source_path": str(path)})
+    widget = _widget(viewer, image, "auto: file metadata, else scale bar")
+    widget.read()
+    assert notes() == []
+    assert image.scale == pytest.approx([2.5, 2.5]) and image.metadata["calibration_source"] == "metadata"
+    assert "FEI_HELIOS tag: Scan/PixelWidth" in widget.reading.value

@@ -2,9 +2,11 @@
 
 The image and every layer made from it (labels, weak labels, the scale-bar overlay) get
 ``scale = (nm/px, nm/px)`` and ``units = ("nm", "nm")``; the detected bar and its label are
-drawn as rectangles in a Shapes layer ``"<image> scale bar"``.  The reading (value, unit,
-bar length, source) is shown and can be corrected — a misread label value, or the pixel size
-itself — and applied again (the source then becomes ``"manual"``).
+drawn as rectangles in a Shapes layer ``"<image> scale bar"``.  The reading is shown — the crop
+of the image that was read (bar and label), the text, the OCR confidence, the calibration
+source and where exactly it came from (file tag, label) — and can be corrected: a misread label
+value, or the pixel size itself, applied again (the source then becomes ``"manual"``).  When the
+label is refused but its bar was found, the bar is shown and the label's value can be typed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Generator
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 from napari.layers import Image
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ._common import TaskPanel, notify_error
 from ._layers import (
@@ -42,6 +46,7 @@ MODES = {
 }
 UNITS = ("nm", "µm", "Å", "pm")
 _BAR_COLOUR, _TEXT_COLOUR = "magenta", "cyan"
+_PREVIEW_WIDTH = 280  # px: the crop that was read is shown at most this wide
 
 
 def file_nm_per_px(image) -> float | None:
@@ -59,20 +64,21 @@ def calibrate(image: np.ndarray, mode: str, *, manual_nm_per_px=None, metadata_n
 
     ``mode``: "auto" (file metadata, else the scale bar), "ocr", "metadata" or "manual".
     """
-    from napari_nanocrystal.scalebar import ScaleBar, ScaleBarError, read_image, read_scale_bar
+    from napari_nanocrystal.scalebar import ScaleBarError, read_file_calibration, read_scale_bar
 
     if mode == "manual":
         yield "typed value", 0.5
         return read_scale_bar(image, manual_nm_per_px=manual_nm_per_px)
-    if mode in ("auto", "metadata") and metadata_nm_per_px is None and source_path and os.path.isfile(source_path):
+    detail = None
+    if mode in ("auto", "metadata") and source_path and os.path.isfile(source_path):
         yield "reading the file's calibration", 0.1
-        metadata_nm_per_px = read_image(source_path)[1]
-    if mode == "metadata":
-        if metadata_nm_per_px is None:
-            raise ScaleBarError("no pixel size in the file metadata: read the scale bar or type the value")
-        return ScaleBar(nm_per_px=float(metadata_nm_per_px), score=1.0, source="metadata")
-    if mode == "auto" and metadata_nm_per_px is not None:
-        return read_scale_bar(image, metadata_nm_per_px=metadata_nm_per_px)
+        found = read_file_calibration(source_path)
+        if found is not None and (metadata_nm_per_px is None or abs(found.nm_per_px / metadata_nm_per_px - 1) < 1e-6):
+            metadata_nm_per_px, detail = found.nm_per_px, found.detail
+    if mode == "metadata" and metadata_nm_per_px is None:
+        raise ScaleBarError("no pixel size in the file metadata: read the scale bar or type the value")
+    if mode in ("auto", "metadata") and metadata_nm_per_px is not None:
+        return read_scale_bar(image, metadata_nm_per_px=metadata_nm_per_px, metadata_detail=detail or "the file's calibration")
     yield "reading the scale bar (OCR)", 0.2
     bar = read_scale_bar(image)
     yield f"read {bar.text!r}", 1.0
@@ -90,6 +96,10 @@ class CalibrateWidget(QWidget):
         self.mode = ComboBox(label="calibrate from", choices=list(MODES), value="auto: file metadata, else scale bar")
         self.read_button = PushButton(text="Read calibration")
         self.reading = Label(value="no calibration read yet")
+        self.preview = QLabel()  # the crop of the image that was read: bar and label
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.preview.setToolTip("the part of the image that was read: the scale bar and its label")
+        self.crop: np.ndarray | None = None
         self.bar_value = FloatSpinBox(label="bar label value", value=0.0, min=0.0, max=1e6, step=0.1, enabled=False)
         self.bar_unit = ComboBox(label="bar label unit", choices=list(UNITS), value="nm", enabled=False)
         self.nm_per_px = FloatSpinBox(label="nm per pixel", value=1.0, min=0.0, max=1e5, step=1e-6)
@@ -104,6 +114,7 @@ class CalibrateWidget(QWidget):
         self.task = TaskPanel(self)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
+        layout.addWidget(self.preview)
         layout.addWidget(self.task.status)
         layout.addWidget(self.task)
         layout.addStretch(1)
@@ -144,12 +155,35 @@ class CalibrateWidget(QWidget):
             metadata_nm_per_px=file_nm_per_px(image),
             source_path=image.metadata.get("source_path") or getattr(image.source, "path", None),
             on_return=lambda bar: self._read_done(image, bar),
+            on_error=lambda error: self._read_failed(image, error),
         )
 
     def _read_done(self, image, bar) -> None:
         self.result = bar
         self._show(bar)
+        self._show_crop(image, bar.bar_box, bar.text_box)
         self._apply(image, bar.nm_per_px, bar.source, bar)
+
+    def _read_failed(self, image, error) -> None:
+        """A refused label whose bar was found: show the bar and let the user type the label."""
+        found = getattr(error, "bar", None)
+        if found is None:
+            self._show_crop(image, None, None)
+            return
+        from napari_nanocrystal.scalebar import ScaleBar
+
+        r0, c0, r1, c1 = found.bar_box
+        reach = max(12, int(0.6 * (c1 - c0)))
+        area = (max(0, r0 - reach), max(0, c0 - reach // 2), r1 + reach, c1 + reach // 2)
+        self.result = ScaleBar(nm_per_px=float("nan"), bar_length_px=found.bar_length_px, bar_box=found.bar_box, source="ocr")
+        for widget in (self.bar_value, self.bar_unit):
+            widget.enabled = True
+        with self.bar_value.changed.blocked():
+            self.bar_value.value = 0.0
+        self._show_crop(image, area, None)
+        self.reading.value = (
+            f"label refused: {error}\ntype the label's value and unit (bar: {found.bar_length_px:.1f} px), then Apply"
+        )
 
     # -- correcting and applying
 
@@ -172,14 +206,15 @@ class CalibrateWidget(QWidget):
             notify_error(f"Calibrate {image.name}: the pixel size must be positive")
             return
         bar = self.result
-        unchanged = bar is not None and abs(bar.nm_per_px - value) <= 1e-9 * max(1.0, value)
+        unchanged = bar is not None and bar.nm_per_px > 0 and abs(bar.nm_per_px - value) <= 1e-9 * max(1.0, value)
         if unchanged:
             self._apply(image, value, bar.source, bar)
             return
         corrected = None
         if bar is not None and bar.bar_length_px and self.bar_value.value > 0:
             corrected = dataclasses.replace(
-                bar, nm_per_px=value, value=float(self.bar_value.value), unit=self.bar_unit.value, source="manual"
+                bar, nm_per_px=value, value=float(self.bar_value.value), unit=self.bar_unit.value, source="manual",
+                detail=f"label typed by the user over the {bar.bar_length_px:.1f} px bar",
             )
         self._apply(image, value, "manual", corrected)
 
@@ -241,6 +276,30 @@ class CalibrateWidget(QWidget):
                 self.bar_unit.value = bar.unit
         self.nm_per_px.value = float(bar.nm_per_px)
 
+    def _show_crop(self, image, *boxes) -> None:
+        """Show the part of ``image`` spanned by ``boxes`` (bar, label) in the preview; clear it if none."""
+        boxes = [b for b in boxes if b is not None]
+        if not boxes:
+            self.crop = None
+            self.preview.clear()
+            return
+        r0 = max(0, min(b[0] for b in boxes) - 4)
+        c0 = max(0, min(b[1] for b in boxes) - 4)
+        r1, c1 = max(b[2] for b in boxes) + 4, max(b[3] for b in boxes) + 4
+        self.crop = crop = _display_uint8(layer_array(image)[r0:r1, c0:c1])
+        if crop.size == 0:
+            self.preview.clear()
+            return
+        rgb = np.ascontiguousarray(crop if crop.ndim == 3 else np.repeat(crop[..., None], 3, axis=2))
+        height, width = rgb.shape[:2]
+        picture = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        pixmap = QPixmap.fromImage(picture)
+        if width > _PREVIEW_WIDTH:
+            pixmap = pixmap.scaledToWidth(_PREVIEW_WIDTH, Qt.TransformationMode.SmoothTransformation)
+        elif width * 2 <= _PREVIEW_WIDTH:
+            pixmap = pixmap.scaledToWidth(min(_PREVIEW_WIDTH, 3 * width), Qt.TransformationMode.FastTransformation)
+        self.preview.setPixmap(pixmap)
+
     def _show_current(self, *_) -> None:
         image = self.image.value
         if image is None:
@@ -257,8 +316,24 @@ class CalibrateWidget(QWidget):
         if not value:
             return "not calibrated (pixels)"
         text = f"{float(value):.5g} nm/px — source: {source or 'unknown'}"
+        if bar and bar.get("detail"):
+            text += f" ({bar['detail']})"
         if bar and bar.get("value") is not None and bar.get("bar_length_px"):
-            text += f"\nlabel {bar['value']:g} {bar.get('unit') or ''} (read {bar.get('text')!r}) over a {bar['bar_length_px']:.1f} px bar"
-            if bar.get("score") is not None:
-                text += f", score {bar['score']:.2f}"
+            text += f"\nlabel {bar['value']:g} {bar.get('unit') or ''}"
+            if bar.get("text") is not None:
+                text += f" (read {bar['text']!r})"
+            text += f" over a {bar['bar_length_px']:.1f} px bar"
+            if bar.get("confidence") is not None:
+                text += f", OCR confidence {bar['confidence']:.2f}"
         return text
+
+
+def _display_uint8(pixels: np.ndarray) -> np.ndarray:
+    """uint8 gray or RGB of an image crop of any real dtype (min-max stretched; RGBA loses alpha)."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3]
+    pixels = pixels.astype(np.float64)
+    lo, hi = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 1.0)
+    scaled = (pixels - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(pixels)
+    return np.round(scaled).astype(np.uint8)
