@@ -1,22 +1,29 @@
-"""Scale-bar reader benchmark: synthetic scale bars with ground truth, and the real example images.
+"""Scale-bar reader benchmark: real labels of published figures, the real TEM images, generated samples.
 
-Draws ``--n`` fresh samples with :func:`napari_nanocrystal.synthetic.make_scale_bar_sample`
-(seeds ``--seed``, ``--seed + 1``, … — disjoint from the seeds of the tests; the generator's own
-random style: fonts, sizes, colours, corners, panels, ticks, outlines, units, noise, JPEG) on
-four image shapes, and for each one measures
+1. **Real labels** (``--set real`` or ``both``): the scale bars listed in
+   ``benchmarks/scalebar_real_labels.csv`` — source image (under the datasets folder: EMPS figure
+   crops and the authors' TEM images, never the test image ``scalebar_5-0011.tif``), crop box
+   around the bar and its label, the true value and unit read by eye, the bar's polarity, the
+   publication group and its half (``tune``: what the reader was developed on; ``heldout``: only
+   scored).  Each is read twice with :func:`read_scale_bar`: on the crop, and on the whole image
+   (correct only if the bar used lies in the crop box).  Outcomes: *correct* (value + unit
+   exact), *refused* (a ``ScaleBarError``) or *wrong* (a silent wrong number), with time per
+   image (median, p90), by half.
+2. **The six real TEM images** of ``tem-examples/``: value, unit and nm/px (the authors' 0.2604
+   nm/px for ``scalebar_5-0011.tif``).
+3. **Generated samples** (``--set generated`` or ``both``): ``--n`` fresh samples of
+   :func:`napari_nanocrystal.synthetic.make_scale_bar_sample` (seeds ``--seed``, ``--seed + 1``, …,
+   disjoint from the tests' seeds; the generator's random style: fonts, sizes, colours, corners,
+   panels, ticks, outlines, units, noise, JPEG) on four image shapes: the detector alone
+   (:func:`find_scale_bar`: bar found, length within ±1 px) and the whole reader (value and unit
+   exact, bar within ±1 px, nm/px within 1 %; correct / refused / wrong, wrong split into nm/px
+   still within 1 % and silent wrong numbers), with a breakdown per drawing condition.
 
-* the detector alone (:func:`find_scale_bar`): bar found, bar length within ±1 px;
-* the whole reader (:func:`read_scale_bar`, one shared offline EasyOCR reader): label value
-  and unit exact, bar length within ±1 px, nm/px within 1 %, and the outcome — *correct*
-  (value + unit exact and bar within ±1 px: the target), *refused* (a ``ScaleBarError``),
-  or *wrong* (an answer that is not correct), split into wrong answers whose nm/px is still
-  within 1 % and silent wrong numbers (nm/px off by more than 1 %, the worst case);
+Writes a markdown report atomically::
 
-with a breakdown per drawing condition, then reads the real images of
-``<datasets>/tem-examples``.  Writes a markdown report atomically::
-
-    python benchmarks/scalebar_benchmark.py                      # N = 300
-    python benchmarks/scalebar_benchmark.py --n 50 --out /tmp/scalebar.md
+    python benchmarks/scalebar_benchmark.py                        # real labels + generated (N = 300)
+    python benchmarks/scalebar_benchmark.py --set real --split tune --out /tmp/tune.md
+    python benchmarks/scalebar_benchmark.py --set generated --n 50 --out /tmp/scalebar.md
 
 Data: ``--datasets``, else ``$NANOCRYSTAL_DATASETS``, else ``../shared/datasets`` beside the repository.
 """
@@ -58,6 +65,10 @@ TEST_SEEDS = frozenset(range(0, 12)) | frozenset(range(100, 150))
 REAL_IMAGES = {
     "scalebar_5-0011.tif": (50.0, "nm", 0.2604),
     "pbse_1-0001_16_image.png": (200.0, "nm", None),
+    "weak_1-0001_image.png": (50.0, "nm", None),
+    "unlabelled/1-0007_7_image.png": (0.2, "µm", None),
+    "unlabelled/1-0021_9_v2_image.png": (100.0, "nm", None),
+    "unlabelled/2-0018_32_image.png": (50.0, "nm", None),
 }
 TARGET = 0.98
 
@@ -263,35 +274,109 @@ def _real_images(folder: Path, reader) -> tuple[list[str], list[str]]:
 
 
 # ----------------------------------------------------------------------------------------
+# Real labels: scale bars of published figures (EMPS) and of the authors' TEM images
+
+LABELS = REPO / "benchmarks" / "scalebar_real_labels.csv"
+OUTCOMES = ("correct", "refused", "wrong")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=300, help="synthetic samples (default 300)")
-    parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
-    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
-                        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)")
-    parser.add_argument("--out", default=str(RESULTS / "scalebar.md"), help="markdown report (written atomically)")
-    parser.add_argument("--records", default=None, help="also write one CSV row per sample here (optional)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for OCR (default 1)")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be ≥ 1")
-    logging.basicConfig(level=logging.WARNING)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # easyocr: torch.ao.quantization, pin_memory
-    warnings.filterwarnings("ignore", category=UserWarning)
-    import torch
+def read_labels(path: Path = LABELS) -> list[dict]:
+    """Rows of the real-label list: source (under the datasets folder), crop box, value, unit, split, notes."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["box"] = tuple(int(row[k]) for k in ("row0", "col0", "row1", "col1"))
+        row["value"] = float(row["value"])
+    return rows
 
-    torch.set_num_threads(args.threads)
-    wall = time.perf_counter()
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/scalebar_benchmark.py",
-                                       *(sys.argv[1:] if argv is None else argv)])
 
+def _outcome(result, row, box=None) -> str:
+    """correct / wrong for a reading of ``row`` (``box``: the bar must lie in the label's crop box)."""
+    if result is None:
+        return "refused"
+    if box is not None:
+        r0, c0, r1, c1 = result.bar_box
+        if not _overlaps((r0, c0, r1, c1), box):
+            return "wrong"  # some other stroke read as the scale bar
+    return "correct" if (result.value, result.unit) == (row["value"], row["unit"]) else "wrong"
+
+
+def _read(image, reader) -> tuple[object, str, float]:
     started = time.perf_counter()
-    reader = get_ocr_reader()
-    reader_s = time.perf_counter() - started
-    print(f"OCR reader started in {reader_s:.1f} s", file=sys.stderr, flush=True)
+    try:
+        result, error = read_scale_bar(image, reader=reader), ""
+    except ScaleBarError as exc:
+        result, error = None, str(exc)
+    return result, error, time.perf_counter() - started
 
+
+def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> list[dict]:
+    """Read every label: its crop (bar + label, as listed) and, with ``whole``, its whole image."""
+    recs = []
+    for i, row in enumerate(rows):
+        image = read_image(datasets / row["source"])[0]
+        r0, c0, r1, c1 = row["box"]
+        rec = {k: row[k] for k in ("source", "value", "unit", "polarity", "split", "notes")}
+        result, error, seconds = _read(image[r0:r1, c0:c1], reader)
+        rec.update(crop=_outcome(result, row), crop_s=seconds, crop_read=_describe_read(result, error))
+        if whole:
+            result, error, seconds = _read(image, reader)
+            rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_read=_describe_read(result, error))
+        recs.append(rec)
+        if (i + 1) % 25 == 0:
+            print(f"real labels {i + 1}/{len(rows)}", file=sys.stderr, flush=True)
+    return recs
+
+
+def _describe_read(result, error: str) -> str:
+    if result is None:
+        return "refused: " + error.replace("|", "/")[:120]
+    return f"{result.text!r} → {result.value:g} {result.unit} (bar {result.bar_length_px:.0f} px at {result.bar_box})"
+
+
+def _real_row(label: str, recs: list[dict], key: str) -> str:
+    n = len(recs)
+    counts = {k: sum(r[key] == k for r in recs) for k in OUTCOMES}
+    lo, hi = _wilson(counts["correct"], n)
+    seconds = np.array([r[f"{key}_s"] for r in recs]) if recs else np.array([math.nan])
+    return (f"| {label} | {n} | **{_pct(counts['correct'], n)}** ({100 * lo:.1f}–{100 * hi:.1f}) | {_pct(counts['refused'], n)} "
+            f"| **{_pct(counts['wrong'], n)}** ({counts['wrong']}) | {np.median(seconds):.2f} | {np.percentile(seconds, 90):.2f} |")
+
+
+def real_report(recs: list[dict], labels_path: Path) -> list[str]:
+    """Markdown: tune / held-out / all for label crops and whole images, then every miss."""
+    keys = [("crop", "label crop (bar + label)")] + ([("image", "whole image")] if recs and "image" in recs[0] else [])
+    splits = [("tune", [r for r in recs if r["split"] == "tune"]), ("held-out", [r for r in recs if r["split"] == "heldout"]),
+              ("all", recs)]
+    lines = [
+        "### Real labels",
+        "",
+        f"{len(recs)} labels listed in `{os.path.relpath(labels_path, REPO)}` (source image, crop box, true value and unit, "
+        f"read by eye): {sum(r['source'].startswith('emps') for r in recs)} from EMPS figure crops, "
+        f"{sum(r['source'].startswith('tem') for r in recs)} from `tem-examples/` (not the test image). Split by publication "
+        "(DOI): *tune* is what the reader was developed on, *held-out* was only scored.",
+        "",
+        "| split, input | n | exact value + unit % (95 % CI) | refused % | **silently wrong %** (n) | median s | p90 s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, what in keys:
+        lines += [_real_row(f"{name}, {what}", group, key) for name, group in splits]
+    lines += ["", "*Label crop*: `read_scale_bar` on the listed crop (the bar and its label with some surroundings); "
+              "*whole image*: on the whole figure, correct only if the bar it used lies in the label's crop box.", ""]
+    misses = [r for r in recs if any(r[key] != "correct" for key, _ in keys)]
+    lines += [f"Not correct ({len(misses)}):", "", "| source | truth | split | notes | " + " | ".join(w for _, w in keys) + " |",
+              "|---|---|---|---|" + "---|" * len(keys)]
+    for r in misses:
+        cells = " | ".join(f"{r[key]}: {r[key + '_read']}" for key, _ in keys)
+        lines.append(f"| `{r['source'].split('/')[-1]}` | {r['value']:g} {r['unit']} | {r['split']} | {r['notes']} | {cells} |")
+    return lines + [""]
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def run_generated(args, reader) -> tuple[list[dict], list[int], int]:
+    """Draw and read ``args.n`` generated samples: (records, skipped seeds, last seed)."""
     recs, skipped, seed = [], [], args.seed
     while len(recs) < args.n:
         if seed in TEST_SEEDS:
@@ -305,10 +390,11 @@ def main(argv=None) -> int:
                 done = sum(r["outcome"] == "correct" for r in recs)
                 print(f"{len(recs)}/{args.n}: {done} correct", file=sys.stderr, flush=True)
         seed += 1
-    last_seed = seed - 1
+    return recs, skipped, seed - 1
 
-    real_rows, real_notes = _real_images(Path(args.datasets) / "tem-examples", reader)
 
+def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args) -> list[str]:
+    """Markdown of the generated-sample benchmark (the second table)."""
     n = len(recs)
     counts = {k: sum(r["outcome"] == k for r in recs) for k in ("correct", "refused", "wrong, nm/px within 1 %", "wrong")}
     lo, hi = _wilson(counts["correct"], n)
@@ -318,18 +404,14 @@ def main(argv=None) -> int:
     detector_misses = [r for r in recs if not r["find_ok"]]
     verdict = "meets" if counts["correct"] / n >= TARGET else "misses"
     lines = [
-        "## Scale-bar reader benchmark",
+        "### Generated samples",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-        f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
-        f"Python {platform.python_version()}, torch {torch.__version__} with {torch.get_num_threads()} thread(s), no GPU  ",
-        f"Samples: {n} from `make_scale_bar_sample(shape, rng=seed)`, seeds {args.seed}–{last_seed} "
+        f"{n} samples from `make_scale_bar_sample(shape, rng=seed)`, seeds {args.seed}–{last_seed} "
         f"(disjoint from the tests' 0–11 and 100–149); shapes {', '.join(f'{h}×{w}' for h, w in SHAPES)} by seed mod 4"
         + (f"; {len(skipped)} seeds skipped because the generator could not fit bar + label in the image "
            f"({', '.join(map(str, skipped))})" if skipped else "") + ".",
         "",
-        "### Headline",
+        "#### Headline",
         "",
         f"**{counts['correct']} / {n} correct = {100 * counts['correct'] / n:.1f} %** (95 % Wilson interval "
         f"{100 * lo:.1f}–{100 * hi:.1f} %): label value and unit exact **and** bar length within ±1 px. "
@@ -349,27 +431,20 @@ def main(argv=None) -> int:
         "length is within ±1 px of the truth; *value + unit exact*, *reader bar ±1 px*, *nm/px within 1 %* — of "
         "`read_scale_bar`'s answer (refusals count as misses); *correct* — value + unit exact and reader bar ±1 px.",
         "",
-        "### Time per image",
+        "#### Time per image",
         "",
-        f"OCR reader start (once): {reader_s:.1f} s. Per image (generation excluded): `find_scale_bar` median "
+        f"Per image (generation excluded): `find_scale_bar` median "
         f"{np.median(find_s):.3f} s, p90 {np.percentile(find_s, 90):.3f} s; `read_scale_bar` (detection + OCR) median "
         f"{np.median(read_s):.2f} s, p90 {np.percentile(read_s, 90):.2f} s, max {read_s.max():.2f} s "
         f"(seed {recs[int(np.argmax(read_s))]['seed']}, {recs[int(np.argmax(read_s))]['outcome']}), mean {read_s.mean():.2f} s; "
         f"{args.threads} torch thread(s).",
         "",
-        "### Real images (`tem-examples/`)",
-        "",
-        "| image | label | OCR read | exact | bar px | bar box | nm/px | authors' nm/px (ours vs theirs) | s |",
-        "|---|---|---|---|---:|---|---:|---|---:|",
-        *real_rows,
-        "",
-        *([*real_notes, ""] if real_notes else []),
-        "### Per condition",
+        "#### Per condition",
         "",
         f"Lowest correct rates (conditions with ≥ 20 samples): {_weakest(recs)}.",
         "",
         *_breakdown(recs),
-        f"### Samples not correct ({len(failures)})",
+        f"#### Samples not correct ({len(failures)})",
         "",
         "Reproduce one with `make_scale_bar_sample(<shape>, rng=<seed>)`.",
         "",
@@ -384,15 +459,84 @@ def main(argv=None) -> int:
             + ", ".join(f"seed {r['seed']} ({_miss(r)})" for r in detector_misses) + ".",
             "",
         ]
+    if detector_misses:
+        lines += [
+            f"Detector (`find_scale_bar`) misses — best bar elsewhere or length off by > 1 px ({len(detector_misses)}): "
+            + ", ".join(f"seed {r['seed']} ({_miss(r)})" for r in detector_misses) + ".",
+            "",
+        ]
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("real", "generated", "both"), default="both",
+                        help="real labels of published figures, generated samples, or both (default)")
+    parser.add_argument("--labels", default=str(LABELS), help="real-label list (default benchmarks/scalebar_real_labels.csv)")
+    parser.add_argument("--split", choices=("tune", "heldout", "all"), default="all", help="real labels to read (default all)")
+    parser.add_argument("--no-whole", action="store_true", help="real labels: read only the crops, not the whole images")
+    parser.add_argument("--n", type=int, default=300, help="synthetic samples (default 300)")
+    parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
+    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
+                        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)")
+    parser.add_argument("--out", default=str(RESULTS / "scalebar.md"), help="markdown report (written atomically)")
+    parser.add_argument("--records", default=None, help="also write one CSV row per sample / label here (optional)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for OCR (default 1)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be ≥ 1")
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # easyocr: torch.ao.quantization, pin_memory
+    warnings.filterwarnings("ignore", category=UserWarning)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    wall = time.perf_counter()
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/scalebar_benchmark.py",
+                                       *(sys.argv[1:] if argv is None else argv)])
+    datasets = Path(args.datasets)
+    started = time.perf_counter()
+    reader = get_ocr_reader()
+    reader_s = time.perf_counter() - started
+    print(f"OCR reader started in {reader_s:.1f} s", file=sys.stderr, flush=True)
+
+    lines = [
+        "## Scale-bar reader benchmark",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
+        f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
+        f"Python {platform.python_version()}, torch {torch.__version__} with {torch.get_num_threads()} thread(s), no GPU; "
+        f"OCR reader start (once) {reader_s:.1f} s",
+        "",
+    ]
+    records: list[dict] = []
+    if args.set in ("real", "both"):
+        rows = [r for r in read_labels(Path(args.labels)) if args.split == "all" or r["split"] == args.split]
+        records = run_real(rows, datasets, reader, whole=not args.no_whole)
+        lines += real_report(records, Path(args.labels))
+    real_rows, real_notes = _real_images(datasets / "tem-examples", reader)
+    lines += [
+        "### Real TEM images (`tem-examples/`, all six)",
+        "",
+        "| image | label | OCR read | exact | bar px | bar box | nm/px | authors' nm/px (ours vs theirs) | s |",
+        "|---|---|---|---|---:|---|---:|---|---:|",
+        *real_rows,
+        "",
+        *([*real_notes, ""] if real_notes else []),
+    ]
+    if args.set in ("generated", "both"):
+        recs, skipped, last_seed = run_generated(args, reader)
+        lines += generated_report(recs, skipped, last_seed, args)
+        records = records or recs
     lines.append(f"Wall time of this benchmark: {time.perf_counter() - wall:.0f} s.")
     text = "\n".join(lines) + "\n"
     atomic_write_bytes(Path(args.out), text.encode())
-    if args.records:
-        fields = list(recs[0])
+    if args.records and records:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(recs)
+        writer.writerows(records)
         atomic_write_bytes(Path(args.records), buffer.getvalue().encode())
     print(text)
     return 0
