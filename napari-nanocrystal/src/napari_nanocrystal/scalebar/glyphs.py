@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
 
 logger = logging.getLogger(__name__)
+
+class GlyphLayout(NamedTuple):
+    """What :func:`glyph_layout` sees in a text line's ink."""
+
+    tall: int | None  # digit-height glyphs
+    marks: int | None  # decimal points or commas
+    height: float  # cap line to baseline, px
+    blobs: bool  # a component taller than the line (a particle) touches it
+    descenders: int  # x-height glyphs reaching below the baseline (µ)
+
 
 _INK_TOLERANCE = 0.35  # label ink: within this fraction of the ink-to-ground contrast of the label's ink
 
@@ -118,24 +129,28 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
 
 
 
-def glyph_layout(ink: np.ndarray, line_height: float) -> tuple[int, int, float, bool] | None:
+def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
     """Tall glyphs and decimal marks of one binary text line (True = ink), left to right.
 
     Only what thin, italic or noisy print keeps whole is counted.  Of the components 0.5–1.15
     times ``line_height`` (the text line's box) tall, the cap line is the highest top
     and the baseline where most bottoms are; *tall glyphs* span from one to the other
-    (within 15 % of the glyph height) — digits and capitals, not the x-height letters n, m, u
-    and µ, whose strokes break apart in thin print — and tall components that overlap in
-    columns by more than half of the narrower are one glyph.  Taller components are *blobs* (a
+    (within 15 % of the glyph height) and are at most 0.9 glyph heights wide — digits and
+    capitals, not the x-height letters n, m, u and µ, whose strokes break apart in thin print,
+    nor a glyph merged with a particle — and tall components that overlap in columns by more
+    than half of the narrower are one glyph.  Taller components are *blobs* (a
     particle touching the label).  A *decimal mark* is a compact blob at least 0.7 stroke
     widths thick and at most 0.4 glyph heights across, its bottom at the baseline, in a gap
-    between two tall glyphs or just before the first (".2 µm"); noise specks are thinner.
+    between two tall glyphs or just before the first (".2 µm"), with no ink above it up to the
+    cap line, away from the crop's edges; noise specks are thinner.
 
     Returns
     -------
-    (tall glyphs, marks, glyph height in px, blobs): ``blobs`` — whether a blob touches the
-    line; None when the line shows no clear glyphs (too little or too much ink) or its strokes
-    are thinner than 9 % of the glyph height (thin print breaks apart: nothing can be counted).
+    GlyphLayout or None
+        None when the line shows no clear glyphs (too little or too much ink); ``tall`` and
+        ``marks`` None when its strokes are thinner than 9 % of the glyph height (thin print
+        breaks apart: nothing can be counted).  ``descenders``: x-height glyphs reaching below
+        the baseline — a ``µ``.
     """
     if ink.size == 0 or not 0.02 < ink.mean() < 0.6:
         return None
@@ -147,24 +162,32 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> tuple[int, int, float, 
     sized = [b for b in boxes if 0.5 * line_height <= b[2] - b[0] <= 1.15 * line_height]
     if not sized:
         return None
-    cap = float(min(b[0] for b in sized))  # the cap line: digits' tops (too high a line only hides glyphs)
+    narrow = [b for b in sized if b[3] - b[1] <= 0.9 * (b[2] - b[0])] or sized  # not merged with a blob
+    cap = float(min(b[0] for b in narrow))  # the cap line: digits' tops (too high a line only hides glyphs)
     base = float(np.percentile([b[2] for b in sized], 50))  # the baseline
     height = base - cap
     if height < 6:
         return None
     # digit-height: top at the cap line and bottom at the baseline (x-height letters start lower)
-    is_tall = [abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height for b in boxes]
+    is_tall = [
+        abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height and b[3] - b[1] <= 0.9 * height for b in boxes
+    ]
     columns = _columns(sorted((b for b, t in zip(boxes, is_tall) if t), key=lambda b: b[1]))
     blobs = any(b[2] - b[0] > 1.15 * line_height for b in boxes)
+    # µ: an x-height glyph reaching below the baseline (no other glyph of a label does but a comma)
+    descenders = sum(
+        b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height
+        for b in boxes
+    )
     if not columns:
-        return None
+        return GlyphLayout(None, None, height, blobs, descenders)
     tall_ink = np.isin(comp, 1 + np.flatnonzero(is_tall))
     stroke = 2.0 * float(np.percentile(ndi.distance_transform_edt(tall_ink)[tall_ink], 90))
     if stroke < 0.09 * height:
-        return None  # thin print breaks into pieces: its glyphs cannot be counted
+        return GlyphLayout(None, None, height, blobs, descenders)  # thin print breaks apart: not counted
     baseline = float(np.median([c[3] for c in columns]))
-    marks = sum(_is_mark(b, area, height, stroke, baseline, columns) for b, area, t in zip(boxes, areas, is_tall) if not t)
-    return len(columns), marks, height, blobs
+    marks = sum(_is_mark(b, area, height, stroke, baseline, columns, ink, cap) for b, area, t in zip(boxes, areas, is_tall) if not t)
+    return GlyphLayout(len(columns), marks, height, blobs, descenders)
 
 
 def _columns(tall) -> list[list[int]]:
@@ -179,10 +202,14 @@ def _columns(tall) -> list[list[int]]:
     return columns
 
 
-def _is_mark(box, area: float, height: float, stroke: float, baseline: float, columns) -> bool:
+def _is_mark(box, area: float, height: float, stroke: float, baseline: float, columns, ink: np.ndarray, cap: float) -> bool:
     """Whether a component is a decimal point or comma (see :func:`glyph_layout`)."""
     r0, c0, r1, c1 = box
     h, w = r1 - r0, c1 - c0
+    if min(r0, c0) < 2 or r1 > ink.shape[0] - 2 or c1 > ink.shape[1] - 2:
+        return False  # at the edge of the line's crop: a piece of something else
+    if ink[int(cap) : r0, c0:c1].any():
+        return False  # ink above it in the line: a piece of a glyph or of a dotted line, not a point
     if max(h, w) > 0.4 * height or min(h, w) < max(2.0, 0.7 * stroke) or area < 0.45 * h * w:
         return False
     if not baseline - 0.25 * height <= r1 <= baseline + 0.35 * height:
@@ -191,4 +218,4 @@ def _is_mark(box, area: float, height: float, stroke: float, baseline: float, co
         return False  # inside a glyph's columns: part of it
     after = [c for c in columns if c[0] >= c1 - 1]
     before = [c for c in columns if c[1] <= c0 + 1]
-    return bool(after) and (bool(before) or after[0][0] - c1 <= height)
+    return bool(after) and (bool(before) or after[0][0] - c1 <= 0.2 * height)

@@ -410,7 +410,9 @@ def find_scale_bar(image) -> BarCandidate:
 
 
 def _label_windows(plane: np.ndarray, bar: BarCandidate, bar_pixels: np.ndarray) -> list[tuple[slice, slice]]:
-    """Where the label may be — above, below, right and left of the bar — most ink first.
+    """Where the label may be — above, below, right and left of the bar — most ink first, then
+    above and below again reaching twice as far up or down and sideways (a label taller or
+    wider than the first windows, whose lines touched their cut edges and were skipped there).
 
     Ink is what has the bar's own shade (labels are drawn in the bar's colour).
     """
@@ -438,7 +440,13 @@ def _label_windows(plane: np.ndarray, bar: BarCandidate, bar_pixels: np.ndarray)
         spread = abs(float(np.median(patch[free])) - level) if free.any() else 0.0
         ink = float(np.mean(np.abs(patch[free] - level) < 0.25 * spread)) if spread > 0 else 0.0
         windows.append((ink, region))
-    return [region for _, region in sorted(windows, key=lambda w: -w[0])]
+    ordered = [region for _, region in sorted(windows, key=lambda w: -w[0])]
+    wide = 2 * widen
+    for top, left, bottom, right in ((r0 - 2 * reach_v, c0 - wide, r1, c1 + wide), (r0, c0 - wide, r1 + 2 * reach_v, c1 + wide)):
+        region = (slice(max(0, top), min(H, bottom)), slice(max(0, left), min(W, right)))
+        if region not in ordered and region[0].stop - region[0].start >= 6:
+            ordered.append(region)
+    return ordered
 
 
 def _clean_crop(plane: np.ndarray, region: tuple[slice, slice], bar_pixels: np.ndarray) -> np.ndarray:

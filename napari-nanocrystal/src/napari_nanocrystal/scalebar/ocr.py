@@ -165,12 +165,12 @@ def _text_lines(reader, crop: np.ndarray, polarity: str, near=None, count: int =
     return boxes[:count]
 
 
-def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[tuple[str, float]]:
-    """The line in ``box`` read by several preprocessings: (text, confidence) each.
+def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool = False) -> list[tuple[str, float]]:
+    """The line in ``box`` read at several text heights: (text, confidence) each.
 
     The tight, label-only crop (:func:`_label_only`) is read at every text height of
-    :data:`_LINE_HEIGHTS`, and its Otsu binarisation at every other one — independent readings
-    that must agree (:func:`_vote`).  Confidences are EasyOCR's (from the per-character
+    :data:`_LINE_HEIGHTS`; with ``binary``, its Otsu binarisation at every other one instead —
+    an independent preprocessing.  Confidences are EasyOCR's (from the per-character
     probabilities of its CTC decoder).
     """
     from skimage.filters import threshold_otsu
@@ -178,13 +178,15 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[tuple[
     r0, c0, r1, c1 = box
     pad = max(3, int(0.15 * (r1 - r0)))
     patch = _label_only(crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad], polarity)
-    variants = [(patch, height) for height in _LINE_HEIGHTS]
-    if np.ptp(patch) > 0:
-        binary = np.where(patch < threshold_otsu(patch), 0, 255).astype(np.uint8)
-        variants += [(binary, height) for height in _LINE_HEIGHTS[::2]]
+    heights = _LINE_HEIGHTS
+    if binary:
+        if np.ptp(patch) == 0:
+            return []
+        patch = np.where(patch < threshold_otsu(patch), 0, 255).astype(np.uint8)
+        heights = _LINE_HEIGHTS[::2]
     readings = []
-    for image, height in variants:
-        big = _resize(image, height / max(1, r1 - r0))
+    for height in heights:
+        big = _resize(patch, height / max(1, r1 - r0))
         found = reader.recognize(big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1)
         text = " ".join(str(t) for _, t, _ in found).strip()
         confidence = float(np.mean([c for _, _, c in found])) if found else 0.0
@@ -192,16 +194,30 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str) -> list[tuple[
     return readings
 
 
+def _readings(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, extra=()) -> list[tuple[str, float]]:
+    """Readings of a line to vote on: the gray preprocessing at five heights, and — unless those
+    agree unanimously, or none of them parses — the binarised one at three more."""
+    readings = _recognise_line(reader, crop, box, polarity) + list(extra)
+    parsed = {_plausible_reading(_normalise(text)[0], bar_length_px) for text, _ in readings}
+    if len(parsed - {None}) == 1 and None not in parsed or parsed == {None}:
+        return readings
+    return readings + _recognise_line(reader, crop, box, polarity, binary=True)
+
+
 def _normalise(text: str) -> tuple[str, bool]:
     """An OCR line made parseable where that is unambiguous: (text, whether a µ was left unread).
 
     Decimal marks touching no digit are dropped (a speck, or a µ the English model cannot
-    read: "1.0 , m"), "u m" becomes "um", and a bare "m" after the number becomes "um" —
-    flagged, since it must be confirmed by the glyph before the ``m`` (:func:`_check_line`).
+    read: "1.0 , m"), "u m" becomes "um", a "u" after a digit and before more digits, " nm",
+    "nm", " um" or " A" is a 0 ("2u nm", "1unm": a "u" cannot be part of a number, and no
+    unit is written "unm"), and a bare "m" after the number becomes "um" — flagged, since it
+    must be confirmed by the glyph before the ``m`` (:func:`_check_line`).
     """
     clean = re.sub(r"(?<![0-9])[.,](?![0-9])", " ", text)
     clean = re.sub(r"\s+", " ", clean).strip()
     clean = re.sub(r"(?<=[0-9 ])u m$", "um", clean)
+    # a "u" inside the number or right before "nm" is a 0 (the allowlist's only round glyph)
+    clean = re.sub(r"(?<=[0-9])u(?=[0-9]*(?: ?nm| um| A)$)", "0", clean)
     bare = re.match(r"^([0-9.,]+) ?m$", clean)
     if bare:
         return f"{bare.group(1)} um", True
@@ -253,7 +269,7 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     digit?), a µ left unread cannot be confirmed by its descender, or the glyphs and decimal
     marks of the ink do not match the text (:func:`_glyph_mismatch`).
     """
-    readings = _recognise_line(reader, crop, box, polarity) + list(extra)
+    readings = _readings(reader, crop, box, polarity, bar_length_px, extra)
     notes = [text for text, _ in readings if text]
     consensus, reason = _vote(readings, bar_length_px)
     if consensus is None:
@@ -263,15 +279,16 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         return None, notes + [f"{text!r}: more label ink beside it (a glyph OCR missed?)"]
     if not _usual_value(value):
         return None, notes + [f"{text!r}: {value:g} is no usual scale-bar value (a digit too many or misread?)"]
+    layout = _layout(crop, box, polarity) if glyphs else None
     descender = _has_descender(crop, box, polarity) if glyphs and unit in ("nm", "µm") else None
     if unread:
-        if not descender:
-            return None, notes + [f"{text!r}: a glyph before 'm' was not read and has no µ descender"]
+        if not (descender or (layout is not None and layout.descenders == 1)):
+            return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows no µ descender"]
         unit = "µm"
     elif unit == "nm" and descender:
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
-    mismatch = _glyph_mismatch(crop, box, text, unit) if glyphs else None
+    mismatch = _glyph_mismatch(layout, text, unit)
     if mismatch is not None:
         return None, notes + [mismatch]
     return (value, unit, text, agreement * confidence, box), notes
@@ -293,32 +310,35 @@ def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, ba
     return None, seen
 
 
-def _glyph_mismatch(crop: np.ndarray, box, text: str, unit: str) -> str | None:
-    """Why the ink of the line in ``box`` disagrees with the OCR ``text``, or None if it does not.
-
-    Counts the tall glyphs and decimal marks of the line's ink (:func:`~.glyphs.glyph_layout`,
-    the text's shade being the minority shade of the line, magnified as in :func:`_ink`)
-    against the text: more tall glyphs than its digits (and its ``Å``) is a glyph OCR
-    did not read ("10 nm" from "100 nm"); a decimal mark in the ink but not in the text, or in
-    the text but not in the ink, is a lost or invented decimal point (".2 µm" read "2 µm").
-    """
+def _layout(crop: np.ndarray, box, polarity: str | None):
+    """:func:`~.glyphs.glyph_layout` of the line in ``box``: its ink has the shade ``polarity`` the
+    line was read in (else the minority shade of the line), magnified as in :func:`_ink`."""
     r0, c0, r1, c1 = box
     pad = max(2, (r1 - r0) // 4)
     patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
     if patch.size < 20 or np.ptp(patch) == 0:
         return None
-    u8 = _label_only(patch, _label_shade(patch))
+    u8 = _label_only(patch, polarity or _label_shade(patch))
     ink = _ink(u8)
-    layout = glyph_layout(ink, (r1 - r0) * ink.shape[0] / u8.shape[0])
-    if layout is None:
+    return glyph_layout(ink, (r1 - r0) * ink.shape[0] / u8.shape[0])
+
+
+def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
+    """Why the ink of a line (its :func:`_layout`) disagrees with the OCR ``text``, or None.
+
+    More tall glyphs than the text's digits (and its ``Å``) is a digit OCR did not read
+    ("10 nm" from "100 nm"); more decimal marks than the text has is a lost decimal point
+    (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
+    often merges with a digit in the ink.
+    """
+    if layout is None or layout.tall is None:
         return None
-    tall, marks, _, _ = layout
     expected = sum(ch.isdigit() for ch in text) + (unit == "Å")
     points = sum(ch in ".," for ch in text)
-    if tall > expected:
-        return f"{tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
-    if marks != points:
-        return f"{marks} decimal mark(s) in the ink but {points} in {text!r} (a lost or invented decimal point?)"
+    if layout.tall > expected:
+        return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
+    if layout.marks > points:
+        return f"{layout.marks} decimal mark(s) in the ink but {points} in {text!r} (a lost decimal point?)"
     return None
 
 
