@@ -194,7 +194,7 @@ def test_model_from_path_and_bad_arguments(tmp_path, monkeypatch):
         segment(np.zeros((4, 32, 32)), SeedFlowNet(TINY))
     with pytest.raises(ValueError, match="diameter_px"):
         segment(np.zeros((32, 32)), SeedFlowNet(TINY), diameter_px=0)
-    with pytest.raises(ValueError, match="'auto'"):
+    with pytest.raises(ValueError, match="diameter_px must be a number, not 'large'"):
         segment(np.zeros((32, 32)), SeedFlowNet(TINY), diameter_px="large")
 
 

@@ -420,11 +420,6 @@ def segment(
     check_segment_inputs(image, model, diameter_px=diameter_px, confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, tile_size=tile_size)
     if not 0.0 < seed_threshold < 1.0:
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
-    if isinstance(diameter_px, str):
-        if diameter_px != "auto":
-            raise ValueError(f"diameter_px must be a positive number, 'auto' or None, got {diameter_px!r}")
-    elif diameter_px is not None and not diameter_px > 0:
-        raise ValueError(f"diameter_px must be a positive number, 'auto' or None, got {diameter_px}")
     net = resolve_model(model)
     options = dict(
         confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, seed_threshold=seed_threshold,
