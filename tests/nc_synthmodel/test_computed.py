@@ -1,4 +1,4 @@
-"""Tests of nc_synthmodel.computed: the structure table, computed descriptors, the cache, Uni-Mol."""
+"""Tests of nc_synthmodel.chem (nc_synthmodel.computed): the structure table, computed descriptors, the cache, Uni-Mol."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ pytest.importorskip("rdkit")
 pytest.importorskip("pymatgen")
 
 from nc_synthmodel import computed  # noqa: E402
+from nc_synthmodel.chem import computed as chem_computed  # noqa: E402
+from nc_synthmodel.chem import unimol as chem_unimol  # noqa: E402
 from nc_synthmodel.computed import (  # noqa: E402
     FEATURE_NAMES,
     ComputedDescriptors,
@@ -210,8 +212,8 @@ def test_errors_name_the_problem(tmp_path):
 
 def test_disk_cache_is_reused_and_corrupt_files_are_recomputed(tmp_path, monkeypatch, caplog):
     calls = []
-    original = computed._compute_vector
-    monkeypatch.setattr(computed, "_compute_vector", lambda *a: calls.append(a[0].name) or original(*a))
+    original = chem_computed._compute_vector
+    monkeypatch.setattr(chem_computed, "_compute_vector", lambda *a: calls.append(a[0].name) or original(*a))
     cache = tmp_path / "cache"
     first = ComputedDescriptors(cache_dir=cache).fit()
     X = first.transform(SMALL)
@@ -229,7 +231,7 @@ def test_disk_cache_is_reused_and_corrupt_files_are_recomputed(tmp_path, monkeyp
     files[0].write_bytes(b"not a numpy file")
     np.save(files[1], np.zeros(3, dtype=np.float32))
     third = ComputedDescriptors(cache_dir=cache).fit()
-    with caplog.at_level(logging.WARNING, logger="nc_synthmodel.computed"):
+    with caplog.at_level(logging.WARNING, logger="nc_synthmodel.chem"):
         np.testing.assert_array_equal(third.transform(SMALL), X)  # seeded: the same vectors again
     assert len(calls) == 2 and caplog.text.count("corrupt descriptor cache") == 2
     assert all(np.load(f).shape == (len(FEATURE_NAMES),) for f in files[:2])
@@ -295,10 +297,10 @@ def unimol_weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unimol")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)  # unimol_tools makes ./logs on import
-        computed._import_unimol()
+        chem_unimol._import_unimol()
     from unimol_tools.models.unimol import UniMolModel
 
-    weight_name, dict_name = computed._unimol_files(remove_hs=False)
+    weight_name, dict_name = chem_unimol._unimol_files(remove_hs=False)
     tokens = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "C", "N", "O", "S", "H", "Cl", "F", "Br", "I", "Si", "P", "B",
               "Na", "K", "Al", "Ca", "Sn", "As", "Hg", "Fe", "Zn", "Cr", "Se", "Gd", "Au", "Li"]
     (folder / dict_name).write_text("\n".join(tokens) + "\n", encoding="utf-8")
