@@ -56,7 +56,7 @@ log "project packages and test tools"
 "${pip[@]}" install -q -c "$constraints" \
   -e "$here/nc-synthmodel[chem]" \
   -e "$here/napari-nanocrystal[all]" \
-  "setuptools>=77" pytest pytest-qt pytest-xvfb
+  "setuptools>=77" pytest pytest-qt pytest-xvfb "ruff==0.17.*"
 # mmengine and mmcv require opencv-python, the GUI build: its bundled Qt plugins take over
 # Qt's plugin path when cv2 is imported and napari's PyQt5 then aborts.  Keep one cv2, the
 # headless build of the same version.

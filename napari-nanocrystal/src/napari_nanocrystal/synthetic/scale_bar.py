@@ -11,7 +11,7 @@ them into a float display image in [0, 1] (gray, or RGB for coloured bars); boxe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ class ScaleBarTruth:
         return self.value_nm / self.bar_length_px
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font_path(name: str) -> str:
     from matplotlib import font_manager
 

@@ -126,7 +126,7 @@ def load_box_detector(
     Parameters
     ----------
     detector : {"self", "mmdet", "otsu"} or callable
-        See the module docstring.  A callable receives the image as given and returns boxes
+        See :mod:`napari_nanocrystal.weak_labels`.  A callable receives the image as given and returns boxes
         ``(N, 4)``, ``(N, 5)`` (score last) or ``(boxes, scores)``.
     model : "default", path or module
         Segmentation model of the ``"self"`` backend (as for :func:`napari_nanocrystal.segment`).

@@ -116,7 +116,7 @@ def generate_weak_labels(
         read with :func:`napari_nanocrystal.segmentation.data.read_image`.  An array is always
         one image: pass a stack (N, H, W) as a list.
     detector : {"self", "mmdet", "otsu"} or callable
-        Where the boxes come from (see the module docstring and :func:`load_box_detector`).
+        Where the boxes come from (see :mod:`napari_nanocrystal.weak_labels` and :func:`load_box_detector`).
     model, checkpoint, config, score_threshold, diameter_px, device, confident_background
         Detector options (:func:`load_box_detector`).
     erode_px, dilate_px, erode_frac, dilate_frac, polarity, otsu_background
