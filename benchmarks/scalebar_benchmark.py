@@ -323,8 +323,8 @@ def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> li
             result, error, seconds = _read(image, reader)
             rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_read=_describe_read(result, error))
         recs.append(rec)
-        if (i + 1) % 25 == 0:
-            print(f"real labels {i + 1}/{len(rows)}", file=sys.stderr, flush=True)
+        print(f"real label {i + 1}/{len(rows)} {row['source']}: crop {rec['crop']} {rec['crop_s']:.1f} s"
+              + (f", image {rec['image']} {rec['image_s']:.1f} s" if whole else ""), file=sys.stderr, flush=True)
     return recs
 
 
