@@ -67,7 +67,7 @@ def test_evaluate_prints_the_table(trained, data_dir, tmp_path, capsys):
 def test_evaluate_on_the_emps_layout(trained, datasets_dir, capsys):
     out, _, _ = trained
     assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "none"]) == 0
-    assert "1 images (val split (EMPS split))" in capsys.readouterr().out
+    assert "1 images (val split (EMPS publication-grouped split))" in capsys.readouterr().out
     assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "auto"]) == 0
     assert "diameter: estimated by the model" in capsys.readouterr().out
 

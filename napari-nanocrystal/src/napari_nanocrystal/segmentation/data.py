@@ -39,6 +39,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..images import IMAGE_SUFFIXES  # the one suffix list (images.py is a torch-free leaf)
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "LABEL_SUFFIXES",
@@ -67,24 +69,13 @@ VALIDATION_EVERY = 5
 def read_image(path) -> np.ndarray:
     """Read an image file as stored: (H, W) gray or (H, W, 3|4) RGB(A), original dtype.
 
-    TIFF through ``tifffile``, everything else through Pillow (palette images are expanded to
-    RGB/RGBA, gray + alpha to gray).
+    The one reader (:func:`napari_nanocrystal.images.read_image`: TIFF, PNG, JPEG, BMP,
+    DM3/DM4; palette images expanded), without its pixel limit (training images are the
+    user's own files) and without the calibration.
     """
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
+    from ..images import read_image as read_micrograph_file
 
-        return np.asarray(tifffile.imread(path))
-    from PIL import Image
-
-    with Image.open(path) as image:
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif image.mode == "LA":
-            image = image.convert("L")
-        elif image.mode not in ("1", "L", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L", "F"):
-            image = image.convert("RGB")
-        return np.array(image)
+    return read_micrograph_file(path, max_pixels=None)[0]
 
 
 def read_labels(path) -> np.ndarray:
@@ -178,8 +169,6 @@ def weak_label_from_pair(pair) -> np.ndarray:
     return weak
 
 
-#: File suffixes read as images (case-insensitive).
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 #: Name endings of instance maps in flat folders, and subfolder names in the EMPS layout.
 LABEL_SUFFIXES = ("_instances", "_labels", "_masks")
 _LABEL_DIRS = ("segmaps", "labels", "masks", "instances")

@@ -223,9 +223,12 @@ def load_model(path) -> SeedFlowNet:
     the file's metadata.  Raises ``FileNotFoundError`` for a missing file and
     ``ValueError("model file invalid: …")`` for anything that is not a matching weight file.
     """
+    from ..validation import check_model_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    check_model_file(path)  # bounds the config before anything is built
     state, config = _read_state(path)
     sidecar = _sidecar(path)
     if sidecar.is_file():
