@@ -8,7 +8,7 @@ the weak-labelled image, the test image ``scalebar_5-0011.tif`` and ``unlabelled
 read by OCR, no diameter: the model's size model estimates it) and record the particle count,
 mean equivalent circle diameter, σ/D, the diameter the image was segmented at and the time.
 Every image gets an overlay PNG (measured particles outlined green, excluded ones red, scale
-bar magenta) under ``benchmarks/results/real_tem/`` — look at them.  On the labelled PbSe crop
+bar magenta) under ``benchmarks/results/real_tem/`` (git-ignored: copies of the authors' images) — look at them.  On the labelled PbSe crop
 the segmentation is also scored against its 324 true particles (AP50/AP75, count, merges: one
 predicted object holding two or more true ones), with the defaults and, as an *oracle* line,
 with the true median diameter given.  Writes ``benchmarks/results/real_micrographs.md`` / ``.json``.
