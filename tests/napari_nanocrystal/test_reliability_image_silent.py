@@ -103,9 +103,14 @@ def test_stacks_need_a_plane_and_get_the_right_one(tmp_path):
 
 def test_two_channel_tiff_is_not_read_as_a_strip(tmp_path):
     path = tmp_path / "two_channel.tif"
-    tifffile.imwrite(path, np.zeros((64, 64, 2), np.uint16))
-    with pytest.raises(ImageReadError, match=r"two_channel.tif: holds 64 images \(axes .*, shape \(64, 64, 2\)\)"):
+    data = np.zeros((64, 64, 2), np.uint16)
+    data[..., 1] = 7
+    tifffile.imwrite(path, data)
+    # rows x columns x 2 without metadata: two channels to choose from, not 64 strips of 64 x 2
+    with pytest.raises(ImageReadError, match=r"two_channel.tif: holds 2 images \(axes YXC, shape \(64, 64, 2\)\)"):
         read_image(path)
+    second = read_image(path, plane=1)[0]
+    assert second.shape == (64, 64) and (second == 7).all()
     channels = tmp_path / "cyx.tif"
     tifffile.imwrite(channels, np.zeros((2, 64, 64), np.uint16), imagej=True, metadata={"axes": "CYX"})
     with pytest.raises(ImageReadError, match=r"holds 2 images \(axes CYX"):

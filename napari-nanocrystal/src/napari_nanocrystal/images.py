@@ -101,9 +101,18 @@ def _tiff_series(path: Path):
     return tif
 
 
+def _axes(series) -> str:
+    """The series' axes; a plain (rows, columns, 2–4) array written without metadata (tifffile:
+    ``QYX``, i.e. rows × columns read as planes) is channels last: ``YXC``."""
+    axes, shape = series.axes, tuple(series.shape)
+    if axes == "QYX" and shape[2] <= 4 and min(shape[0], shape[1]) >= 16:
+        return "YXC"
+    return axes
+
+
 def _plane_layout(series) -> tuple[tuple[int, ...], str, tuple[int, int]]:
     """(plane shape, plane axes, (rows, columns)) of a tifffile series."""
-    axes, shape = series.axes, tuple(series.shape)
+    axes, shape = _axes(series), tuple(series.shape)
     plane_dims = tuple(n for a, n in zip(axes, shape) if a not in _IMAGE_AXES)
     plane_axes = "".join(a for a in axes if a not in _IMAGE_AXES)
     rows = shape[axes.index("Y")] if "Y" in axes else shape[-2]
@@ -119,7 +128,7 @@ def _read_tiff(path: Path, plane: int | None, max_pixels: int | None) -> tuple[n
         plane_dims, _, (rows, cols) = _plane_layout(series)
         _check_pixels(path, rows, cols, max_pixels)
         n_planes = int(np.prod(plane_dims)) if plane_dims else 1
-        what = f"axes {series.axes}, shape {tuple(series.shape)}"
+        what = f"axes {_axes(series)}, shape {tuple(series.shape)}"
         index = _pick_plane(path, n_planes, plane, what)
         data = series.asarray() if n_planes == 1 else _tiff_plane(series, index, plane_dims)
         data = _samples_last(np.asarray(data), series)
@@ -133,7 +142,7 @@ def _read_tiff(path: Path, plane: int | None, max_pixels: int | None) -> tuple[n
 
 def _samples_last(data: np.ndarray, series) -> np.ndarray:
     """(rows, columns) or (rows, columns, samples) from one plane of ``series`` (planar RGB too)."""
-    kept = [(a, n) for a, n in zip(series.axes, series.shape) if a in _IMAGE_AXES]
+    kept = [(a, n) for a, n in zip(_axes(series), series.shape) if a in _IMAGE_AXES]
     data = data.reshape([n for _, n in kept])
     axes = [a for a, _ in kept]
     if "S" in axes and axes[-1] != "S":
@@ -143,11 +152,12 @@ def _samples_last(data: np.ndarray, series) -> np.ndarray:
 
 def _tiff_plane(series, index: int, plane_dims: tuple[int, ...]) -> np.ndarray:
     """One (rows, columns[, samples]) plane of a stacked series, by flat index over its plane axes."""
-    if len(series.pages) == int(np.prod(plane_dims)) and series.axes.endswith(("YX", "YXS")):
+    axes = _axes(series)
+    if len(series.pages) == int(np.prod(plane_dims)) and axes.endswith(("YX", "YXS")):
         return series.pages[index].asarray()
     data = series.asarray()
-    moved = [i for i, a in enumerate(series.axes) if a not in _IMAGE_AXES]
-    kept = [i for i, a in enumerate(series.axes) if a in _IMAGE_AXES]
+    moved = [i for i, a in enumerate(axes) if a not in _IMAGE_AXES]
+    kept = [i for i, a in enumerate(axes) if a in _IMAGE_AXES]
     data = np.transpose(data, moved + kept).reshape((-1, *[data.shape[i] for i in kept]))
     return data[index]
 
