@@ -76,6 +76,9 @@ def test_presets_hold_the_paper_and_cpu_settings():
     assert paper.lr_warmup.type == "LinearLR" and paper.launcher == "none"
     cpu = load_config("cpu-small")
     assert cpu.model.net.nbase == [1, 16, 32, 64, 128] and cpu.train_pipeline[0].crop_size == 224
+    shipped = load_config("default-model")  # the shipped model's recipe: zooms 0.5-2, weak data in both stages
+    assert shipped.train_pipeline[0].scale_range == (0.5, 2.0) and shipped.model.net.nbase == [1, 16, 32, 64, 128]
+    assert [stage.data for stage in shipped.stages.values()] == ["mixed", "mixed"] and shipped.size_model.zooms_per_image == 3
     assert cpu.model.net.diameter_px == 30.0 and cpu.rescale_to_diameter
     tiny = load_config("seedflow_tiny_test", {"stages.pretrain.max_iters": 5, "launcher": "pytorch"})
     assert tiny.stages.pretrain.max_iters == 5 and tiny.launcher == "pytorch"
@@ -342,6 +345,8 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
     lr = {name: [r["lr"] for r in stage["train"]] for name, stage in log["stages"].items()}
     assert lr["pretrain"] == pytest.approx([0.25 * x for x in lr["finetune"]])  # 0.0125 vs the config's 0.05
     assert log["final_metrics"]["ap50"] == result.metrics["ap50"]
+    assert log["size_model"]["samples"] > 0  # the size model is fitted after the last stage ...
+    assert len(load_model(result.model_path).config["size_model"]["coef"]) == 16  # ... and saved with the network
 
     stages = [c[0] for c in calls]
     assert stages[0] == "prepare" and stages.index("pretrain") < stages.index("finetune")

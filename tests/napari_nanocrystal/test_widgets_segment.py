@@ -67,12 +67,16 @@ def test_diameter_in_nm_tiling_and_rgb(setup, sample, tiny_model, notes):
 def test_diameter_estimated_by_the_model(setup, sample, tiny_model, notes):
     viewer, image, widget = setup
     widget.select_model_file(tiny_model)
-    widget.diameter_unit.value = DIAMETER_AUTO
+    assert widget.diameter_unit.value == DIAMETER_AUTO and widget.diameter.native.isHidden()  # the default: no number asked
     widget.run()
     assert notes() == []
     layer = viewer.layers["tem labels"]
     assert layer.metadata["segmentation"]["diameter_px"] == "auto"
+    used = layer.metadata["segmentation"]["diameter_used_px"]  # the estimate the widget shows
+    assert used is None or 5 < used < 200
     assert evaluate([layer.data], [sample.labels])["ap50"] >= 0.7
+    widget.diameter_unit.value = "px"
+    assert not widget.diameter.native.isHidden()
 
 
 def test_baseline_and_replacing_asks(setup, sample, answer):

@@ -718,8 +718,7 @@ def train(
             net = load_model(previous_weights)
             size_info = None
             if cfg.get("size_model") is not None:
-                if progress is not None:
-                    progress("size model", 0, 1, float("nan"))
+                logger.info("fitting the size model on the training images")
                 size_info = add_size_model(net, labeled, weak, val=val, **dict(cfg.size_model))
             net.save(final)
             log = TrainingLog(log_path)
