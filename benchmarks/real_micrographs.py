@@ -9,7 +9,7 @@ read by OCR, no diameter: the model's size model estimates it) and record the pa
 mean equivalent circle diameter, σ/D, the diameter the image was segmented at and the time.
 Every image gets an overlay PNG (measured particles outlined green, excluded ones red, scale
 bar magenta) under ``benchmarks/results/real_tem/`` (git-ignored: copies of the authors' images) — look at them.  On the labelled PbSe crop
-the segmentation is also scored against its 324 true particles (AP50/AP75, count, merges: one
+the segmentation is also scored against the 323 particles of its instance map (AP50/AP75, count, merges: one
 predicted object holding two or more true ones), with the defaults and, as an *oracle* line,
 with the true median diameter given.  Writes ``benchmarks/results/real_micrographs.md`` / ``.json``.
 """
@@ -40,7 +40,6 @@ LABELLED = "pbse_1-0001_16"
 
 def _analyse(path: Path, model, reader) -> dict:
     import numpy as np
-
     from napari_nanocrystal.analysis import analyze_image, read_micrograph, render_overlay
 
     image, metadata_nm, _source = read_micrograph(path)
@@ -97,11 +96,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-    from nc_synthmodel.io import atomic_path, atomic_write_text
-    from PIL import Image
-
     from napari_nanocrystal.scalebar import get_ocr_reader
     from napari_nanocrystal.segmentation.network import resolve_model
+    from nc_synthmodel.io import atomic_path, atomic_write_text
+    from PIL import Image
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.model)
@@ -149,7 +147,8 @@ def main(argv=None) -> int:
     for row in rows:
         lines.append(f"| `{row['image']}` | {row['nm_per_px']:.4g} ({row['calibration']}) | {row['measured']} ({row['instances']}) | "
                      f"{row['mean_ecd_nm']:.2f} | {row['sigma_over_d_pct']:.1f} | {row['seconds']:.1f} | [png]({row['overlay']}) |")
-    lines += ["", "Labelled PbSe crop (`pbse_1-0001_16`, 324 true particles):", "",
+    n_true = next(iter(pbse.values()))["n_true"]
+    lines += ["", f"Labelled PbSe crop (`pbse_1-0001_16`, {n_true} true particles in its instance map):", "",
               "| run | AP50 | AP75 | found | merged | mean IoU matched | diameter px | time s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in pbse.items():
         seconds = "" if s["seconds"] is None else f"{s['seconds']:.1f}"

@@ -16,14 +16,13 @@ one warm-up run.  Writes ``benchmarks/results/segmentation_speed.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,20 +48,18 @@ def main(argv=None) -> int:
 
     import torch
     from cellpose import models as cp_models
-    from nc_synthmodel.io import atomic_write_text
-
     from napari_nanocrystal import make_tem_image, segment
     from napari_nanocrystal.segmentation.evaluation import evaluate
+    from nc_synthmodel.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
     sample = make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15.0, 1.5), nm_per_px=0.5,
                             scale_bar=False, rng=7)
     image, truth = sample.image, sample.labels
 
-    from napari_nanocrystal.segmentation.inference import bfloat16_supported
-
     from napari_nanocrystal.analysis import read_micrograph
     from napari_nanocrystal.segmentation._image import prepare_image
+    from napari_nanocrystal.segmentation.inference import bfloat16_supported
     from napari_nanocrystal.segmentation.network import resolve_model
     from napari_nanocrystal.segmentation.size_model import image_style
 
