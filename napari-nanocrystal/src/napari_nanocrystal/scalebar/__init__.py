@@ -44,7 +44,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from .files import _apply_palette, _read_dm, _read_tiff, read_file_calibration, read_image
+from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
 from .locate import BarCandidate, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
