@@ -212,6 +212,10 @@ def test_cli_batch_writes_outputs_reports_the_bad_file_and_never_overwrites(batc
         assert outcome.n_particles == len(table) and outcome.size_nm == pytest.approx(row["size_nm"])
         assert provenance.source_images == [str(folder / f"{stem}.{'png' if stem == 'a' else 'tif'}")]
         assert provenance.size_from_segmentation is True and provenance.calibration_source == row["calibration_source"]
+        calibration = document["analysis"]["calibration"]  # where the pixel size came from, in words
+        assert calibration["source"] == row["calibration_source"] and calibration["detail"]
+        if calibration["source"] == "ocr":
+            assert 0 < document["analysis"]["scale_bar"]["confidence"] <= 1
         labels, label_nm, _ = read_image(out / f"{stem}_labels.tif")  # calibrated in nm, like the input
         assert labels.shape == sample.image.shape and label_nm == pytest.approx(row["nm_per_px"], rel=1e-4)
         assert set(table["label"]) <= set(np.unique(labels).tolist())

@@ -539,6 +539,7 @@ def write_outputs(
             "image_shape": list(analysis.image.shape),
             "excluded": analysis.excluded,
             "settings": analysis.settings,
+            "calibration": {"source": analysis.calibration.source, "detail": analysis.calibration.detail},
             "scale_bar": None
             if analysis.calibration.source != "ocr"
             else {
@@ -547,6 +548,7 @@ def write_outputs(
                 "bar_box": analysis.calibration.bar_box,
                 "text_box": analysis.calibration.text_box,
                 "score": analysis.calibration.score,
+                "confidence": analysis.calibration.confidence,
             },
         },
     }
