@@ -13,6 +13,7 @@ The one place where both packages write files:
   to write over one of the command's own inputs (compared by resolved path and inode).
 * :func:`check_writable_dir` — find out that an output folder cannot be written *before*
   any work is done.
+* :func:`json_safe` — the one JSON sanitiser: numpy values as Python values, NaN/inf as null.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "check_output",
     "check_writable_dir",
     "clean_orphans",
+    "json_safe",
     "locked",
     "lock_path",
 ]
@@ -248,3 +250,24 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
         )
         raise OutputError(f"{folder}: cannot write to the output folder ({reason})") from None
     return folder
+
+
+# ----------------------------------------------------------------------------------------
+# JSON
+
+
+def json_safe(value):
+    """A copy with numpy scalars/arrays as Python values, paths as strings and NaN/inf as None (strict JSON)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
+        return json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

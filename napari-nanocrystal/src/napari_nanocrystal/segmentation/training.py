@@ -57,6 +57,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+from nc_synthmodel.files import json_safe  # noqa: F401 - public here too (the one JSON sanitiser)
 from nc_synthmodel.io import atomic_write_text
 
 from .data import emps_split, find_labelled_pairs, find_weak_pairs, read_image, read_weak_label
@@ -122,23 +123,6 @@ class TrainingResult:
 
 
 # --------------------------------------------------------------------------- files
-
-
-def json_safe(value):
-    """A copy with numpy scalars/arrays as Python values and NaN/inf as None (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 # --------------------------------------------------------------------------- configs

@@ -32,7 +32,7 @@ from mmengine.logging import HistoryBuffer
 
 from nc_synthmodel.io import atomic_write_text
 
-from ..training import json_safe
+from nc_synthmodel.files import json_safe
 from .registry import HOOKS
 
 __all__ = ["PlainCheckpointHook", "ProgressCallback", "ProgressHook", "TrainingLog", "TrainingLogHook"]
