@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageReadError", "read_image", "stored_shape"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageReadError", "read_image", "stored_shape", "to_gray"]
 
 logger = logging.getLogger(__name__)
 
@@ -303,3 +303,43 @@ def read_image(path, *, plane: int | None = None, max_pixels: int | None = MAX_P
     if data.ndim < 2 or data.size == 0:
         raise ImageReadError(f"{path}: not an image: decoded data of shape {data.shape}")
     return data, nm_per_px, ("metadata" if nm_per_px is not None else None)
+
+
+# ----------------------------------------------------------------------------------------
+# grey conversion (segmentation, weak labels)
+
+# ITU-R BT.709 luma weights, as skimage.color.rgb2gray
+_LUMA = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+
+
+def to_gray(image) -> np.ndarray:
+    """Convert any 2-D image to one float32 channel.
+
+    Parameters
+    ----------
+    image : array_like
+        (H, W) gray of any real or bool dtype, or (H, W, C) channel-last with C = 1 (gray),
+        2 (gray + alpha), 3 (RGB) or 4 (RGBA).  Alpha is dropped; RGB becomes BT.709 luma.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (H, W), values in the input's own units (no rescaling).
+    """
+    image = np.asarray(image)
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise ValueError(f"image must be a real-valued array, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[-1] in (1, 2):
+        image = image[..., 0]
+    elif image.ndim == 3 and image.shape[-1] in (3, 4):
+        image = image[..., :3].astype(np.float32) @ _LUMA
+    if image.ndim != 2:
+        raise ValueError(
+            "image must be 2-D (rows, columns) gray or (rows, columns, 1|3|4) channel-last; "
+            f"got shape {image.shape}"
+        )
+    if min(image.shape) < 1:
+        raise ValueError(f"image is empty: shape {image.shape}")
+    return image.astype(np.float32, copy=False)

@@ -13,47 +13,12 @@ import cv2
 import numpy as np
 from cellpose import transforms
 
+from ..images import to_gray  # noqa: F401 - the one grey conversion, public here too
+
 logger = logging.getLogger(__name__)
 
 #: Default lower/upper percentiles mapped to 0 and 1 (cellpose's ``normalize99``).
 DEFAULT_PERCENTILES = (1.0, 99.0)
-
-# ITU-R BT.709 luma weights, as skimage.color.rgb2gray
-_LUMA = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
-
-
-def to_gray(image) -> np.ndarray:
-    """Convert any 2-D image to one float32 channel.
-
-    Parameters
-    ----------
-    image : array_like
-        (H, W) gray of any real or bool dtype, or (H, W, C) channel-last with C = 1 (gray),
-        2 (gray + alpha), 3 (RGB) or 4 (RGBA).  Alpha is dropped; RGB becomes BT.709 luma.
-
-    Returns
-    -------
-    np.ndarray
-        float32 (H, W), values in the input's own units (no rescaling).
-    """
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise ValueError(f"image must be a real-valued array, got dtype {image.dtype}")
-    if image.ndim == 3 and image.shape[-1] in (1, 2):
-        image = image[..., 0]
-    elif image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = image[..., :3].astype(np.float32) @ _LUMA
-    if image.ndim != 2:
-        raise ValueError(
-            "image must be 2-D (rows, columns) gray or (rows, columns, 1|3|4) channel-last; "
-            f"got shape {image.shape}"
-        )
-    if min(image.shape) < 1:
-        raise ValueError(f"image is empty: shape {image.shape}")
-    return image.astype(np.float32, copy=False)
-
 
 def normalize_percentiles(image: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> np.ndarray:
     """Map the ``percentiles`` of a gray image to 0 and 1 (cellpose ``normalize99``), unclipped.

@@ -16,6 +16,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ..images import to_gray
 from .boxes import _as_boxes
 
 logger = logging.getLogger(__name__)
@@ -29,20 +30,8 @@ _POLARITIES = ("auto", "dark", "bright")
 
 
 def _gray(image) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise ValueError(f"image must be a real-valued array, got dtype {image.dtype}")
-    if image.ndim == 3 and image.shape[-1] in (1, 2):
-        image = image[..., 0]
-    elif image.ndim == 3 and image.shape[-1] in (3, 4):
-        from skimage.color import rgb2gray
-
-        image = rgb2gray(image[..., :3].astype(np.float32))
-    if image.ndim != 2 or min(image.shape) < 1:
-        raise ValueError(f"image must be (H, W) gray or (H, W, 3|4) RGB(A), got shape {image.shape}")
-    image = image.astype(np.float32, copy=False)
+    """Finite float32 gray (:func:`napari_nanocrystal.images.to_gray`)."""
+    image = to_gray(image)
     if not np.isfinite(image).all():
         raise ValueError("image contains NaN or infinite values")
     return image
