@@ -440,7 +440,8 @@ def _segment_size_model(image, net, options: dict, progress: ProgressCallback | 
 
     net_diameter, percentiles = _model_settings(net)
     _report(progress, "estimating the particle size", 0.0)
-    style = image_style(net, prepare_image(image, percentiles), bfloat16=_use_bfloat16(options["precision"]))
+    gray = prepare_image(image, percentiles)  # normalised once, for the estimate and the passes
+    style = image_style(net, gray, bfloat16=_use_bfloat16(options["precision"]))
     estimate = float(SizeModel.from_dict(net.config["size_model"]).predict(style)[0])
     used = None if abs(math.log(estimate / net_diameter)) <= math.log(SCALE_BAND) else estimate
     logger.info("size model: median particle diameter %.1f px (%s)", estimate, "no rescaling" if used is None else "rescaling")
@@ -448,13 +449,13 @@ def _segment_size_model(image, net, options: dict, progress: ProgressCallback | 
     def _span(start, stop):
         return None if progress is None else (lambda message, fraction: progress(message, start + (stop - start) * fraction))
 
-    result = _segment_once(image, net, used, progress=_span(0.05, 0.7), **options)
+    result = _segment_once(gray, net, used, progress=_span(0.05, 0.7), prepared=True, **options)
     passes = 1
     found = median_diameter_px(result.labels) if result.n_objects else 0.0
     assumed = net_diameter if used is None else used
     if found > 0 and abs(math.log(found / assumed)) > math.log(REFINE_RATIO):
         logger.info("particles found measure %.1f px, segmented at %.1f px: segmenting again at %.1f px", found, assumed, found)
-        again = _segment_once(image, net, found, progress=_span(0.7, 1.0), **options)
+        again = _segment_once(gray, net, found, progress=_span(0.7, 1.0), prepared=True, **options)
         passes = 2
         if again.n_objects:
             result = again
@@ -509,12 +510,13 @@ def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback
 
 def _segment_once(
     image, net, diameter_px, *, confidence_threshold, flow_threshold, seed_threshold, tile_size, tile_overlap, min_size_px, niter, precision,
-    progress,
+    progress, prepared: bool = False,
 ) -> SegmentationResult:
+    """One segmentation at ``diameter_px``; ``prepared=True``: ``image`` is already the normalised gray."""
     net_diameter, percentiles = _model_settings(net)
 
     _report(progress, "normalising image", 0.0)
-    gray = prepare_image(image, percentiles)
+    gray = image if prepared else prepare_image(image, percentiles)
     shape = gray.shape
     scale = 1.0 if diameter_px is None else net_diameter / float(diameter_px)
     if scale != 1.0:
