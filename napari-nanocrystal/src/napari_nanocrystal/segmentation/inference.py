@@ -1,5 +1,8 @@
 """Segment particles in an image with a seed/flow network (Gu et al. 2025; Cellpose-style).
 
+(Why past ~500 lines: the tiled network pass, the GIL-free flow QC kernel and the two diameter
+rules of ``"auto"`` are one pipeline with shared options; the QC kernel could move out next.)
+
 Pipeline of :func:`segment`:
 
 1. **Normalise** any input (uint8/uint16/float, gray, RGB or RGBA channel-last) to one gray

@@ -1,5 +1,9 @@
 """Train the seed/flow segmentation network in two stages with an mmengine ``Runner``.
 
+(Why past ~500 lines: data resolution, the stage configs, the resumable run, the size-model fit and
+:func:`evaluate_model` all apply one rule for which images are training and which are validation;
+splitting it into ``segmentation/training/`` along those lines is issue 17's next step.)
+
 :func:`train` is the headless API (the ``nanocrystal train`` command and the napari Train
 widget call it).  A config (an mmengine Python config in ``napari_nanocrystal/configs``,
 composed from ``_base_`` parts, or a preset name, see :data:`PRESETS`) describes the model,
