@@ -72,20 +72,6 @@ def check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> N
         check_writable_dir(folder)
 
 
-def label_tiff_bytes(labels) -> bytes:
-    """Label TIFF bytes of an int label image (uint16 when it fits, else uint32)."""
-    import io
-
-    import numpy as np
-    import tifffile
-
-    labels = np.asarray(labels)
-    dtype = np.uint16 if labels.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, labels.astype(dtype), compression="zlib")
-    return buffer.getvalue()
-
-
 def particle_table(result):
     """One row per particle of a SegmentationResult: label, confidence, area_px, centroid_y_px, centroid_x_px."""
     import numpy as np
@@ -109,13 +95,14 @@ def particle_table(result):
 
 def _segment_one(image_path: Path, out_path: Path, net, args: argparse.Namespace) -> int:
     """Segment one image and write its label TIFF and CSV together; return the number of particles."""
-    from napari_nanocrystal.analysis import _write_together
+    from napari_nanocrystal.analysis import write_together
     from napari_nanocrystal.images import read_image
+    from napari_nanocrystal.label_files import label_tiff_bytes
     from napari_nanocrystal.segmentation.inference import segment
 
     image, _, _ = read_image(image_path, plane=args.plane)
     result = segment(image, net, diameter_px=args.diameter, confidence_threshold=args.confidence or None, tile_size=args.tile_size)
-    _write_together({
+    write_together({
         out_path: label_tiff_bytes(result.labels),
         out_path.with_suffix(".csv"): particle_table(result).to_csv(index=False).encode("utf-8"),
     })

@@ -10,7 +10,6 @@ done (bad options, no images, outputs exist, detector cannot be loaded).
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 from pathlib import Path
@@ -60,25 +59,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def output_name(image: Path) -> str:
-    """``<name>_weak.png`` for an image ``<name>[_image].<ext>``."""
-    stem = image.stem[: -len("_image")] if image.stem.endswith("_image") and len(image.stem) > len("_image") else image.stem
-    return f"{stem}_weak.png"
-
-
-def _png_bytes(array) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def run(args) -> int:
     from nc_synthmodel.files import atomic_write_bytes, check_output, check_writable_dir
 
     from napari_nanocrystal.analysis import collect_images
     from napari_nanocrystal.images import read_image
+    from napari_nanocrystal.label_files import png_bytes, weak_label_name
     from napari_nanocrystal.validation import check_model_file
     from napari_nanocrystal.weak_labels import detections, load_box_detector, weak_label_from_boxes
 
@@ -91,7 +77,7 @@ def run(args) -> int:
         return 2
     targets: dict[str, Path] = {}
     for image in images:
-        name = output_name(image)
+        name = weak_label_name(image)
         if name in targets:
             print(f"nanocrystal weak-labels: error: {targets[name]} and {image} would both write {name}; process them separately", file=sys.stderr)
             return 2
@@ -145,7 +131,7 @@ def run(args) -> int:
                 polarity=args.polarity,
                 otsu_background=args.otsu_background,
             )
-            atomic_write_bytes(out / name, _png_bytes(weak))
+            atomic_write_bytes(out / name, png_bytes(weak))
         except (OSError, ValueError, RuntimeError, ImportError, MemoryError) as error:
             failed += 1
             message = str(error)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Generator
 
 import numpy as np
@@ -64,25 +63,11 @@ def calibrate(image: np.ndarray, mode: str, *, manual_nm_per_px=None, metadata_n
 
     ``mode``: "auto" (file metadata, else the scale bar), "ocr", "metadata" or "manual".
     """
-    from napari_nanocrystal.scalebar import ScaleBarError, read_file_calibration, read_scale_bar
+    from napari_nanocrystal.analysis import iter_calibrate  # the one order of the calibration sources
 
-    if mode == "manual":
-        yield "typed value", 0.5
-        return read_scale_bar(image, manual_nm_per_px=manual_nm_per_px)
-    detail = None
-    if mode in ("auto", "metadata") and source_path and os.path.isfile(source_path):
-        yield "reading the file's calibration", 0.1
-        found = read_file_calibration(source_path)
-        if found is not None and (metadata_nm_per_px is None or abs(found.nm_per_px / metadata_nm_per_px - 1) < 1e-6):
-            metadata_nm_per_px, detail = found.nm_per_px, found.detail
-    if mode == "metadata" and metadata_nm_per_px is None:
-        raise ScaleBarError("no pixel size in the file metadata: read the scale bar or type the value")
-    if mode in ("auto", "metadata") and metadata_nm_per_px is not None:
-        return read_scale_bar(image, metadata_nm_per_px=metadata_nm_per_px, metadata_detail=detail or "the file's calibration")
-    yield "reading the scale bar (OCR)", 0.2
-    bar = read_scale_bar(image)
-    yield f"read {bar.text!r}", 1.0
-    return bar
+    return (
+        yield from iter_calibrate(image, mode, manual_nm_per_px=manual_nm_per_px, metadata_nm_per_px=metadata_nm_per_px, source_path=source_path)
+    )
 
 
 class CalibrateWidget(QWidget):

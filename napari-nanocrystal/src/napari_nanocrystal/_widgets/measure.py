@@ -65,20 +65,6 @@ def particle_table(layer) -> pd.DataFrame | None:
     return features[list(PARTICLE_COLUMNS)]
 
 
-def size_summary(table: pd.DataFrame) -> tuple[np.ndarray, str, str]:
-    """(diameters, unit, "D = …, σ/D = …, N = …") of a particle table; px when uncalibrated."""
-    diameters = table["ecd_nm"].to_numpy(dtype=float)
-    unit = "nm"
-    if len(diameters) == 0 or np.isnan(diameters).any():
-        diameters = np.sqrt(4.0 * table["area_px"].to_numpy(dtype=float) / math.pi)
-        unit = "px"
-    if len(diameters) == 0:
-        return diameters, unit, "N = 0"
-    mean = float(diameters.mean())
-    spread = 100.0 * float(diameters.std(ddof=0)) / mean if mean > 0 else float("nan")
-    return diameters, unit, f"D = {mean:.3g} {unit}, σ/D = {spread:.1f} %, N = {len(diameters)}"
-
-
 class MeasureWidget(QWidget):
     """Measure the particles of a Labels layer: table in ``features``, docked table, histogram, CSV."""
 
@@ -186,6 +172,8 @@ class MeasureWidget(QWidget):
             self.histogram.new_axes()
             self.histogram.draw()
             return
+        from napari_nanocrystal.analysis import size_summary
+
         self.table.set_table(table, TABLE_COLUMNS)
         diameters, unit, text = size_summary(table)
         self.summary.value = text + ("" if unit == "nm" else " — not calibrated: sizes in px")

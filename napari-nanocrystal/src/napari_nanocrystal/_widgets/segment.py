@@ -38,33 +38,13 @@ MODEL_FILE = "model file…"
 MODEL_BASELINE = "Otsu–watershed baseline (no model)"
 #: Diameter unit choice that lets the model estimate the particle diameter (``diameter_px="auto"``).
 DIAMETER_AUTO = "auto (estimate)"
-_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
-_BAR_MARGIN_PX = 3
 
 
 def shipped_models() -> dict[str, Path]:
     """Weight files shipped in ``napari_nanocrystal/models`` (found without importing torch)."""
-    folder = Path(__file__).resolve().parents[1] / "models"
-    found: dict[str, Path] = {}
-    if folder.is_dir():
-        for suffix in _WEIGHT_SUFFIXES:
-            for path in sorted(folder.glob(f"*{suffix}")):
-                found.setdefault(path.stem, path)
-    return found
+    from napari_nanocrystal.segmentation.weights import shipped_weights
 
-
-def _drop_on_scale_bar(labels: np.ndarray, boxes) -> int:
-    """Remove instances overlapping the scale bar or its label (in place); returns how many."""
-    region = np.zeros(labels.shape, bool)
-    for box in boxes:
-        if box is None:
-            continue
-        r0, c0, r1, c1 = (int(v) for v in box)
-        region[max(0, r0 - _BAR_MARGIN_PX) : r1 + _BAR_MARGIN_PX, max(0, c0 - _BAR_MARGIN_PX) : c1 + _BAR_MARGIN_PX] = True
-    hit = np.unique(labels[region & (labels > 0)])
-    if hit.size:
-        labels[np.isin(labels, hit)] = 0
-    return int(hit.size)
+    return shipped_weights()
 
 
 def segment_image(image: np.ndarray, model, *, diameter_px="auto", scale_bar_boxes=(), **options) -> Generator:
@@ -74,28 +54,18 @@ def segment_image(image: np.ndarray, model, *, diameter_px="auto", scale_bar_box
     ``model`` is "default", a shipped name, a weight-file path, or :data:`MODEL_BASELINE`;
     ``options`` are those of :func:`napari_nanocrystal.segment` (thresholds, tiling, min size).
     """
-    import fastremap
+    from napari_nanocrystal.analysis import remove_scale_bar_particles, segment_baseline
 
     if model == MODEL_BASELINE:
-        from napari_nanocrystal.segmentation.evaluation import otsu_watershed
-
         yield "Otsu threshold and watershed", 0.1
-        distance = max(3, int(round(0.5 * diameter_px))) if diameter_px and diameter_px != "auto" else 20
-        labels = otsu_watershed(image, min_distance_px=distance, min_size_px=int(options.get("min_size_px", 15)))
-        confidence = np.full(int(labels.max(initial=0)), np.nan, np.float32)
-        used = diameter_px if diameter_px != "auto" else None
+        labels, confidence, used = segment_baseline(image, diameter_px=diameter_px, min_size_px=int(options.get("min_size_px", 15)))
     else:
         from napari_nanocrystal.segmentation.inference import segment
 
         yield "loading the model", 0.02
         result = yield from iter_callback(segment, image, model, diameter_px=diameter_px, **options)
         labels, confidence, used = result.labels, result.confidence, result.diameter_px
-    dropped = _drop_on_scale_bar(labels, scale_bar_boxes) if len(scale_bar_boxes) else 0
-    if dropped:
-        labels, remap = fastremap.renumber(labels, in_place=True)
-        kept = sorted((old, new) for old, new in remap.items() if old and new)
-        confidence = np.asarray([confidence[old - 1] for old, _ in kept], np.float32)
-        labels = labels.astype(np.int32, copy=False)
+    labels, confidence, dropped = remove_scale_bar_particles(labels, confidence, scale_bar_boxes)
     if not labels.any():
         raise ValueError(
             "no particles found"
@@ -191,8 +161,10 @@ class SegmentWidget(QWidget):
         except ValueError as error:
             notify_error(f"Segment {image.name}: {error}")
             return
+        from napari_nanocrystal.analysis import scale_bar_boxes
+
         bar = image.metadata.get("scale_bar") if self.drop_bar.value else None
-        boxes = [bar.get(key) for key in ("bar_box", "text_box") if bar.get(key) is not None] if isinstance(bar, dict) else []
+        boxes = scale_bar_boxes(bar) if isinstance(bar, dict) else []
         options = {
             "confidence_threshold": self.confidence.value,
             "flow_threshold": self.flow.value,

@@ -9,9 +9,7 @@ files are replaced only after asking.
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 from collections.abc import Generator
 from pathlib import Path
 
@@ -49,34 +47,6 @@ def weak_colormap() -> DirectLabelColormap:
     return DirectLabelColormap(color_dict={k: np.asarray(v) for k, v in WEAK_COLOURS.items()})
 
 
-def file_stem(name: str) -> str:
-    """A file-name-safe stem for a layer name."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return stem or "image"
-
-
-def pair_paths(folder: Path, name: str) -> tuple[Path, Path]:
-    """The image and weak-label files of one image in the flat training layout."""
-    stem = file_stem(name)
-    return folder / f"{stem}_image.tif", folder / f"{stem}_weak.png"
-
-
-def _tiff_bytes(image: np.ndarray) -> bytes:
-    import tifffile
-
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, image, photometric="rgb" if image.ndim == 3 else "minisblack")
-    return buffer.getvalue()
-
-
-def _png_bytes(weak: np.ndarray) -> bytes:
-    from PIL import Image as PILImage
-
-    buffer = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(weak, dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def make_weak_labels(images: dict[str, np.ndarray], detector: str, folder: Path | None = None, **options) -> Generator:
     """Task: weak labels of ``images`` (name → array); saved as training pairs in ``folder``.
 
@@ -84,6 +54,7 @@ def make_weak_labels(images: dict[str, np.ndarray], detector: str, folder: Path 
     """
     from nc_synthmodel.io import atomic_write_bytes
 
+    from napari_nanocrystal.label_files import png_bytes, tiff_bytes, weak_pair_paths
     from napari_nanocrystal.weak_labels import iter_weak_labels
 
     maps = yield from iter_weak_labels(list(images.values()), detector, **options)
@@ -91,9 +62,9 @@ def make_weak_labels(images: dict[str, np.ndarray], detector: str, folder: Path 
     if folder is not None:
         for (name, image), weak in zip(images.items(), maps, strict=True):
             yield f"saving {name}", 0.99
-            image_path, weak_path = pair_paths(folder, name)
-            atomic_write_bytes(image_path, _tiff_bytes(image))
-            atomic_write_bytes(weak_path, _png_bytes(weak))
+            image_path, weak_path = weak_pair_paths(folder, name)
+            atomic_write_bytes(image_path, tiff_bytes(image))
+            atomic_write_bytes(weak_path, png_bytes(np.asarray(weak, dtype=np.uint8)))
             written += [image_path, weak_path]
     return maps, written
 
@@ -188,7 +159,9 @@ class WeakLabelsWidget(QWidget):
         if text in ("", "."):
             return None
         folder = Path(text)
-        existing = [p for layer in images for p in pair_paths(folder, layer.name) if p.exists()]
+        from napari_nanocrystal.label_files import weak_pair_paths
+
+        existing = [p for layer in images for p in weak_pair_paths(folder, layer.name) if p.exists()]
         if existing and not confirm(self, f"{len(existing)} file(s) exist in {folder} (e.g. {existing[0].name}). Replace them?"):
             raise ValueError("not saved: the folder holds files of these images (choose another folder)")
         return folder

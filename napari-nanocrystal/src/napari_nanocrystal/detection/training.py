@@ -118,12 +118,8 @@ def _set_nwd_constant(cfg: Config, constant: float) -> int:
 def _write_pairs(pairs: Sequence, root: Path) -> Path:
     """Write in-memory (image, labels) pairs as ``images/NNNN.png`` + ``segmaps/NNNN.png`` (atomic)."""
     from nc_synthmodel.io import atomic_write_bytes
-    from PIL import Image
 
-    def png(array: np.ndarray) -> bytes:
-        buffer = io.BytesIO()
-        Image.fromarray(array).save(buffer, format="PNG")
-        return buffer.getvalue()
+    from ..label_files import label_png_bytes, png_bytes
 
     for i, pair in enumerate(pairs):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
@@ -137,8 +133,8 @@ def _write_pairs(pairs: Sequence, root: Path) -> Path:
             from .dataset import detector_input
 
             image = detector_input(image)[..., 0]  # what the detector sees, as 8-bit gray
-        atomic_write_bytes(root / "images" / f"{i:04d}.png", png(image))
-        atomic_write_bytes(root / "segmaps" / f"{i:04d}.png", png(labels.astype(np.uint16)))
+        atomic_write_bytes(root / "images" / f"{i:04d}.png", png_bytes(image))
+        atomic_write_bytes(root / "segmaps" / f"{i:04d}.png", label_png_bytes(labels))
     return root
 
 

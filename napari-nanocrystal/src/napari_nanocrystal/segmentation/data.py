@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..images import IMAGE_SUFFIXES  # the one suffix list (images.py is a torch-free leaf)
+from ..label_files import IMAGE_ENDING, LABEL_SUFFIXES, WEAK_SUFFIXES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -169,13 +170,11 @@ def weak_label_from_pair(pair) -> np.ndarray:
     return weak
 
 
-#: Name endings of instance maps in flat folders, and subfolder names in the EMPS layout.
-LABEL_SUFFIXES = ("_instances", "_labels", "_masks")
+# Name endings in flat folders (LABEL_SUFFIXES, WEAK_SUFFIXES: one 0/1/255 map, or the paper's
+# side-by-side pair) are the layout of napari_nanocrystal.label_files; subfolder names of the EMPS layout:
 _LABEL_DIRS = ("segmaps", "labels", "masks", "instances")
-#: Name endings of weak labels in flat folders: one 0/1/255 map, or the paper's side-by-side pair.
-WEAK_SUFFIXES = ("_weak", "_weaklabel_pair")
 _WEAK_DIRS = ("weak",)
-_IMAGE_ENDING = "_image"
+_IMAGE_ENDING = IMAGE_ENDING
 
 
 class PairFiles(NamedTuple):

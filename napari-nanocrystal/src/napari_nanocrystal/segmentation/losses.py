@@ -30,14 +30,13 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from ..label_files import UNCERTAIN  # weak-label value excluded from the loss (defined once, torch-free)
 from .network import FLOW_SCALE
 
 __all__ = ["FLOW_SCALE", "UNCERTAIN", "labelled_loss", "weak_loss"]
 
 logger = logging.getLogger(__name__)
 
-#: Weak-label value of pixels excluded from the loss.
-UNCERTAIN = 255
 
 
 def labelled_loss(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

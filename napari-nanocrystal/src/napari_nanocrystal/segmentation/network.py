@@ -37,6 +37,8 @@ from cellpose.resnet_torch import CPnet
 from nc_synthmodel.io import atomic_path, atomic_write_text
 from torch import nn
 
+from . import weights
+
 __all__ = ["FLOW_SCALE", "SeedFlowNet", "available_models", "load_model", "resolve_model"]
 
 logger = logging.getLogger(__name__)
@@ -48,10 +50,10 @@ FLOW_SCALE = 5.0
 #: Weight-file format version written into every config.
 FORMAT_VERSION = 1
 
-#: Folder of the weights shipped with the package (``models/<name>.safetensors`` + ``.json``).
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+#: Folder of the weights shipped with the package (:mod:`.weights`); read at each call, so it can be patched.
+MODELS_DIR = weights.MODELS_DIR
 
-_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+_WEIGHT_SUFFIXES = weights.WEIGHT_SUFFIXES
 
 
 class SeedFlowNet(nn.Module):
@@ -271,13 +273,7 @@ def load_model(path) -> SeedFlowNet:
 
 def available_models() -> dict[str, Path]:
     """Weights shipped with the package: name → weight file under ``napari_nanocrystal/models``."""
-    if not MODELS_DIR.is_dir():
-        return {}
-    found = {}
-    for suffix in _WEIGHT_SUFFIXES:
-        for path in sorted(MODELS_DIR.glob(f"*{suffix}")):
-            found.setdefault(path.stem, path)
-    return found
+    return weights.shipped_weights(MODELS_DIR)
 
 
 def resolve_model(model) -> nn.Module:

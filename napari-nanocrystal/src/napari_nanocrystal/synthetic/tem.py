@@ -345,33 +345,28 @@ def write_training_set(out_dir, n_images: int, *, shape: tuple[int, int] = (512,
                        overwrite: bool = False, progress=None) -> list[tuple[Path, Path]]:
     """Write ``n_images`` :func:`random_tem_image` pairs for ``nanocrystal train --labeled``.
 
-    Files: ``synthetic-<seed>-<i>_image.png`` (8-bit gray) and ``..._instances.tif`` (uint16
-    instance map), each written atomically; image ``i`` is drawn with seed ``(seed, i)``, so a
+    Files: ``synthetic-<seed>-<i>_image.png`` (8-bit gray) and ``..._instances.tif`` (instance
+    map, :func:`~napari_nanocrystal.label_files.label_tiff_bytes`), each written atomically; image ``i`` is drawn with seed ``(seed, i)``, so a
     set is reproducible and can be extended.  Existing files are an error unless ``overwrite``.
     ``progress(message, fraction)`` is called after each pair.  Returns the (image, instances) paths.
     """
-    import tifffile
-    from nc_synthmodel.io import atomic_path
-    from PIL import Image
+    from nc_synthmodel.files import atomic_write_bytes
+
+    from ..label_files import label_tiff_bytes, labelled_pair_paths, png_bytes
 
     n_images = int(n_images)
     if n_images < 1:
         raise ValueError(f"n_images must be >= 1, got {n_images}")
     out = Path(out_dir)
-    names = [f"synthetic-{int(seed)}-{i:04d}" for i in range(n_images)]
-    paths = [(out / f"{name}_image.png", out / f"{name}_instances.tif") for name in names]
+    paths = [labelled_pair_paths(out, f"synthetic-{int(seed)}-{i:04d}") for i in range(n_images)]
     existing = [str(p) for pair in paths for p in pair if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{len(existing)} files exist already (e.g. {existing[0]}); pass overwrite=True / --overwrite to replace them")
     out.mkdir(parents=True, exist_ok=True)
     for i, (image_path, labels_path) in enumerate(paths):
         sample = random_tem_image(shape, rng=np.random.default_rng([int(seed), i]))
-        if sample.labels.max() > np.iinfo(np.uint16).max:
-            raise ValueError(f"{image_path.name}: more than 65535 particles")
-        with atomic_path(image_path) as tmp:
-            Image.fromarray(np.asarray(sample.image, dtype=np.uint8)).save(tmp, format="PNG")
-        with atomic_path(labels_path) as tmp:
-            tifffile.imwrite(tmp, sample.labels.astype(np.uint16), compression="zlib")
+        atomic_write_bytes(image_path, png_bytes(np.asarray(sample.image, dtype=np.uint8)))
+        atomic_write_bytes(labels_path, label_tiff_bytes(sample.labels))
         if progress is not None:
             progress(f"{image_path.name}: {int(sample.labels.max())} particles", (i + 1) / n_images)
     return paths

@@ -7,7 +7,7 @@ Otsu threshold separates particle from background; the mask is eroded and dilate
 band between the two is "uncertain" (excluded from the loss).
 
 Label map convention (uint8, (H, W)): ``0`` background, ``1`` particle, ``255``
-(:data:`UNCERTAIN`, the same value as :data:`napari_nanocrystal.segmentation.losses.UNCERTAIN`)
+(:data:`UNCERTAIN`, defined once in :mod:`napari_nanocrystal.label_files`)
 uncertain.  Boxes are ``(N, 4)`` float arrays ``(x0, y0, x1, y1)`` in pixel-edge coordinates
 (mmdet/COCO ``xyxy``): a particle covering columns ``c0 … c1 - 1`` and rows ``r0 … r1 - 1``
 has the box ``(c0, r0, c1, r1)``.
@@ -77,10 +77,11 @@ Modules: :mod:`.boxes` (boxes of a label image), :mod:`.label_map` (boxes → we
 
 from __future__ import annotations
 
+from ..label_files import BACKGROUND, FOREGROUND, UNCERTAIN
 from .backends import DETECTORS, BoxDetector, load_box_detector
 from .batch import detections, generate_weak_labels, iter_weak_labels
 from .boxes import boxes_from_labels
-from .label_map import BACKGROUND, FOREGROUND, UNCERTAIN, weak_label_from_boxes
+from .label_map import weak_label_from_boxes
 
 __all__ = [
     "BACKGROUND",

@@ -61,9 +61,9 @@ def _self_detector(model, score_threshold: float, diameter_px: float | str | Non
 
 
 def _otsu_detector(diameter_px: float | None, smooth_px: float) -> BoxDetector:
-    from ..segmentation.evaluation import otsu_watershed
+    from ..segmentation.evaluation import otsu_min_distance_px, otsu_watershed
 
-    min_distance = 20 if diameter_px is None else max(2, int(round(diameter_px / 2)))
+    min_distance = otsu_min_distance_px(diameter_px)
 
     def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         gray = _gray(image)

@@ -17,14 +17,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..images import to_gray
+from ..label_files import FOREGROUND, UNCERTAIN
 from .boxes import _as_boxes
 
 logger = logging.getLogger(__name__)
 
-BACKGROUND = 0
-FOREGROUND = 1
-#: Weak-label value of uncertain pixels (excluded from the loss; as ``segmentation.losses.UNCERTAIN``).
-UNCERTAIN = 255
+# the weak-label values (0, 1, 255) are defined once, in the torch-free label_files module
 
 _POLARITIES = ("auto", "dark", "bright")
 

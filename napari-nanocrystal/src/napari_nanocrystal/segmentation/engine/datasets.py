@@ -29,9 +29,9 @@ from mmengine.dataset import BaseDataset
 from nc_synthmodel.io import atomic_path
 from scipy import ndimage
 
+from ...label_files import UNCERTAIN
 from .._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from ..data import read_image, read_weak_label
-from ..losses import UNCERTAIN
 from ..targets import cached_targets, flow_targets, rescale_to_diameter
 from .registry import DATASETS
 

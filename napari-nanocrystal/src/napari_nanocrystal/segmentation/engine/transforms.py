@@ -30,7 +30,7 @@ import math
 import cv2
 import numpy as np
 import torch
-from ..losses import UNCERTAIN
+from ...label_files import UNCERTAIN
 from .registry import TRANSFORMS
 
 __all__ = ["PackSeedFlowInputs", "RandomAffineCrop", "RandomBrightnessContrast", "warp_sample"]
