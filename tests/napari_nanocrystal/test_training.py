@@ -26,7 +26,7 @@ from napari_nanocrystal.segmentation.data import find_labelled_pairs, find_weak_
 from napari_nanocrystal.segmentation.losses import labelled_loss, weak_loss
 from napari_nanocrystal.segmentation.network import load_model
 from napari_nanocrystal.segmentation.targets import flow_targets
-from napari_nanocrystal.segmentation.training import _mix_repeats, load_config, resolve_data, train
+from napari_nanocrystal.segmentation.training import load_config, mix_repeats, resolve_data, train
 from napari_nanocrystal.synthetic import make_tem_image
 
 
@@ -307,12 +307,12 @@ def _current_scope():
     ],
 )
 def test_weak_fraction_sets_the_share_of_weak_samples(fraction, n_labelled, n_weak, expected):
-    labelled_repeat, weak_repeat = _mix_repeats(fraction, n_labelled, n_weak)
+    labelled_repeat, weak_repeat = mix_repeats(fraction, n_labelled, n_weak)
     assert (labelled_repeat, weak_repeat) == expected
     share = n_weak * weak_repeat / (n_weak * weak_repeat + n_labelled * labelled_repeat)
     assert abs(share - fraction) < 0.03
     with pytest.raises(ValueError, match="weak_fraction"):
-        _mix_repeats(1.0, n_labelled, n_weak)
+        mix_repeats(1.0, n_labelled, n_weak)
 
 
 def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):

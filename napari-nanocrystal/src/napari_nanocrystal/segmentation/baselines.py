@@ -253,14 +253,14 @@ def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="true
     from .data import read_image, read_labels
     from .evaluation import evaluate
     from .targets import median_diameter_px
-    from .training import _collect, _split_files
+    from .training import collect_sources, split_files
     from ._image import to_gray
 
     model = load_cellpose_baseline(path)
-    files, memory = _collect(data, "labels")
+    files, memory = collect_sources(data, "labels")
     if memory or not files:
         raise ValueError("evaluate_cellpose_baseline reads labelled files: pass folders, image files or (image_path, labels_path) tuples")
-    files, note = _split_files(files, split)
+    files, note = split_files(files, split)
     if max_images is not None:
         picks = np.unique(np.linspace(0, len(files) - 1, int(max_images)).round().astype(int))
         files = [files[i] for i in picks]
