@@ -4,8 +4,8 @@ import subprocess
 import sys
 import textwrap
 
-# modules that are allowed to import Qt/napari: the widgets and the napari glue
-UI_MODULES = ("napari_nanocrystal._widgets", "napari_nanocrystal._napari")
+# the modules allowed to import Qt/napari: the widgets
+UI_MODULES = ("napari_nanocrystal._widgets",)
 
 
 def test_core_imports_with_qt_and_napari_blocked():

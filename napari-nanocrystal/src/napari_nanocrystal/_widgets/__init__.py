@@ -1,4 +1,4 @@
-"""napari dock widgets of napari-nanocrystal (the only modules, with ``_napari*``, that import Qt/napari).
+"""napari dock widgets of napari-nanocrystal (the only modules that import Qt/napari).
 
 One module per widget, each a ``QWidget`` subclass taking ``napari_viewer`` and registered in
 ``napari.yaml``: :mod:`.calibrate`, :mod:`.segment`, :mod:`.measure`, :mod:`.shapes`,

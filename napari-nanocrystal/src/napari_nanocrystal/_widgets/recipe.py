@@ -51,8 +51,7 @@ def predict_outcome(recipe, model_dir=None) -> Generator:
         if model_dir is None:
             model = models.default_model()
         else:
-            loader = getattr(models, "SynthesisModel", None) or models.SynthesisTransformer
-            model = loader.load(model_dir)
+            model = models.SynthesisTransformer.load(model_dir)
     except (FileNotFoundError, ValueError, OSError) as error:
         return NoModel(f"no model: {error}")
     yield "predicting", 0.6

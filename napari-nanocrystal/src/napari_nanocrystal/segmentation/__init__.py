@@ -10,44 +10,19 @@ The names below are imported lazily: importing this package does not load torch 
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
-_EXPORTS = {
-    "SeedFlowNet": "network",
-    "load_model": "network",
-    "available_models": "network",
-    "segment": "inference",
-    "SegmentationResult": "inference",
-    "evaluate": "evaluation",
-    "otsu_watershed": "evaluation",
-    "flow_targets": "targets",
-    "rescale_to_diameter": "targets",
-    "cached_targets": "targets",
-    "labelled_loss": "losses",
-    "weak_loss": "losses",
-    "emps_split": "data",
-    "load_emps_pair": "data",
-    "find_labelled_pairs": "data",
-    "find_weak_pairs": "data",
-    "read_weak_label": "data",
-    "train": "training",
-    "TrainingResult": "training",
-    "load_config": "training",
-    "evaluate_model": "training",
-    "train_cellpose_baseline": "baselines",
-    "evaluate_cellpose_baseline": "baselines",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+# module → the public names it defines, loaded on first use (lazy_loader)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "network": ["SeedFlowNet", "load_model", "available_models"],
+        "inference": ["segment", "SegmentationResult"],
+        "evaluation": ["evaluate", "otsu_watershed"],
+        "targets": ["flow_targets", "rescale_to_diameter", "cached_targets"],
+        "losses": ["labelled_loss", "weak_loss"],
+        "data": ["emps_split", "load_emps_pair", "find_labelled_pairs", "find_weak_pairs", "read_weak_label"],
+        "training": ["train", "TrainingResult", "load_config", "evaluate_model"],
+        "baselines": ["train_cellpose_baseline", "evaluate_cellpose_baseline"],
+    },
+)
