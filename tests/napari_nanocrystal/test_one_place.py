@@ -212,3 +212,19 @@ def test_the_non_training_path_imports_and_runs_without_mmengine():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:3] == ["1", "(64, 64)", "ImportError True"]
+
+
+def test_one_validation_rule_for_training_and_evaluation(tmp_path):
+    """resolve_data (training) and split_files (evaluate_model, the cellpose baseline) hold out the same images."""
+    from napari_nanocrystal.segmentation.training import collect_sources, resolve_data, split_files
+
+    for name in ("e", "a", "g", "c", "b", "f", "d"):
+        (tmp_path / f"{name}_image.png").write_bytes(b"")
+        (tmp_path / f"{name}_instances.tif").write_bytes(b"")
+    data = resolve_data(str(tmp_path))
+    files, _ = collect_sources(str(tmp_path), "labels")
+    val, note = split_files(files, "val")
+    train, _ = split_files(files, "train")
+    assert [e["name"] for e in data.val_files] == [e["name"] for e in val] == ["a", "f"]
+    assert sorted(e["name"] for e in data.train_files) == sorted(e["name"] for e in train) == ["b", "c", "d", "e", "g"]
+    assert note == "val split (every 5th image)" and data.val_note == "every 5th labelled image (sorted by name)"

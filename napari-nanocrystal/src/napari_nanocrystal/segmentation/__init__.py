@@ -1,9 +1,11 @@
 """Particle instance segmentation: the seed/flow network of Gu et al. (ACS Nano 2025), built
 on cellpose 3.1.
 
-Modules: :mod:`.network` (``SeedFlowNet``, weight files), :mod:`.targets` (flow/seed training
-targets, rescaling, on-disk cache), :mod:`.losses`, :mod:`.inference` (``segment``),
-:mod:`.evaluation` (AP, Otsu–watershed baseline), :mod:`.data` (EMPS split and readers).
+Modules: :mod:`.network` (``SeedFlowNet``, weight files), :mod:`.weights` (the shipped weights,
+torch-free), :mod:`.targets` (flow/seed training targets, rescaling, on-disk cache), :mod:`.losses`,
+:mod:`.inference` (``segment``), :mod:`.size_model`, :mod:`.evaluation` (AP, Otsu–watershed
+baseline), :mod:`.data` (EMPS split and readers), :mod:`.training` (the package behind ``train``;
+needs the mmengine training extra), :mod:`.engine` (its mmengine components).
 
 The names below are imported lazily: importing this package does not load torch or cellpose.
 """

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data import emps_split, find_labelled_pairs, find_weak_pairs
 
-__all__ = ["TrainingData", "collect_sources", "resolve_data", "split_files"]
+__all__ = ["TrainingData", "collect_sources", "held_out", "resolve_data", "split_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,28 @@ def collect_sources(sources, kind: str):
     return files, memory
 
 
+def held_out(files: list, memory: list = ()) -> tuple[str | None, list[bool], list[bool]]:
+    """The one rule for which labelled images are validation: ``(rule, file flags, memory flags)``.
+
+    ``rule`` is ``"emps"`` when some entries come from EMPS folders (a ``train.csv``): their
+    publication-grouped validation part (:func:`~napari_nanocrystal.segmentation.data.emps_split`)
+    is held out, nothing else; else ``"every_5th"`` with at least 5 images: every 5th of the
+    files and in-memory items sorted by name; else None (fewer than 5: nothing held out).
+    """
+    groups = {e["group"] for e in files if e["group"] is not None}
+    emps = {(str(g), n) for g in groups for n in emps_split(g)[1]}
+    if emps:
+        return "emps", [e["group"] is not None and (str(e["group"]), e["name"]) in emps for e in files], [False] * len(memory)
+    if len(files) + len(memory) < 5:
+        return None, [False] * len(files), [False] * len(memory)
+    ordered = sorted(
+        [("f", e["name"], i) for i, e in enumerate(files)] + [("m", n, i) for i, (n, _, _) in enumerate(memory)],
+        key=lambda t: (t[1], t[0], t[2]),
+    )
+    chosen = {(k, i) for k, _, i in ordered[::5]}
+    return "every_5th", [("f", i) in chosen for i in range(len(files))], [("m", i) in chosen for i in range(len(memory))]
+
+
 def resolve_data(labeled, weak=None, val=None) -> TrainingData:
     """Resolve the ``labeled``/``weak``/``val`` arguments of :func:`train` (see its docs).
 
@@ -104,27 +126,13 @@ def resolve_data(labeled, weak=None, val=None) -> TrainingData:
         data.val_files, data.val_memory = collect_sources(val, "labels")
         data.train_files, data.train_memory, data.val_note = train_files, train_memory, "given"
     else:
-        held_out = set()
-        groups = {e["group"] for e in train_files if e["group"] is not None}
-        for group in groups:
-            held_out |= {(str(group), name) for name in emps_split(group)[1]}
-        if held_out:
-            data.val_note = "EMPS publication-grouped split (metadata.csv DOIs)"
-            is_val = [(str(e["group"]), e["name"]) in held_out if e["group"] is not None else False for e in train_files]
-            data.val_files = [e for e, v in zip(train_files, is_val) if v]
-            data.train_files = [e for e, v in zip(train_files, is_val) if not v]
-            data.train_memory = train_memory
-        elif len(train_files) + len(train_memory) >= 5:
-            data.val_note = "every 5th labelled image (sorted by name)"
-            ordered = sorted(
-                [("f", e["name"], i) for i, e in enumerate(train_files)] + [("m", n, i) for i, (n, _, _) in enumerate(train_memory)],
-                key=lambda t: (t[1], t[0], t[2]),
-            )
-            chosen = {(k, i) for k, _, i in ordered[::5]}
-            data.val_files = [e for i, e in enumerate(train_files) if ("f", i) in chosen]
-            data.train_files = [e for i, e in enumerate(train_files) if ("f", i) not in chosen]
-            data.val_memory = [m for i, m in enumerate(train_memory) if ("m", i) in chosen]
-            data.train_memory = [m for i, m in enumerate(train_memory) if ("m", i) not in chosen]
+        rule, file_val, memory_val = held_out(train_files, train_memory)
+        if rule is not None:
+            data.val_note = {"emps": "EMPS publication-grouped split (metadata.csv DOIs)", "every_5th": "every 5th labelled image (sorted by name)"}[rule]
+            data.val_files = [e for e, v in zip(train_files, file_val) if v]
+            data.train_files = [e for e, v in zip(train_files, file_val) if not v]
+            data.val_memory = [m for m, v in zip(train_memory, memory_val) if v]
+            data.train_memory = [m for m, v in zip(train_memory, memory_val) if not v]
         else:
             logger.warning("fewer than 5 labelled images: validating on the training images (not held out)")
             data.val_note = "training images (fewer than 5 labelled images: nothing held out)"
@@ -142,18 +150,10 @@ def split_files(files: list, split: str) -> tuple[list, str]:
         raise ValueError(f"split must be 'val', 'train' or 'all', not {split!r}")
     if split == "all":
         return files, "all images"
-    groups = {e["group"] for e in files if e["group"] is not None}
-    held_out = {(str(g), n) for g in groups for n in emps_split(g)[1]}
-    if held_out:
-        is_val = [e["group"] is not None and (str(e["group"]), e["name"]) in held_out for e in files]
-        note = "EMPS publication-grouped split"
-    elif len(files) >= 5:
-        order = sorted(range(len(files)), key=lambda i: files[i]["name"])
-        chosen = set(order[::5])
-        is_val = [i in chosen for i in range(len(files))]
-        note = "every 5th image"
-    else:
+    rule, is_val, _ = held_out(files)
+    if rule is None:
         return files, "all images (fewer than 5)"
+    note = {"emps": "EMPS publication-grouped split", "every_5th": "every 5th image"}[rule]
     picked = [e for e, v in zip(files, is_val) if v == (split == "val")]
     return picked, f"{split} split ({note})"
 
