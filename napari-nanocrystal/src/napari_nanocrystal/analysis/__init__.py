@@ -13,7 +13,8 @@ per image (``<stem>`` is the file's stem, made unique when two inputs share one)
 
 * ``<stem>_particles.csv`` — the per-particle table (:data:`~nc_synthmodel.contract.PARTICLE_COLUMNS`,
   ``shape_class`` filled);
-* ``<stem>_labels.tif`` — the instance label image (ImageJ TIFF calibrated in nm);
+* ``<stem>_labels.tif`` — the instance label image (:func:`napari_nanocrystal.label_files.label_tiff_bytes`:
+  a uint16 ImageJ TIFF calibrated in nm; uint32 with the pixel size in its resolution tags beyond 65,535 particles);
 * ``<stem>_overlay.png`` — the image with the outlines of measured particles (green), of
   excluded ones (red: on the border or too small) and the boxes of the scale bar and its
   label that were read (magenta);
