@@ -21,8 +21,8 @@ def test_core_imports_with_qt_and_napari_blocked():
         count = 0
         for package in (nc_synthmodel, napari_nanocrystal):
             for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-                if info.name.startswith({UI_MODULES!r}):
-                    continue
+                if info.name.startswith({UI_MODULES!r}) or info.name.endswith(".__main__"):
+                    continue  # the widgets may import Qt; a __main__ module runs its program when imported
                 importlib.import_module(info.name)
                 count += 1
         print("ok", count)

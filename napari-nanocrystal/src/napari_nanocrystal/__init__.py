@@ -12,17 +12,15 @@ import lazy_loader
 __version__ = "0.1.0"
 
 # module → the public names it defines, loaded on first use (lazy_loader, as napari and scikit-image do)
-__getattr__, __dir__, __all__ = lazy_loader.attach(
-    __name__,
-    submod_attrs={
-        "segmentation.inference": ["segment", "SegmentationResult"],
-        "segmentation.evaluation": ["evaluate"],
-        "segmentation.training": ["train", "TrainingResult"],
-        "weak_labels": ["generate_weak_labels", "weak_label_from_boxes"],
-        "scalebar": ["read_scale_bar", "ScaleBar", "ScaleBarError"],
-        "synthetic": ["make_tem_image"],
-        "analysis": ["read_micrograph", "analyze_image", "analyze_paths", "iter_analyze_image", "ImageAnalysis", "BatchReport", "AnalysisError"],
-        "measure": ["measure_particles"],
-        "shapes": ["ShapeClustering", "classify_shapes", "assign_shape_classes"],
-    },
-)
+_SUBMOD_ATTRS = {
+    "segmentation.inference": ["segment", "SegmentationResult"],
+    "segmentation.evaluation": ["evaluate"],
+    "segmentation.training": ["train", "TrainingResult"],
+    "weak_labels": ["generate_weak_labels", "weak_label_from_boxes"],
+    "scalebar": ["read_scale_bar", "ScaleBar", "ScaleBarError"],
+    "synthetic": ["make_tem_image"],
+    "analysis": ["read_micrograph", "analyze_image", "analyze_paths", "iter_analyze_image", "ImageAnalysis", "BatchReport", "AnalysisError"],
+    "measure": ["measure_particles"],
+    "shapes": ["ShapeClustering", "classify_shapes", "assign_shape_classes"],
+}
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_SUBMOD_ATTRS)
