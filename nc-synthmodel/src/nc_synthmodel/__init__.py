@@ -11,7 +11,7 @@ from .contract import (
     RecipeValidationError,
     outcome_from_particles,
 )
-from .augment import IntermediateAugmenter
+from .features.augment import IntermediateAugmenter
 from .dataset import summarize
 from .descriptors import DescriptorTable, UnknownChemicalError
 from .io import RecipeSet, append_recipes, read_recipes, read_roles, write_recipes

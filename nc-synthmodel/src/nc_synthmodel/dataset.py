@@ -11,11 +11,10 @@ import numpy as np
 
 from .contract import ROLES, SHAPE_CLASSES, Recipe
 from .io import RecipeSet
+from .targets import SOLID_MIN_PARTICLES
 
 __all__ = ["DatasetSummary", "summarize", "read_descriptor_names", "SOLID_MIN_PARTICLES"]
 
-#: Recipes whose size was measured on at least this many particles are "solid" (paper protocol).
-SOLID_MIN_PARTICLES = 300
 
 
 def read_descriptor_names(path: str | os.PathLike) -> set[str]:

@@ -51,7 +51,7 @@ def predict_outcome(recipe, model_dir=None) -> Generator:
         if model_dir is None:
             model = models.default_model()
         else:
-            model = models.SynthesisTransformer.load(model_dir)
+            model = models.load_model(model_dir)  # a saved forest or transformer
     except (FileNotFoundError, ValueError, OSError) as error:
         return NoModel(f"no model: {error}")
     yield "predicting", 0.6

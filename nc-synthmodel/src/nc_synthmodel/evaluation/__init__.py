@@ -29,7 +29,10 @@ regressors cannot do this; the baselines train on every recipe with a known size
 ``raw_recipe_dataset.xlsx`` and so to a DOI or "self-synthesis"), and a fold trains only
 on recipes from other publications.
 
-Modules: :mod:`.splits` (targets, pools, folds, the loss mask), :mod:`.metrics`,
+:func:`composition_folds` leaves one product composition out at a time.
+
+Modules: :mod:`.splits` (pools and folds; the targets and the loss mask come from
+:mod:`nc_synthmodel.targets`), :mod:`.metrics`,
 :mod:`.cv` (the cross-validation harness), :mod:`.memory` (peak memory of a fold),
 :mod:`.compare` (paired comparison), :mod:`.sources` (source publications of recipes).
 Nothing here imports a POSIX-only module at import time.
@@ -45,6 +48,8 @@ from .splits import (
     PAPER_MAX_SIZE_NM,
     PAPER_TOLERANCE,
     Folds,
+    composition,
+    composition_folds,
     grouped_folds,
     paper_folds,
     paper_pool,
@@ -57,6 +62,8 @@ __all__ = [
     "PAPER_TOLERANCE",
     "CVResult",
     "SourceLinks",
+    "composition",
+    "composition_folds",
     "cross_validate",
     "format_results",
     "grouped_folds",

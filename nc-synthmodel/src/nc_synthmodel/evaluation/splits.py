@@ -2,8 +2,9 @@
 
 :func:`size_targets` (nm, NaN when unknown), :func:`paper_pool` / :func:`paper_folds` (the
 authors' protocol, see :mod:`nc_synthmodel.evaluation`), :func:`grouped_folds` (folds by
-source publication) and :func:`tolerant_size_mask` (the ±:data:`PAPER_TOLERANCE` loss
-convention for recipes with few particles).  A fold is a pair of index arrays
+source publication), :func:`composition_folds` (leave one product composition out) and :func:`tolerant_size_mask` (the ±:data:`PAPER_TOLERANCE` loss
+convention for recipes with few particles; both live in :mod:`nc_synthmodel.targets` and are
+re-exported here).  A fold is a pair of index arrays
 ``(train, validation)``.
 """
 
@@ -16,25 +17,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..contract import Recipe
-from ..dataset import SOLID_MIN_PARTICLES
+from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_targets, tolerant_size_mask
+
+__all__ = ["PAPER_MAX_SIZE_NM", "PAPER_TOLERANCE", "Folds", "composition", "composition_folds", "grouped_folds",
+           "paper_folds", "paper_pool", "size_targets", "tolerant_size_mask"]
 
 logger = logging.getLogger(__name__)
 
 
 #: Largest size (nm) of a recipe in the paper's cross-validation pool.
 PAPER_MAX_SIZE_NM = 20.0
-#: Relative error below which a recipe with few particles adds no loss (paper: ±15 %).
-PAPER_TOLERANCE = 0.15
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
-
-
-def size_targets(recipes: Sequence[Recipe]) -> np.ndarray:
-    """Mean size (nm) of each recipe, NaN when unknown; float64 (n,)."""
-    return np.array(
-        [np.nan if r.outcome is None or r.outcome.size_nm is None else r.outcome.size_nm for r in _as_list(recipes)],
-        dtype=float,
-    )
 
 
 def _particle_counts(recipes: list[Recipe]) -> np.ndarray:
@@ -141,37 +135,50 @@ def grouped_folds(
     return folds
 
 
+def composition(recipe: Recipe) -> str:
+    """The product composition of a recipe: its product name without a polymorph suffix (``CdSe-1`` -> ``CdSe``)."""
+    name = recipe.product.name.strip()
+    head, sep, tail = name.rpartition("-")
+    return head if sep and tail.isdigit() and head else name
+
+
+def composition_folds(
+    recipes: Sequence[Recipe],
+    *,
+    min_pool: int = 1,
+    solid_min_particles: int = SOLID_MIN_PARTICLES,
+    max_size_nm: float = PAPER_MAX_SIZE_NM,
+    train_max_size_nm: float | None = None,
+) -> Folds:
+    """Leave-one-composition-out folds over the paper's pool: can a model size a material it never saw?
+
+    One fold per product composition (:func:`composition`) with at least ``min_pool`` pool
+    recipes, in alphabetical order: it validates on that composition's pool recipes and trains
+    on every recipe of any other composition (pool or not).
+    """
+    recipes = _as_list(recipes)
+    if int(min_pool) < 1:
+        raise ValueError(f"min_pool must be a positive number of recipes, got {min_pool!r}")
+    names = np.array([composition(r) for r in recipes], dtype=object)
+    pool = paper_pool(recipes, solid_min_particles=solid_min_particles, max_size_nm=max_size_nm)
+    counts = Counter(names[pool].tolist())
+    held = sorted(c for c, n in counts.items() if n >= min_pool)
+    if len(held) < 2:
+        raise ValueError(f"the pool holds {len(held)} composition(s) with >= {min_pool} recipes; need at least 2")
+    keep = _train_filter(recipes, train_max_size_nm)
+    folds = []
+    for name in held:
+        val_idx = pool[names[pool] == name]
+        folds.append((np.flatnonzero((names != name) & keep), val_idx))
+    logger.info("composition folds: %d compositions held out one at a time", len(folds))
+    return folds
+
+
 def _train_filter(recipes: list[Recipe], train_max_size_nm: float | None) -> np.ndarray:
     if train_max_size_nm is None:
         return np.ones(len(recipes), dtype=bool)
     size = size_targets(recipes)
     return ~(size > train_max_size_nm)  # NaN (unknown) stays
-
-
-def tolerant_size_mask(
-    pred_nm,
-    target_nm,
-    n_particles,
-    *,
-    tolerance: float = PAPER_TOLERANCE,
-    solid_min_particles: int = SOLID_MIN_PARTICLES,
-):
-    """Which recipes count in the size loss (True) under the paper's convention.
-
-    A recipe with fewer than ``solid_min_particles`` particles (or an unknown count,
-    -1) whose prediction is within ``tolerance`` (relative) of a positive target adds no
-    loss: ``|pred - target| <= tolerance * target``.  Works on numpy arrays and on torch
-    tensors alike (operators only; detach a tensor prediction first).  Rows with an
-    unknown (NaN) target come back True: exclude them from the loss separately.
-
-    Examples
-    --------
-    >>> counts = tolerant_size_mask(pred, y, n, tolerance=0.15)  # doctest: +SKIP
-    >>> loss = (per_row_loss * counts).sum() / counts.sum()  # doctest: +SKIP
-    """
-    within = abs(pred_nm - target_nm) <= tolerance * target_nm
-    weak = (n_particles < solid_min_particles) & (target_nm > 0)
-    return ~(within & weak)
 
 
 def _as_list(recipes) -> list[Recipe]:

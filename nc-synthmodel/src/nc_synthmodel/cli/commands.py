@@ -1,25 +1,16 @@
-"""``nc-synthmodel`` command line.
-
-Every error is one line on stderr naming the input and the problem (exit status 2); rows of a
-recipe file that cannot be used are skipped and named, the rest are used.  ``predict`` skips
-(and names) recipes it cannot read or encode — bad values, unknown chemicals, too many chemicals — and
-predicts the others (exit status 1 when some were skipped).  Commands that write refuse to replace an
-existing file without ``--overwrite``, and never write over one of their inputs.
-"""
+"""The ``nc-synthmodel`` commands: ``dataset summary``, ``cv``, ``train``, ``predict`` (one function each)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
-from .dataset import read_descriptor_names, summarize
-from .descriptors import DescriptorTable
-from .descriptors import UnknownChemicalError
-from .files import atomic_write_bytes, check_output, check_writable_dir
-from .io import read_recipes, read_roles
+from ..dataset import read_descriptor_names, summarize
+from ..descriptors import DescriptorTable, UnknownChemicalError
+from ..files import atomic_write_bytes, check_output, check_writable_dir
+from ..io import read_recipes, read_roles
 
 ROLES_FILE = "chemical_abbreviations.xlsx"
 
@@ -95,7 +86,7 @@ def _descriptor_table(spec: str | None, data_path: str | None = None, recipes=()
         raise ValueError("no descriptor table: pass --descriptors FILE.npz or --descriptors computed")
     if spec != "computed":
         return DescriptorTable.from_npz(spec)
-    from .computed import ComputedDescriptors
+    from ..computed import ComputedDescriptors
 
     names = {c.name for recipe in recipes for c in recipe.chemicals}
     if neighbour is not None and neighbour.is_file():
@@ -114,8 +105,8 @@ def _check_new_file(path: str | None, overwrite: bool, inputs) -> None:
 
 
 def _cv(args: argparse.Namespace) -> int:
-    from .evaluation import cross_validate, format_results, grouped_folds, paper_folds, publication_groups
-    from .models import make_model
+    from ..evaluation import cross_validate, format_results, grouped_folds, paper_folds, publication_groups
+    from ..models import make_model
 
     _check_new_file(args.predictions, args.overwrite, [args.path, args.source, args.roles, args.descriptors])
     recipes = _load_dataset(args.path, args.roles)
@@ -145,12 +136,16 @@ def _cv(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .models import SynthesisTransformer, TRANSFORMER_PRESETS
+    from ..models import TRANSFORMER_PRESETS, SynthesisForest, SynthesisTransformer
 
     recipes = _load_dataset(args.path, args.roles)
     failed = _load_dataset(args.failed, args.roles) if args.failed else None
     table = _descriptor_table(args.descriptors, args.path, recipes + (failed or []))
-    params = {**TRANSFORMER_PRESETS[args.preset], **_parse_params(args.set)}
+    if args.kind == "forest":
+        params = _parse_params(args.set)
+        SynthesisForest(table, **params)._check_params()  # bad names / values fail before any work
+    else:
+        params = {**TRANSFORMER_PRESETS[args.preset], **_parse_params(args.set)}
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise ValueError(f"{out} already holds a model; pass --overwrite to replace it")
@@ -158,10 +153,13 @@ def _train(args: argparse.Namespace) -> int:
         if source and source != "computed" and Path(source).resolve().parent == out.resolve():
             raise ValueError(f"{out}: the model folder holds the input {source}; choose another --out")
     check_writable_dir(out)
-    model = SynthesisTransformer(table, **params)
-    model.fit(recipes, failed_recipes=failed,
-              progress=lambda stage, e, n, rec: print(f"{stage} {e}/{n}: " + " ".join(
-                  f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"), file=sys.stderr))
+    if args.kind == "forest":
+        model = SynthesisForest(table, **params).fit(recipes, failed_recipes=failed)
+    else:
+        model = SynthesisTransformer(table, **params)
+        model.fit(recipes, failed_recipes=failed,
+                  progress=lambda stage, e, n, rec: print(f"{stage} {e}/{n}: " + " ".join(
+                      f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"), file=sys.stderr))
     spec = "computed" if args.descriptors == "computed" else str(Path(args.descriptors or "").name or "unimol")
     model.save(out, metadata={"data": str(args.path), "failed": str(args.failed) if args.failed else None,
                               "descriptors": spec, "n_recipes": len(recipes)})
@@ -188,7 +186,7 @@ def _encodable(model, recipes: list) -> tuple[list, list[str]]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .models import SynthesisTransformer, default_model
+    from ..models import default_model, load_model
 
     recipes, n_invalid = _read_dataset(args.recipes, args.roles)
     if not recipes:
@@ -196,7 +194,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.model == "default":
         model = default_model()
     else:
-        model = SynthesisTransformer.load(args.model, _descriptor_table(args.descriptors, None, recipes) if args.descriptors else None)
+        model = load_model(args.model, _descriptor_table(args.descriptors, None, recipes) if args.descriptors else None)
     recipes, problems = _encodable(model, recipes)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -212,75 +210,3 @@ def _predict(args: argparse.Namespace) -> int:
         success = "n/a" if out["success_probability"] is None else f"{out['success_probability']:.0%}"
         print(f"{out['id']}: size {out['size_nm']:.2f} nm | shape {out['shape']} ({shapes}) | success {success}")
     return 1 if problems or n_invalid else 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nc-synthmodel", description="Colloidal nanocrystal synthesis models.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    dataset = commands.add_parser("dataset", help="recipe datasets").add_subparsers(dest="dataset_command", required=True)
-    summary = dataset.add_parser("summary", help="summarise a recipe file (.csv, .json, .xlsx)")
-    summary.add_argument("path", help="recipe file")
-    summary.add_argument("--roles", help=f"{ROLES_FILE} giving chemical roles (default: next to PATH)")
-    summary.add_argument("--descriptors", help="descriptor table (.npz with names) to check coverage")
-    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
-    summary.set_defaults(run=_dataset_summary)
-
-    from .models import TRANSFORMER_PRESETS, model_names
-
-    cv = commands.add_parser("cv", help="cross-validate a size model (paper protocol or grouped by publication)")
-    cv.add_argument("path", help="recipes (e.g. gu2025/recipes.csv)")
-    cv.add_argument("--model", default="transformer", choices=model_names())
-    cv.add_argument("--descriptors", help="descriptor table .npz, or 'computed' (default: unimol_descriptors.npz next to PATH)")
-    cv.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
-    cv.add_argument("--protocol", choices=("paper", "grouped"), default="paper")
-    cv.add_argument("--source", help="raw_recipe_dataset.xlsx for --protocol grouped")
-    cv.add_argument("--train-max-size", type=float, default=None, help="drop training recipes above this size (nm)")
-    cv.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
-    cv.add_argument("--predictions", help="write per-recipe validation predictions (CSV)")
-    cv.add_argument("--overwrite", action="store_true", help="replace an existing --predictions file (never an input)")
-    cv.add_argument("--json", action="store_true")
-    cv.set_defaults(run=_cv)
-
-    train = commands.add_parser("train", help="train the transformer on a recipe dataset and save it")
-    train.add_argument("path", help="recipes (e.g. gu2025/recipes.csv)")
-    train.add_argument("--out", required=True, help="model directory")
-    train.add_argument("--failed", help="failed recipes (negatives of the success head)")
-    train.add_argument("--descriptors", help="descriptor table .npz, or 'computed'")
-    train.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
-    train.add_argument("--preset", choices=sorted(TRANSFORMER_PRESETS), default="transformer")
-    train.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
-    train.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
-    train.set_defaults(run=_train)
-
-    predict = commands.add_parser("predict", help="predict size, shape and success of recipes (JSON or CSV)")
-    predict.add_argument("recipes", help="recipe file (.json, .csv, .xlsx)")
-    predict.add_argument("--model", default="default", help="model directory, or 'default' (shipped)")
-    predict.add_argument("--descriptors", help="descriptor table (.npz; default: the one saved with the model)")
-    predict.add_argument("--roles", help=f"{ROLES_FILE} (default: next to RECIPES if present)")
-    predict.add_argument("--json", action="store_true")
-    predict.set_defaults(run=_predict)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.run(args)
-    except (OSError, ValueError, UnknownChemicalError, ImportError, TimeoutError) as exc:
-        print(f"nc-synthmodel: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error message on one line; OS errors name their file."""
-    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(exc):
-        return f"{exc.filename}: {exc.strerror or exc}"
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m nc_synthmodel.cli``."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The synthesis transformer's network (torch is imported only when it is built)."""
+
+from __future__ import annotations
+
+from ..features.encoding import TOKEN_PREFIX
+
+
+def build_network(token_dim: int, n_conditions: int, d_model: int, n_layers: int, n_heads: int,
+             dim_feedforward: int, dropout: float, n_shapes: int, condition_tokens: bool = False):
+    """Build the network (torch is imported only here).
+
+    ``condition_tokens`` appends the scaled conditions to every token's features (the
+    authors' code does), so attention can weigh chemicals by temperature and time.
+    """
+    import torch
+    from torch import nn
+
+    def head(n_in: int, n_out: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(n_in, d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, n_out))
+
+    class SynthesisNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            descriptor_dim = token_dim - TOKEN_PREFIX
+            self.register_buffer("descriptor_mean", torch.zeros(descriptor_dim))
+            self.register_buffer("descriptor_std", torch.ones(descriptor_dim))
+            self.embed = nn.Linear(token_dim + (n_conditions if condition_tokens else 0), d_model)
+            self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
+            layer = nn.TransformerEncoderLayer(
+                d_model, n_heads, dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+            self.size_head = head(d_model + n_conditions, 1)
+            self.shape_head = head(d_model + n_conditions, n_shapes)
+            self.success_head = head(d_model + n_conditions, 1)
+
+        def forward(self, prefix, descriptors, mask, conditions):
+            """``prefix`` (B, T, 2), ``descriptors`` (B, T, dim) raw, ``mask`` (B, T) True = real."""
+            desc = (descriptors - self.descriptor_mean) / self.descriptor_std
+            desc = desc * mask.unsqueeze(-1)  # padding stays all-zero
+            features = [prefix, desc]
+            if condition_tokens:
+                features.append(conditions.unsqueeze(1).expand(-1, prefix.shape[1], -1))
+            x = self.embed(torch.cat(features, dim=-1))
+            batch = x.shape[0]
+            x = torch.cat([self.cls.expand(batch, -1, -1), x], dim=1)
+            padding = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=mask.device), ~mask], dim=1)
+            h = self.encoder(x, src_key_padding_mask=padding)[:, 0]
+            z = torch.cat([h, conditions], dim=1)
+            return self.size_head(z).squeeze(1), self.shape_head(z), self.success_head(z).squeeze(1)
+
+    return SynthesisNet()
+
