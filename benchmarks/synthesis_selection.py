@@ -276,8 +276,19 @@ def main(argv=None) -> int:
                         help="refit: trees refitted in every inner fold (nested); cached: inner predictions are the "
                         "cached outer out-of-fold ones (approximate, no refits)")
     parser.add_argument("--out", default=None, help="report path without suffix (default results/synthesis_selection_INNER)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="only merge the .json outputs of runs with one --protocols each (run side by side) into one report")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        results = {k: v for part in parts for k, v in part["results"].items()}
+        seconds = max(part["seconds"] for part in parts)
+        out = Path(args.out or RESULTS / f"synthesis_selection_{args.inner}")
+        atomic_write_bytes(out.with_suffix(".json"), json.dumps({"descriptors": args.descriptors, "seconds": seconds,
+                                                                 "merged": len(parts), "results": results}).encode())
+        atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, True).encode())
+        return 0
     gu = Path(args.datasets) / "gu2025"
     roles = read_roles(gu / "chemical_abbreviations.xlsx")
     recipes = list(read_recipes(gu / "recipes.csv", roles=roles))

@@ -68,9 +68,25 @@ def test_predict_cli_uses_the_shipped_model(tmp_path, capsys):
     assert out["id"] == "pbse" and out["size_nm"] > 0 and out["shape"] in SHAPE_CLASSES
 
 
+def test_the_default_model_is_the_selected_forest_and_loads_without_unpickling(monkeypatch):
+    import pickle
+
+    from nc_synthmodel.models import SynthesisForest
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the default model must not be unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    model = default_model()
+    assert isinstance(model, SynthesisForest) and model.size_model == "RF" and model.train_max_size_nm == 20.0
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text(encoding="utf-8")
+    assert "SynthesisForest" in card and "paper split" in card and "grouped" in card
+
+
 def test_the_wheel_ships_the_default_model(wheel_files):
     names = wheel_files(PACKAGE_DIR, "nc_synthmodel")
-    for part in ("model.json", "weights.safetensors", "descriptors.npz"):
+    for part in ("model.json", "trees.npz", "descriptors.npz", "README.md"):
         assert f"nc_synthmodel/data/default_model/{part}" in names
         assert (DEFAULT_MODEL_DIR / part).is_file()
     assert "nc_synthmodel/data/structures.csv" in names

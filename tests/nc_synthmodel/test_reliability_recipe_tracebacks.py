@@ -11,7 +11,7 @@ import pytest
 
 from nc_synthmodel.cli import main
 from nc_synthmodel.io import read_recipes, write_recipes
-from nc_synthmodel.models import DEFAULT_MODEL_DIR, ModelFormatError, SynthesisTransformer
+from nc_synthmodel.models import ModelFormatError, SynthesisTransformer
 
 from test_reliability_recipe_dataloss import recipe
 
@@ -62,9 +62,25 @@ def test_corrupt_workbook_and_binary_json_name_the_file(tmp_path, capsys):
         read_recipes(csv)
 
 
-def _model_copy(tmp_path, **params):
+@pytest.fixture(scope="module")
+def tiny_transformer(tmp_path_factory):
+    """A saved (barely trained) transformer: the shipped default model is a forest."""
+    import numpy as np
+
+    from nc_synthmodel.contract import validate_recipe
+    from nc_synthmodel.descriptors import DescriptorTable
+
+    names = ["PbSe", "PbO", "Se", "ODE", "OLA", "TOP", "OA"]
+    table = DescriptorTable(names, np.random.default_rng(0).normal(size=(len(names), 4)).astype(np.float32))
+    recipes = [validate_recipe({**pbse(str(i)), "outcome": {"size_nm": 5.0 + i, "shape": "cube"}}) for i in range(8)]
+    model = SynthesisTransformer(table, d_model=8, n_layers=1, n_heads=2, dim_feedforward=8, augment=False,
+                                 pretrain_epochs=0, finetune_epochs=1, validation_fraction=0.0).fit(recipes)
+    return model.save(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def _model_copy(tmp_path, source, **params):
     folder = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    shutil.copytree(source, folder)
     config = json.loads((folder / "model.json").read_text())
     config["params"].update(params)
     (folder / "model.json").write_text(json.dumps(config))
@@ -81,8 +97,8 @@ def _model_copy(tmp_path, **params):
         ({"surprise": 1}, "unknown parameter(s) ['surprise']"),
     ],
 )
-def test_absurd_model_configs_are_refused_before_the_network_is_built(tmp_path, capsys, params, message):
-    folder = _model_copy(tmp_path, **params)
+def test_absurd_model_configs_are_refused_before_the_network_is_built(tmp_path, capsys, params, message, tiny_transformer):
+    folder = _model_copy(tmp_path, tiny_transformer, **params)
     with pytest.raises(ModelFormatError) as caught:
         SynthesisTransformer.load(folder)
     assert "model.json" in str(caught.value) and message in str(caught.value)
