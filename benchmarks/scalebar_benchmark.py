@@ -106,12 +106,12 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
     rec["find_s"] = time.perf_counter() - started
     rec["find_ok"] = rec["found"] and abs(rec["find_px"] - truth.bar_length_px) <= 1.0
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         result = read_scale_bar(sample.image, reader=reader)
     except ScaleBarError as exc:
         result, rec["error"] = None, str(exc)
-    rec["read_s"] = time.perf_counter() - started
+    rec["read_s"], rec["read_cpu_s"] = time.perf_counter() - started, time.process_time() - cpu
     if result is None:
         rec.update(outcome="refused", read_value=None, read_unit=None, read_text=None, read_px=math.nan,
                    read_nm_per_px=math.nan, ocr_exact=False, bar_ok=False, nmpx_ok=False)
@@ -300,13 +300,14 @@ def _outcome(result, row, box=None) -> str:
     return "correct" if (result.value, result.unit) == (row["value"], row["unit"]) else "wrong"
 
 
-def _read(image, reader) -> tuple[object, str, float]:
-    started = time.perf_counter()
+def _read(image, reader) -> tuple[object, str, float, float]:
+    """(result or None, error, wall seconds, CPU seconds of this process)."""
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         result, error = read_scale_bar(image, reader=reader), ""
     except ScaleBarError as exc:
         result, error = None, str(exc)
-    return result, error, time.perf_counter() - started
+    return result, error, time.perf_counter() - started, time.process_time() - cpu
 
 
 def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> list[dict]:
@@ -316,12 +317,13 @@ def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> li
         image = read_image(datasets / row["source"])[0]
         r0, c0, r1, c1 = row["box"]
         rec = {k: row[k] for k in ("source", "value", "unit", "polarity", "split", "notes")}
-        result, error, seconds = _read(image[r0:r1, c0:c1], reader)
-        rec.update(crop=_outcome(result, row), crop_s=seconds, crop_read=_describe_read(result, error),
+        result, error, seconds, cpu = _read(image[r0:r1, c0:c1], reader)
+        rec.update(crop=_outcome(result, row), crop_s=seconds, crop_cpu_s=cpu, crop_read=_describe_read(result, error),
                    crop_confidence=math.nan if result is None else result.confidence)
         if whole:
-            result, error, seconds = _read(image, reader)
-            rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_read=_describe_read(result, error))
+            result, error, seconds, cpu = _read(image, reader)
+            rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_cpu_s=cpu,
+                       image_read=_describe_read(result, error))
         recs.append(rec)
         print(f"real label {i + 1}/{len(rows)} {row['source']}: crop {rec['crop']} {rec['crop_s']:.1f} s"
               + (f", image {rec['image']} {rec['image_s']:.1f} s" if whole else ""), file=sys.stderr, flush=True)
@@ -339,8 +341,10 @@ def _real_row(label: str, recs: list[dict], key: str) -> str:
     counts = {k: sum(r[key] == k for r in recs) for k in OUTCOMES}
     lo, hi = _wilson(counts["correct"], n)
     seconds = np.array([r[f"{key}_s"] for r in recs]) if recs else np.array([math.nan])
+    cpu = np.array([r[f"{key}_cpu_s"] for r in recs]) if recs else np.array([math.nan])
     return (f"| {label} | {n} | **{_pct(counts['correct'], n)}** ({100 * lo:.1f}–{100 * hi:.1f}) | {_pct(counts['refused'], n)} "
-            f"| **{_pct(counts['wrong'], n)}** ({counts['wrong']}) | {np.median(seconds):.2f} | {np.percentile(seconds, 90):.2f} |")
+            f"| **{_pct(counts['wrong'], n)}** ({counts['wrong']}) | {np.median(seconds):.2f} | {np.percentile(seconds, 90):.2f} "
+            f"| {np.median(cpu):.2f} | {np.percentile(cpu, 90):.2f} |")
 
 
 def real_report(recs: list[dict], labels_path: Path) -> list[str]:
@@ -356,13 +360,16 @@ def real_report(recs: list[dict], labels_path: Path) -> list[str]:
         f"{sum(r['source'].startswith('tem') for r in recs)} from `tem-examples/` (not the test image). Split by publication "
         "(DOI): *tune* is what the reader was developed on, *held-out* was only scored.",
         "",
-        "| split, input | n | exact value + unit % (95 % CI) | refused % | **silently wrong %** (n) | median s | p90 s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| split, input | n | exact value + unit % (95 % CI) | refused % | **silently wrong %** (n) | median s | p90 s "
+        "| median CPU s | p90 CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, what in keys:
         lines += [_real_row(f"{name}, {what}", group, key) for name, group in splits]
     lines += ["", "*Label crop*: `read_scale_bar` on the listed crop (the bar and its label with some surroundings); "
-              "*whole image*: on the whole figure, correct only if the bar it used lies in the label's crop box.", ""]
+              "*whole image*: on the whole figure, correct only if the bar it used lies in the label's crop box. "
+              "*s*: wall-clock seconds per label; *CPU s*: CPU seconds of the benchmark process per label (one torch "
+              "thread: about what an idle core takes, whatever else shares the machine).", ""]
     misses = [r for r in recs if any(r[key] != "correct" for key, _ in keys)]
     lines += [f"Not correct ({len(misses)}):", "", "| source | truth | split | notes | " + " | ".join(w for _, w in keys) + " |",
               "|---|---|---|---|" + "---|" * len(keys)]
@@ -399,6 +406,7 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
     counts = {k: sum(r["outcome"] == k for r in recs) for k in ("correct", "refused", "wrong, nm/px within 1 %", "wrong")}
     lo, hi = _wilson(counts["correct"], n)
     read_s = np.array([r["read_s"] for r in recs])
+    read_cpu = np.array([r["read_cpu_s"] for r in recs])
     find_s = np.array([r["find_s"] for r in recs])
     failures = [r for r in recs if r["outcome"] != "correct"]
     detector_misses = [r for r in recs if not r["find_ok"]]
@@ -437,6 +445,7 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
         f"{np.median(find_s):.3f} s, p90 {np.percentile(find_s, 90):.3f} s; `read_scale_bar` (detection + OCR) median "
         f"{np.median(read_s):.2f} s, p90 {np.percentile(read_s, 90):.2f} s, max {read_s.max():.2f} s "
         f"(seed {recs[int(np.argmax(read_s))]['seed']}, {recs[int(np.argmax(read_s))]['outcome']}), mean {read_s.mean():.2f} s; "
+        f"CPU seconds of the process per image: median {np.median(read_cpu):.2f}, p90 {np.percentile(read_cpu, 90):.2f}; "
         f"{args.threads} torch thread(s).",
         "",
         "#### Per condition",

@@ -51,7 +51,7 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
     """Rows of glyph-sized components of one shade: ``(box, shade)``, nearest ``near`` first.
 
     Components of each shade ("dark", "bright") at least :data:`_MIN_GLYPH_PX` high, at most
-    half the crop high and :data:`_MAX_ASPECT` times as wide as high are joined left to right
+    0.8 times the crop high and :data:`_MAX_ASPECT` times as wide as high are joined left to right
     when they share half the lower one's rows and their gap is under 1.2 heights; small
     components (decimal points) in the row's lower half within 0.6 heights extend it.  A row
     is kept when it is at least 1.2 heights wide and is not the ground between the glyphs of
@@ -66,7 +66,7 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
         comp, n = ndi.label(ink, structure=np.ones((3, 3)))
         boxes = [(o[0].start, o[1].start, o[0].stop, o[1].stop) for o in ndi.find_objects(comp)]
         glyphs = sorted(
-            (b for b in boxes if _MIN_GLYPH_PX <= b[2] - b[0] <= 0.5 * H and b[3] - b[1] <= _MAX_ASPECT * (b[2] - b[0])),
+            (b for b in boxes if _MIN_GLYPH_PX <= b[2] - b[0] <= 0.8 * H and b[3] - b[1] <= _MAX_ASPECT * (b[2] - b[0])),
             key=lambda b: b[1],
         )
         small = [b for b in boxes if 2 <= b[2] - b[0] < _MIN_GLYPH_PX and b[3] - b[1] < 2 * _MIN_GLYPH_PX]
@@ -97,12 +97,11 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
 
 def _gaps_of(row, other) -> bool:
     """Whether ``row`` is the ground between the glyphs of ``other``, a row of the other shade
-    over half of it: ``other`` is taller by a tenth, or as tall with less of its box inked
-    (strokes are the minority of a row of text, the ground between them the majority)."""
+    over half of it with less of its box inked (strokes are the minority of a row of text,
+    the ground between and inside them the majority)."""
     (_, box, _, inked), (_, obox, _, oinked) = row, other
     rows = min(box[2], obox[2]) - max(box[0], obox[0])
     cols = min(box[3], obox[3]) - max(box[1], obox[1])
     if rows <= 0 or cols <= 0 or rows * cols < 0.5 * (box[2] - box[0]) * (box[3] - box[1]):
         return False
-    height, oheight = box[2] - box[0], obox[2] - obox[0]
-    return oheight > 1.1 * height or (oheight >= height / 1.1 and oinked < inked)
+    return oinked < inked
