@@ -156,9 +156,13 @@ def _read_by_ink(reader, planes, found, windows, bar_pixels, seen: list[str]):
             break
         reading, notes = _read_ink_lines(reader, crop, near, (crop.shape, cut), found.bar.bar_length_px, gray_label, tried, corner)
         seen += [note for note in notes if note not in seen]
-        if reading is not None:
+        if reading is None:
+            continue
+        nm_per_px = to_nm(reading[0], reading[1]) / found.bar.bar_length_px
+        if OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
             return (*reading, corner)
-    return None
+        seen.append(f"{reading[2]!r} over {found.bar.bar_length_px:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
+    return None  # the costly pass may read it right
 
 
 def read_scale_bar(
