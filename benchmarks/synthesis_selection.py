@@ -235,12 +235,14 @@ def run(protocol: str, table, recipes, groups, oof, mode, log) -> dict:
 # ---------------------------------------------------------------------- report
 
 
-def _report(results: dict, args, seconds: float, split_ok: bool) -> str:
+def _report(results: dict, args, seconds: float, split_ok: bool, merged: int = 0) -> str:
+    how = (f" (the protocols ran side by side, one process each with `--protocols`, merged with `--merge`; "
+           f"{seconds / 60:.0f} min for the slower)" if merged else f" ({seconds / 60:.0f} min)")
     lines = [
         "## Nested model selection (issue 18)", "",
         f"Command: `python benchmarks/synthesis_selection.py --descriptors {args.descriptors} --inner {args.inner}` "
-        f"({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores shared, no GPU, "
-        f"Python {platform.python_version()}; {seconds / 60:.0f} min).", "",
+        f"({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores shared with other work, no GPU, "
+        f"Python {platform.python_version()}){how}.", "",
         f"Split proof (paper split): **{'PASS' if split_ok else 'FAIL'}**.  Trees use the "
         f"`{args.descriptors}` descriptor table; the transformer's predictions are the cached Uni-Mol ones "
         "(see the script's docstring for what is and is not refitted inside the inner folds).", "",
@@ -287,7 +289,7 @@ def main(argv=None) -> int:
         out = Path(args.out or RESULTS / f"synthesis_selection_{args.inner}")
         atomic_write_bytes(out.with_suffix(".json"), json.dumps({"descriptors": args.descriptors, "seconds": seconds,
                                                                  "merged": len(parts), "results": results}).encode())
-        atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, True).encode())
+        atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, True, merged=len(parts)).encode())
         return 0
     gu = Path(args.datasets) / "gu2025"
     roles = read_roles(gu / "chemical_abbreviations.xlsx")
