@@ -310,6 +310,8 @@ def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "DT" and result["pooled"]["MAE"] > 0
     assert (tmp_path / "cv.csv").read_text().startswith("index,fold,true,pred")
+    assert main(["cv", str(tmp_path / "recipes.csv"), "--model", "DT", *common, "--json", "--protocol", "composition"]) == 0
+    assert json.loads(capsys.readouterr().out)["pooled"]["MAE"] > 0  # leave one product composition out
     assert main(["cv", str(tmp_path / "recipes.csv"), "--set", "bad", *common]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
 

@@ -105,7 +105,14 @@ def _check_new_file(path: str | None, overwrite: bool, inputs) -> None:
 
 
 def _cv(args: argparse.Namespace) -> int:
-    from ..evaluation import cross_validate, format_results, grouped_folds, paper_folds, publication_groups
+    from ..evaluation import (
+        composition_folds,
+        cross_validate,
+        format_results,
+        grouped_folds,
+        paper_folds,
+        publication_groups,
+    )
     from ..models import make_model
 
     _check_new_file(args.predictions, args.overwrite, [args.path, args.source, args.roles, args.descriptors])
@@ -114,6 +121,8 @@ def _cv(args: argparse.Namespace) -> int:
     params = _parse_params(args.set)
     if args.protocol == "paper":
         folds = paper_folds(recipes, train_max_size_nm=args.train_max_size)
+    elif args.protocol == "composition":
+        folds = composition_folds(recipes, train_max_size_nm=args.train_max_size)
     else:
         if not args.source:
             raise ValueError("--protocol grouped needs --source raw_recipe_dataset.xlsx (publication of each recipe)")

@@ -25,12 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ..models import TRANSFORMER_PRESETS, model_names
 
-    cv = commands.add_parser("cv", help="cross-validate a size model (paper protocol or grouped by publication)")
+    cv = commands.add_parser("cv", help="cross-validate a size model (paper protocol, grouped by publication, or by composition)")
     cv.add_argument("path", help="recipes (e.g. gu2025/recipes.csv)")
     cv.add_argument("--model", default="transformer", choices=model_names())
     cv.add_argument("--descriptors", help="descriptor table .npz, or 'computed' (default: unimol_descriptors.npz next to PATH)")
     cv.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
-    cv.add_argument("--protocol", choices=("paper", "grouped"), default="paper")
+    cv.add_argument("--protocol", choices=("paper", "grouped", "composition"), default="paper",
+                    help="paper folds, folds grouped by publication, or leave one product composition out")
     cv.add_argument("--source", help="raw_recipe_dataset.xlsx for --protocol grouped")
     cv.add_argument("--train-max-size", type=float, default=None, help="drop training recipes above this size (nm)")
     cv.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
