@@ -208,10 +208,15 @@ def test_the_non_training_path_imports_and_runs_without_mmengine():
             napari_nanocrystal.train("tiny", labeled=[(image, labels)], out="never")
         except ImportError as error:
             print("ImportError", "napari-nanocrystal[training]" in str(error))
+        from napari_nanocrystal._commands.train import parse_cfg_options
+        try:
+            parse_cfg_options(["stages.finetune.max_epochs=1"])  # `nanocrystal train --cfg-options ...`
+        except ImportError as error:
+            print("ImportError", "napari-nanocrystal[training]" in str(error))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:3] == ["1", "(64, 64)", "ImportError True"]
+    assert done.stdout.split("\n")[:4] == ["1", "(64, 64)", "ImportError True", "ImportError True"]
 
 
 def test_one_validation_rule_for_training_and_evaluation(tmp_path):

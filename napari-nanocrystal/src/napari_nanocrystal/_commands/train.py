@@ -71,6 +71,9 @@ def register(subparsers) -> None:
 
 def parse_cfg_options(pairs) -> dict:
     """``key=value`` strings → dict, values parsed like mmengine's ``DictAction`` (no eval)."""
+    from ..segmentation.training.config import mmengine_config
+
+    mmengine_config()  # the training extra's clear ImportError when mmengine is missing
     from mmengine.config import DictAction
 
     options = {}
