@@ -21,6 +21,8 @@ __version__ = "0.1.0"
 # heavy modules (torch, RDKit) load on first use: name -> module
 _LAZY = {
     "SynthesisTransformer": "models",
+    "SynthesisForest": "models",
+    "load_model": "models",
     "make_model": "models",
     "model_names": "models",
     "default_model": "models",
