@@ -154,7 +154,9 @@ def _read_by_ink(reader, planes, found, windows, bar_pixels, seen: list[str]):
     for crop, near, cut, corner, gray_label in _window_crops(planes, found, windows, bar_pixels):
         if len(tried) >= _INK_ROWS:
             break
-        reading, notes = _read_ink_lines(reader, crop, near, (crop.shape, cut), found.bar.bar_length_px, gray_label, tried, corner)
+        r0, c0, r1, c1 = found.bar.bar_box
+        in_crop = (r0 - corner[0], c0 - corner[1], r1 - corner[0], c1 - corner[1])
+        reading, notes = _read_ink_lines(reader, crop, near, (crop.shape, cut), found.bar.bar_length_px, gray_label, tried, corner, in_crop)
         seen += [note for note in notes if note not in seen]
         if reading is None:
             continue

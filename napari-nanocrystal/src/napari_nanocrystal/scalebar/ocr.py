@@ -225,8 +225,9 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
     (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
     (:func:`~.glyphs._n_or_u`), a "nm" whose n is drawn like a u, or the glyphs and decimal
-    marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" whose u is
-    drawn like the left part of the m beside it (an n in every font) becomes nm.
+    marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" must show a µ
+    descender or a u shape: OCR reads the n of serif print as u, and the shape test is not
+    trusted to turn it into nm (a slanted µ can look like an n to it), so it is refused.
     """
     readings = _readings(reader, crop, box, polarity, bar_length_px, extra)
     notes = [text for text, _ in readings if text]
@@ -250,12 +251,13 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     elif unit == "nm" and descender:
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
+    elif not glyphs and unit == "µm" and re.search(r"u ?m$", text):
+        return None, notes + [f"{text!r}: a 'u' before 'm' on a colour label, whose glyph shapes are not checked (an n read as u?)"]
     elif glyphs and not descender and unit in ("nm", "µm") and re.search(r"[nu] ?m$", text):
         shape = _n_or_u(crop, box, polarity)
-        if unit == "µm" and shape == "n":
-            logger.info("label %r: the glyph before 'm' is drawn like the m's left part (an n): nm, not µm", text)
-            unit = "nm"
-        elif unit == "nm" and shape == "u":
+        if unit == "µm" and shape != "u" and not (layout is not None and layout.descenders == 1):
+            return None, notes + [f"{text!r}: the 'u' before 'm' shows neither a µ descender nor a u shape (an n read as u?)"]
+        if unit == "nm" and shape == "u":
             return None, notes + [f"{text!r}: the glyph before 'm' is drawn like an upside-down n (a u or µ?)"]
     mismatch = _glyph_mismatch(layout, text, unit)
     if mismatch is not None:
@@ -279,16 +281,20 @@ def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, ba
     return None, seen
 
 
-def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px=None, glyphs=True, tried=None, offset=(0, 0)):
+def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px=None, glyphs=True, tried=None, offset=(0, 0), bar=None):
     """Read the label by the rows of glyphs in its ink (:func:`~.lines.ink_lines`), nearest first,
     each in the shade of its own ink; no CRAFT detection.  ``tried``: a set of (box, shade) read
     already, boxes shifted by ``offset`` (the crop's corner in the image), skipped and added to.
+    ``bar``: the bar's box in the crop; a row touching it (within 2 px) is left to the costly
+    pass — what remains of the painted-out bar's end would join it as a glyph ("150 nm").
 
     Returns ((value, unit, text, confidence, box) or None, notes).
     """
     seen: list[str] = []
     for box, shade in ink_lines(crop, near):
         if _at_cut_edge(box, cut):
+            continue
+        if bar is not None and box[0] < bar[2] + 2 and bar[0] - 2 < box[2] and box[1] < bar[3] + 2 and bar[1] - 2 < box[3]:
             continue
         if tried is not None:
             key = (box[0] + offset[0], box[1] + offset[1], box[2] + offset[0], box[3] + offset[1], shade)
