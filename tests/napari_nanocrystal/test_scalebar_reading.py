@@ -307,3 +307,21 @@ def test_unsure_reading_is_refused_and_a_sure_one_costs_two_readings():
     micro = _FixedReader("200 um", 0.95)  # a u is always voted on: all text heights
     ocr._check_line(micro, crop, box, "dark")
     assert micro.calls > len(ocr._FIRST_HEIGHTS)
+
+
+@pytest.mark.parametrize(
+    "drawn, family, read, glyphs, unit",
+    [
+        ("50 nm", "DejaVu Serif", "50 um", True, None),  # a serif n read as u: refused, not turned into nm or µm
+        ("50 um", "DejaVu Sans", "50 um", True, "µm"),  # a real u: kept
+        ("50 um", "DejaVu Sans", "50 um", False, None),  # a colour label: shapes unchecked, a u is refused
+        ("50 nm", "DejaVu Sans", "50 nm", True, "nm"),
+    ],
+)
+def test_a_u_before_m_needs_its_shape(drawn, family, read, glyphs, unit):
+    crop, box = _serif_label(drawn, family=family)
+    reading, notes = ocr._check_line(_FixedReader(read, 0.95), crop, box, "dark", glyphs=glyphs)
+    if unit is None:
+        assert reading is None and any("'u'" in note for note in notes)
+    else:
+        assert reading is not None and reading[:2] == (50.0, unit)
