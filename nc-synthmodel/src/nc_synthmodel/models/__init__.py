@@ -3,8 +3,11 @@
 Modules: :mod:`.network` (the transformer network), :mod:`.trainer` (its training loop),
 :mod:`.transformer` (the scikit-learn estimator :class:`SynthesisTransformer`),
 :mod:`.persistence` (save/load without pickle), :mod:`.baselines` (trees, MLP, LSTM on the same
-recipes), :mod:`.threads` (torch thread count while fitting).  :func:`make_model` builds any
-of them by name; :func:`default_model` loads the model shipped in the package.  torch is
+recipes), :mod:`.forest` (:class:`SynthesisForest`: size, shape and success from tree ensembles),
+:mod:`.trees` (fitted trees as arrays: saved without pickle, predicted with numpy), :mod:`.threads`
+(torch thread count while fitting).  :func:`make_model` builds a size model by name;
+:func:`load_model` loads a saved model of either kind; :func:`default_model` loads the one shipped
+in the package (a :class:`SynthesisForest`, see its model card).  torch is
 imported only when a network is built or run.
 """
 
