@@ -40,8 +40,7 @@ from ..descriptors import DescriptorTable
 from ..features.encoding import RecipeEncoder, _fingerprint
 from ..features.flat import flat_features
 from ..files import atomic_write_bytes
-from ..targets import size_targets
-from .persistence import ModelFormatError
+from .persistence import ModelFormatError, read_model_config, size_fit_targets
 from .trees import TreeArrays, tree_arrays
 
 __all__ = ["FOREST_FORMAT", "SIZE_MODELS", "SynthesisForest", "combine_members", "fit_combination"]
@@ -235,14 +234,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         from sklearn.ensemble import RandomForestClassifier
 
         self._check_params()
-        recipes = list(recipes)
-        if not recipes:
-            raise ValueError("cannot fit on no recipes")
-        y = size_targets(recipes) if y is None else np.asarray(y, dtype=float).ravel()
-        if len(y) != len(recipes):
-            raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
-        if not (np.isfinite(y) & (y > 0)).any():
-            raise ValueError("no recipe has a known size to train on")
+        recipes, y = size_fit_targets(recipes, y)
         failed = list(failed_recipes or [])
         self._fit_size(recipes, y)
 
@@ -349,17 +341,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             if not (directory / name).is_file():
                 raise ModelFormatError(f"{directory}: not a saved SynthesisForest ({name} missing)")
         config_path = directory / _CONFIG
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFormatError(f"{config_path}: not valid JSON ({exc})") from None
-        if not isinstance(config, dict) or config.get("format") != FOREST_FORMAT:
-            raise ModelFormatError(f"{config_path}: not a {FOREST_FORMAT} file")
-        if config.get("format_version") != _FORMAT_VERSION:
-            raise ModelFormatError(f"{config_path}: format version {config.get('format_version')!r}, "
-                                   f"this library reads {_FORMAT_VERSION}")
-        if config.get("shape_classes") != list(SHAPE_CLASSES):
-            raise ModelFormatError(f"{config_path}: trained with other shape classes {config.get('shape_classes')}")
+        config = read_model_config(config_path, FOREST_FORMAT, _FORMAT_VERSION)
         if descriptors is None:
             descriptors = DescriptorTable.from_npz(directory / _DESCRIPTORS, fallback=fallback)
         params = config.get("params")

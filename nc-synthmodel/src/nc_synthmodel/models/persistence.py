@@ -41,6 +41,39 @@ class ModelFormatError(ValueError):
 MODEL_BOUNDS = {"d_model": 4096, "n_layers": 64, "n_heads": 64, "dim_feedforward": 16384, "parameters": 200_000_000}
 
 
+def read_model_config(config_path: Path, model_format: str, format_version: int) -> dict:
+    """The JSON config of a saved model, checked: its format, version and shape classes.
+
+    Raises :class:`ModelFormatError` naming the file and what is wrong.
+    """
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{config_path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != model_format:
+        raise ModelFormatError(f"{config_path}: not a {model_format} file")
+    if config.get("format_version") != format_version:
+        raise ModelFormatError(f"{config_path}: format version {config.get('format_version')!r}, this library reads {format_version}")
+    if config.get("shape_classes") != list(SHAPE_CLASSES):
+        raise ModelFormatError(f"{config_path}: trained with other shape classes {config.get('shape_classes')}")
+    return config
+
+
+def size_fit_targets(recipes, y) -> tuple[list, np.ndarray]:
+    """(recipes as a list, size targets) for an estimator's ``fit``: ``y`` or the recipes' sizes, checked."""
+    from ..targets import size_targets
+
+    recipes = list(recipes)
+    if not recipes:
+        raise ValueError("cannot fit on no recipes")
+    y = size_targets(recipes) if y is None else np.asarray(y, dtype=float).ravel()
+    if len(y) != len(recipes):
+        raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
+    if not (np.isfinite(y) & (y > 0)).any():
+        raise ValueError("no recipe has a known size to train on")
+    return recipes, y
+
+
 def _check_saved_params(config_path: Path, params) -> dict:
     """The ``params`` of a saved config, refused (naming the file) if absurd or of the wrong type."""
     if not isinstance(params, dict):
@@ -113,17 +146,7 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ModelFormatError(f"{directory}: not a saved SynthesisTransformer ({path.name} missing)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{config_path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("format") != _FORMAT:
-        raise ModelFormatError(f"{config_path}: not a {_FORMAT} file")
-    if config.get("format_version") != _FORMAT_VERSION:
-        raise ModelFormatError(f"{config_path}: format version {config.get('format_version')!r}, "
-                               f"this library reads {_FORMAT_VERSION}")
-    if config.get("shape_classes") != list(SHAPE_CLASSES):
-        raise ModelFormatError(f"{config_path}: trained with other shape classes {config.get('shape_classes')}")
+    config = read_model_config(config_path, _FORMAT, _FORMAT_VERSION)
     if not isinstance(config.get("encoder"), dict):
         raise ModelFormatError(f"{config_path}: \"encoder\" is missing or not an object")
     if _fingerprint(descriptors) != config["encoder"].get("descriptor_fingerprint"):

@@ -61,9 +61,9 @@ from ..contract import SHAPE_CLASSES, Recipe
 from ..descriptors import DescriptorTable
 from ..features.augment import IntermediateAugmenter
 from ..features.encoding import RecipeEncoder
-from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_targets
+from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES
 from .network import build_network
-from .persistence import load_transformer, save_transformer
+from .persistence import load_transformer, save_transformer, size_fit_targets
 from .threads import torch_threads
 from .trainer import _Batches, _Compact, _sample_copies, run_stage, size_loss  # noqa: F401 - _Batches re-exported
 
@@ -261,15 +261,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         import torch
 
         self._check_params()
-        recipes = list(recipes)
-        if not recipes:
-            raise ValueError("cannot fit on no recipes")
-        y = size_targets(recipes) if y is None else np.asarray(y, dtype=float).ravel()
-        if len(y) != len(recipes):
-            raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
+        recipes, y = size_fit_targets(recipes, y)
         known = np.isfinite(y) & (y > 0)
-        if not known.any():
-            raise ValueError("no recipe has a known size to train on")
         failed = list(failed_recipes or [])
         if int(eval_every) < 1:
             raise ValueError(f"eval_every must be a positive number of epochs, got {eval_every}")
