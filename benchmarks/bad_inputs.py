@@ -105,8 +105,7 @@ def classify(probe: Probe, outcome: Outcome, seconds: float, before: dict) -> tu
         if outcome.code == 0:
             return "silently wrong", "exit 0: " + (outcome.out.splitlines() or [""])[0][:150]
         # argparse's standard form (usage lines, then "prog: error: …") counts as its one error line
-        errors = [line for line in outcome.err.splitlines()
-                  if line.strip() and not line.startswith(("skipped", "note:", "usage:", " "))]
+        errors = [line for line in outcome.err.splitlines() if line.strip() and not line.startswith(("skipped", "note:", "usage:", " "))]
         if len(errors) != 1 or not all(name in errors[0] for name in probe.names):
             return "traceback", "not one line naming the input: " + " | ".join(errors)[:200]
         skipped = next((line for line in outcome.err.splitlines() if line.startswith("skipped")), None)
@@ -114,7 +113,9 @@ def classify(probe: Probe, outcome: Outcome, seconds: float, before: dict) -> tu
     ok = probe.check(outcome) if probe.check else outcome.code == 0
     if not ok:
         return "silently wrong", f"exit {outcome.code}: {message[:180]}"
-    return ("warning" if probe.expect == "warning" else "handled right"), (message or outcome.out.splitlines()[0] if outcome.out else message)[:220]
+    return ("warning" if probe.expect == "warning" else "handled right"), (
+        message or outcome.out.splitlines()[0] if outcome.out else message
+    )[:220]
 
 
 def _digest(path: Path):
@@ -195,8 +196,11 @@ def _recipe(rid: str, extra=None, **changes) -> dict:
     data = {
         "id": rid,
         "product": {"name": "PbSe", "role": "product"},
-        "chemicals": [{"name": n, "amount_mmol": a, "role": "other"} for n, a in
-                      (("PbO", 5.0), ("Se", 5.0), ("ODE", 46.875), ("OLA", 5.015), ("TOP", 5.605), ("OA", 44.459))] + (extra or []),
+        "chemicals": [
+            {"name": n, "amount_mmol": a, "role": "other"}
+            for n, a in (("PbO", 5.0), ("Se", 5.0), ("ODE", 46.875), ("OLA", 5.015), ("TOP", 5.605), ("OA", 44.459))
+        ]
+        + (extra or []),
         "conditions": {"injection_temp_c": 160.0, "reaction_temp_c": 160.0, "time_min": 2.0},
         "outcome": {"size_nm": 5.65, "shape": "sphere"},
     }
@@ -286,7 +290,9 @@ def _killed(path: Path) -> Outcome:
     orphans = [p for p in os.listdir(path.parent) if p.startswith(f".{path.stem}.") and ".tmp" in p]
     ids = [r.id for r in read_recipes(path).recipes]
     ok = intact and not orphans and ids[-1] == "after"
-    return Outcome(0 if ok else 1, f"killed mid-append: dataset intact {intact}; next append cleaned {0 if orphans else 1} orphan temp file", "")
+    return Outcome(
+        0 if ok else 1, f"killed mid-append: dataset intact {intact}; next append cleaned {0 if orphans else 1} orphan temp file", ""
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def _killed(path: Path) -> Outcome:
 
 
 def _segment_probes(f, m, root, nc) -> list[Probe]:
-    seg = lambda *a: (lambda: call(nc, ["segment", *a, "--model", m["tiny"]]))  # noqa: E731
+    seg = lambda *a: lambda: call(nc, ["segment", *a, "--model", m["tiny"]])  # noqa: E731
     out = root / "seg"
     out.mkdir()
     existing = out / "exists.tif"
@@ -306,25 +312,89 @@ def _segment_probes(f, m, root, nc) -> list[Probe]:
     ok = lambda o: o.code == 0  # noqa: E731
     P = Probe
     return [
-        P("segment", "--out is the input image itself", "error", seg(f["good.tif"], "--out", f["good.tif"]), ("good.tif", "replace the input"), protect=(f["good.tif"],)),
-        P("segment", "--out is the input image, with --overwrite", "error", seg(f["good.tif"], "--out", f["good.tif"], "--overwrite"), ("good.tif",), protect=(f["good.tif"],)),
-        P("segment", "--out exists, no --overwrite", "error", seg(f["good.png"], "--out", existing), ("exists.tif", "--overwrite"), protect=(existing,)),
-        P("segment", "a CSV of the user's beside --out", "error", seg(f["good.png"], "--out", out / "notes.tif"), ("notes.csv",), protect=(notes,)),
+        P(
+            "segment",
+            "--out is the input image itself",
+            "error",
+            seg(f["good.tif"], "--out", f["good.tif"]),
+            ("good.tif", "replace the input"),
+            protect=(f["good.tif"],),
+        ),
+        P(
+            "segment",
+            "--out is the input image, with --overwrite",
+            "error",
+            seg(f["good.tif"], "--out", f["good.tif"], "--overwrite"),
+            ("good.tif",),
+            protect=(f["good.tif"],),
+        ),
+        P(
+            "segment",
+            "--out exists, no --overwrite",
+            "error",
+            seg(f["good.png"], "--out", existing),
+            ("exists.tif", "--overwrite"),
+            protect=(existing,),
+        ),
+        P(
+            "segment",
+            "a CSV of the user's beside --out",
+            "error",
+            seg(f["good.png"], "--out", out / "notes.tif"),
+            ("notes.csv",),
+            protect=(notes,),
+        ),
         P("segment", "NaN pixels (float TIFF)", "error", seg(f["nan.tif"], "--out", out / "n.tif"), ("nan.tif", "NaN")),
         P("segment", "infinite pixels", "error", seg(f["inf.tif"], "--out", out / "i.tif"), ("inf.tif", "infinite")),
         P("segment", "--confidence nan", "error", seg(f["good.png"], "--out", out / "c.tif", "--confidence", "nan"), ("--confidence",)),
         P("segment", "--confidence 2", "error", seg(f["good.png"], "--out", out / "c.tif", "--confidence", "2"), ("--confidence",)),
         P("segment", "--confidence -0.5", "error", seg(f["good.png"], "--out", out / "c.tif", "--confidence", "-0.5"), ("--confidence",)),
         P("segment", "20000 × 20000 TIFF (400 M pixels)", "error", seg(f["huge.tif"], "--out", out / "h.tif"), ("huge.tif", "too large")),
-        P("segment", "14000 × 14000 PNG (Pillow decompression bomb)", "error", seg(f["bomb.png"], "--out", out / "b.tif"), ("bomb.png", "too large")),
+        P(
+            "segment",
+            "14000 × 14000 PNG (Pillow decompression bomb)",
+            "error",
+            seg(f["bomb.png"], "--out", out / "b.tif"),
+            ("bomb.png", "too large"),
+        ),
         P("segment", "3-page TIFF stack", "error", seg(f["stack.tif"], "--out", out / "s.tif"), ("stack.tif", "--plane")),
         P("segment", "ImageJ time series (TYX)", "error", seg(f["hyper.tif"], "--out", out / "t.tif"), ("hyper.tif", "TYX")),
-        P("segment", "2-channel TIFF written as (H, W, 2)", "error", seg(f["twochan.tif"], "--out", out / "2.tif"), ("twochan.tif", "axes")),
+        P(
+            "segment",
+            "2-channel TIFF written as (H, W, 2)",
+            "error",
+            seg(f["twochan.tif"], "--out", out / "2.tif"),
+            ("twochan.tif", "axes"),
+        ),
         P("segment", "ImageJ 2-channel TIFF (CYX)", "error", seg(f["cyx.tif"], "--out", out / "cyx.tif"), ("cyx.tif", "CYX")),
-        P("segment", "TIFF stack with --plane 1", "ok", seg(f["stack.tif"], "--out", out / "p.tif", "--plane", "1", "--confidence", "0"), check=ok),
-        P("segment", "TIFF stack with --plane 7 (no such plane)", "error", seg(f["stack.tif"], "--out", out / "p7.tif", "--plane", "7"), ("stack.tif", "plane 7")),
-        P("segment", "DM4 file", "ok", seg(f["image.dm4"], "--out", out / "dm4.tif", "--confidence", "0"), check=lambda o: o.code == 0 and (out / "dm4.tif").is_file()),
-        P("segment", "DM3 file", "ok", seg(f["image.dm3"], "--out", out / "dm3.tif", "--confidence", "0"), check=lambda o: o.code == 0 and (out / "dm3.tif").is_file()),
+        P(
+            "segment",
+            "TIFF stack with --plane 1",
+            "ok",
+            seg(f["stack.tif"], "--out", out / "p.tif", "--plane", "1", "--confidence", "0"),
+            check=ok,
+        ),
+        P(
+            "segment",
+            "TIFF stack with --plane 7 (no such plane)",
+            "error",
+            seg(f["stack.tif"], "--out", out / "p7.tif", "--plane", "7"),
+            ("stack.tif", "plane 7"),
+        ),
+        P(
+            "segment",
+            "DM4 file",
+            "ok",
+            seg(f["image.dm4"], "--out", out / "dm4.tif", "--confidence", "0"),
+            check=lambda o: o.code == 0 and (out / "dm4.tif").is_file(),
+        ),
+        P(
+            "segment",
+            "DM3 file",
+            "ok",
+            seg(f["image.dm3"], "--out", out / "dm3.tif", "--confidence", "0"),
+            check=lambda o: o.code == 0 and (out / "dm3.tif").is_file(),
+        ),
         P("segment", "truncated PNG", "error", seg(f["truncated.png"], "--out", out / "tr.tif"), ("truncated.png", "truncated")),
         P("segment", "empty (0-byte) TIFF", "error", seg(f["empty.tif"], "--out", out / "e.tif"), ("empty.tif", "empty")),
         P("segment", "a text file named .jpg", "error", seg(f["text.jpg"], "--out", out / "j.tif"), ("text.jpg", "JPG")),
@@ -335,20 +405,74 @@ def _segment_probes(f, m, root, nc) -> list[Probe]:
         P("segment", "--tile-size 0", "error", seg(f["good.png"], "--out", out / "ts.tif", "--tile-size", "0"), ("--tile-size",)),
         P("segment", "--diameter -5", "error", seg(f["good.png"], "--out", out / "d5.tif", "--diameter", "-5"), ("--diameter",)),
         P("segment", "--diameter nan", "error", seg(f["good.png"], "--out", out / "dn.tif", "--diameter", "nan"), ("--diameter",)),
-        P("segment", "two inputs with one stem into one folder", "error", seg(f["good.png"], f["good.tif"], "--out", out / "both"), ("good",)),
+        P(
+            "segment",
+            "two inputs with one stem into one folder",
+            "error",
+            seg(f["good.png"], f["good.tif"], "--out", out / "both"),
+            ("good",),
+        ),
         P("segment", "RGBA PNG", "ok", seg(f["rgba.png"], "--out", out / "rgba.tif", "--confidence", "0"), check=ok),
         P("segment", "16-bit PNG", "ok", seg(f["gray16.png"], "--out", out / "g16.tif", "--confidence", "0"), check=ok),
         P("segment", "1-bit PNG", "ok", seg(f["binary.png"], "--out", out / "bin.tif", "--confidence", "0"), check=ok),
         P("segment", "palette PNG", "ok", seg(f["palette.png"], "--out", out / "pal.tif", "--confidence", "0"), check=ok),
-        P("segment", "blank image (no particles)", "ok", seg(f["blank.png"], "--out", out / "blank.tif"), check=lambda o: o.code == 0 and ": 0 particles" in o.out),
-        P("segment", "1 × 1 pixel image", "ok", seg(f["tiny.png"], "--out", out / "tiny.tif"), check=lambda o: o.code == 0 and ": 0 particles" in o.out),
+        P(
+            "segment",
+            "blank image (no particles)",
+            "ok",
+            seg(f["blank.png"], "--out", out / "blank.tif"),
+            check=lambda o: o.code == 0 and ": 0 particles" in o.out,
+        ),
+        P(
+            "segment",
+            "1 × 1 pixel image",
+            "ok",
+            seg(f["tiny.png"], "--out", out / "tiny.tif"),
+            check=lambda o: o.code == 0 and ": 0 particles" in o.out,
+        ),
         P("segment", "animated PNG (2 frames)", "error", seg(f["animated.png"], "--out", out / "anim.tif"), ("animated.png", "--plane")),
-        P("segment", "model file missing", "error", lambda: call(nc, ["segment", f["good.png"], "--out", out / "mm.tif", "--model", root / "none.safetensors"]), ("none.safetensors",)),
-        P("segment", "model file of random bytes", "error", lambda: call(nc, ["segment", f["good.png"], "--out", out / "mr.tif", "--model", m["random"]]), ("random.safetensors",)),
-        P("segment", "model config asking for 65,536 channels", "error", lambda: call(nc, ["segment", f["good.png"], "--out", out / "mw.tif", "--model", m["wide"]]), ("wide.pt", "65,536")),
-        P("segment", "model config sidecar not JSON", "error", lambda: call(nc, ["segment", f["good.png"], "--out", out / "mj.tif", "--model", m["badjson"]]), ("badjson.pt",)),
-        P("segment", "model file that is a pickle running a command", "error", lambda: call(nc, ["segment", f["good.png"], "--out", out / "mp.tif", "--model", m["pickle"]]), ("evil.pt",)),
-        P("segment", "… and the pickle's command never ran", "ok", lambda: Outcome(0, f"marker file exists: {m['marker'].exists()}", ""), check=lambda o: not m["marker"].exists()),
+        P(
+            "segment",
+            "model file missing",
+            "error",
+            lambda: call(nc, ["segment", f["good.png"], "--out", out / "mm.tif", "--model", root / "none.safetensors"]),
+            ("none.safetensors",),
+        ),
+        P(
+            "segment",
+            "model file of random bytes",
+            "error",
+            lambda: call(nc, ["segment", f["good.png"], "--out", out / "mr.tif", "--model", m["random"]]),
+            ("random.safetensors",),
+        ),
+        P(
+            "segment",
+            "model config asking for 65,536 channels",
+            "error",
+            lambda: call(nc, ["segment", f["good.png"], "--out", out / "mw.tif", "--model", m["wide"]]),
+            ("wide.pt", "65,536"),
+        ),
+        P(
+            "segment",
+            "model config sidecar not JSON",
+            "error",
+            lambda: call(nc, ["segment", f["good.png"], "--out", out / "mj.tif", "--model", m["badjson"]]),
+            ("badjson.pt",),
+        ),
+        P(
+            "segment",
+            "model file that is a pickle running a command",
+            "error",
+            lambda: call(nc, ["segment", f["good.png"], "--out", out / "mp.tif", "--model", m["pickle"]]),
+            ("evil.pt",),
+        ),
+        P(
+            "segment",
+            "… and the pickle's command never ran",
+            "ok",
+            lambda: Outcome(0, f"marker file exists: {m['marker'].exists()}", ""),
+            check=lambda o: not m["marker"].exists(),
+        ),
     ]
 
 
@@ -357,8 +481,10 @@ def _analyze_probes(f, m, root, nc) -> list[Probe]:
 
     tem = f["tem"]
     out = root / "analyze"
-    ana = lambda *a: (lambda: call(nc, ["analyze", *a, "--model", m["tiny"]]))  # noqa: E731
-    labelled = lambda images, folder, **o: analyze_paths(images, folder, labels={p: tem.labels for p in images}, nm_per_px=0.5, min_area_px=5, **o)  # noqa: E731
+    ana = lambda *a: lambda: call(nc, ["analyze", *a, "--model", m["tiny"]])  # noqa: E731
+    labelled = lambda images, folder, **o: analyze_paths(
+        images, folder, labels={p: tem.labels for p in images}, nm_per_px=0.5, min_area_px=5, **o
+    )  # noqa: E731
     kept = root / "kept"
     a, b = root / "a.tif", root / "b.tif"
     tifffile.imwrite(a, tem.image)
@@ -390,27 +516,113 @@ def _analyze_probes(f, m, root, nc) -> list[Probe]:
         P("analyze", "--nm-per-px 1e30", "error", ana(f["good.png"], "--out", out, "--nm-per-px", "1e30"), ("--nm-per-px", "nm/px")),
         P("analyze", "--nm-per-px 0", "error", ana(f["good.png"], "--out", out, "--nm-per-px", "0"), ("--nm-per-px",)),
         P("analyze", "--nm-per-px -1", "error", ana(f["good.png"], "--out", out, "--nm-per-px", "-1"), ("--nm-per-px",)),
-        P("analyze", "--nm-per-px 1e-9 (a unit mistake)", "error", ana(f["good.png"], "--out", out, "--nm-per-px", "1e-9"), ("--nm-per-px", "plausible")),
+        P(
+            "analyze",
+            "--nm-per-px 1e-9 (a unit mistake)",
+            "error",
+            ana(f["good.png"], "--out", out, "--nm-per-px", "1e-9"),
+            ("--nm-per-px", "plausible"),
+        ),
         P("analyze", "--min-area-px -1", "error", ana(f["good.png"], "--out", out, "--min-area-px", "-1"), ("--min-area-px",)),
-        P("analyze", "--overwrite run where an image now fails", "ok", rerun_broken, check=lambda o: o.code == 0 and "earlier outputs of b are kept" in o.out, protect=earlier),
-        P("analyze", "one more image into a results folder", "ok",
-          lambda: _summary_rows(labelled([f["good.tif"]], merged).summary_path),
-          check=lambda o: o.code == 0 and len((merged / "summary.csv").read_text().strip().splitlines()) == 3, protect=(merged / "a_particles.csv",)),
-        P("analyze", "a foreign summary.csv in the output folder", "error", lambda: api(labelled, [a], foreign), ("summary.csv", "not a nanocrystal summary"), protect=(foreign / "summary.csv",)),
-        P("analyze", "outputs exist, no --overwrite", "error", ana(a, "--out", exists_dir, "--nm-per-px", "0.5"), ("already exist", "--overwrite"), protect=(exists_dir / "a_particles.csv",)),
-        P("analyze", "an input named like an output (x_labels.tif)", "error", lambda: api(labelled, [x, x_labels], clash_dir, overwrite=True), ("x_labels.tif", "replace the input"), protect=(x_labels,)),
+        P(
+            "analyze",
+            "--overwrite run where an image now fails",
+            "ok",
+            rerun_broken,
+            check=lambda o: o.code == 0 and "earlier outputs of b are kept" in o.out,
+            protect=earlier,
+        ),
+        P(
+            "analyze",
+            "one more image into a results folder",
+            "ok",
+            lambda: _summary_rows(labelled([f["good.tif"]], merged).summary_path),
+            check=lambda o: o.code == 0 and len((merged / "summary.csv").read_text().strip().splitlines()) == 3,
+            protect=(merged / "a_particles.csv",),
+        ),
+        P(
+            "analyze",
+            "a foreign summary.csv in the output folder",
+            "error",
+            lambda: api(labelled, [a], foreign),
+            ("summary.csv", "not a nanocrystal summary"),
+            protect=(foreign / "summary.csv",),
+        ),
+        P(
+            "analyze",
+            "outputs exist, no --overwrite",
+            "error",
+            ana(a, "--out", exists_dir, "--nm-per-px", "0.5"),
+            ("already exist", "--overwrite"),
+            protect=(exists_dir / "a_particles.csv",),
+        ),
+        P(
+            "analyze",
+            "an input named like an output (x_labels.tif)",
+            "error",
+            lambda: api(labelled, [x, x_labels], clash_dir, overwrite=True),
+            ("x_labels.tif", "replace the input"),
+            protect=(x_labels,),
+        ),
         P("analyze", "NaN pixels", "error", ana(f["nan.tif"], "--out", root / "an", "--nm-per-px", "0.5"), ("nan.tif", "NaN")),
         P("analyze", "a TIFF stack", "error", ana(f["stack.tif"], "--out", root / "as", "--nm-per-px", "0.5"), ("stack.tif", "--plane")),
         P("analyze", "output folder is a file", "error", ana(f["good.png"], "--out", blocker, "--nm-per-px", "0.5"), ("blocker2",)),
-        P("analyze", "output folder inside a file", "error", ana(f["good.png"], "--out", blocker / "sub", "--nm-per-px", "0.5"), ("blocker2",)),
-        P("analyze API", "image with NaN pixels", "error", lambda: api(analyze_image, np.where(tem.labels > 0, np.nan, 1.0), labels=tem.labels, nm_per_px=0.5), ("NaN",)),
-        P("analyze API", "labels of another shape", "error", lambda: api(analyze_image, tem.image, labels=tem.labels[:10], nm_per_px=0.5), ("labels shape",)),
-        P("analyze API", "boolean mask as labels", "error", lambda: api(analyze_image, tem.image, labels=tem.labels > 0, nm_per_px=0.5), ("label a boolean mask",)),
-        P("analyze API", "nm_per_px as text '0.5'", "error", lambda: api(analyze_image, tem.image, labels=tem.labels, nm_per_px="0.5"), ("nm_per_px must be a number",)),
-        P("weak-labels", "DM4 file (self-free Otsu detector)", "ok", lambda: call(nc, ["weak-labels", f["image.dm4"], "--detector", "otsu", "--out", root / "weak"]),
-          check=lambda o: o.code == 0 and (root / "weak" / "image_weak.png").is_file()),
-        P("weak-labels", "model config asking for 65,536 channels", "error", lambda: call(nc, ["weak-labels", f["good.png"], "--out", root / "weak2", "--model", m["wide"]]), ("wide.pt", "65,536")),
-        P("train", "a config file (Python, executed by mmengine)", "ok", lambda: _executed_note(call(nc, ["train", "--help"])), check=lambda o: "EXECUTED" in o.out),
+        P(
+            "analyze",
+            "output folder inside a file",
+            "error",
+            ana(f["good.png"], "--out", blocker / "sub", "--nm-per-px", "0.5"),
+            ("blocker2",),
+        ),
+        P(
+            "analyze API",
+            "image with NaN pixels",
+            "error",
+            lambda: api(analyze_image, np.where(tem.labels > 0, np.nan, 1.0), labels=tem.labels, nm_per_px=0.5),
+            ("NaN",),
+        ),
+        P(
+            "analyze API",
+            "labels of another shape",
+            "error",
+            lambda: api(analyze_image, tem.image, labels=tem.labels[:10], nm_per_px=0.5),
+            ("labels shape",),
+        ),
+        P(
+            "analyze API",
+            "boolean mask as labels",
+            "error",
+            lambda: api(analyze_image, tem.image, labels=tem.labels > 0, nm_per_px=0.5),
+            ("label a boolean mask",),
+        ),
+        P(
+            "analyze API",
+            "nm_per_px as text '0.5'",
+            "error",
+            lambda: api(analyze_image, tem.image, labels=tem.labels, nm_per_px="0.5"),
+            ("nm_per_px must be a number",),
+        ),
+        P(
+            "weak-labels",
+            "DM4 file (self-free Otsu detector)",
+            "ok",
+            lambda: call(nc, ["weak-labels", f["image.dm4"], "--detector", "otsu", "--out", root / "weak"]),
+            check=lambda o: o.code == 0 and (root / "weak" / "image_weak.png").is_file(),
+        ),
+        P(
+            "weak-labels",
+            "model config asking for 65,536 channels",
+            "error",
+            lambda: call(nc, ["weak-labels", f["good.png"], "--out", root / "weak2", "--model", m["wide"]]),
+            ("wide.pt", "65,536"),
+        ),
+        P(
+            "train",
+            "a config file (Python, executed by mmengine)",
+            "ok",
+            lambda: _executed_note(call(nc, ["train", "--help"])),
+            check=lambda o: "EXECUTED" in o.out,
+        ),
     ]
 
 
@@ -421,18 +633,27 @@ def _recipe_probes(root) -> list[Probe]:
 
     r = root / "recipes"
     r.mkdir()
-    pred = lambda path, *a: (lambda: call(sm, ["predict", path, *a]))  # noqa: E731
+    pred = lambda path, *a: lambda: call(sm, ["predict", path, *a])  # noqa: E731
     one = lambda name, *recipes: _recipe_file(r / name, *recipes)  # noqa: E731
     (r / "zero.json").write_bytes(b"")
     (r / "binary.json").write_bytes(bytes(range(256)) * 4)
     (r / "corrupt.xlsx").write_bytes(b"PK\x03\x04" + bytes(300))
-    (r / "header.csv").write_text("ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2," + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM") + "," + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM") + "\n")
+    (r / "header.csv").write_text(
+        "ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2,"
+        + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM")
+        + ","
+        + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM")
+        + "\n"
+    )
     (r / "recipes.txt").write_text("hello")
     mixed = one("mixed.json", _recipe("good-1"), _recipe("unknown", [{"name": "NotAChemical42", "amount_mmol": 1.0}]), _recipe("good-2"))
     crowded = one("crowded.json", _recipe("good"), _recipe("crowded", [{"name": f"X{i}", "amount_mmol": 1.0} for i in range(200)]))
-    fourteen = one("fourteen.json", _recipe("good"), _recipe("fourteen", [{"name": n, "amount_mmol": 1.0} for n in
-                                                                         ("OAm", "DDT", "TOPO", "HDA", "ODA", "TOA", "Toluene", "Hexane")]))
-    named = lambda *ids: (lambda o: o.code == 1 and all(f"recipe {i}" in o.err for i in ids) and "good" in o.out)  # noqa: E731
+    fourteen = one(
+        "fourteen.json",
+        _recipe("good"),
+        _recipe("fourteen", [{"name": n, "amount_mmol": 1.0} for n in ("OAm", "DDT", "TOPO", "HDA", "ODA", "TOA", "Toluene", "Hexane")]),
+    )
+    named = lambda *ids: lambda o: o.code == 1 and all(f"recipe {i}" in o.err for i in ids) and "good" in o.out  # noqa: E731
     dataset = r / "dataset.json"
     write_recipes([_recipe("1")], dataset)
     killed = r / "killed.json"
@@ -461,11 +682,29 @@ def _recipe_probes(root) -> list[Probe]:
         P("predict", "200 chemicals in one recipe", "ok", pred(crowded), check=named("crowded")),
         P("predict", "14 chemicals (more than the model's slots)", "ok", pred(fourteen), check=named("fourteen")),
         P("predict", "amount 1e9 mmol", "error", pred(one("amount.json", _recipe("a", chemicals__0__amount_mmol=1e9))), ("amount.json",)),
-        P("predict", "one recipe taking 1e9 min among good ones", "ok", pred(one("rows.json", _recipe("good"), _recipe("slow", conditions__time_min=1e9))), check=named("slow")),
+        P(
+            "predict",
+            "one recipe taking 1e9 min among good ones",
+            "ok",
+            pred(one("rows.json", _recipe("good"), _recipe("slow", conditions__time_min=1e9))),
+            check=named("slow"),
+        ),
         P("predict", "time_min given as text '2'", "error", pred(one("text.json", _recipe("t", conditions__time_min="2"))), ("text.json",)),
         P("predict", "success given as 'yes'", "error", pred(one("yes.json", _recipe("y", outcome__success="yes"))), ("yes.json",)),
-        P("predict", "provenance nm_per_px 1e30", "error", pred(one("px.json", _recipe("p", provenance={"nm_per_px": 1e30}))), ("px.json",)),
-        P("predict", "reaction at 5000 °C", "error", pred(one("hot.json", _recipe("h", conditions__reaction_temp_c=5000.0))), ("hot.json",)),
+        P(
+            "predict",
+            "provenance nm_per_px 1e30",
+            "error",
+            pred(one("px.json", _recipe("p", provenance={"nm_per_px": 1e30}))),
+            ("px.json",),
+        ),
+        P(
+            "predict",
+            "reaction at 5000 °C",
+            "error",
+            pred(one("hot.json", _recipe("h", conditions__reaction_temp_c=5000.0))),
+            ("hot.json",),
+        ),
         P("predict", "size 1e32 nm", "error", pred(one("big.json", _recipe("b", outcome__size_nm=1e32))), ("big.json",)),
         P("predict", "negative amount", "error", pred(one("neg.json", _recipe("n", chemicals__0__amount_mmol=-5.0))), ("neg.json",)),
         P("predict", "model config d_model 65,536", "error", pred(single, "--model", wide), ("model.json", "d_model")),
@@ -473,16 +712,54 @@ def _recipe_probes(root) -> list[Probe]:
         P("predict", "model folder without weights", "error", pred(single, "--model", missing), ("weights.safetensors",)),
         P("predict", "model.json of binary bytes", "error", pred(single, "--model", binary_config), ("model.json",)),
         P("predict", "model folder that does not exist", "error", pred(single, "--model", root / "no-model"), ("no-model",)),
-        P("cv", "--predictions over an existing file", "error", lambda: call(sm, ["cv", dataset, "--model", "RF", "--predictions", predictions]), ("pred.csv", "--overwrite"), protect=(predictions,)),
-        P("cv", "--predictions is the input, with --overwrite", "error", lambda: call(sm, ["cv", dataset, "--model", "RF", "--predictions", dataset, "--overwrite"]), ("dataset.json", "replace the input"), protect=(dataset,)),
+        P(
+            "cv",
+            "--predictions over an existing file",
+            "error",
+            lambda: call(sm, ["cv", dataset, "--model", "RF", "--predictions", predictions]),
+            ("pred.csv", "--overwrite"),
+            protect=(predictions,),
+        ),
+        P(
+            "cv",
+            "--predictions is the input, with --overwrite",
+            "error",
+            lambda: call(sm, ["cv", dataset, "--model", "RF", "--predictions", dataset, "--overwrite"]),
+            ("dataset.json", "replace the input"),
+            protect=(dataset,),
+        ),
         P("append_recipes", "2 processes appending at once (JSON)", "ok", lambda: _concurrent(dataset), check=lambda o: o.code == 0),
         P("append_recipes", "2 processes appending at once (CSV)", "ok", lambda: _concurrent(csv_data), check=lambda o: o.code == 0),
         P("append_recipes", "SIGKILL in the middle of an append", "ok", lambda: _killed(killed), check=lambda o: o.code == 0),
-        P("append_recipes", "an ID already in the dataset", "error", lambda: api(append_recipes, [_recipe("1")], dup), ("dup.json", "already present: 1"), protect=(dup,)),
-        P("append_recipes", "… with duplicates='skip'", "ok", lambda: api(append_recipes, [_recipe("1"), _recipe("2")], dup, duplicates="skip"),
-          check=lambda o: o.code == 0 and '"2"' in dup.read_text() and dup.read_text().count('"id"') == 2),
-        P("append_recipes", "one ID twice in the batch", "error", lambda: api(append_recipes, [_recipe("9"), _recipe("9")], dup), ("repeat the ID",)),
-        P("SynthesisTransformer.load", "config with d_model 65,536", "error", lambda: api(SynthesisTransformer.load, wide), ("model.json", "65536")),
+        P(
+            "append_recipes",
+            "an ID already in the dataset",
+            "error",
+            lambda: api(append_recipes, [_recipe("1")], dup),
+            ("dup.json", "already present: 1"),
+            protect=(dup,),
+        ),
+        P(
+            "append_recipes",
+            "… with duplicates='skip'",
+            "ok",
+            lambda: api(append_recipes, [_recipe("1"), _recipe("2")], dup, duplicates="skip"),
+            check=lambda o: o.code == 0 and '"2"' in dup.read_text() and dup.read_text().count('"id"') == 2,
+        ),
+        P(
+            "append_recipes",
+            "one ID twice in the batch",
+            "error",
+            lambda: api(append_recipes, [_recipe("9"), _recipe("9")], dup),
+            ("repeat the ID",),
+        ),
+        P(
+            "SynthesisTransformer.load",
+            "config with d_model 65,536",
+            "error",
+            lambda: api(SynthesisTransformer.load, wide),
+            ("model.json", "65536"),
+        ),
     ]
 
 

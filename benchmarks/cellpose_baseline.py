@@ -54,8 +54,11 @@ def main(argv=None) -> int:
     if not (weights.is_file() and Path(f"{weights}.json").is_file()):
         started = time.perf_counter()
         baseline = train_cellpose_baseline(emps, work, n_epochs=args.epochs, nbase=args.nbase)  # EMPS split: val held out
-        trained = {"seconds": time.perf_counter() - started, "n_train": baseline.n_train,
-                   "final_train_loss": float(baseline.train_losses[-1])}
+        trained = {
+            "seconds": time.perf_counter() - started,
+            "n_train": baseline.n_train,
+            "final_train_loss": float(baseline.train_losses[-1]),
+        }
         atomic_write_text(work / "training.json", json.dumps(trained, indent=1))
         weights = baseline.model_path
     elif (work / "training.json").is_file():
@@ -64,30 +67,38 @@ def main(argv=None) -> int:
     report = evaluate_cellpose_baseline(weights, emps, split="val", diameter="true")
     eval_seconds = time.perf_counter() - started
     scores = report["model"]
-    result = {"epochs": args.epochs, "nbase": args.nbase, "training": trained, "eval_seconds": eval_seconds,
-              "split": report["split"], "scores": {k: scores[k] for k in ("ap50", "ap75", "ap90", "mean_iou_matched", "n_true", "n_pred")}}
+    result = {
+        "epochs": args.epochs,
+        "nbase": args.nbase,
+        "training": trained,
+        "eval_seconds": eval_seconds,
+        "split": report["split"],
+        "scores": {k: scores[k] for k in ("ap50", "ap75", "ap90", "mean_iou_matched", "n_true", "n_pred")},
+    }
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1, default=float))
     minutes = trained.get("seconds", float("nan")) / 60
-    text = "\n".join([
-        "# Baseline: cellpose CPnet trained with cellpose's `train_seg`",
-        "",
-        f"Command: `python benchmarks/cellpose_baseline.py {args.work} --epochs {args.epochs} --nbase {' '.join(map(str, args.nbase))} "
-        f"--threads {args.threads}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; {dt.date.today().isoformat()}.",
-        "",
-        f"Training: {trained.get('n_train', '?')} EMPS training images (fixed split) given to cellpose's `train_seg` (its "
-        f"`min_train_masks=5` filter keeps those with ≥ 5 particles: 189), {args.epochs} epochs (batch 8, 224² crops, "
-        f"lr warm-up over epochs 0–9), width {args.nbase}; {minutes:.0f} min. Validation: {report['split']}, "
-        "each image's true median diameter.",
-        "",
-        "| model | AP50 | AP75 | AP90 | mean IoU matched | particles predicted / true |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| cellpose CPnet (`train_seg`) | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {scores['ap90']:.3f} | "
-        f"{scores['mean_iou_matched']:.3f} | {scores['n_pred']} / {scores['n_true']} |",
-        "",
-        f"Evaluation time: {eval_seconds:.0f} s.",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Baseline: cellpose CPnet trained with cellpose's `train_seg`",
+            "",
+            f"Command: `python benchmarks/cellpose_baseline.py {args.work} --epochs {args.epochs} --nbase {' '.join(map(str, args.nbase))} "
+            f"--threads {args.threads}`  ",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; {dt.date.today().isoformat()}.",
+            "",
+            f"Training: {trained.get('n_train', '?')} EMPS training images (fixed split) given to cellpose's `train_seg` (its "
+            f"`min_train_masks=5` filter keeps those with ≥ 5 particles: 189), {args.epochs} epochs (batch 8, 224² crops, "
+            f"lr warm-up over epochs 0–9), width {args.nbase}; {minutes:.0f} min. Validation: {report['split']}, "
+            "each image's true median diameter.",
+            "",
+            "| model | AP50 | AP75 | AP90 | mean IoU matched | particles predicted / true |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| cellpose CPnet (`train_seg`) | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {scores['ap90']:.3f} | "
+            f"{scores['mean_iou_matched']:.3f} | {scores['n_pred']} / {scores['n_true']} |",
+            "",
+            f"Evaluation time: {eval_seconds:.0f} s.",
+            "",
+        ]
+    )
     atomic_write_text(args.out, text)
     print(text)
     return 0

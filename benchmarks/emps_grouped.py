@@ -66,15 +66,25 @@ def run(model: str, datasets: Path) -> dict:
             seconds = time.perf_counter() - start
             scores = evaluate([result.labels], [labels], thresholds=(0.5, 0.75))
             row[mode] = {
-                "tp50": int(scores["tp"][0]), "fp50": int(scores["fp"][0]), "fn50": int(scores["fn"][0]),
-                "tp75": int(scores["tp"][1]), "fp75": int(scores["fp"][1]), "fn75": int(scores["fn"][1]),
-                "n_pred": int(result.labels.max()), "merged": int(count_merges(result.labels, labels)),
-                "used_px": result.diameter_px, "estimate_px": result.diameter_estimate_px,
-                "passes": result.passes, "seconds": seconds,
+                "tp50": int(scores["tp"][0]),
+                "fp50": int(scores["fp"][0]),
+                "fn50": int(scores["fn"][0]),
+                "tp75": int(scores["tp"][1]),
+                "fp75": int(scores["fp"][1]),
+                "fn75": int(scores["fn"][1]),
+                "n_pred": int(result.labels.max()),
+                "merged": int(count_merges(result.labels, labels)),
+                "used_px": result.diameter_px,
+                "estimate_px": result.diameter_estimate_px,
+                "passes": result.passes,
+                "seconds": seconds,
             }
         rows.append(row)
-        print(f"{name}: {row['n_true']} true, {true_d:.0f} px; auto {row['auto']['tp50']}/{row['auto']['n_pred']} "
-              f"oracle {row['oracle']['tp50']}/{row['oracle']['n_pred']}", flush=True)
+        print(
+            f"{name}: {row['n_true']} true, {true_d:.0f} px; auto {row['auto']['tp50']}/{row['auto']['n_pred']} "
+            f"oracle {row['oracle']['tp50']}/{row['oracle']['n_pred']}",
+            flush=True,
+        )
     summary = {mode: {"all": _pooled(rows, mode)} for mode in ("auto", "oracle")}
     for mode in ("auto", "oracle"):
         for lo, hi in BANDS:
@@ -103,8 +113,10 @@ def _markdown(report: dict, command: str, meta: dict) -> str:
     ]
     for key in summary["auto"]:
         a, o = summary["auto"][key], summary["oracle"][key]
-        lines.append(f"| {key} | {a['images']} | {a['particles']} | **{a['ap50']:.3f}** | {a['ap75']:.3f} | "
-                     f"*{o['ap50']:.3f}* | *{o['ap75']:.3f}* | {a['tp']} / {a['fp']} / {a['fn']} |")
+        lines.append(
+            f"| {key} | {a['images']} | {a['particles']} | **{a['ap50']:.3f}** | {a['ap75']:.3f} | "
+            f"*{o['ap50']:.3f}* | *{o['ap75']:.3f}* | {a['tp']} / {a['fp']} / {a['fn']} |"
+        )
     seconds = sorted(r["auto"]["seconds"] for r in rows)
     lines += [
         "",
@@ -122,8 +134,10 @@ def _markdown(report: dict, command: str, meta: dict) -> str:
         a, o = r["auto"], r["oracle"]
         est = f"{a['estimate_px']:.0f}" if a["estimate_px"] else "–"
         used = f"{a['used_px']:.0f}" if a["used_px"] else "native"
-        lines.append(f"| `{r['name']}` | {r['n_true']} | {r['true_px']:.0f} | {est} | {used} | {a['passes']} | "
-                     f"{a['tp50']} / {a['fp50']} / {a['fn50']} | {o['tp50']} / {o['fp50']} / {o['fn50']} |")
+        lines.append(
+            f"| `{r['name']}` | {r['n_true']} | {r['true_px']:.0f} | {est} | {used} | {a['passes']} | "
+            f"{a['tp50']} / {a['fp50']} / {a['fn50']} | {o['tp50']} / {o['fp50']} / {o['fn50']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

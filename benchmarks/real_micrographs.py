@@ -83,8 +83,19 @@ def _score_pbse(datasets: Path, model, labels_default) -> dict:
     start = time.perf_counter()
     oracle = segment(image, model, diameter_px=true_d)
     rows[f"oracle: true median diameter {true_d:.1f} px"] = (evaluate(oracle.labels, truth), time.perf_counter() - start, true_d)
-    return {name: {"ap50": r["ap50"], "ap75": r["ap75"], "n_pred": r["n_pred"], "n_true": r["n_true"], "n_merged": r["n_merged"],
-                   "mean_iou_matched": r["mean_iou_matched"], "seconds": t, "diameter_px": d} for name, (r, t, d) in rows.items()}
+    return {
+        name: {
+            "ap50": r["ap50"],
+            "ap75": r["ap75"],
+            "n_pred": r["n_pred"],
+            "n_true": r["n_true"],
+            "n_merged": r["n_merged"],
+            "mean_iou_matched": r["mean_iou_matched"],
+            "seconds": t,
+            "diameter_px": d,
+        }
+        for name, (r, t, d) in rows.items()
+    }
 
 
 def main(argv=None) -> int:
@@ -119,12 +130,18 @@ def main(argv=None) -> int:
             pbse_labels = labels
         row["overlay"] = f"real_tem/{stem}.png"
         rows.append(row)
-        print(f"{relative}: {row['measured']} particles, D = {row['mean_ecd_nm']:.2f} nm, σ/D = {row['sigma_over_d_pct']:.1f} %, "
-              f"{row['nm_per_px']:.4g} nm/px ({row['calibration']}), {row['seconds']:.1f} s", flush=True)
+        print(
+            f"{relative}: {row['measured']} particles, D = {row['mean_ecd_nm']:.2f} nm, σ/D = {row['sigma_over_d_pct']:.1f} %, "
+            f"{row['nm_per_px']:.4g} nm/px ({row['calibration']}), {row['seconds']:.1f} s",
+            flush=True,
+        )
     pbse = _score_pbse(args.datasets, model, pbse_labels)
     for name, score in pbse.items():
-        print(f"PbSe crop, {name}: AP50 {score['ap50']:.3f}, AP75 {score['ap75']:.3f}, {score['n_pred']} found / {score['n_true']}, "
-              f"{score['n_merged']} merged", flush=True)
+        print(
+            f"PbSe crop, {name}: AP50 {score['ap50']:.3f}, AP75 {score['ap75']:.3f}, {score['n_pred']} found / {score['n_true']}, "
+            f"{score['n_merged']} merged",
+            flush=True,
+        )
 
     report = {
         "command": "python benchmarks/real_micrographs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -145,15 +162,24 @@ def main(argv=None) -> int:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        lines.append(f"| `{row['image']}` | {row['nm_per_px']:.4g} ({row['calibration']}) | {row['measured']} ({row['instances']}) | "
-                     f"{row['mean_ecd_nm']:.2f} | {row['sigma_over_d_pct']:.1f} | {row['seconds']:.1f} | [png]({row['overlay']}) |")
+        lines.append(
+            f"| `{row['image']}` | {row['nm_per_px']:.4g} ({row['calibration']}) | {row['measured']} ({row['instances']}) | "
+            f"{row['mean_ecd_nm']:.2f} | {row['sigma_over_d_pct']:.1f} | {row['seconds']:.1f} | [png]({row['overlay']}) |"
+        )
     n_true = next(iter(pbse.values()))["n_true"]
-    lines += ["", f"Labelled PbSe crop (`pbse_1-0001_16`, {n_true} true particles in its instance map):", "",
-              "| run | AP50 | AP75 | found | merged | mean IoU matched | diameter px | time s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"Labelled PbSe crop (`pbse_1-0001_16`, {n_true} true particles in its instance map):",
+        "",
+        "| run | AP50 | AP75 | found | merged | mean IoU matched | diameter px | time s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, s in pbse.items():
         seconds = "" if s["seconds"] is None else f"{s['seconds']:.1f}"
         diameter = "" if s["diameter_px"] is None else f"{s['diameter_px']:.1f}"
-        lines.append(f"| {name} | {s['ap50']:.3f} | {s['ap75']:.3f} | {s['n_pred']} | {s['n_merged']} | {s['mean_iou_matched']:.3f} | {diameter} | {seconds} |")
+        lines.append(
+            f"| {name} | {s['ap50']:.3f} | {s['ap75']:.3f} | {s['n_pred']} | {s['n_merged']} | {s['mean_iou_matched']:.3f} | {diameter} | {seconds} |"
+        )
     atomic_write_text(args.out / "real_micrographs.md", "\n".join(lines) + "\n")
     return 0
 

@@ -90,11 +90,34 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
         return None
     truth, p = sample.scale_bar, sample.params
     rec = {
-        "seed": seed, "shape": f"{shape[0]}x{shape[1]}", "value": truth.value, "unit": truth.unit, "text": truth.text,
-        "bar_px": truth.bar_length_px, "bar_box": truth.bar_box, "true_nm_per_px": truth.nm_per_px,
-        "polarity": truth.polarity, **{k: p[k] for k in ("position", "colour", "panel", "ticks", "outline", "font",
-                                                          "font_px", "thickness_px", "text_side", "align", "space",
-                                                          "decimal_comma", "noise", "jpeg_quality")},
+        "seed": seed,
+        "shape": f"{shape[0]}x{shape[1]}",
+        "value": truth.value,
+        "unit": truth.unit,
+        "text": truth.text,
+        "bar_px": truth.bar_length_px,
+        "bar_box": truth.bar_box,
+        "true_nm_per_px": truth.nm_per_px,
+        "polarity": truth.polarity,
+        **{
+            k: p[k]
+            for k in (
+                "position",
+                "colour",
+                "panel",
+                "ticks",
+                "outline",
+                "font",
+                "font_px",
+                "thickness_px",
+                "text_side",
+                "align",
+                "space",
+                "decimal_comma",
+                "noise",
+                "jpeg_quality",
+            )
+        },
     }
     started = time.perf_counter()
     try:
@@ -113,14 +136,32 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
         result, rec["error"] = None, str(exc)
     rec["read_s"], rec["read_cpu_s"] = time.perf_counter() - started, time.process_time() - cpu
     if result is None:
-        rec.update(outcome="refused", read_value=None, read_unit=None, read_text=None, read_px=math.nan,
-                   read_nm_per_px=math.nan, ocr_exact=False, bar_ok=False, nmpx_ok=False)
+        rec.update(
+            outcome="refused",
+            read_value=None,
+            read_unit=None,
+            read_text=None,
+            read_px=math.nan,
+            read_nm_per_px=math.nan,
+            ocr_exact=False,
+            bar_ok=False,
+            nmpx_ok=False,
+        )
         return rec
     ocr_exact = result.value == truth.value and result.unit == truth.unit
     bar_ok = _overlaps(result.bar_box, truth.bar_box) and abs(result.bar_length_px - truth.bar_length_px) <= 1.0
     nmpx_ok = abs(result.nm_per_px / truth.nm_per_px - 1.0) <= 0.01
-    rec.update(read_value=result.value, read_unit=result.unit, read_text=result.text, read_px=result.bar_length_px,
-               read_nm_per_px=result.nm_per_px, ocr_exact=ocr_exact, bar_ok=bar_ok, nmpx_ok=nmpx_ok, error="")
+    rec.update(
+        read_value=result.value,
+        read_unit=result.unit,
+        read_text=result.text,
+        read_px=result.bar_length_px,
+        read_nm_per_px=result.nm_per_px,
+        ocr_exact=ocr_exact,
+        bar_ok=bar_ok,
+        nmpx_ok=nmpx_ok,
+        error="",
+    )
     rec["outcome"] = "correct" if ocr_exact and bar_ok else ("wrong, nm/px within 1 %" if nmpx_ok else "wrong")
     return rec
 
@@ -202,8 +243,7 @@ def _breakdown(recs: list[dict]) -> list[str]:
         groups: dict[str, list[dict]] = {}
         for r in recs:
             groups.setdefault(key(r), []).append(r)
-        lines += [_row(f"{title}: {name}" if i == 0 else f"↳ {name}", groups[name])
-                  for i, name in enumerate(sorted(groups, key=_natural))]
+        lines += [_row(f"{title}: {name}" if i == 0 else f"↳ {name}", groups[name]) for i, name in enumerate(sorted(groups, key=_natural))]
     return lines + [""]
 
 
@@ -231,15 +271,20 @@ def _natural(name: str):
 
 
 def _describe(r: dict) -> str:
-    style = (f"{r['shape']}, {r['colour']}, {'panel' if r['panel'] else 'no panel'}, {r['position']}, label {r['text_side']}, "
-             f"{r['font']} {r['font_px']} px, bar {r['bar_px']}×{r['thickness_px']} px"
-             f"{', ticks' if r['ticks'] else ''}{', outline' if r['outline'] else ''}"
-             + (f", noise {r['noise']:.3f}" if r["noise"] else "") + (f", JPEG q{r['jpeg_quality']}" if r["jpeg_quality"] else ""))
+    style = (
+        f"{r['shape']}, {r['colour']}, {'panel' if r['panel'] else 'no panel'}, {r['position']}, label {r['text_side']}, "
+        f"{r['font']} {r['font_px']} px, bar {r['bar_px']}×{r['thickness_px']} px"
+        f"{', ticks' if r['ticks'] else ''}{', outline' if r['outline'] else ''}"
+        + (f", noise {r['noise']:.3f}" if r["noise"] else "")
+        + (f", JPEG q{r['jpeg_quality']}" if r["jpeg_quality"] else "")
+    )
     if r["outcome"] == "refused":
         got = "refused: " + r["error"].replace("|", "/")[:110]
     else:
-        got = (f"read {r['read_text']!r} → {r['read_value']:g} {r['read_unit']}, bar {r['read_px']:.2f} px, "
-               f"nm/px {100 * (r['read_nm_per_px'] / r['true_nm_per_px'] - 1):+.1f} %")
+        got = (
+            f"read {r['read_text']!r} → {r['read_value']:g} {r['read_unit']}, bar {r['read_px']:.2f} px, "
+            f"nm/px {100 * (r['read_nm_per_px'] / r['true_nm_per_px'] - 1):+.1f} %"
+        )
     return f"| {r['seed']} | {r['text']!r}, {r['bar_px']} px | {style} | {r['outcome']} | {got} |"
 
 
@@ -265,8 +310,10 @@ def _real_images(folder: Path, reader) -> tuple[list[str], list[str]]:
         seconds = time.perf_counter() - started
         exact = "yes" if (result.value, result.unit) == (value, unit) else "**no**"
         vs = f"{authors:.4f} ({100 * (result.nm_per_px / authors - 1):+.2f} %)" if authors else "not given"
-        rows.append(f"| `{name}` | {value:g} {unit} | {result.text!r} → {result.value:g} {result.unit} | {exact} "
-                    f"| {result.bar_length_px:.2f} | {result.bar_box} | {result.nm_per_px:.4f} | {vs} | {seconds:.2f} |")
+        rows.append(
+            f"| `{name}` | {value:g} {unit} | {result.text!r} → {result.value:g} {result.unit} | {exact} "
+            f"| {result.bar_length_px:.2f} | {result.bar_box} | {result.nm_per_px:.4f} | {vs} | {seconds:.2f} |"
+        )
         if metadata is not None:
             notes.append(f"- `{name}`: the file also carries a calibration of {metadata:.4g} nm/px (not used here).")
     return rows, notes
@@ -318,15 +365,23 @@ def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> li
         r0, c0, r1, c1 = row["box"]
         rec = {k: row[k] for k in ("source", "value", "unit", "polarity", "split", "notes")}
         result, error, seconds, cpu = _read(image[r0:r1, c0:c1], reader)
-        rec.update(crop=_outcome(result, row), crop_s=seconds, crop_cpu_s=cpu, crop_read=_describe_read(result, error),
-                   crop_confidence=math.nan if result is None else result.confidence)
+        rec.update(
+            crop=_outcome(result, row),
+            crop_s=seconds,
+            crop_cpu_s=cpu,
+            crop_read=_describe_read(result, error),
+            crop_confidence=math.nan if result is None else result.confidence,
+        )
         if whole:
             result, error, seconds, cpu = _read(image, reader)
-            rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_cpu_s=cpu,
-                       image_read=_describe_read(result, error))
+            rec.update(image=_outcome(result, row, row["box"]), image_s=seconds, image_cpu_s=cpu, image_read=_describe_read(result, error))
         recs.append(rec)
-        print(f"real label {i + 1}/{len(rows)} {row['source']}: crop {rec['crop']} {rec['crop_s']:.1f} s"
-              + (f", image {rec['image']} {rec['image_s']:.1f} s" if whole else ""), file=sys.stderr, flush=True)
+        print(
+            f"real label {i + 1}/{len(rows)} {row['source']}: crop {rec['crop']} {rec['crop_s']:.1f} s"
+            + (f", image {rec['image']} {rec['image_s']:.1f} s" if whole else ""),
+            file=sys.stderr,
+            flush=True,
+        )
     return recs
 
 
@@ -342,16 +397,21 @@ def _real_row(label: str, recs: list[dict], key: str) -> str:
     lo, hi = _wilson(counts["correct"], n)
     seconds = np.array([r[f"{key}_s"] for r in recs]) if recs else np.array([math.nan])
     cpu = np.array([r[f"{key}_cpu_s"] for r in recs]) if recs else np.array([math.nan])
-    return (f"| {label} | {n} | **{_pct(counts['correct'], n)}** ({100 * lo:.1f}–{100 * hi:.1f}) | {_pct(counts['refused'], n)} "
-            f"| **{_pct(counts['wrong'], n)}** ({counts['wrong']}) | {np.median(seconds):.2f} | {np.percentile(seconds, 90):.2f} "
-            f"| {np.median(cpu):.2f} | {np.percentile(cpu, 90):.2f} |")
+    return (
+        f"| {label} | {n} | **{_pct(counts['correct'], n)}** ({100 * lo:.1f}–{100 * hi:.1f}) | {_pct(counts['refused'], n)} "
+        f"| **{_pct(counts['wrong'], n)}** ({counts['wrong']}) | {np.median(seconds):.2f} | {np.percentile(seconds, 90):.2f} "
+        f"| {np.median(cpu):.2f} | {np.percentile(cpu, 90):.2f} |"
+    )
 
 
 def real_report(recs: list[dict], labels_path: Path) -> list[str]:
     """Markdown: tune / held-out / all for label crops and whole images, then every miss."""
     keys = [("crop", "label crop (bar + label)")] + ([("image", "whole image")] if recs and "image" in recs[0] else [])
-    splits = [("tune", [r for r in recs if r["split"] == "tune"]), ("held-out", [r for r in recs if r["split"] == "heldout"]),
-              ("all", recs)]
+    splits = [
+        ("tune", [r for r in recs if r["split"] == "tune"]),
+        ("held-out", [r for r in recs if r["split"] == "heldout"]),
+        ("all", recs),
+    ]
     lines = [
         "### Real labels",
         "",
@@ -366,13 +426,21 @@ def real_report(recs: list[dict], labels_path: Path) -> list[str]:
     ]
     for key, what in keys:
         lines += [_real_row(f"{name}, {what}", group, key) for name, group in splits]
-    lines += ["", "*Label crop*: `read_scale_bar` on the listed crop (the bar and its label with some surroundings); "
-              "*whole image*: on the whole figure, correct only if the bar it used lies in the label's crop box. "
-              "*s*: wall-clock seconds per label; *CPU s*: CPU seconds of the benchmark process per label (one torch "
-              "thread: about what an idle core takes, whatever else shares the machine).", ""]
+    lines += [
+        "",
+        "*Label crop*: `read_scale_bar` on the listed crop (the bar and its label with some surroundings); "
+        "*whole image*: on the whole figure, correct only if the bar it used lies in the label's crop box. "
+        "*s*: wall-clock seconds per label; *CPU s*: CPU seconds of the benchmark process per label (one torch "
+        "thread: about what an idle core takes, whatever else shares the machine).",
+        "",
+    ]
     misses = [r for r in recs if any(r[key] != "correct" for key, _ in keys)]
-    lines += [f"Not correct ({len(misses)}):", "", "| source | truth | split | notes | " + " | ".join(w for _, w in keys) + " |",
-              "|---|---|---|---|" + "---|" * len(keys)]
+    lines += [
+        f"Not correct ({len(misses)}):",
+        "",
+        "| source | truth | split | notes | " + " | ".join(w for _, w in keys) + " |",
+        "|---|---|---|---|" + "---|" * len(keys),
+    ]
     for r in misses:
         cells = " | ".join(f"{r[key]}: {r[key + '_read']}" for key, _ in keys)
         lines.append(f"| `{r['source'].split('/')[-1]}` | {r['value']:g} {r['unit']} | {r['split']} | {r['notes']} | {cells} |")
@@ -416,8 +484,12 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
         "",
         f"{n} samples from `make_scale_bar_sample(shape, rng=seed)`, seeds {args.seed}–{last_seed} "
         f"(disjoint from the tests' 0–11 and 100–149); shapes {', '.join(f'{h}×{w}' for h, w in SHAPES)} by seed mod 4"
-        + (f"; {len(skipped)} seeds skipped because the generator could not fit bar + label in the image "
-           f"({', '.join(map(str, skipped))})" if skipped else "") + ".",
+        + (
+            f"; {len(skipped)} seeds skipped because the generator could not fit bar + label in the image ({', '.join(map(str, skipped))})"
+            if skipped
+            else ""
+        )
+        + ".",
         "",
         "#### Headline",
         "",
@@ -465,7 +537,8 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
     if detector_misses:
         lines += [
             f"Detector (`find_scale_bar`) misses — best bar elsewhere or length off by > 1 px ({len(detector_misses)}): "
-            + ", ".join(f"seed {r['seed']} ({_miss(r)})" for r in detector_misses) + ".",
+            + ", ".join(f"seed {r['seed']} ({_miss(r)})" for r in detector_misses)
+            + ".",
             "",
         ]
     return lines
@@ -473,15 +546,22 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("real", "generated", "both"), default="both",
-                        help="real labels of published figures, generated samples, or both (default)")
+    parser.add_argument(
+        "--set",
+        choices=("real", "generated", "both"),
+        default="both",
+        help="real labels of published figures, generated samples, or both (default)",
+    )
     parser.add_argument("--labels", default=str(LABELS), help="real-label list (default benchmarks/scalebar_real_labels.csv)")
     parser.add_argument("--split", choices=("tune", "heldout", "all"), default="all", help="real labels to read (default all)")
     parser.add_argument("--no-whole", action="store_true", help="real labels: read only the crops, not the whole images")
     parser.add_argument("--n", type=int, default=300, help="synthetic samples (default 300)")
     parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
-    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
-                        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)")
+    parser.add_argument(
+        "--datasets",
+        default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
+        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "scalebar.md"), help="markdown report (written atomically)")
     parser.add_argument("--records", default=None, help="also write one CSV row per sample / label here (optional)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for OCR (default 1)")
@@ -495,8 +575,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/scalebar_benchmark.py",
-                                       *(sys.argv[1:] if argv is None else argv)])
+    command = "python " + shlex.join(
+        [
+            os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/scalebar_benchmark.py",
+            *(sys.argv[1:] if argv is None else argv),
+        ]
+    )
     datasets = Path(args.datasets)
     started = time.perf_counter()
     reader = get_ocr_reader()
@@ -511,7 +595,9 @@ def main(argv=None) -> int:
         f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
         f"Python {platform.python_version()}, torch {torch.__version__} with {torch.get_num_threads()} thread(s), no GPU; "
         f"OCR reader start (once) {reader_s:.1f} s  ",
-        "Load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f} (others' jobs share the cores when it exceeds ~1)  ".format(*os.getloadavg()),
+        "Load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f} (others' jobs share the cores when it exceeds ~1)  ".format(
+            *os.getloadavg()
+        ),
         "",
     ]
     records: list[dict] = []
@@ -533,8 +619,11 @@ def main(argv=None) -> int:
         recs, skipped, last_seed = run_generated(args, reader)
         lines += generated_report(recs, skipped, last_seed, args)
         records = records or recs
-    lines.append(f"Wall time of this benchmark: {time.perf_counter() - wall:.0f} s; load average at the end: "
-                 "{:.2f}, {:.2f}, {:.2f}.".format(*os.getloadavg()))
+    lines.append(
+        f"Wall time of this benchmark: {time.perf_counter() - wall:.0f} s; load average at the end: {{:.2f}}, {{:.2f}}, {{:.2f}}.".format(
+            *os.getloadavg()
+        )
+    )
     text = "\n".join(lines) + "\n"
     atomic_write_bytes(Path(args.out), text.encode())
     if args.records and records:

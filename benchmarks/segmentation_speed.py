@@ -53,8 +53,7 @@ def main(argv=None) -> int:
     from nc_synthmodel.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
-    sample = make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15.0, 1.5), nm_per_px=0.5,
-                            scale_bar=False, rng=7)
+    sample = make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15.0, 1.5), nm_per_px=0.5, scale_bar=False, rng=7)
     image, truth = sample.image, sample.labels
 
     from napari_nanocrystal.analysis import read_micrograph
@@ -81,40 +80,47 @@ def main(argv=None) -> int:
         real, _, _ = read_micrograph(real_path)
         real = np.pad(real, [(0, 1024 - real.shape[0]), (0, 1024 - real.shape[1])], mode="reflect")
         real_s, real_labels = _timed(lambda: segment(real, net), args.repeats)
-        real_rows.append(f"| ours, defaults, on a real TEM image (PbSe crop mirrored to 1024²; {real_labels.passes} pass(es), "
-                         f"diameter {real_labels.diameter_px:.1f} px) | {real_s:.2f} | – | – | {real_labels.n_objects} |")
+        real_rows.append(
+            f"| ours, defaults, on a real TEM image (PbSe crop mirrored to 1024²; {real_labels.passes} pass(es), "
+            f"diameter {real_labels.diameter_px:.1f} px) | {real_s:.2f} | – | – | {real_labels.n_objects} |"
+        )
     cellpose = cp_models.CellposeModel(gpu=False, pretrained_model=False, nchan=2)
     cp_s, cp_masks = _timed(lambda: cellpose.eval(image, diameter=30.0, channels=[0, 0])[0], args.repeats)
 
-    default_name = ("ours, defaults: size-model estimate + segmentation (network pass in "
-                    + ("bfloat16: this CPU has it natively)" if bfloat16_supported() else "float32: no native bfloat16 here)"))
+    default_name = "ours, defaults: size-model estimate + segmentation (network pass in " + (
+        "bfloat16: this CPU has it natively)" if bfloat16_supported() else "float32: no native bfloat16 here)"
+    )
     rows = []
-    for name, seconds, labels in ((default_name, ours_s, ours),
-                                  ("ours, no estimate (`diameter_px=None`: one pass at the input size)", native_s, native),
-                                  ("ours, float32 network pass (`precision=\"float32\"`)", fp32_s, fp32),
-                                  ("cellpose CPnet, default width (untrained)", cp_s, cp_masks)):
+    for name, seconds, labels in (
+        (default_name, ours_s, ours),
+        ("ours, no estimate (`diameter_px=None`: one pass at the input size)", native_s, native),
+        ('ours, float32 network pass (`precision="float32"`)', fp32_s, fp32),
+        ("cellpose CPnet, default width (untrained)", cp_s, cp_masks),
+    ):
         scores = evaluate([labels], [truth])
         rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {int(labels.max())} |")
         if name == default_name:
             rows += rows_extra
     rows += real_rows
-    text = "\n".join([
-        "## Segmentation inference time on a 1024×1024 image",
-        "",
-        f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}`  ",
-        f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-        f"Machine: {platform.platform()}, {platform.machine()}, torch {torch.__version__} with {args.threads} thread(s), no GPU  ",
-        f"Image: `make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15, 1.5), nm_per_px=0.5, rng=7)`: "
-        f"{int(truth.max())} particles of ~30 px (a generated image: AP here is a sanity value, the accuracy numbers are "
-        "in real_micrographs.md and the EMPS evaluation).",
-        "",
-        f"| method | median s (of {args.repeats}, after warm-up) | AP50 | AP75 | instances |",
-        "|---|---:|---:|---:|---:|",
-        *rows,
-        "",
-        f"Ratio cellpose / ours: {cp_s / ours_s:.2f}× (the cellpose net is untrained: no weights can be downloaded here).",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "## Segmentation inference time on a 1024×1024 image",
+            "",
+            f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}`  ",
+            f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
+            f"Machine: {platform.platform()}, {platform.machine()}, torch {torch.__version__} with {args.threads} thread(s), no GPU  ",
+            f"Image: `make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15, 1.5), nm_per_px=0.5, rng=7)`: "
+            f"{int(truth.max())} particles of ~30 px (a generated image: AP here is a sanity value, the accuracy numbers are "
+            "in real_micrographs.md and the EMPS evaluation).",
+            "",
+            f"| method | median s (of {args.repeats}, after warm-up) | AP50 | AP75 | instances |",
+            "|---|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"Ratio cellpose / ours: {cp_s / ours_s:.2f}× (the cellpose net is untrained: no weights can be downloaded here).",
+            "",
+        ]
+    )
     atomic_write_text(args.out, text)
     print(text)
     return 0

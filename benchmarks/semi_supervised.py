@@ -102,8 +102,19 @@ def prepare(emps: Path, work: Path, every: int = LABELLED_EVERY) -> tuple[list[s
     return labelled, unlabelled
 
 
-def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, log: Path, finetune_warmup: int, suffix: str,
-           weak_suffix: str = "", options: tuple[str, ...] = (), first_stage_of: Path | None = None) -> float:
+def _train(
+    work: Path,
+    name: str,
+    iters: int,
+    threads: int,
+    weak: Path | None,
+    log: Path,
+    finetune_warmup: int,
+    suffix: str,
+    weak_suffix: str = "",
+    options: tuple[str, ...] = (),
+    first_stage_of: Path | None = None,
+) -> float:
     """Train run ``runs/<name><suffix><weak_suffix>``; variants reuse the finished first stage of their base run."""
     out = work / "runs" / f"{name}{suffix}{weak_suffix}"
     if (out / "model.safetensors").is_file():
@@ -112,11 +123,26 @@ def _train(work: Path, name: str, iters: int, threads: int, weak: Path | None, l
     if base != out and not (out / "pretrain").is_dir() and (base / "pretrain" / "done.json").is_file():
         out.mkdir(parents=True, exist_ok=True)  # the first stage's settings are the same: reuse it
         shutil.copytree(base / "pretrain", out / "pretrain")
-    command = ["nanocrystal", "train", "cpu-small", "--labeled", str(work / "labelled"), "--no-val", "--out", str(out),
-               "--threads", str(threads), "--cfg-options",
-               "stages.pretrain.max_epochs=None", f"stages.pretrain.max_iters={iters}", f"stages.pretrain.warmup={max(1, iters // 20)}",
-               "stages.finetune.max_epochs=None", f"stages.finetune.max_iters={iters}", f"stages.finetune.warmup={finetune_warmup}",
-               *options]
+    command = [
+        "nanocrystal",
+        "train",
+        "cpu-small",
+        "--labeled",
+        str(work / "labelled"),
+        "--no-val",
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+        "--cfg-options",
+        "stages.pretrain.max_epochs=None",
+        f"stages.pretrain.max_iters={iters}",
+        f"stages.pretrain.warmup={max(1, iters // 20)}",
+        "stages.finetune.max_epochs=None",
+        f"stages.finetune.max_iters={iters}",
+        f"stages.finetune.warmup={finetune_warmup}",
+        *options,
+    ]
     if weak is not None:
         command[5:5] = ["--weak", str(weak)]
     if (out / "pretrain").is_dir():
@@ -179,15 +205,23 @@ def _detector(work: Path, config: str, emps: Path, names: list[str], log: Path) 
     t0 = time.perf_counter()
     with log.open("a", encoding="utf-8") as stream:
         stream.write(f"\n# train_detector({config!r}, {work / 'labelled'}, {out}, nwd_constant={constant:.2f}, resume={resume})\n")
-    train_detector(config, work / "labelled", out, nwd_constant=constant, resume=resume,
-                   progress=lambda message, fraction: None)
+    train_detector(config, work / "labelled", out, nwd_constant=constant, resume=resume, progress=lambda message, fraction: None)
     return weights, time.perf_counter() - t0
 
 
-def _weak(work: Path, detector: str, model: Path | None, log: Path, confident_background: float | None = None,
-          otsu_background: float | None = None) -> tuple[Path, float]:
-    out = work / (f"weak_{detector}" + (f"_bg{confident_background:g}" if confident_background is not None else "")
-                  + (f"_ob{otsu_background:g}" if otsu_background is not None else ""))
+def _weak(
+    work: Path,
+    detector: str,
+    model: Path | None,
+    log: Path,
+    confident_background: float | None = None,
+    otsu_background: float | None = None,
+) -> tuple[Path, float]:
+    out = work / (
+        f"weak_{detector}"
+        + (f"_bg{confident_background:g}" if confident_background is not None else "")
+        + (f"_ob{otsu_background:g}" if otsu_background is not None else "")
+    )
     if out.is_dir() and len(list(out.glob("*_weak.png"))) == len(list((work / "unlabelled").glob("*_image.png"))):
         return out, float("nan")
     command = ["nanocrystal", "weak-labels", str(work / "unlabelled"), "--detector", detector, "--out", str(out), "--overwrite"]
@@ -235,36 +269,79 @@ def main(argv=None) -> int:
     parser.add_argument("work", type=Path, help="working folder (symlinks, weak labels, runs, logs)")
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--labelled-every", type=int, default=LABELLED_EVERY, metavar="N",
-                        help="label every N-th training image (default %(default)s: a quarter); use a separate WORK folder per N")
+    parser.add_argument(
+        "--labelled-every",
+        type=int,
+        default=LABELLED_EVERY,
+        metavar="N",
+        help="label every N-th training image (default %(default)s: a quarter); use a separate WORK folder per N",
+    )
     parser.add_argument("--iters", type=int, default=200, help="iterations per stage (pretrain and fine-tune), both models")
-    parser.add_argument("--finetune-warmup", type=int, default=None,
-                        help="warm-up iterations of the fine-tune stage (default iters/20); another value trains variants "
-                        "<model>_fw<N> that reuse the first stage")
-    parser.add_argument("--diameters", nargs="+", default=["true", "auto", "none"], choices=["true", "auto", "none"],
-                        help="diameters to evaluate at (true median, estimated, native); 'true' is always included")
-    parser.add_argument("--confident-background", type=float, default=None, metavar="P",
-                        help="self weak labels: background only where the supervised model's seed probability is < P, "
-                        "the rest outside its detections uncertain (weak_self_bg<P>/, runs semi_bg<P>)")
-    parser.add_argument("--otsu-background", type=float, default=None, metavar="F",
-                        help="self weak labels: background only in the image's Otsu background phase, none in images whose "
-                        "detections cover < F of the particle phase (weak_self_ob<F>/, runs semi_ob<F>)")
-    parser.add_argument("--mmdet", default=None, metavar="CONFIG",
-                        help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled part and "
-                        "report the quality of its weak labels (detector_<CONFIG>/, weak_mmdet/)")
-    parser.add_argument("--semi-weak", choices=list(SEMI_WEAK), default="self",
-                        help="weak labels of the semi-supervised model (mmdet: needs --mmdet; runs semi_mmdet...; "
-                        "paper-tem / otsu-tem: the paper's / our Otsu backend's weak label of the unlabelled PbSe TEM "
-                        "image weak_1-0001 instead of the EMPS rest, runs semi_papertem... / semi_otsutem...)")
-    parser.add_argument("--split-batches", action="store_true",
-                        help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
-                        "statistics; model.split_batches=True), run semi_split")
-    parser.add_argument("--mixed-lr", type=float, default=None, metavar="LR",
-                        help="learning rate of the first stage only (the config's 0.2 otherwise): the semi model "
-                        "(run semi_lr<LR>) and, as its fair baseline, a supervised model (run supervised_lr<LR>)")
-    parser.add_argument("--weak-finetune", action="store_true",
-                        help="also train a semi model with the weak labels in the fine-tune stage too "
-                        "(stages.finetune.data=mixed; run <semi run>_wf, reusing the semi model's first stage)")
+    parser.add_argument(
+        "--finetune-warmup",
+        type=int,
+        default=None,
+        help="warm-up iterations of the fine-tune stage (default iters/20); another value trains variants "
+        "<model>_fw<N> that reuse the first stage",
+    )
+    parser.add_argument(
+        "--diameters",
+        nargs="+",
+        default=["true", "auto", "none"],
+        choices=["true", "auto", "none"],
+        help="diameters to evaluate at (true median, estimated, native); 'true' is always included",
+    )
+    parser.add_argument(
+        "--confident-background",
+        type=float,
+        default=None,
+        metavar="P",
+        help="self weak labels: background only where the supervised model's seed probability is < P, "
+        "the rest outside its detections uncertain (weak_self_bg<P>/, runs semi_bg<P>)",
+    )
+    parser.add_argument(
+        "--otsu-background",
+        type=float,
+        default=None,
+        metavar="F",
+        help="self weak labels: background only in the image's Otsu background phase, none in images whose "
+        "detections cover < F of the particle phase (weak_self_ob<F>/, runs semi_ob<F>)",
+    )
+    parser.add_argument(
+        "--mmdet",
+        default=None,
+        metavar="CONFIG",
+        help="also train the paper's detector (e.g. cascade_rcnn_hrnet_cpu_nwd) on the labelled part and "
+        "report the quality of its weak labels (detector_<CONFIG>/, weak_mmdet/)",
+    )
+    parser.add_argument(
+        "--semi-weak",
+        choices=list(SEMI_WEAK),
+        default="self",
+        help="weak labels of the semi-supervised model (mmdet: needs --mmdet; runs semi_mmdet...; "
+        "paper-tem / otsu-tem: the paper's / our Otsu backend's weak label of the unlabelled PbSe TEM "
+        "image weak_1-0001 instead of the EMPS rest, runs semi_papertem... / semi_otsutem...)",
+    )
+    parser.add_argument(
+        "--split-batches",
+        action="store_true",
+        help="semi model: labelled and weak crops of a batch through the network separately (own batch-norm "
+        "statistics; model.split_batches=True), run semi_split",
+    )
+    parser.add_argument(
+        "--mixed-lr",
+        type=float,
+        default=None,
+        metavar="LR",
+        help="learning rate of the first stage only (the config's 0.2 otherwise): the semi model "
+        "(run semi_lr<LR>) and, as its fair baseline, a supervised model (run supervised_lr<LR>)",
+    )
+    parser.add_argument(
+        "--weak-finetune",
+        action="store_true",
+        help="also train a semi model with the weak labels in the fine-tune stage too "
+        "(stages.finetune.data=mixed; run <semi run>_wf, reusing the semi model's first stage)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "semi_supervised.md")
     args = parser.parse_args(argv)
     from nc_synthmodel.io import atomic_write_text
@@ -275,10 +352,13 @@ def main(argv=None) -> int:
     suffix = "" if finetune_warmup == default_warmup else f"_fw{finetune_warmup}"
     if args.semi_weak == "mmdet" and args.mmdet is None:
         parser.error("--semi-weak mmdet needs --mmdet CONFIG")
-    weak_suffix = (SEMI_WEAK[args.semi_weak][0]
-                   + ("" if args.confident_background is None else f"_bg{args.confident_background:g}")
-                   + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
-                   + ("_split" if args.split_batches else "") + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}"))
+    weak_suffix = (
+        SEMI_WEAK[args.semi_weak][0]
+        + ("" if args.confident_background is None else f"_bg{args.confident_background:g}")
+        + ("" if args.otsu_background is None else f"_ob{args.otsu_background:g}")
+        + ("_split" if args.split_batches else "")
+        + ("" if args.mixed_lr is None else f"_lr{args.mixed_lr:g}")
+    )
     split = "" if args.labelled_every == LABELLED_EVERY else f"_every{args.labelled_every}"
     if (suffix or weak_suffix or split) and args.out == parser.get_default("out"):
         args.out = args.out.with_name(f"semi_supervised{split}{suffix}{weak_suffix}.md")
@@ -327,23 +407,37 @@ def main(argv=None) -> int:
         weak_semi = {"self": weak_self, "mmdet": weak_mmdet}[args.semi_weak]
     lr_options = () if args.mixed_lr is None else (f"stages.pretrain.optim_wrapper.optimizer.lr={args.mixed_lr}",)
     semi_options = (("model.split_batches=True",) if args.split_batches else ()) + lr_options
-    _record(f"train_semi{suffix}{weak_suffix}_s",
-            _train(work, "semi", args.iters, args.threads, weak_semi, log, finetune_warmup, suffix, weak_suffix, semi_options))
+    _record(
+        f"train_semi{suffix}{weak_suffix}_s",
+        _train(work, "semi", args.iters, args.threads, weak_semi, log, finetune_warmup, suffix, weak_suffix, semi_options),
+    )
     semi = work / "runs" / f"semi{suffix}{weak_suffix}" / "model.safetensors"
     models = [("supervised", supervised, suffix), ("semi", semi, suffix + weak_suffix)]
     if args.weak_finetune:  # the same first stage, then labelled + weak in the second stage too
-        _record(f"train_semi{suffix}{weak_suffix}_wf_s",
-                _train(work, "semi", args.iters, args.threads, weak_semi, log, finetune_warmup, suffix, weak_suffix + "_wf",
-                       semi_options + ("stages.finetune.data=mixed",), first_stage_of=semi.parent))
-        models.append(("semi_wf", semi.parent.with_name(semi.parent.name + "_wf") / "model.safetensors",
-                       suffix + weak_suffix + "_wf"))
+        _record(
+            f"train_semi{suffix}{weak_suffix}_wf_s",
+            _train(
+                work,
+                "semi",
+                args.iters,
+                args.threads,
+                weak_semi,
+                log,
+                finetune_warmup,
+                suffix,
+                weak_suffix + "_wf",
+                semi_options + ("stages.finetune.data=mixed",),
+                first_stage_of=semi.parent,
+            ),
+        )
+        models.append(("semi_wf", semi.parent.with_name(semi.parent.name + "_wf") / "model.safetensors", suffix + weak_suffix + "_wf"))
     if args.mixed_lr is not None:  # the same first-stage learning rate without weak labels: a fair baseline
         lr_suffix = f"_lr{args.mixed_lr:g}"
-        _record(f"train_supervised{suffix}{lr_suffix}_s",
-                _train(work, "supervised", args.iters, args.threads, None, log, finetune_warmup, suffix, lr_suffix,
-                       lr_options))
-        models.insert(1, ("supervised_lr", work / "runs" / f"supervised{suffix}{lr_suffix}" / "model.safetensors",
-                          suffix + lr_suffix))
+        _record(
+            f"train_supervised{suffix}{lr_suffix}_s",
+            _train(work, "supervised", args.iters, args.threads, None, log, finetune_warmup, suffix, lr_suffix, lr_options),
+        )
+        models.insert(1, ("supervised_lr", work / "runs" / f"supervised{suffix}{lr_suffix}" / "model.safetensors", suffix + lr_suffix))
 
     results = {"labelled": len(labelled), "unlabelled": len(unlabelled), "iters_per_stage": args.iters, "times_s": times}
     for name, model, run_suffix in models:
@@ -368,90 +462,129 @@ def main(argv=None) -> int:
         other = {d: (f"{results[f'{key}_{d}']['model']['ap50']:.3f}" if f"{key}_{d}" in results else "–") for d in ("auto", "none")}
         iou = "–" if true["mean_iou_matched"] is None else f"{true['mean_iou_matched']:.3f}"
         pbse_ap = results[f"{key}_pbse"]["model"]
-        return (f"| {label} | {true['ap50']:.3f} | {true['ap75']:.3f} | {true['ap90']:.3f} | {iou} "
-                f"| {other['auto']} | {other['none']} | {pbse_ap['ap50']:.3f} | {pbse_ap['ap75']:.3f} |")
+        return (
+            f"| {label} | {true['ap50']:.3f} | {true['ap75']:.3f} | {true['ap90']:.3f} | {iou} "
+            f"| {other['auto']} | {other['none']} | {pbse_ap['ap50']:.3f} | {pbse_ap['ap75']:.3f} |"
+        )
 
     def _first(label: str, key: str) -> str:
         m = results[f"{key}_pretrain_true"]["model"]
         iou = "–" if m["mean_iou_matched"] is None else f"{m['mean_iou_matched']:.3f}"
         pbse_ap = results[f"{key}_pretrain_pbse"]["model"]
-        return (f"| {label} ({args.iters} iterations) | {m['ap50']:.3f} | {m['ap75']:.3f} | {m['ap90']:.3f} | {iou} | – | – "
-                f"| {pbse_ap['ap50']:.3f} | {pbse_ap['ap75']:.3f} |")
+        return (
+            f"| {label} ({args.iters} iterations) | {m['ap50']:.3f} | {m['ap75']:.3f} | {m['ap90']:.3f} | {iou} | – | – "
+            f"| {pbse_ap['ap50']:.3f} | {pbse_ap['ap75']:.3f} |"
+        )
 
     def _weak_row(label: str, key: str) -> str:
         q = results[key]
-        return (f"| {label} | {q['foreground_precision']:.3f} | {q['foreground_recall']:.3f} | {q['background_precision']:.3f} "
-                f"| {q['background_recall']:.3f} | {q['uncertain_fraction']:.3f} |")
+        return (
+            f"| {label} | {q['foreground_precision']:.3f} | {q['foreground_recall']:.3f} | {q['background_precision']:.3f} "
+            f"| {q['background_recall']:.3f} | {q['uncertain_fraction']:.3f} |"
+        )
 
     def _gain(key: str) -> float:  # the better semi-supervised model minus the better supervised model
         semis = [name for name, _, _ in models if name.startswith("semi")]
-        return (max(results[f"{name}_{key}"]["model"]["ap50"] for name in semis)
-                - max(results[f"{name}_{key}"]["model"]["ap50"] for name, _, _ in models if name not in semis))
+        return max(results[f"{name}_{key}"]["model"]["ap50"] for name in semis) - max(
+            results[f"{name}_{key}"]["model"]["ap50"] for name, _, _ in models if name not in semis
+        )
 
     semi_label = f"semi-supervised: + {SEMI_WEAK[args.semi_weak][1]}"
     minutes = {k: f"{v / 60:.0f} min" for k, v in times.items()}
-    report = "\n".join([
-        "# Semi-supervised vs supervised segmentation (EMPS)",
-        "",
-        f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
-        + (f" --labelled-every {args.labelled_every}" if args.labelled_every != LABELLED_EVERY else "")
-        + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
-        + (f" --confident-background {args.confident_background:g}" if args.confident_background is not None else "")
-        + (f" --otsu-background {args.otsu_background:g}" if args.otsu_background is not None else "")
-        + (" --split-batches" if args.split_batches else "")
-        + (f" --semi-weak {args.semi_weak}" if args.semi_weak != "self" else "")
-        + (" --weak-finetune" if args.weak_finetune else "")
-        + (f" --mixed-lr {args.mixed_lr:g}" if args.mixed_lr is not None else "")
-        + (f" --diameters {' '.join(args.diameters)}" if args.diameters != ["true", "auto", "none"] else "") + "`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; "
-        f"{dt.date.today().isoformat()}; step times {minutes}.",
-        "",
-        f"Labelled: {len(labelled)} EMPS training images (every {args.labelled_every}th sorted name of the fixed training split); "
-        f"unlabelled: the other {len(unlabelled)} (weak labels only). Both models: `cpu-small`, {args.iters} pretrain + "
-        f"{args.iters} fine-tune iterations at batch 8, linear warm-up over {default_warmup} / {finetune_warmup} iterations. "
-        "Validation: the 74 held-out images of the fixed split; the target domain: the labelled PbSe TEM crop "
-        "`tem-examples/pbse_1-0001_16` (323 particles, never trained on; true median diameter)."
-        + ("" if not args.semi_weak.endswith("-tem") else " The semi-supervised model's weak data: the unlabelled PbSe TEM image `weak_1-0001` "
-           "(667×1002) with " + ("the paper's weak label of it (`weak_1-0001_weaklabel_pair.png`, made by the authors' "
-                                 "Cascade R-CNN)" if args.semi_weak == "paper-tem" else
-                                 "our weak label of it from the model-free Otsu backend (`nanocrystal weak-labels "
-                                 "--detector otsu`)") + ", instead of the EMPS rest."),
-        "",
-        "| model | AP50 (true median diameter) | AP75 | AP90 | mean IoU matched | AP50, diameter estimated (`auto`) | AP50 native size "
-        "| PbSe crop AP50 | PbSe crop AP75 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        _row("supervised: labelled part only", "supervised"),
-        *([_row(f"supervised, first stage at lr {args.mixed_lr:g} (as the semi model's)", "supervised_lr")]
-          if args.mixed_lr is not None else []),
-        _row(semi_label + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""), "semi"),
-        *([_row(semi_label + ", in both stages" + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""),
-                "semi_wf")] if args.weak_finetune else []),
-        _first("first stage only: labelled part", "supervised"),
-        *([_first(f"first stage only: labelled part, lr {args.mixed_lr:g}", "supervised_lr")]
-          if args.mixed_lr is not None else []),
-        _first("first stage only: labelled part + weak labels", "semi"),
-        "| *paper: supervised → semi-supervised (its own test set)* | *0.685 → 0.801* | | | | | | | |",
-        "",
-        f"Semi-supervised gain (the better semi-supervised model against the better supervised one): "
-        f"**{_gain('true'):+.3f} AP50** on the EMPS validation "
-        f"split, **{_gain('pbse'):+.3f} AP50** on the PbSe TEM crop.",
-        "",
-        f"Weak labels of the {len(unlabelled)} unlabelled images against their true instance maps (pixels outside the uncertain band):",
-        "",
-        "| detector backend | foreground precision | foreground recall | background precision | background recall | uncertain fraction |",
-        "|---|---:|---:|---:|---:|---:|",
-        _weak_row("self (the supervised model, `--diameter-px auto`"
-                  + (f", `--confident-background {args.confident_background:g}`" if args.confident_background is not None else "")
-                  + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
-                  "weak_self"),
-        _weak_row("otsu (Otsu + watershed boxes)", "weak_otsu"),
-        *([_weak_row(f"mmdet (`{args.mmdet}` trained on the labelled part"
-                     + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "") + ")",
-                     "weak_mmdet")] if weak_mmdet is not None else []),
-        "",
-        f"Wall time of this invocation: {(time.perf_counter() - t_start) / 60:.1f} min.",
-        "",
-    ])
+    report = "\n".join(
+        [
+            "# Semi-supervised vs supervised segmentation (EMPS)",
+            "",
+            f"Command: `python benchmarks/semi_supervised.py {args.work} --threads {args.threads} --iters {args.iters}"
+            + (f" --labelled-every {args.labelled_every}" if args.labelled_every != LABELLED_EVERY else "")
+            + (f" --finetune-warmup {finetune_warmup}" if suffix else "")
+            + (f" --confident-background {args.confident_background:g}" if args.confident_background is not None else "")
+            + (f" --otsu-background {args.otsu_background:g}" if args.otsu_background is not None else "")
+            + (" --split-batches" if args.split_batches else "")
+            + (f" --semi-weak {args.semi_weak}" if args.semi_weak != "self" else "")
+            + (" --weak-finetune" if args.weak_finetune else "")
+            + (f" --mixed-lr {args.mixed_lr:g}" if args.mixed_lr is not None else "")
+            + (f" --diameters {' '.join(args.diameters)}" if args.diameters != ["true", "auto", "none"] else "")
+            + "`  ",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch threads {args.threads}; "
+            f"{dt.date.today().isoformat()}; step times {minutes}.",
+            "",
+            f"Labelled: {len(labelled)} EMPS training images (every {args.labelled_every}th sorted name of the fixed training split); "
+            f"unlabelled: the other {len(unlabelled)} (weak labels only). Both models: `cpu-small`, {args.iters} pretrain + "
+            f"{args.iters} fine-tune iterations at batch 8, linear warm-up over {default_warmup} / {finetune_warmup} iterations. "
+            "Validation: the 74 held-out images of the fixed split; the target domain: the labelled PbSe TEM crop "
+            "`tem-examples/pbse_1-0001_16` (323 particles, never trained on; true median diameter)."
+            + (
+                ""
+                if not args.semi_weak.endswith("-tem")
+                else " The semi-supervised model's weak data: the unlabelled PbSe TEM image `weak_1-0001` "
+                "(667×1002) with "
+                + (
+                    "the paper's weak label of it (`weak_1-0001_weaklabel_pair.png`, made by the authors' Cascade R-CNN)"
+                    if args.semi_weak == "paper-tem"
+                    else "our weak label of it from the model-free Otsu backend (`nanocrystal weak-labels --detector otsu`)"
+                )
+                + ", instead of the EMPS rest."
+            ),
+            "",
+            "| model | AP50 (true median diameter) | AP75 | AP90 | mean IoU matched | AP50, diameter estimated (`auto`) | AP50 native size "
+            "| PbSe crop AP50 | PbSe crop AP75 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            _row("supervised: labelled part only", "supervised"),
+            *(
+                [_row(f"supervised, first stage at lr {args.mixed_lr:g} (as the semi model's)", "supervised_lr")]
+                if args.mixed_lr is not None
+                else []
+            ),
+            _row(semi_label + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""), "semi"),
+            *(
+                [
+                    _row(
+                        semi_label + ", in both stages" + (f", first stage at lr {args.mixed_lr:g}" if args.mixed_lr is not None else ""),
+                        "semi_wf",
+                    )
+                ]
+                if args.weak_finetune
+                else []
+            ),
+            _first("first stage only: labelled part", "supervised"),
+            *([_first(f"first stage only: labelled part, lr {args.mixed_lr:g}", "supervised_lr")] if args.mixed_lr is not None else []),
+            _first("first stage only: labelled part + weak labels", "semi"),
+            "| *paper: supervised → semi-supervised (its own test set)* | *0.685 → 0.801* | | | | | | | |",
+            "",
+            f"Semi-supervised gain (the better semi-supervised model against the better supervised one): "
+            f"**{_gain('true'):+.3f} AP50** on the EMPS validation "
+            f"split, **{_gain('pbse'):+.3f} AP50** on the PbSe TEM crop.",
+            "",
+            f"Weak labels of the {len(unlabelled)} unlabelled images against their true instance maps (pixels outside the uncertain band):",
+            "",
+            "| detector backend | foreground precision | foreground recall | background precision | background recall | uncertain fraction |",
+            "|---|---:|---:|---:|---:|---:|",
+            _weak_row(
+                "self (the supervised model, `--diameter-px auto`"
+                + (f", `--confident-background {args.confident_background:g}`" if args.confident_background is not None else "")
+                + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "")
+                + ")",
+                "weak_self",
+            ),
+            _weak_row("otsu (Otsu + watershed boxes)", "weak_otsu"),
+            *(
+                [
+                    _weak_row(
+                        f"mmdet (`{args.mmdet}` trained on the labelled part"
+                        + (f", `--otsu-background {args.otsu_background:g}`" if args.otsu_background is not None else "")
+                        + ")",
+                        "weak_mmdet",
+                    )
+                ]
+                if weak_mmdet is not None
+                else []
+            ),
+            "",
+            f"Wall time of this invocation: {(time.perf_counter() - t_start) / 60:.1f} min.",
+            "",
+        ]
+    )
     atomic_write_text(args.out, report)
     print(report)
     return 0

@@ -147,8 +147,7 @@ def _confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
     for i in range(len(names)):
         for j in range(len(names)):
             if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if rows[i, j] > 0.5 else "black")
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8, color="white" if rows[i, j] > 0.5 else "black")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     atomic_write_bytes(path, buffer.getvalue())
@@ -223,8 +222,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=400, help="masks per class (default 400)")
     parser.add_argument("--n-measure", type=int, default=100, help="placements per analytic shape and pixel size (default 100)")
     parser.add_argument("--seed", type=int, default=20_000, help="first mask seed (default 20000; tests use 0–71 and 2025)")
-    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
-                        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)")
+    parser.add_argument(
+        "--datasets",
+        default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
+        help="datasets folder (default $NANOCRYSTAL_DATASETS or ../shared/datasets)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "shapes.md"), help="markdown report (written atomically); the PNG goes beside it")
     args = parser.parse_args(argv)
     if args.n < 1 or args.n_measure < 1:
@@ -233,8 +235,12 @@ def main(argv=None) -> int:
     if TEST_SEEDS & set(range(args.seed, args.seed + total)):
         parser.error(f"seeds {args.seed}–{args.seed + total - 1} overlap the tests' seeds {sorted(TEST_SEEDS)}")
     wall = time.perf_counter()
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/shapes_benchmark.py",
-                                       *(sys.argv[1:] if argv is None else argv)])
+    command = "python " + shlex.join(
+        [
+            os.path.relpath(sys.argv[0], REPO) if argv is None else "benchmarks/shapes_benchmark.py",
+            *(sys.argv[1:] if argv is None else argv),
+        ]
+    )
     class_note = _check_classes(Path(args.datasets))
     out = Path(args.out)
     png = out.with_name(out.stem + "_confusion.png")
@@ -262,8 +268,7 @@ def main(argv=None) -> int:
         precision = f"{100 * matrix[i, i] / called:.1f}" if called else "–"
         per_class.append((shape_class, len(mine), k, lo, hi, confused, ref, calm, precision))
     n_meet = sum(k / n >= TARGET for _, n, k, *_ in per_class)
-    n_meet_mild = sum(sum(r["predicted"] == c for r in calm) / len(calm) >= TARGET
-                      for c, *_, calm, _ in per_class if calm)
+    n_meet_mild = sum(sum(r["predicted"] == c for r in calm) / len(calm) >= TARGET for c, *_, calm, _ in per_class if calm)
     seconds = np.array([r["seconds"] for r in recs])
 
     lines = [
@@ -297,8 +302,10 @@ def main(argv=None) -> int:
     for shape_class, n, k, lo, hi, confused, ref, calm, precision in per_class:
         ok = "yes" if k / n >= TARGET else "**no**"
         conf = ", ".join(f"{_short(c)} {m}" for c, m in confused) or "–"
-        lines.append(f"| {shape_class} | {n} | {100 * k / n:.1f} | {100 * lo:.1f}–{100 * hi:.1f} | {ok} | {precision} "
-                     f"| {_acc(calm)} ({len(calm)}) | {_acc(ref)} ({len(ref)}) | {conf} |")
+        lines.append(
+            f"| {shape_class} | {n} | {100 * k / n:.1f} | {100 * lo:.1f}–{100 * hi:.1f} | {ok} | {precision} "
+            f"| {_acc(calm)} ({len(calm)}) | {_acc(ref)} ({len(ref)}) | {conf} |"
+        )
     lines += [
         "",
         "### Confusion matrix (rows: true class, columns: predicted; counts)",
@@ -341,8 +348,10 @@ def main(argv=None) -> int:
         for a, b in zip(edges, edges[1:]):
             cell = [r for r in mine if a <= r["aspect"] < b or (b == hi and r["aspect"] == hi)]
             confused = Counter(r["predicted"] for r in cell if r["predicted"] != shape_class).most_common(2)
-            lines.append(f"| {shape_class} | {a:.2f}–{b:.2f} | {len(cell)} | {_acc(cell)} | "
-                         f"{', '.join(f'{_short(c)} {m}' for c, m in confused) or '–'} |")
+            lines.append(
+                f"| {shape_class} | {a:.2f}–{b:.2f} | {len(cell)} | {_acc(cell)} | "
+                f"{', '.join(f'{_short(c)} {m}' for c, m in confused) or '–'} |"
+            )
     lines += [
         "",
         f"Time per mask (`classify_shape` only): median {1000 * np.median(seconds):.1f} ms, "

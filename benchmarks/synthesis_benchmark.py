@@ -47,10 +47,22 @@ RESULTS = REPO / "benchmarks" / "results"
 #: the authors' training choices (conditions in every token, robust-scaled nm target, weight EMA,
 #: no dropout, the last epoch kept) with as many epochs as fit ~4 min per fold.  Chosen on a dev
 #: split of fold 0's training recipes (20 % of its pool rows), never on a held-out fold.
-TRANSFORMER_CPU = {"d_model": 128, "n_layers": 4, "n_heads": 4, "dim_feedforward": 256, "dropout": 0.0,
-                   "condition_tokens": True, "target_scale": "linear", "ema_decay": 0.99,
-                   "learning_rate": 2e-3, "finetune_lr_factor": 1.0, "validation_fraction": 0.0,
-                   "pretrain_epochs": 20, "finetune_epochs": 150, "finetune_max_size_nm": 20.0}
+TRANSFORMER_CPU = {
+    "d_model": 128,
+    "n_layers": 4,
+    "n_heads": 4,
+    "dim_feedforward": 256,
+    "dropout": 0.0,
+    "condition_tokens": True,
+    "target_scale": "linear",
+    "ema_decay": 0.99,
+    "learning_rate": 2e-3,
+    "finetune_lr_factor": 1.0,
+    "validation_fraction": 0.0,
+    "pretrain_epochs": 20,
+    "finetune_epochs": 150,
+    "finetune_max_size_nm": 20.0,
+}
 
 #: The transformers also score their held-out fold every this many fine-tune epochs (monitoring only),
 #: to show what the authors' selection rule would report: their ``finetune.py`` scores the held-out fold
@@ -102,14 +114,26 @@ def _load(datasets: Path):
 
 def _result_to_json(result: CVResult, params: dict) -> dict:
     return {
-        "name": result.name, "params": params, "fold_metrics": result.fold_metrics, "fold_mean": result.fold_mean,
-        "pooled": result.pooled, "index": result.index.tolist(), "fold": result.fold.tolist(),
-        "y_true": result.y_true.tolist(), "y_pred": result.y_pred.tolist(), "fit_seconds": result.fit_seconds,
-        "predict_seconds": result.predict_seconds, "peak_rss_mb": result.peak_rss_mb,
-        "wall_seconds": result.wall_seconds, "memory_method": result.memory_method,
-        "eval_histories": None if result.eval_histories is None else [
+        "name": result.name,
+        "params": params,
+        "fold_metrics": result.fold_metrics,
+        "fold_mean": result.fold_mean,
+        "pooled": result.pooled,
+        "index": result.index.tolist(),
+        "fold": result.fold.tolist(),
+        "y_true": result.y_true.tolist(),
+        "y_pred": result.y_pred.tolist(),
+        "fit_seconds": result.fit_seconds,
+        "predict_seconds": result.predict_seconds,
+        "peak_rss_mb": result.peak_rss_mb,
+        "wall_seconds": result.wall_seconds,
+        "memory_method": result.memory_method,
+        "eval_histories": None
+        if result.eval_histories is None
+        else [
             [{k: e[k] for k in ("epoch", "MAE", "size_nm")} for e in history if e["stage"] == "finetune"]
-            for history in result.eval_histories],
+            for history in result.eval_histories
+        ],
     }
 
 
@@ -129,12 +153,15 @@ def _run(key: str, recipes, table, gu: Path, threads: int, jobs: int, rerun: boo
         folds = grouped_folds(recipes, groups, train_max_size_nm=train_max)
     print(f"[{key}] {label}: {name} {params} train_max_size_nm={train_max} protocol={protocol}", flush=True)
     result = cross_validate(
-        lambda: make_model(name, table, **params), recipes, folds, name=key,
+        lambda: make_model(name, table, **params),
+        recipes,
+        folds,
+        name=key,
         progress=lambda k, n, m: print(f"[{key}] fold {k + 1}/{n}: MAE {m['MAE']:.3f} R2 {m['R2']:.3f}", flush=True),
-        monitor_every=MONITOR_EVERY if transformer else None, n_jobs=jobs,
+        monitor_every=MONITOR_EVERY if transformer else None,
+        n_jobs=jobs,
     )
-    data = _result_to_json(result, {**params, "train_max_size_nm": train_max, "protocol": protocol,
-                                    "parallel_folds": jobs})
+    data = _result_to_json(result, {**params, "train_max_size_nm": train_max, "protocol": protocol, "parallel_folds": jobs})
     atomic_write_bytes(path, json.dumps(data).encode())
     return data
 
@@ -148,8 +175,11 @@ def _how_folds_ran(rows: list[tuple[str, str, dict]]) -> str:
     sentences = []
     for (folds, threads), labels in ways.items():
         who = "All models" if len(ways) == 1 else ", ".join(labels)
-        how = (f"{folds} folds at a time, each in its own process with {threads} thread(s) (peak memory per fold process)"
-               if folds > 1 else "one fold after the other")
+        how = (
+            f"{folds} folds at a time, each in its own process with {threads} thread(s) (peak memory per fold process)"
+            if folds > 1
+            else "one fold after the other"
+        )
         sentences.append(f" {who}: {how}.")
     return "".join(sentences)
 
@@ -167,8 +197,11 @@ def _table(rows: list[tuple[str, str, dict]], which: str) -> list[str]:
     for key, label, data in rows:
         m = data[which]
         p = PAPER.get(key, {}) if which == "fold_mean" else {}
-        train = "≤ 20 nm" if data["params"].get("train_max_size_nm") == 20.0 else (
-            "all (fine-tune ≤ 20 nm)" if data["params"].get("finetune_max_size_nm") == 20.0 else "all")
+        train = (
+            "≤ 20 nm"
+            if data["params"].get("train_max_size_nm") == 20.0
+            else ("all (fine-tune ≤ 20 nm)" if data["params"].get("finetune_max_size_nm") == 20.0 else "all")
+        )
         lines.append(
             f"| {label} | {train} | {_fmt(p.get('MAE'))} | **{m['MAE']:.3f}** | {_fmt(p.get('MSE'))} | {m['MSE']:.2f} "
             f"| {_fmt(p.get('RMSE'))} | {m['RMSE']:.2f} | {_fmt(p.get('MAPE'), digits=1)} | {m['MAPE']:.1f} "
@@ -220,10 +253,14 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the transformer (all folds together)")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="folds trained at once, each in its own process (transformers: threads/jobs torch threads; "
-                        "the others: one thread each). Transformer without augmentation, 5 folds: 2 x 1 thread 913 s, "
-                        "1 x 2 threads 1,426 s")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="folds trained at once, each in its own process (transformers: threads/jobs torch threads; "
+        "the others: one thread each). Transformer without augmentation, 5 folds: 2 x 1 thread 913 s, "
+        "1 x 2 threads 1,426 s",
+    )
     parser.add_argument("--rerun", action="store_true", help="ignore cached results")
     parser.add_argument("--out", default=str(RESULTS / "synthesis.md"))
     args = parser.parse_args(argv)
@@ -256,8 +293,7 @@ def main(argv=None) -> int:
         "Paper numbers are the fold means of Extended Data Table 1 (only MAE is given for the other models). "
         "Ours are never selected on the validation fold (the authors keep, per fold, the checkpoint with the best "
         "validation score); the transformer keeps its last epoch (weight EMA, no early stopping); its settings "
-        "were chosen on a dev split of fold 0's training recipes."
-        + _how_folds_ran(paper_rows),
+        "were chosen on a dev split of fold 0's training recipes." + _how_folds_ran(paper_rows),
         "",
         "### Fold means (the paper's convention)",
         "",
@@ -270,8 +306,7 @@ def main(argv=None) -> int:
     ]
     paper_metrics = regression_metrics(paper_true, paper_pred)
     lines += [
-        f"The paper's own per-recipe predictions score pooled MAE {paper_metrics['MAE']:.3f} nm, "
-        f"R² {100 * paper_metrics['R2']:.1f} %.",
+        f"The paper's own per-recipe predictions score pooled MAE {paper_metrics['MAE']:.3f} nm, R² {100 * paper_metrics['R2']:.1f} %.",
         "",
         "### Paired comparison with the paper's own predictions (same 617 recipes)",
         "",
@@ -283,8 +318,10 @@ def main(argv=None) -> int:
         if data["params"].get("protocol") != "paper":
             continue
         c = paired_comparison(pred, paper_pred, paper_true)
-        lines.append(f"| {label} | {c['mae_ours']:.3f} | {c['mae_paper']:.3f} | {c['mean_abs_error_diff']:+.3f} "
-                     f"| [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | {c['wilcoxon_p']:.2g} |")
+        lines.append(
+            f"| {label} | {c['mae_ours']:.3f} | {c['mae_paper']:.3f} | {c['mean_abs_error_diff']:+.3f} "
+            f"| [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | {c['wilcoxon_p']:.2g} |"
+        )
     lines.append("")
     selection_rows = []
     for key, label, data in paper_rows:
@@ -296,7 +333,8 @@ def main(argv=None) -> int:
         selection_rows.append(
             f"| {label} | {_fmt(p.get('MAE'), digits=2)} | {data['fold_mean']['MAE']:.3f} | **{fold_mean['MAE']:.3f}** "
             f"| {_fmt(p.get('R2'), 100, 1)} | {100 * data['fold_mean']['R2']:.1f} | {100 * fold_mean['R2']:.1f} "
-            f"| {pooled['MAE']:.3f} | {n_scored} |")
+            f"| {pooled['MAE']:.3f} | {n_scored} |"
+        )
     if selection_rows:
         lines += [
             "### The same runs scored the authors' way: best checkpoint per fold, picked on that held-out fold",
@@ -349,8 +387,7 @@ def main(argv=None) -> int:
     transformer_key = next((k for k in ("transformer-aug", "transformer") if k in results), None)
     if transformer_key:
         png = RESULTS / "synthesis_parity.png"
-        _parity_plot(png, paper_true, np.asarray(results[transformer_key]["y_pred"]), paper_pred,
-                     MODELS[transformer_key][0])
+        _parity_plot(png, paper_true, np.asarray(results[transformer_key]["y_pred"]), paper_pred, MODELS[transformer_key][0])
         lines += [f"![parity plot]({png.name})", ""]  # relative to the report beside it
     lines.append(f"Benchmark wall time (this invocation, cached models count 0): {time.perf_counter() - started:.0f} s.")
     text = "\n".join(lines) + "\n"

@@ -114,8 +114,16 @@ def outer_oof(name: str, protocol: str, table, descriptors: str, recipes, groups
     path = RESULTS / "synthesis" / f"{name}-{descriptors}-{protocol}.json"
     y = _size(recipes)
     if not path.is_file():
-        out = {"name": name, "descriptors": descriptors, "protocol": protocol, "train_max_size_nm": TRAIN_MAX_NM,
-               "index": [], "fold": [], "y_pred": [], "fit_seconds": []}
+        out = {
+            "name": name,
+            "descriptors": descriptors,
+            "protocol": protocol,
+            "train_max_size_nm": TRAIN_MAX_NM,
+            "index": [],
+            "fold": [],
+            "y_pred": [],
+            "fit_seconds": [],
+        }
         for k, (train, val) in enumerate(_folds(protocol, recipes, groups)):
             t0 = time.perf_counter()
             pred = _fit_predict(name, table, recipes, y, train, val)
@@ -124,10 +132,20 @@ def outer_oof(name: str, protocol: str, table, descriptors: str, recipes, groups
             out["y_pred"] += pred.tolist()
             out["fit_seconds"].append(time.perf_counter() - t0)
             log(f"[{protocol}] {name} ({descriptors}) outer fold {k + 1}: {out['fit_seconds'][-1]:.0f} s")
-        out["fold_mean"] = {m: float(np.mean([regression_metrics(
-            y[np.asarray(out["index"])[np.asarray(out["fold"]) == k]],
-            np.asarray(out["y_pred"])[np.asarray(out["fold"]) == k])[m] for k in range(max(out["fold"]) + 1)]))
-            for m in ("MAE", "R2")}
+        out["fold_mean"] = {
+            m: float(
+                np.mean(
+                    [
+                        regression_metrics(
+                            y[np.asarray(out["index"])[np.asarray(out["fold"]) == k]],
+                            np.asarray(out["y_pred"])[np.asarray(out["fold"]) == k],
+                        )[m]
+                        for k in range(max(out["fold"]) + 1)
+                    ]
+                )
+            )
+            for m in ("MAE", "R2")
+        }
         atomic_write_bytes(path, json.dumps(out).encode())
     data = json.loads(path.read_text())
     oof = np.full(len(recipes), np.nan)
@@ -205,18 +223,27 @@ def run(protocol: str, table, recipes, groups, oof, mode, log) -> dict:
             fixed_pred[c].update(zip(val.tolist(), pred.tolist()))
         chosen_pred.update((v, fixed_pred[choice][v]) for v in val.tolist())
         fold = {
-            "fold": k, "inner_MAE": scores, "choice": choice,
-            "combinations": {name: {"intercept": c["intercept"],
-                                    **dict(zip([MEMBERS[i] for i in ENSEMBLES[name][1]], c["weights"]))}
-                             for name, c in combiners.items()},
-            "inner_predictions": {"index": rows.tolist(), "fold": fold_id.tolist(),
-                                  **{m: P_in[:, i].tolist() for i, m in enumerate(MEMBERS)}},
+            "fold": k,
+            "inner_MAE": scores,
+            "choice": choice,
+            "combinations": {
+                name: {"intercept": c["intercept"], **dict(zip([MEMBERS[i] for i in ENSEMBLES[name][1]], c["weights"]))}
+                for name, c in combiners.items()
+            },
+            "inner_predictions": {
+                "index": rows.tolist(),
+                "fold": fold_id.tolist(),
+                **{m: P_in[:, i].tolist() for i, m in enumerate(MEMBERS)},
+            },
             "outer": {c: regression_metrics(y[val], np.array([fixed_pred[c][v] for v in val.tolist()])) for c in CANDIDATES},
             "seconds": time.perf_counter() - t0,
         }
         fold["outer"]["nested"] = fold["outer"][choice]
-        log(f"[{protocol}] fold {k + 1}: inner " + ", ".join(f"{c} {s:.3f}" for c, s in scores.items())
-            + f" -> {choice}; outer MAE {fold['outer'][choice]['MAE']:.3f} ({fold['seconds']:.0f} s)")
+        log(
+            f"[{protocol}] fold {k + 1}: inner "
+            + ", ".join(f"{c} {s:.3f}" for c, s in scores.items())
+            + f" -> {choice}; outer MAE {fold['outer'][choice]['MAE']:.3f} ({fold['seconds']:.0f} s)"
+        )
         folds_out.append(fold)
     val_all = np.concatenate([v for _, v in outer])
     summary = {}
@@ -224,46 +251,72 @@ def run(protocol: str, table, recipes, groups, oof, mode, log) -> dict:
         per_fold = [f["outer"][c] for f in folds_out]
         source = chosen_pred if c == "nested" else fixed_pred[c]
         pred = np.array([source[v] for v in val_all.tolist()])
-        summary[c] = {"fold_mean": {m: float(np.mean([p[m] for p in per_fold])) for m in per_fold[0]},
-                      "pooled": regression_metrics(y[val_all], pred)}
-    return {"protocol": protocol, "folds": folds_out, "summary": summary,
-            "index": val_all.tolist(), "y_true": y[val_all].tolist(),
-            "predictions": {c: [fixed_pred[c][v] for v in val_all.tolist()] for c in CANDIDATES},
-            "nested_predictions": [chosen_pred[v] for v in val_all.tolist()]}
+        summary[c] = {
+            "fold_mean": {m: float(np.mean([p[m] for p in per_fold])) for m in per_fold[0]},
+            "pooled": regression_metrics(y[val_all], pred),
+        }
+    return {
+        "protocol": protocol,
+        "folds": folds_out,
+        "summary": summary,
+        "index": val_all.tolist(),
+        "y_true": y[val_all].tolist(),
+        "predictions": {c: [fixed_pred[c][v] for v in val_all.tolist()] for c in CANDIDATES},
+        "nested_predictions": [chosen_pred[v] for v in val_all.tolist()],
+    }
 
 
 # ---------------------------------------------------------------------- report
 
 
 def _report(results: dict, args, seconds: float, split_ok: bool, merged: int = 0) -> str:
-    how = (f" (the protocols ran side by side, one process each with `--protocols`, merged with `--merge`; "
-           f"{seconds / 60:.0f} min for the slower)" if merged else f" ({seconds / 60:.0f} min)")
+    how = (
+        f" (the protocols ran side by side, one process each with `--protocols`, merged with `--merge`; "
+        f"{seconds / 60:.0f} min for the slower)"
+        if merged
+        else f" ({seconds / 60:.0f} min)"
+    )
     lines = [
-        "## Nested model selection (issue 18)", "",
+        "## Nested model selection (issue 18)",
+        "",
         f"Command: `python benchmarks/synthesis_selection.py --descriptors {args.descriptors} --inner {args.inner}` "
         f"({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores shared with other work, no GPU, "
-        f"Python {platform.python_version()}){how}.", "",
+        f"Python {platform.python_version()}){how}.",
+        "",
         f"Split proof (paper split): **{'PASS' if split_ok else 'FAIL'}**.  Trees use the "
         f"`{args.descriptors}` descriptor table; the transformer's predictions are the cached Uni-Mol ones "
-        "(see the script's docstring for what is and is not refitted inside the inner folds).", "",
+        "(see the script's docstring for what is and is not refitted inside the inner folds).",
+        "",
     ]
     for protocol, res in results.items():
-        lines += [f"### {protocol} split", "",
-                  "| candidate | MAE nm (fold mean) | R² % (fold mean) | MAE nm (pooled) | R² % (pooled) |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            f"### {protocol} split",
+            "",
+            "| candidate | MAE nm (fold mean) | R² % (fold mean) | MAE nm (pooled) | R² % (pooled) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for c, s in res["summary"].items():
             label = "**nested choice (inner folds pick, outer folds score)**" if c == "nested" else c
-            lines.append(f"| {label} | {s['fold_mean']['MAE']:.3f} | {100 * s['fold_mean']['R2']:.1f} "
-                         f"| {s['pooled']['MAE']:.3f} | {100 * s['pooled']['R2']:.1f} |")
-        lines += ["", "| outer fold | inner MAE: " + " / ".join(CANDIDATES) + " | choice | outer MAE of choice "
-                  "| combinations fitted on the inner predictions (intercept; weights) |", "|---|---|---|---:|---|"]
-        for f in res["folds"]:
-            combos = "; ".join(f"{name} {c['intercept']:.2f} + " + ", ".join(f"{m} {w:.2f}" for m, w in c.items()
-                                                                              if m != "intercept")
-                               for name, c in f["combinations"].items())
             lines.append(
-                f"| {f['fold'] + 1} | " + " / ".join(f"{f['inner_MAE'][c]:.3f}" for c in CANDIDATES)
-                + f" | {f['choice']} | {f['outer']['nested']['MAE']:.3f} | {combos} |")
+                f"| {label} | {s['fold_mean']['MAE']:.3f} | {100 * s['fold_mean']['R2']:.1f} "
+                f"| {s['pooled']['MAE']:.3f} | {100 * s['pooled']['R2']:.1f} |"
+            )
+        lines += [
+            "",
+            "| outer fold | inner MAE: " + " / ".join(CANDIDATES) + " | choice | outer MAE of choice "
+            "| combinations fitted on the inner predictions (intercept; weights) |",
+            "|---|---|---|---:|---|",
+        ]
+        for f in res["folds"]:
+            combos = "; ".join(
+                f"{name} {c['intercept']:.2f} + " + ", ".join(f"{m} {w:.2f}" for m, w in c.items() if m != "intercept")
+                for name, c in f["combinations"].items()
+            )
+            lines.append(
+                f"| {f['fold'] + 1} | "
+                + " / ".join(f"{f['inner_MAE'][c]:.3f}" for c in CANDIDATES)
+                + f" | {f['choice']} | {f['outer']['nested']['MAE']:.3f} | {combos} |"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -271,15 +324,27 @@ def _report(results: dict, args, seconds: float, split_ok: bool, merged: int = 0
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")))
-    parser.add_argument("--descriptors", choices=("computed", "unimol"), default="computed",
-                        help="descriptor table of the trees (computed: the shipped model's)")
+    parser.add_argument(
+        "--descriptors",
+        choices=("computed", "unimol"),
+        default="computed",
+        help="descriptor table of the trees (computed: the shipped model's)",
+    )
     parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=["paper", "grouped"])
-    parser.add_argument("--inner", choices=("refit", "cached"), default="refit",
-                        help="refit: trees refitted in every inner fold (nested); cached: inner predictions are the "
-                        "cached outer out-of-fold ones (approximate, no refits)")
+    parser.add_argument(
+        "--inner",
+        choices=("refit", "cached"),
+        default="refit",
+        help="refit: trees refitted in every inner fold (nested); cached: inner predictions are the "
+        "cached outer out-of-fold ones (approximate, no refits)",
+    )
     parser.add_argument("--out", default=None, help="report path without suffix (default results/synthesis_selection_INNER)")
-    parser.add_argument("--merge", nargs="+", metavar="JSON",
-                        help="only merge the .json outputs of runs with one --protocols each (run side by side) into one report")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="only merge the .json outputs of runs with one --protocols each (run side by side) into one report",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.merge:
@@ -287,8 +352,10 @@ def main(argv=None) -> int:
         results = {k: v for part in parts for k, v in part["results"].items()}
         seconds = max(part["seconds"] for part in parts)
         out = Path(args.out or RESULTS / f"synthesis_selection_{args.inner}")
-        atomic_write_bytes(out.with_suffix(".json"), json.dumps({"descriptors": args.descriptors, "seconds": seconds,
-                                                                 "merged": len(parts), "results": results}).encode())
+        atomic_write_bytes(
+            out.with_suffix(".json"),
+            json.dumps({"descriptors": args.descriptors, "seconds": seconds, "merged": len(parts), "results": results}).encode(),
+        )
         atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, True, merged=len(parts)).encode())
         return 0
     gu = Path(args.datasets) / "gu2025"
@@ -311,8 +378,7 @@ def main(argv=None) -> int:
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
-    groups = {p: publication_groups(recipes, gu / "raw_recipe_dataset.xlsx") if p == "grouped" else None
-              for p in args.protocols}
+    groups = {p: publication_groups(recipes, gu / "raw_recipe_dataset.xlsx") if p == "grouped" else None for p in args.protocols}
     oofs = {}
     for protocol in args.protocols:  # first every outer fit (the candidates' plain cross-validation)
         cache = json.loads((RESULTS / "synthesis" / TRANSFORMER_CACHE[protocol]).read_text())
@@ -327,8 +393,9 @@ def main(argv=None) -> int:
         results[protocol] = run(protocol, table, recipes, groups[protocol], oofs[protocol], args.inner, log)
     seconds = time.perf_counter() - started
     out = Path(args.out or RESULTS / f"synthesis_selection_{args.inner}")
-    atomic_write_bytes(out.with_suffix(".json"), json.dumps({"descriptors": args.descriptors, "seconds": seconds,
-                                                             "results": results}).encode())
+    atomic_write_bytes(
+        out.with_suffix(".json"), json.dumps({"descriptors": args.descriptors, "seconds": seconds, "results": results}).encode()
+    )
     atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, split_ok).encode())
     print(_report(results, args, seconds, split_ok))
     return 0

@@ -95,8 +95,9 @@ def main(argv=None) -> int:
     for name in args.variants:
         v = VARIANTS[name]
         torch.manual_seed(0)
-        net = build_network(encoder.token_dim, 4, p["d_model"], p["n_layers"], p["n_heads"], p["dim_feedforward"],
-                            p["dropout"], 11, p["condition_tokens"])
+        net = build_network(
+            encoder.token_dim, 4, p["d_model"], p["n_layers"], p["n_heads"], p["dim_feedforward"], p["dropout"], 11, p["condition_tokens"]
+        )
         optimizer = torch.optim.AdamW(net.parameters(), lr=p["learning_rate"], fused=bool(v.get("fused")))
         model = torch.compile(net) if v.get("compile") else net
         runs[name] = {"net": model, "opt": optimizer, "times": [], "first": None, "v": v}
@@ -110,8 +111,10 @@ def main(argv=None) -> int:
                 run["times"].append(seconds)
             print(f"round {r} {name}: {seconds:.1f} s/epoch", file=sys.stderr, flush=True)
     base = float(np.median(runs["fp32"]["times"])) if "fp32" in runs else None
-    print(f"\n{len(data)} recipes per epoch; torch {torch.__version__}, {args.threads} thread(s), "
-          f"{platform.machine()} {os.cpu_count()} cores, median of {args.rounds} epochs after a warm-up epoch\n")
+    print(
+        f"\n{len(data)} recipes per epoch; torch {torch.__version__}, {args.threads} thread(s), "
+        f"{platform.machine()} {os.cpu_count()} cores, median of {args.rounds} epochs after a warm-up epoch\n"
+    )
     print("| variant | s / epoch (median) | epochs / s | × fp32 | first epoch s |")
     print("|---|---:|---:|---:|---:|")
     for name, run in runs.items():

@@ -150,7 +150,7 @@ def real_pair(datasets: Path, args) -> tuple[list[str], bytes]:
         "## 1. The authors' example: ours vs the paper's weak label",
         "",
         f"`weak_1-0001_image.png` ({image.shape[0]}×{image.shape[1]}) and the paper's label from `weak_1-0001_weaklabel_pair.png`.",
-        "Boxes: the **\"otsu\" backend** (no trained detector or segmentation model is available: Otsu + watershed "
+        'Boxes: the **"otsu" backend** (no trained detector or segmentation model is available: Otsu + watershed '
         f"instances after a Gaussian smoothing of 1 px, marker spacing {args.diameter_px / 2:g} px), then our procedure "
         "(`weak_label_from_boxes`, defaults: median 3×3, Otsu per box, polarity voted by the boxes, band 1.5 px inside "
         "and outside = the authors' 3×3 erosion/dilation).",
@@ -170,7 +170,7 @@ def real_pair(datasets: Path, args) -> tuple[list[str], bytes]:
         f"| *the paper's label* | – | – | – | – | – | {paper_fr} | – |",
         "",
         "¹ the authors' code keeps every particle-phase piece inside a box as foreground and fills no holes "
-        "(`other_components=\"foreground\", fill_holes=False`).",
+        '(`other_components="foreground", fill_holes=False`).',
         "",
         "Confusion (fraction of all pixels), rows = paper, columns = ours (otsu, defaults):",
         "",
@@ -182,7 +182,7 @@ def real_pair(datasets: Path, args) -> tuple[list[str], bytes]:
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     lines += [
         "",
-        "Where the maps differ (see the figure): the \"otsu\" boxes include the scale bar and its label, which the "
+        'Where the maps differ (see the figure): the "otsu" boxes include the scale bar and its label, which the '
         "authors' trained detector ignores; in the darker, lower-contrast left part of the field the watershed merges "
         "neighbours into large boxes, whose other particles become uncertain; and single noise specks make small boxes. "
         "Inside well-separated particles both labels agree; where both call a pixel certain they agree on "
@@ -209,13 +209,28 @@ def synthetic(args) -> list[str]:
     otsu = load_box_detector("otsu", diameter_px=16)
     totals = {name: np.zeros(5) for name in ("true boxes", "otsu boxes")}
     for seed in SYNTHETIC_SEEDS:
-        sample = make_tem_image((384, 384), n_particles=60, shape_classes=("sphere", "cube"), diameter_nm=(8.0, 1.5), nm_per_px=0.5, touching_fraction=0.3, scale_bar=False, rng=seed)
+        sample = make_tem_image(
+            (384, 384),
+            n_particles=60,
+            shape_classes=("sphere", "cube"),
+            diameter_nm=(8.0, 1.5),
+            nm_per_px=0.5,
+            touching_fraction=0.3,
+            scale_bar=False,
+            rng=seed,
+        )
         true = sample.labels > 0
         edges = find_boundaries(sample.labels, mode="inner")
         for name, boxes in (("true boxes", boxes_from_labels(sample.labels)), ("otsu boxes", otsu(sample.image)[0])):
             weak = weak_label_from_boxes(sample.image, boxes)
             fg = weak == 1
-            totals[name] += [(fg & true).sum(), fg.sum(), true.sum(), (weak[edges] == UNCERTAIN).sum() / max(1, edges.sum()), ((weak == 0) & true).sum()]
+            totals[name] += [
+                (fg & true).sum(),
+                fg.sum(),
+                true.sum(),
+                (weak[edges] == UNCERTAIN).sum() / max(1, edges.sum()),
+                ((weak == 0) & true).sum(),
+            ]
     for name, (tp, fg, true, coverage, lost) in totals.items():
         lines.append(f"| {name} | {tp / fg:.4f} | {tp / true:.3f} | {coverage / len(SYNTHETIC_SEEDS):.3f} | {lost / true:.4f} |")
     lines += ["", "Recall is bounded by the band: a 1.5 px ring inside each particle edge is uncertain by design.", ""]
@@ -300,7 +315,9 @@ def timing(datasets: Path) -> list[str]:
             t0 = time.perf_counter()
             detect_boxes(model, sample.image, score_threshold=0.05)
             times.append(time.perf_counter() - t0)
-        lines.append(f"| {name}, `detect_boxes` (config test pipeline) | {n_params:.1f} M | 800×800 (resized) | {np.median(times):.2f} | | | |")
+        lines.append(
+            f"| {name}, `detect_boxes` (config test pipeline) | {n_params:.1f} M | 800×800 (resized) | {np.median(times):.2f} | | | |"
+        )
         del model
 
     lines += [
@@ -309,7 +326,9 @@ def timing(datasets: Path) -> list[str]:
         "|---|---|---:|---:|",
     ]
     labelled = datasets / "tem-examples" / "pbse_1-0001_16_image.png"
-    tiny_pairs = [(s.image, s.labels) for s in (make_tem_image((128, 128), n_particles=12, nm_per_px=0.5, scale_bar=False, rng=k) for k in range(2))]
+    tiny_pairs = [
+        (s.image, s.labels) for s in (make_tem_image((128, 128), n_particles=12, nm_per_px=0.5, scale_bar=False, rng=k) for k in range(2))
+    ]
     paper_days = float("nan")
     runs = (
         ("cascade_rcnn_hrnet_tiny_nwd", tiny_pairs, "2 synthetic 128² images (resized to 128)"),
@@ -321,7 +340,9 @@ def timing(datasets: Path) -> list[str]:
         stamps: list[float] = []
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            train_detector(name, data, Path(tmp) / "run", max_iters=3, num_workers=0, progress=lambda m, f: stamps.append(time.perf_counter()))
+            train_detector(
+                name, data, Path(tmp) / "run", max_iters=3, num_workers=0, progress=lambda m, f: stamps.append(time.perf_counter())
+            )
         per_iter = float(np.mean(np.diff(stamps))) if len(stamps) >= 3 else float("nan")
         lines.append(f"| {name} | {what} | 2 | {per_iter:.2f} |")
         print(f"{name}: {per_iter:.2f} s/iteration", file=sys.stderr)

@@ -35,11 +35,14 @@ def main(argv=None) -> int:
     print(f"sample image {image.shape} {image.dtype}; burned-in scale bar {truth['scale_bar']['text']!r}")
 
     # calibrate (OCR of the scale bar: no nm/px is given) -> segment -> measure -> named shapes
-    analysis = analyze_image(image, name="synthetic_tem", model="default",
-                             progress=lambda message, fraction: print(f"  [{fraction:4.0%}] {message}"))
+    analysis = analyze_image(
+        image, name="synthetic_tem", model="default", progress=lambda message, fraction: print(f"  [{fraction:4.0%}] {message}")
+    )
     calibration = analysis.calibration
-    print(f"calibration: {calibration.nm_per_px:.4f} nm/px from {calibration.source} "
-          f"(label {calibration.text!r}; generator's truth {truth['nm_per_px']:.4f} nm/px)")
+    print(
+        f"calibration: {calibration.nm_per_px:.4f} nm/px from {calibration.source} "
+        f"(label {calibration.text!r}; generator's truth {truth['nm_per_px']:.4f} nm/px)"
+    )
     particles = analysis.particles
     if particles.empty:
         print("no particles were measured", file=sys.stderr)
@@ -50,9 +53,11 @@ def main(argv=None) -> int:
     particles = particles.assign(shape_cluster=clustering.labels_)
     outcome = analysis.outcome
     true_d = np.asarray(truth["particles"]["ecd_nm"], dtype=float)
-    print(f"measured: D = {outcome.size_nm:.2f} nm, sigma/D = {outcome.size_dispersion_pct:.1f} %, "
-          f"N = {outcome.n_particles}, shape {outcome.shape} "
-          f"(truth: D = {true_d.mean():.2f} nm over {true_d.size} particles)")
+    print(
+        f"measured: D = {outcome.size_nm:.2f} nm, sigma/D = {outcome.size_dispersion_pct:.1f} %, "
+        f"N = {outcome.n_particles}, shape {outcome.shape} "
+        f"(truth: D = {true_d.mean():.2f} nm over {true_d.size} particles)"
+    )
     print("shape clusters:", np.bincount(clustering.labels_).tolist())
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -71,8 +76,7 @@ def main(argv=None) -> int:
         ],
         conditions=Conditions(injection_temp_c=150, reaction_temp_c=150, heating_rate_c_per_min=0, time_min=5),
         outcome=outcome,
-        provenance=Provenance(source_images=["synthetic_tem"], nm_per_px=calibration.nm_per_px,
-                              calibration_source=calibration.source),
+        provenance=Provenance(source_images=["synthetic_tem"], nm_per_px=calibration.nm_per_px, calibration_source=calibration.source),
     )
     dataset = args.out / "my_recipes.json"
     if dataset.exists():
@@ -82,8 +86,10 @@ def main(argv=None) -> int:
     model = default_model()
     [predicted] = model.predict_outcomes([recipe])
     top = sorted(predicted["shape_probabilities"].items(), key=lambda kv: -kv[1])[:3]
-    print(f"nc-synthmodel default model for this recipe: size {predicted['size_nm']:.2f} nm, "
-          f"shape {', '.join(f'{n} {p:.0%}' for n, p in top)}, success {predicted['success_probability']:.0%}")
+    print(
+        f"nc-synthmodel default model for this recipe: size {predicted['size_nm']:.2f} nm, "
+        f"shape {', '.join(f'{n} {p:.0%}' for n, p in top)}, success {predicted['success_probability']:.0%}"
+    )
     print("wrote", ", ".join(str(p) for p in [*written.values(), dataset]))
     return 0
 

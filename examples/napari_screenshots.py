@@ -28,8 +28,15 @@ import time
 from pathlib import Path
 
 SHOTS = (
-    "01_sample", "02_calibrate", "03_segment", "04_measure_table", "05_measure_histogram", "06_shapes",
-    "07_weak_labels", "08_train", "09_recipe",
+    "01_sample",
+    "02_calibrate",
+    "03_segment",
+    "04_measure_table",
+    "05_measure_histogram",
+    "06_shapes",
+    "07_weak_labels",
+    "08_train",
+    "09_recipe",
 )
 
 
@@ -140,8 +147,13 @@ def main(argv=None) -> int:
     session = Session(out, (width, height))
     viewer = session.viewer
     for name, cls in (
-        ("Calibrate", CalibrateWidget), ("Segment", SegmentWidget), ("Measure", MeasureWidget), ("Shapes", ShapesWidget),
-        ("Weak labels", WeakLabelsWidget), ("Train", TrainWidget), ("Recipe", RecipeWidget),
+        ("Calibrate", CalibrateWidget),
+        ("Segment", SegmentWidget),
+        ("Measure", MeasureWidget),
+        ("Shapes", ShapesWidget),
+        ("Weak labels", WeakLabelsWidget),
+        ("Train", TrainWidget),
+        ("Recipe", RecipeWidget),
     ):
         session.dock(name, cls(viewer))
 

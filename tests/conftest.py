@@ -69,7 +69,9 @@ def wheel_files(tmp_path):
     def build(package: Path, dist_name: str) -> set[str]:
         built = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(package)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert built.returncode == 0, built.stderr
         [wheel] = tmp_path.glob(f"{dist_name}-*.whl")

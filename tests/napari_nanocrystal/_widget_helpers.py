@@ -112,8 +112,18 @@ def tiny_synthesis_model(folder: Path) -> Path:
             )
         )
     model = SynthesisTransformer(
-        table, d_model=16, n_layers=1, n_heads=2, dim_feedforward=32, dropout=0.0, batch_size=16, n_threads=1,
-        augment=False, pretrain_epochs=0, finetune_epochs=3, validation_fraction=0.0,
+        table,
+        d_model=16,
+        n_layers=1,
+        n_heads=2,
+        dim_feedforward=32,
+        dropout=0.0,
+        batch_size=16,
+        n_threads=1,
+        augment=False,
+        pretrain_epochs=0,
+        finetune_epochs=3,
+        validation_fraction=0.0,
     ).fit(recipes)
     return model.save(Path(folder))
 

@@ -146,7 +146,13 @@ def test_segmentation_with_a_model_file(model_file):
     assert 0.6 * n_true <= result.outcome.n_particles <= n_true + 2
     assert result.outcome.size_nm == pytest.approx(_ecd_nm(sample.labels, 0.5).mean(), rel=0.2)
     assert result.particles["confidence"].between(0.5, 1.0).all()  # mean seed probability, filtered at 0.5
-    assert [m for m, _ in messages] == ["image: calibrating", "image: segmenting", "image: measuring", "image: naming shapes", f"image: done ({result.outcome.n_particles} particles)"]
+    assert [m for m, _ in messages] == [
+        "image: calibrating",
+        "image: segmenting",
+        "image: measuring",
+        "image: naming shapes",
+        f"image: done ({result.outcome.n_particles} particles)",
+    ]
     assert [f for _, f in messages] == sorted(f for _, f in messages) and messages[-1][1] == 1.0
 
 
@@ -279,7 +285,8 @@ def test_generator_progress_labels_option_and_clashing_names(tmp_path):
     fractions = [f for _, f in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(isinstance(m, str) for m, _ in progress)
     assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")} == {  # hidden: the summary's lock
-        "summary.csv", *(f"x_{e}{s}" for e in ("png", "tif") for s in ("_particles.csv", "_labels.tif", "_overlay.png", "_outcome.json"))
+        "summary.csv",
+        *(f"x_{e}{s}" for e in ("png", "tif") for s in ("_particles.csv", "_labels.tif", "_overlay.png", "_outcome.json")),
     }
     with pytest.raises(AnalysisError, match=r"labels given for image\(s\) that are not among the inputs: .*y\.png"):
         analyze_paths([folder], tmp_path / "out3", labels={**labels, folder / "y.png": sample.labels}, nm_per_px=0.5)

@@ -62,7 +62,9 @@ def model_file(tmp_path_factory):
 
 def test_16_bit_float_rgb_and_rgba_files_give_the_same_results(model_file, tmp_path):
     """Read, calibrated by OCR, segmented and measured like the 8-bit gray file they are made from."""
-    sample = make_tem_image((256, 256), n_particles=18, shape_classes=("sphere", "cube", "triangle"), diameter_nm=(14.0, 2.0), nm_per_px=0.5, rng=7)
+    sample = make_tem_image(
+        (256, 256), n_particles=18, shape_classes=("sphere", "cube", "triangle"), diameter_nm=(14.0, 2.0), nm_per_px=0.5, rng=7
+    )
     image = sample.image
     variants = {
         "gray8.png": image,
@@ -127,7 +129,16 @@ def test_unreadable_scale_bar_label():
         analyze_image(image, labels=labels, ocr_reader=get_ocr_reader())
 
 
-@pytest.mark.parametrize("value, problem", [(-0.5, "finite positive"), (0, "finite positive"), (float("nan"), "finite positive"), (float("inf"), "finite positive"), ("abc", "must be a number")])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (-0.5, "finite positive"),
+        (0, "finite positive"),
+        (float("nan"), "finite positive"),
+        (float("inf"), "finite positive"),
+        ("abc", "must be a number"),
+    ],
+)
 def test_bad_pixel_size(sample, value, problem, tmp_path):
     with pytest.raises(AnalysisError, match=f"nm_per_px (must be a )?{problem}"):
         analyze_image(sample.image, labels=sample.labels, nm_per_px=value)
@@ -153,7 +164,9 @@ def test_empty_labels_and_nothing_left_to_measure(sample):
     edge = np.zeros(sample.image.shape, np.int32)
     edge[0:10, 50:60] = 1
     edge[100:102, 100:102] = 2
-    with pytest.raises(AnalysisError, match=r"no particles left to measure: 0 on the scale bar, 1 touching the border .*1 smaller than min_area_px=15"):
+    with pytest.raises(
+        AnalysisError, match=r"no particles left to measure: 0 on the scale bar, 1 touching the border .*1 smaller than min_area_px=15"
+    ):
         analyze_image(sample.image, labels=edge, nm_per_px=0.5)
 
 
@@ -210,7 +223,9 @@ def test_huge_images_are_refused(sample, tmp_path):
     header = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)  # 10000 × 10000, 8-bit gray
     path = tmp_path / "huge.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
-    with pytest.raises(AnalysisError, match=r"huge\.png: image too large: 10000 × 10000 = 100,000,000 pixels exceeds the limit of 67,108,864"):
+    with pytest.raises(
+        AnalysisError, match=r"huge\.png: image too large: 10000 × 10000 = 100,000,000 pixels exceeds the limit of 67,108,864"
+    ):
         read_micrograph(path)
 
 

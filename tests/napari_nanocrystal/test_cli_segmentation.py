@@ -66,9 +66,13 @@ def test_evaluate_prints_the_table(trained, data_dir, tmp_path, capsys):
 
 def test_evaluate_on_the_emps_layout(trained, datasets_dir, capsys):
     out, _, _ = trained
-    assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "none"]) == 0
+    assert (
+        main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "none"]) == 0
+    )
     assert "1 images (val split (EMPS publication-grouped split))" in capsys.readouterr().out
-    assert main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "auto"]) == 0
+    assert (
+        main(["evaluate", str(out / "model.safetensors"), str(datasets_dir / "emps-train"), "--max-images", "1", "--diameter", "auto"]) == 0
+    )
     assert "diameter: estimated by the model" in capsys.readouterr().out
 
 
@@ -76,7 +80,23 @@ def test_segment_writes_labels_and_confidence(trained, data_dir, tmp_path, capsy
     out, _, _ = trained
     image = data_dir / "s0_image.tif"
     target = tmp_path / "labels.tif"
-    assert main(["segment", str(image), "--out", str(target), "--model", str(out / "model.safetensors"), "--confidence", "0", "--diameter", "10"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(image),
+                "--out",
+                str(target),
+                "--model",
+                str(out / "model.safetensors"),
+                "--confidence",
+                "0",
+                "--diameter",
+                "10",
+            ]
+        )
+        == 0
+    )
     labels = tifffile.imread(target)
     assert labels.shape == (96, 96) and labels.dtype == np.uint16
     table = pd.read_csv(target.with_suffix(".csv"))
@@ -85,8 +105,15 @@ def test_segment_writes_labels_and_confidence(trained, data_dir, tmp_path, capsy
     assert not list(tmp_path.glob(".*tmp*"))  # atomic: no temporary files left
 
     folder = tmp_path / "many"
-    assert main(["segment", str(image), str(data_dir / "s1_image.tif"), "--out", str(folder), "--model", str(out / "model.safetensors")]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == ["s0_image_labels.csv", "s0_image_labels.tif", "s1_image_labels.csv", "s1_image_labels.tif"]
+    assert (
+        main(["segment", str(image), str(data_dir / "s1_image.tif"), "--out", str(folder), "--model", str(out / "model.safetensors")]) == 0
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "s0_image_labels.csv",
+        "s0_image_labels.tif",
+        "s1_image_labels.csv",
+        "s1_image_labels.tif",
+    ]
     assert "particles ->" in capsys.readouterr().out
 
     estimated = tmp_path / "auto.tif"
@@ -108,7 +135,10 @@ def test_clear_errors(trained, data_dir, tmp_path, capsys):
     tifffile.imwrite(mismatched / "x_image.tif", np.zeros((8, 8), np.uint8))
     assert main(["train", "tiny", "--labeled", str(mismatched), "--out", str(tmp_path / "c"), "--cache-dir", str(cache)]) == 2
     assert "mismatched pairs" in capsys.readouterr().err
-    assert main(["train", "tiny", "--labeled", str(data_dir), "--out", str(tmp_path / "d"), "--cfg-options", "stages.finetune.max_iter=3"]) == 2
+    assert (
+        main(["train", "tiny", "--labeled", str(data_dir), "--out", str(tmp_path / "d"), "--cfg-options", "stages.finetune.max_iter=3"])
+        == 2
+    )
     assert "unknown keys ['max_iter']" in capsys.readouterr().err
     assert main(["evaluate", "no-such-model.safetensors", str(data_dir)]) == 2
     assert "model file not found" in capsys.readouterr().err

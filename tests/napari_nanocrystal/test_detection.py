@@ -121,8 +121,12 @@ def test_configs_use_nwd_in_every_assigner(name):
     assert all(a.iou_calculator.type == "NWDOverlaps2D" for a in assigners)
     assert cfg.model.backbone.type == "HRNet" and cfg.model.backbone.init_cfg is None and cfg.model.backbone.norm_eval is False
     assert cfg.model.roi_head.num_stages == 3 and all(h.num_classes == 1 for h in cfg.model.roi_head.bbox_head)
-    widths = {"cascade_rcnn_hrnet_nwd": 32, "cascade_rcnn_hrnet_w18_nwd": 18, "cascade_rcnn_hrnet_cpu_nwd": 16,
-              "cascade_rcnn_hrnet_tiny_nwd": 8}
+    widths = {
+        "cascade_rcnn_hrnet_nwd": 32,
+        "cascade_rcnn_hrnet_w18_nwd": 18,
+        "cascade_rcnn_hrnet_cpu_nwd": 16,
+        "cascade_rcnn_hrnet_tiny_nwd": 8,
+    }
     assert cfg.model.backbone.extra.stage4.num_channels[0] == widths[name]
 
 
@@ -147,7 +151,9 @@ def test_nwd_constant_is_set_on_every_calculator(tmp_path):
 
     cfg = load_config("cascade_rcnn_hrnet_nwd")
     assert _set_nwd_constant(cfg, 22.0) == 4
-    assert {a.iou_calculator.constant for a in [cfg.model.train_cfg.rpn.assigner] + [s.assigner for s in cfg.model.train_cfg.rcnn]} == {22.0}
+    assert {a.iou_calculator.constant for a in [cfg.model.train_cfg.rpn.assigner] + [s.assigner for s in cfg.model.train_cfg.rcnn]} == {
+        22.0
+    }
     with pytest.raises(FileNotFoundError, match="packaged configs"):
         config_path("no_such_config")
 
@@ -185,7 +191,12 @@ def test_dataset_reads_instance_maps_as_boxes(tem_examples, tmp_path):
     # in-memory samples; images without a particle are filtered out of training
     empty = (np.zeros((40, 40), np.uint8), np.zeros((40, 40), np.int32))
     memory = DATASETS.build(
-        dict(type="ParticleDetDataset", samples=[(s.image, s.labels) for s in samples[:2]] + [empty], filter_cfg=dict(filter_empty_gt=True), pipeline=pipeline)
+        dict(
+            type="ParticleDetDataset",
+            samples=[(s.image, s.labels) for s in samples[:2]] + [empty],
+            filter_cfg=dict(filter_empty_gt=True),
+            pipeline=pipeline,
+        )
     )
     assert len(memory) == 2 and memory[1]["inputs"].shape[1:] == (64, 80)
 
@@ -209,7 +220,9 @@ def test_load_tem_image_normalises_any_image(tmp_path):
 
 
 def _pairs(n=2, size=128):
-    samples = [make_tem_image((size, size), n_particles=12, diameter_nm=(8.0, 1.0), nm_per_px=0.5, scale_bar=False, rng=s) for s in range(n)]
+    samples = [
+        make_tem_image((size, size), n_particles=12, diameter_nm=(8.0, 1.0), nm_per_px=0.5, scale_bar=False, rng=s) for s in range(n)
+    ]
     return [(s.image, s.labels) for s in samples]
 
 

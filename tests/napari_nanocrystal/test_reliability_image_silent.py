@@ -91,7 +91,10 @@ def test_stacks_need_a_plane_and_get_the_right_one(tmp_path):
     hyper = tmp_path / "hyper.tif"
     tifffile.imwrite(hyper, planes, imagej=True, metadata={"axes": "TYX"})
     for path in (plain, hyper):
-        with pytest.raises(ImageReadError, match=rf"{path.name}: holds 3 images \(axes .*YX, shape \(3, 32, 48\)\); choose one with plane=K \(CLI: --plane K\)"):
+        with pytest.raises(
+            ImageReadError,
+            match=rf"{path.name}: holds 3 images \(axes .*YX, shape \(3, 32, 48\)\); choose one with plane=K \(CLI: --plane K\)",
+        ):
             read_image(path)
         data, _, _ = read_image(path, plane=2)
         assert data.shape == (32, 48) and (data == 30).all()
@@ -129,7 +132,9 @@ def test_cli_names_the_stack_and_takes_plane(tmp_path, tiny_model, capsys):
     assert main(["segment", str(path), "--out", str(tmp_path / "l.tif"), "--model", str(tiny_model)]) == 2
     err = capsys.readouterr().err
     assert "stack.tif: holds 2 images" in err and "--plane" in err and not (tmp_path / "l.tif").exists()
-    assert main(["segment", str(path), "--out", str(tmp_path / "l.tif"), "--model", str(tiny_model), "--plane", "1", "--confidence", "0"]) == 0
+    assert (
+        main(["segment", str(path), "--out", str(tmp_path / "l.tif"), "--model", str(tiny_model), "--plane", "1", "--confidence", "0"]) == 0
+    )
     assert tifffile.imread(tmp_path / "l.tif").shape == (48, 48)
 
 
@@ -137,9 +142,23 @@ def test_absurd_model_config_is_refused_before_building(tmp_path, tem, capsys):
     weights = tmp_path / "huge.pt"
     weights.write_bytes(b"not even read")
     sidecar = weights.with_suffix(".json")
-    sidecar.write_text(json.dumps({"kind": "SeedFlowNet", "format_version": 1, "nbase": [1, 65536, 65536, 65536], "sz": 3,
-                                   "diameter_px": 30.0, "percentiles": [1, 99], "max_pool": True}))
-    with pytest.raises(InputError, match=r"huge.pt: config nbase asks for 65,536 channels in one layer \(at most 1,024; one such layer alone needs ~155 GB\)"):
+    sidecar.write_text(
+        json.dumps(
+            {
+                "kind": "SeedFlowNet",
+                "format_version": 1,
+                "nbase": [1, 65536, 65536, 65536],
+                "sz": 3,
+                "diameter_px": 30.0,
+                "percentiles": [1, 99],
+                "max_pool": True,
+            }
+        )
+    )
+    with pytest.raises(
+        InputError,
+        match=r"huge.pt: config nbase asks for 65,536 channels in one layer \(at most 1,024; one such layer alone needs ~155 GB\)",
+    ):
         check_model_file(weights)
     with pytest.raises(InputError, match="65,536 channels"):
         segment(tem.image, str(weights))

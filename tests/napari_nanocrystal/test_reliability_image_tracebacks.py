@@ -97,7 +97,9 @@ def test_the_real_command_prints_one_line_and_no_traceback(tmp_path, tiny_model)
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(10))
     result = subprocess.run(
         [sys.executable, "-m", "napari_nanocrystal.cli", "segment", str(bad), "--out", str(tmp_path / "x.tif"), "--model", str(tiny_model)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and str(bad) in result.stderr

@@ -69,7 +69,25 @@ def test_parse_scale_text(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "nm", "50", "xyz", ".O nm", "50 km", "50 a", "0 nm", "1,000 nm", "02 um", "50 nm 20", "5 0 nm", "O nm", "--5 nm", "5.0.1 nm", "50 n m", "1e3 nm"],
+    [
+        "",
+        "nm",
+        "50",
+        "xyz",
+        ".O nm",
+        "50 km",
+        "50 a",
+        "0 nm",
+        "1,000 nm",
+        "02 um",
+        "50 nm 20",
+        "5 0 nm",
+        "O nm",
+        "--5 nm",
+        "5.0.1 nm",
+        "50 n m",
+        "1e3 nm",
+    ],
 )
 def test_parse_scale_text_refuses(text):
     with pytest.raises(ScaleBarError, match="scale bar label unreadable"):
@@ -386,19 +404,28 @@ def _write_dm(path: Path, data: np.ndarray, scale: float, units: str, version: i
         return group("", [f32("Origin", 0.0), f32("Scale", scale_value), text("Units", unit)])
 
     height, width = data.shape
-    image = group("", [
-        group("ImageData", [
-            group("Calibrations", [
-                group("Brightness", [f32("Origin", 0.0), f32("Scale", 1.0), text("Units", "")]),
-                group("Dimension", [axis(scale, units), axis(scale, units)]),  # X then Y
-            ]),
-            data_tag("Data", [20, 6, data.size], data.astype("<f4").tobytes()),
-            data_tag("DataType", [3], struct.pack("<l", 2)),  # 2 = float32
-            group("Dimensions", [data_tag("", [3], struct.pack("<l", width)), data_tag("", [3], struct.pack("<l", height))]),
-        ]),
-        group("ImageTags", []),
-        text("Name", "synthetic"),
-    ])
+    image = group(
+        "",
+        [
+            group(
+                "ImageData",
+                [
+                    group(
+                        "Calibrations",
+                        [
+                            group("Brightness", [f32("Origin", 0.0), f32("Scale", 1.0), text("Units", "")]),
+                            group("Dimension", [axis(scale, units), axis(scale, units)]),  # X then Y
+                        ],
+                    ),
+                    data_tag("Data", [20, 6, data.size], data.astype("<f4").tobytes()),
+                    data_tag("DataType", [3], struct.pack("<l", 2)),  # 2 = float32
+                    group("Dimensions", [data_tag("", [3], struct.pack("<l", width)), data_tag("", [3], struct.pack("<l", height))]),
+                ],
+            ),
+            group("ImageTags", []),
+            text("Name", "synthetic"),
+        ],
+    )
     root = struct.pack(">bb", 0, 1) + struct.pack(word, 1) + group("ImageList", [image])
     header = struct.pack(">l", version) + struct.pack(word, len(root) + 8) + struct.pack(">l", 1)  # 1 = little-endian data
     path.write_bytes(header + root + b"\0" * 8)

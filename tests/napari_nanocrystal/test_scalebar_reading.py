@@ -63,8 +63,21 @@ def test_vote_needs_agreement_and_no_dissent():
     assert ocr._vote([("5 mm", 0.9), ("5 mm", 0.9)], bar_length_px=60)[0] is None
 
 
-@pytest.mark.parametrize("value, usual", [(200, True), (0.5, True), (2.5, True), (35, True), (1.0, True), (0.25, True),
-                                          (1200, False), (2200, False), (110, False), (0.55, False)])
+@pytest.mark.parametrize(
+    "value, usual",
+    [
+        (200, True),
+        (0.5, True),
+        (2.5, True),
+        (35, True),
+        (1.0, True),
+        (0.25, True),
+        (1200, False),
+        (2200, False),
+        (110, False),
+        (0.55, False),
+    ],
+)
 def test_usual_scale_bar_values(value, usual):
     assert ocr._usual_value(value) is usual
 
@@ -210,8 +223,13 @@ def test_implausible_instrument_tag_falls_back_to_resolution(tmp_path):
     import tifffile
 
     path = tmp_path / "both.tif"
-    tifffile.imwrite(path, np.zeros((16, 24), np.uint8), resolution=(1e7 / 0.5, 1e7 / 0.5),
-                     resolutionunit=tifffile.RESUNIT.CENTIMETER, extratags=[(34682, "s", 0, "[Scan]\r\nPixelWidth=5\r\n", True)])
+    tifffile.imwrite(
+        path,
+        np.zeros((16, 24), np.uint8),
+        resolution=(1e7 / 0.5, 1e7 / 0.5),
+        resolutionunit=tifffile.RESUNIT.CENTIMETER,
+        extratags=[(34682, "s", 0, "[Scan]\r\nPixelWidth=5\r\n", True)],
+    )
     found = read_file_calibration(path)
     assert math.isclose(found.nm_per_px, 0.5, rel_tol=1e-6) and found.detail == "TIFF resolution tags"
 

@@ -134,8 +134,15 @@ def test_mask_flows_equal_cellpose_bitwise():
     from napari_nanocrystal.segmentation.inference import mask_flows
     from napari_nanocrystal.synthetic import make_tem_image
 
-    labels = make_tem_image((200, 240), n_particles=40, shape_classes=("sphere", "rod", "triangle"), diameter_nm=(12.0, 3.0),
-                            touching_fraction=0.5, scale_bar=False, rng=4).labels
+    labels = make_tem_image(
+        (200, 240),
+        n_particles=40,
+        shape_classes=("sphere", "rod", "triangle"),
+        diameter_nm=(12.0, 3.0),
+        touching_fraction=0.5,
+        scale_bar=False,
+        rng=4,
+    ).labels
     labels[labels == 5] = 0  # a missing label in the middle of the range
     assert np.array_equal(mask_flows(labels), dynamics.masks_to_flows_cpu(labels)[0])
     assert not mask_flows(np.zeros((16, 16), np.int32)).any()
@@ -205,8 +212,10 @@ class LocalNet(torch.nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Tanh(),
-            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.Tanh(),
+            torch.nn.Conv2d(1, 8, 3, padding=1),
+            torch.nn.Tanh(),
+            torch.nn.Conv2d(8, 8, 3, padding=1),
+            torch.nn.Tanh(),
             torch.nn.Conv2d(8, 3, 3, padding=1),
         )
 
@@ -248,8 +257,14 @@ def test_large_image_runs_tiled_with_bounded_memory():
     image = np.random.default_rng(0).integers(0, 65536, (2048, 2048), dtype=np.uint16)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux: kB)
     tiles = []
-    result = segment(image, SeedFlowNet(TINY), diameter_px=None, tile_size=512, seed_threshold=0.9,
-                     progress=lambda m, f: tiles.append(m) if m.startswith("network: tile") else None)
+    result = segment(
+        image,
+        SeedFlowNet(TINY),
+        diameter_px=None,
+        tile_size=512,
+        seed_threshold=0.9,
+        progress=lambda m, f: tiles.append(m) if m.startswith("network: tile") else None,
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert len(tiles) == 25  # 5 tiles of 464 px per axis overlap by >= 51 px
     assert result.labels.shape == (2048, 2048) and result.labels.dtype == np.int32

@@ -29,7 +29,6 @@ from napari_nanocrystal.shapes import (
 )
 
 
-
 @pytest.fixture(autouse=True)
 def _one_thread():
     """k-means and t-SNE on a few dozen points: OpenMP threads only add contention."""
@@ -208,7 +207,6 @@ def test_mild_noise_free_shapes_are_stable():
         for angle in (0, 17, 45, 71):
             counts[classify_shape(render_shape_mask(shape_class, 70, angle, rng=angle, boundary_noise=0)) == shape_class] += 1
     assert counts[True] >= 0.95 * sum(counts.values())
-
 
 
 def _noisy_hits(shape_class: str, noise: float, n: int, seed) -> int:

@@ -71,8 +71,7 @@ class SizedPerfectNet(PerfectNet):
 
     def __init__(self, diameter: float):
         super().__init__()
-        self.config = {"diameter_px": 30.0, "percentiles": [1.0, 99.0],
-                       "size_model": {"coef": [0.0, 0.0], "intercept": math.log(diameter)}}
+        self.config = {"diameter_px": 30.0, "percentiles": [1.0, 99.0], "size_model": {"coef": [0.0, 0.0], "intercept": math.log(diameter)}}
         self.in_channels = 1
 
     def style(self, x):

@@ -86,7 +86,9 @@ def test_seed_reproducibility():
 @pytest.mark.parametrize("polarity", ["dark", "bright"])
 @pytest.mark.parametrize("panel", [True, False])
 def test_scale_bar_truth(polarity, panel):
-    sample = make_tem_image((400, 600), n_particles=40, nm_per_px=0.4, bar_polarity=polarity, bar_panel=panel, bar_position="bottom-right", rng=11)
+    sample = make_tem_image(
+        (400, 600), n_particles=40, nm_per_px=0.4, bar_polarity=polarity, bar_panel=panel, bar_position="bottom-right", rng=11
+    )
     bar = sample.scale_bar
     assert bar.polarity == polarity and bar.panel == panel and bar.position == "bottom-right"
     r0, c0, r1, c1 = bar.bar_box
@@ -158,8 +160,22 @@ def test_scale_bar_samples_are_varied_and_truthful():
 
 def test_scale_bar_sample_options():
     clean = make_scale_bar_sample(
-        (300, 400), rng=1, unit="Å", value=20, bar_length_px=90, position="top-left", colour="black",
-        panel=True, ticks=True, outline=False, font="serif", font_px=20, thickness_px=5, text_side="below", noise=0, jpeg_quality=0,
+        (300, 400),
+        rng=1,
+        unit="Å",
+        value=20,
+        bar_length_px=90,
+        position="top-left",
+        colour="black",
+        panel=True,
+        ticks=True,
+        outline=False,
+        font="serif",
+        font_px=20,
+        thickness_px=5,
+        text_side="below",
+        noise=0,
+        jpeg_quality=0,
     )
     bar = clean.scale_bar
     assert bar.text in ("20 Å", "20Å") and bar.unit == "Å" and bar.value == 20
@@ -168,9 +184,24 @@ def test_scale_bar_sample_options():
     assert np.all(clean.image[r0:r1, c0:c1] == 0)
     assert clean.image[r0 - 1, c0] == clean.image[r0 - 1, c1 - 1] == 0 and clean.image[r0 - 1, c0 + 45] == 255  # ticks, white panel
     assert bar.text_box[0] >= r1
-    jpeg = make_scale_bar_sample((300, 400), rng=1, unit="Å", value=20, bar_length_px=90, position="top-left", colour="black",
-                                 panel=True, ticks=True, outline=False, font="serif", font_px=20, thickness_px=5,
-                                 text_side="below", noise=0, jpeg_quality=40)
+    jpeg = make_scale_bar_sample(
+        (300, 400),
+        rng=1,
+        unit="Å",
+        value=20,
+        bar_length_px=90,
+        position="top-left",
+        colour="black",
+        panel=True,
+        ticks=True,
+        outline=False,
+        font="serif",
+        font_px=20,
+        thickness_px=5,
+        text_side="below",
+        noise=0,
+        jpeg_quality=40,
+    )
     assert not np.array_equal(jpeg.image, clean.image)
     assert np.abs(jpeg.image.astype(int) - clean.image).mean() < 8
     with pytest.raises(ValueError, match="unit"):
@@ -212,7 +243,10 @@ def test_synthesize_cli(tmp_path, capsys):
 
     assert main(["synthesize", str(tmp_path), "--n", "2", "--size", "96", "128", "--seed", "1"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "synthetic-1-0000_image.png", "synthetic-1-0000_instances.tif", "synthetic-1-0001_image.png", "synthetic-1-0001_instances.tif",
+        "synthetic-1-0000_image.png",
+        "synthetic-1-0000_instances.tif",
+        "synthetic-1-0001_image.png",
+        "synthetic-1-0001_instances.tif",
     ]
     assert main(["synthesize", str(tmp_path), "--n", "1", "--size", "96", "128", "--seed", "1"]) == 2
     assert "exist already" in capsys.readouterr().err

@@ -227,7 +227,11 @@ def test_rotated_crop_rotates_the_flow_vectors():
         cosine = (got * want).sum(0) / (np.linalg.norm(got, axis=0) * np.linalg.norm(want, axis=0) + 1e-6)
         assert np.median(cosine) > 0.95 and np.mean(cosine > 0.7) > 0.9
         np.testing.assert_array_equal(warped["targets"][2] > 0, warped["labels"] > 0)
-    weak = warp_sample({"image": np.zeros((20, 20), np.float32), "weak": np.zeros((20, 20), np.uint8), "kind": "weak"}, _affine((20, 20), (40, 40), 1.0, 0.0, False, (0, 0)), (40, 40))
+    weak = warp_sample(
+        {"image": np.zeros((20, 20), np.float32), "weak": np.zeros((20, 20), np.uint8), "kind": "weak"},
+        _affine((20, 20), (40, 40), 1.0, 0.0, False, (0, 0)),
+        (40, 40),
+    )
     assert weak["weak"][0, 0] == 255 and weak["weak"][20, 20] == 0  # outside the image: no loss
 
 
@@ -372,7 +376,14 @@ class _RecordResumeHook(Hook):
 def test_stop_then_resume_continues_the_iteration_counter(tmp_path, pairs, cache_dir):
     out = tmp_path / "run"
     options = {**QUIET, "stages.pretrain.max_iters": 4, "custom_hooks": [{"type": "_RecordResumeHook"}]}
-    stopped = train("tiny", labeled=pairs, out=out, cache_dir=cache_dir, cfg_options=options, progress=lambda s, i, n, l: not (s == "pretrain" and i >= 2))
+    stopped = train(
+        "tiny",
+        labeled=pairs,
+        out=out,
+        cache_dir=cache_dir,
+        cfg_options=options,
+        progress=lambda s, i, n, l: not (s == "pretrain" and i >= 2),
+    )
     assert stopped.stopped and stopped.stage == "pretrain" and stopped.iteration == 2 and stopped.model_path is None
     checkpoint = out / "pretrain" / "iter_2.pth"
     assert (out / "pretrain" / "last_checkpoint").read_text().strip() == str(checkpoint)
@@ -381,7 +392,9 @@ def test_stop_then_resume_continues_the_iteration_counter(tmp_path, pairs, cache
 
     _RESUMED.clear()
     calls = []
-    result = train("tiny", labeled=pairs, out=out, cache_dir=cache_dir, cfg_options=options, resume=True, progress=lambda *a: calls.append(a[:3]))
+    result = train(
+        "tiny", labeled=pairs, out=out, cache_dir=cache_dir, cfg_options=options, resume=True, progress=lambda *a: calls.append(a[:3])
+    )
     assert not result.stopped and result.model_path.is_file()
     start_iter, weights = _RESUMED["seen"][0]
     assert start_iter == 2
@@ -446,7 +459,9 @@ def test_cellpose_baseline_trains_with_cellposes_own_loop(tmp_path, pairs, cache
     for i, (image, labels) in enumerate(pairs):
         _write(data / f"p{i}_image.tif", image)
         _write(data / f"p{i}_instances.tif", labels.astype(np.uint16))
-    baseline = train_cellpose_baseline(data, tmp_path / "cp", n_epochs=2, nbase=(4, 8, 256), bsize=64, batch_size=4, min_train_masks=1, cache_dir=cache_dir)
+    baseline = train_cellpose_baseline(
+        data, tmp_path / "cp", n_epochs=2, nbase=(4, 8, 256), bsize=64, batch_size=4, min_train_masks=1, cache_dir=cache_dir
+    )
     assert baseline.model_path.is_file() and baseline.n_train == 3 and baseline.train_losses.shape == (2,)
     assert np.isfinite(baseline.train_losses).all()
     model = load_cellpose_baseline(baseline.model_path)

@@ -129,7 +129,12 @@ def test_band_relative_to_box_size():
     assert (fixed[big_ring] == 1).all() and (relative[big_ring] == UNCERTAIN).all()
     small_core = (labels == 2) & (depth > 3)
     assert (relative[small_core] == 1).all()
-    assert (weak_label_from_boxes(image, boxes, median_size=1, dilate_px=4)[(depth == 0) & (ndimage.distance_transform_edt(labels == 0) <= 4) & (labels == 0)] == UNCERTAIN).all()
+    assert (
+        weak_label_from_boxes(image, boxes, median_size=1, dilate_px=4)[
+            (depth == 0) & (ndimage.distance_transform_edt(labels == 0) <= 4) & (labels == 0)
+        ]
+        == UNCERTAIN
+    ).all()
 
 
 def test_edge_cases_and_bad_input():
@@ -297,7 +302,10 @@ def test_cli_writes_named_maps_atomically_and_refuses_to_overwrite(tmp_path, cap
     before = written.read_bytes()
     assert main(["weak-labels", str(source / "tile_image.png"), "--detector", "otsu", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err and written.read_bytes() == before
-    assert main(["weak-labels", str(source / "tile_image.png"), "--detector", "otsu", "--erode-px", "0", "--out", str(out), "--overwrite"]) == 0
+    assert (
+        main(["weak-labels", str(source / "tile_image.png"), "--detector", "otsu", "--erode-px", "0", "--out", str(out), "--overwrite"])
+        == 0
+    )
     assert (read_weak_label(written) == 1).sum() > (weak == 1).sum()
     assert main(["weak-labels", str(source / "tile_image.png"), "--detector", "mmdet", "--out", str(tmp_path / "o2")]) == 2
     assert "checkpoint" in capsys.readouterr().err
@@ -307,7 +315,23 @@ def test_cli_writes_named_maps_atomically_and_refuses_to_overwrite(tmp_path, cap
     assert "'self' detector" in capsys.readouterr().err
     assert main(["weak-labels", str(source), "--detector", "otsu", "--confident-background", "0.2", "--out", str(tmp_path / "o5")]) == 2
     assert "'self' detector" in capsys.readouterr().err
-    assert main(["weak-labels", str(source), "--detector", "otsu", "--diameter-px", "16", "--otsu-background", "0.2", "--out", str(tmp_path / "o6")]) == 0
+    assert (
+        main(
+            [
+                "weak-labels",
+                str(source),
+                "--detector",
+                "otsu",
+                "--diameter-px",
+                "16",
+                "--otsu-background",
+                "0.2",
+                "--out",
+                str(tmp_path / "o6"),
+            ]
+        )
+        == 0
+    )
     checked = read_weak_label(tmp_path / "o6" / "tile_weak.png")
     assert (checked == 0).sum() <= (weak == 0).sum() and ((checked == 1) == (weak == 1)).all()
     with pytest.raises(SystemExit) as stop:

@@ -37,7 +37,11 @@ def test_sample_to_recipe_row(make_napari_viewer, qtbot, tmp_path, monkeypatch, 
     truth = image.metadata["particles"]
     widgets = {}
     classes = {
-        "calibrate": CalibrateWidget, "segment": SegmentWidget, "measure": MeasureWidget, "shapes": ShapesWidget, "recipe": RecipeWidget,
+        "calibrate": CalibrateWidget,
+        "segment": SegmentWidget,
+        "measure": MeasureWidget,
+        "shapes": ShapesWidget,
+        "recipe": RecipeWidget,
     }
     for name, cls in classes.items():
         widgets[name] = cls(viewer)

@@ -20,8 +20,9 @@ def make_recipe(chemicals, recipe_id="r1"):
         product=Chemical(name="PbSe", role="product"),
         chemicals=[Chemical(name=n, amount_mmol=a, role="precursor") for n, a in chemicals],
         conditions=Conditions(injection_temp_c=140, reaction_temp_c=150, heating_rate_c_per_min=0, time_min=5),
-        outcome=Outcome(size_nm=4.9, size_dispersion_pct=6.5, n_particles=320, shape="sphere",
-                        shape_fractions={"sphere": 0.9, "cube": 0.1}),
+        outcome=Outcome(
+            size_nm=4.9, size_dispersion_pct=6.5, n_particles=320, shape="sphere", shape_fractions={"sphere": 0.9, "cube": 0.1}
+        ),
         provenance=Provenance(doi="10.1000/example", source_images=["a.tif"]),
     )
 
@@ -185,8 +186,15 @@ def test_accepts_a_descriptor_table():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"n_copies": 0}, {"max_steps": 0}, {"max_chemicals": 0}, {"p_full": 1.5}, {"random_state": -1},
-     {"random_state": 1.5}, {"n_copies": True}],
+    [
+        {"n_copies": 0},
+        {"max_steps": 0},
+        {"max_chemicals": 0},
+        {"p_full": 1.5},
+        {"random_state": -1},
+        {"random_state": 1.5},
+        {"n_copies": True},
+    ],
 )
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError):

@@ -105,8 +105,17 @@ def test_every_structure_parses_and_smiles_match_formulas(structures):
 
 
 def test_abbreviations_follow_the_sheets(structures):
-    expected = {"OA": "C18H34O2", "OLA": "C18H37N", "ODE": "C18H36", "TOP": "C24H51P", "TOPO": "C24H51OP",
-                "DT": "C12H26S", "PbOA2": "C36H66O4Pb", "CdSe-1": "CdSe", "CsPbBr3-2": "CsPbBr3"}
+    expected = {
+        "OA": "C18H34O2",
+        "OLA": "C18H37N",
+        "ODE": "C18H36",
+        "TOP": "C24H51P",
+        "TOPO": "C24H51OP",
+        "DT": "C12H26S",
+        "PbOA2": "C36H66O4Pb",
+        "CdSe-1": "CdSe",
+        "CsPbBr3-2": "CsPbBr3",
+    }
     for name, formula in expected.items():
         assert structures[name].formula == formula, name
     assert "Oleic acid" in structures["OA"].source and "ligand sheet" in structures["OA"].source
@@ -301,13 +310,48 @@ def unimol_weights(tmp_path_factory):
     from unimol_tools.models.unimol import UniMolModel
 
     weight_name, dict_name = chem_unimol._unimol_files(remove_hs=False)
-    tokens = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "C", "N", "O", "S", "H", "Cl", "F", "Br", "I", "Si", "P", "B",
-              "Na", "K", "Al", "Ca", "Sn", "As", "Hg", "Fe", "Zn", "Cr", "Se", "Gd", "Au", "Li"]
+    tokens = [
+        "[PAD]",
+        "[CLS]",
+        "[SEP]",
+        "[UNK]",
+        "C",
+        "N",
+        "O",
+        "S",
+        "H",
+        "Cl",
+        "F",
+        "Br",
+        "I",
+        "Si",
+        "P",
+        "B",
+        "Na",
+        "K",
+        "Al",
+        "Ca",
+        "Sn",
+        "As",
+        "Hg",
+        "Fe",
+        "Zn",
+        "Cr",
+        "Se",
+        "Gd",
+        "Au",
+        "Li",
+    ]
     (folder / dict_name).write_text("\n".join(tokens) + "\n", encoding="utf-8")
     torch.save({}, folder / "empty.pt")
     torch.manual_seed(0)
-    model = UniMolModel(output_dim=1, data_type="molecule", remove_hs=False,
-                        pretrained_model_path=str(folder / "empty.pt"), pretrained_dict_path=str(folder / dict_name))
+    model = UniMolModel(
+        output_dim=1,
+        data_type="molecule",
+        remove_hs=False,
+        pretrained_model_path=str(folder / "empty.pt"),
+        pretrained_dict_path=str(folder / dict_name),
+    )
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("classification_head.")}
     torch.save({"model": state}, folder / weight_name)
     (folder / "empty.pt").unlink()

@@ -46,7 +46,9 @@ def test_default_model_predicts_size_shape_and_success(model):
     assert out["shape"] == max(probabilities, key=probabilities.get)
     assert 0.0 <= out["success_probability"] <= 1.0
     # the recipe's conditions matter: a longer, hotter reaction changes the predicted size
-    hotter = pbse_recipe("hot").model_copy(update={"conditions": Conditions(injection_temp_c=180, reaction_temp_c=180, heating_rate_c_per_min=0, time_min=60)})
+    hotter = pbse_recipe("hot").model_copy(
+        update={"conditions": Conditions(injection_temp_c=180, reaction_temp_c=180, heating_rate_c_per_min=0, time_min=60)}
+    )
     sizes = model.predict([pbse_recipe(), hotter])
     assert np.all(np.isfinite(sizes)) and sizes[0] != pytest.approx(sizes[1], rel=1e-3)
 

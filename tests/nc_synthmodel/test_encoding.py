@@ -29,7 +29,15 @@ def table():
 
 
 def make_recipe(recipe_id, product, chemicals, t_inj=140.0, t_react=150.0, rate=0.0, time_min=5.0, outcome=None):
-    roles = {"PbO": "precursor", "Se": "precursor", "CdO": "precursor", "TOP": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
+    roles = {
+        "PbO": "precursor",
+        "Se": "precursor",
+        "CdO": "precursor",
+        "TOP": "precursor",
+        "OLA": "ligand",
+        "OA": "ligand",
+        "ODE": "solvent",
+    }
     return Recipe(
         id=recipe_id,
         product=Chemical(name=product, role="product"),
@@ -43,10 +51,26 @@ def make_recipe(recipe_id, product, chemicals, t_inj=140.0, t_react=150.0, rate=
 def recipes():
     return [
         make_recipe("1", "PbSe", [("PbO", 2.0), ("Se", 1.0), ("OLA", 5.0), ("ODE", 20.0)], 140, 150, 0, 5),
-        make_recipe("2", "PbSe", [("PbO", 1.0), ("Se", 1.0), ("OA", 3.0)], 180, 180, 0, 60,
-                    outcome=Outcome(size_nm=None, n_particles=None, shape="cube")),
-        make_recipe("3", "CdSe", [("CdO", 0.5), ("Se", 0.25), ("TOP", 4.0), ("OA", 2.0), ("ODE", 10.0)], 25, 240, 10, 30,
-                    outcome=Outcome(size_nm=3.2, n_particles=50, shape="rod")),
+        make_recipe(
+            "2",
+            "PbSe",
+            [("PbO", 1.0), ("Se", 1.0), ("OA", 3.0)],
+            180,
+            180,
+            0,
+            60,
+            outcome=Outcome(size_nm=None, n_particles=None, shape="cube"),
+        ),
+        make_recipe(
+            "3",
+            "CdSe",
+            [("CdO", 0.5), ("Se", 0.25), ("TOP", 4.0), ("OA", 2.0), ("ODE", 10.0)],
+            25,
+            240,
+            10,
+            30,
+            outcome=Outcome(size_nm=3.2, n_particles=50, shape="rod"),
+        ),
         make_recipe("4", "CdSe", [("CdO", 0.1), ("Se", 0.1)], 25, 300, 5, 1440, outcome=Outcome(success=False)),
     ]
 

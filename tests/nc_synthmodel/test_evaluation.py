@@ -85,6 +85,7 @@ def test_tolerant_size_mask():
 
 def test_tolerant_size_mask_works_on_torch_tensors():
     import torch
+
     mask = tolerant_size_mask(torch.tensor([10.0, 13.0]), torch.tensor([10.0, 10.0]), torch.tensor([10, 10]))
     assert mask.dtype == torch.bool and mask.tolist() == [False, True]
 
@@ -286,9 +287,7 @@ def gu_recipes(gu2025):
 
 def test_paper_folds_reproduce_the_authors_validation_order(gu_recipes, gu2025):
     """Proof of the split: our validation targets are the authors' `true` column, in order."""
-    counts = Counter(
-        "solid" if (r.outcome.n_particles or -1) >= 300 else "weak" for r in gu_recipes
-    )
+    counts = Counter("solid" if (r.outcome.n_particles or -1) >= 300 else "weak" for r in gu_recipes)
     assert counts == {"solid": 720, "weak": 2769}
     pool = paper_pool(gu_recipes)
     assert len(pool) == 617

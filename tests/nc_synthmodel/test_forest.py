@@ -35,8 +35,7 @@ def _recipe(i, rng, failed=False):
         product=Chemical(name="PbSe" if lead else "CdSe", role="product"),
         chemicals=[Chemical(name=n, amount_mmol=a, role=ROLES[n]) for n, a in chemicals],
         conditions=Conditions(injection_temp_c=temp, reaction_temp_c=temp, time_min=float(rng.uniform(1, 60))),
-        outcome=None if failed else Outcome(size_nm=size, n_particles=int(rng.choice([50, 400])),
-                                            shape="sphere" if temp < 180 else "cube"),
+        outcome=None if failed else Outcome(size_nm=size, n_particles=int(rng.choice([50, 400])), shape="sphere" if temp < 180 else "cube"),
     )
 
 
@@ -145,8 +144,24 @@ def test_cli_trains_and_predicts_a_forest(table, toy, tmp_path, capsys):
     failed = write_recipes(toy[1], tmp_path / "failed.json")
     npz = tmp_path / "table.npz"
     np.savez(npz, names=np.array(NAMES), descriptors=table.lookup(NAMES))
-    args = ["train", str(data), "--failed", str(failed), "--descriptors", str(npz), "--out", str(tmp_path / "m"),
-            "--kind", "forest", "--set", "n_estimators=5", "--set", "gb_max_iter=5", "--set", "classifier_estimators=5"]
+    args = [
+        "train",
+        str(data),
+        "--failed",
+        str(failed),
+        "--descriptors",
+        str(npz),
+        "--out",
+        str(tmp_path / "m"),
+        "--kind",
+        "forest",
+        "--set",
+        "n_estimators=5",
+        "--set",
+        "gb_max_iter=5",
+        "--set",
+        "classifier_estimators=5",
+    ]
     assert main(args + ["--set", "size_model=SVM"]) == 2
     assert "size_model" in capsys.readouterr().err
     assert main(args) == 0

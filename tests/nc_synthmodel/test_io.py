@@ -37,7 +37,7 @@ def test_json_round_trip_keeps_every_field(recipes, tmp_path):
     assert [r.model_dump() for r in again.recipes] == [r.model_dump() for r in recipes.recipes]
     # and back to the Gu et al. CSV: only the 42 cells the source spelled as 5.00E-06 differ
     csv_again = write_recipes(again.recipes, tmp_path / "again.csv").read_text().splitlines()
-    source = (tmp_path / "src.csv")
+    source = tmp_path / "src.csv"
     write_recipes(recipes.recipes, source)
     differing = [a for a, b in zip(csv_again, source.read_text().splitlines()) if a != b]
     assert len(differing) <= 42 and all("e-0" in row for row in differing)
@@ -47,8 +47,7 @@ def test_roles_come_from_the_abbreviation_sheets(recipes, roles):
     first = recipes.recipes[0]
     assert first.product.name == "PbSe" and first.product.role == "product"
     by_name = {c.name: c.role for c in first.chemicals}
-    assert by_name == {"PbO": "precursor", "Se": "precursor", "ODE": "solvent", "OLA": "ligand",
-                       "TOP": "precursor", "OA": "ligand"}
+    assert by_name == {"PbO": "precursor", "Se": "precursor", "ODE": "solvent", "OLA": "ligand", "TOP": "precursor", "OA": "ligand"}
     assert roles.role_of("CsPbBr3-2") == "precursor"  # a product used as a seed
     assert roles.role_of("not-a-chemical") == "other"
 
@@ -59,12 +58,29 @@ def test_failed_recipes_have_no_outcome_numbers(gu2025, roles):
     assert sum(r.product is None for r in failed.recipes) > 0
 
 
-HEADER = ("ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2,"
-          + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM") + "," + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM"))
+HEADER = (
+    "ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2,"
+    + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM")
+    + ","
+    + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM")
+)
 
 
-def gu_row(rid="1", t1="140", t2="140", speed="0", time="5", num="1195", y1="4.87", y2="6.49", y3="9",
-           flag="1", product="PbSe", amounts=("5", "22.2"), names=("PbO", "OA")):
+def gu_row(
+    rid="1",
+    t1="140",
+    t2="140",
+    speed="0",
+    time="5",
+    num="1195",
+    y1="4.87",
+    y2="6.49",
+    y3="9",
+    flag="1",
+    product="PbSe",
+    amounts=("5", "22.2"),
+    names=("PbO", "OA"),
+):
     amounts = list(amounts) + ["0"] * (13 - len(amounts))
     names = list(names) + ["PlaceHolder"] * (13 - len(names))
     return ",".join([rid, t1, t2, speed, time, num, y1, y2, y3, flag, product, *amounts, *names])

@@ -65,7 +65,7 @@ def test_no_import_circle_between_modules():
         stack.append(module)
         for dep in graph[module]:
             if state.get(dep) == 1:
-                circles.append(stack[stack.index(dep):] + [dep])
+                circles.append(stack[stack.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, stack)
         stack.pop()
@@ -86,9 +86,11 @@ def test_long_modules_say_why_at_their_top():
 
 
 def test_the_model_layer_imports_neither_evaluation_nor_torch():
-    code = ("import sys, nc_synthmodel.models, nc_synthmodel.cli; "
-            "bad = [m for m in ('nc_synthmodel.evaluation', 'torch') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, nc_synthmodel.models, nc_synthmodel.cli; "
+        "bad = [m for m in ('nc_synthmodel.evaluation', 'torch') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -115,9 +117,11 @@ def _recipe(recipe_id, product, size_nm, n_particles=500):
 def test_leave_one_composition_out_folds():
     from nc_synthmodel.evaluation import composition, composition_folds
 
-    recipes = ([_recipe(f"s{i}", "CdSe-1" if i % 2 else "CdSe", 3.0 + i) for i in range(4)]
-               + [_recipe(f"p{i}", "PbS", 5.0) for i in range(3)]
-               + [_recipe("big", "Au", 50.0), _recipe("few", "Au", 4.0, n_particles=20)])
+    recipes = (
+        [_recipe(f"s{i}", "CdSe-1" if i % 2 else "CdSe", 3.0 + i) for i in range(4)]
+        + [_recipe(f"p{i}", "PbS", 5.0) for i in range(3)]
+        + [_recipe("big", "Au", 50.0), _recipe("few", "Au", 4.0, n_particles=20)]
+    )
     assert composition(recipes[1]) == "CdSe" and composition(recipes[4]) == "PbS"
     folds = composition_folds(recipes)
     assert [len(v) for _, v in folds] == [4, 3]  # Au has no pool recipe (50 nm; 20 particles)

@@ -19,8 +19,7 @@ from nc_synthmodel.models import ModelFormatError, SynthesisTransformer, make_mo
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE", "PbO@OA", "CdO@OA"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
-TINY = dict(d_model=16, n_layers=1, n_heads=2, dim_feedforward=32, dropout=0.0, batch_size=16, n_threads=1,
-            augment_copies=3)
+TINY = dict(d_model=16, n_layers=1, n_heads=2, dim_feedforward=32, dropout=0.0, batch_size=16, n_threads=1, augment_copies=3)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +48,7 @@ def toy():
         lead = i % 2 == 0
         temp = float(rng.uniform(100, 250))
         size = 2.0 + temp / 25.0 + (2.0 if lead else 0.0)
-        out.append(_recipe(i, temp, lead, float(rng.uniform(1, 5)), size, 400 if i % 3 == 0 else 50,
-                           "cube" if lead else "sphere"))
+        out.append(_recipe(i, temp, lead, float(rng.uniform(1, 5)), size, 400 if i % 3 == 0 else 50, "cube" if lead else "sphere"))
     return out
 
 
@@ -77,7 +75,7 @@ def test_learns_size_shape_and_success(fitted, toy, failed):
     shapes = [o["shape"] for o in outcomes[: len(toy)]]
     assert np.mean([s == r.outcome.shape for s, r in zip(shapes, toy)]) > 0.9
     success = np.array([o["success_probability"] for o in outcomes])
-    assert success[: len(toy)].mean() > success[len(toy):].mean() + 0.3
+    assert success[: len(toy)].mean() > success[len(toy) :].mean() + 0.3
 
 
 def test_augmentation_and_history(fitted, toy):
@@ -118,9 +116,17 @@ def test_finetune_size_limit_masks_large(table):
 @pytest.fixture(scope="module")
 def paper_style(table, toy):
     """The authors' training choices: conditions in every token, nm target, weight EMA."""
-    model = SynthesisTransformer(table, pretrain_epochs=5, finetune_epochs=25, learning_rate=3e-3,
-                                 condition_tokens=True, target_scale="linear", ema_decay=0.9,
-                                 validation_fraction=0.0, **TINY)
+    model = SynthesisTransformer(
+        table,
+        pretrain_epochs=5,
+        finetune_epochs=25,
+        learning_rate=3e-3,
+        condition_tokens=True,
+        target_scale="linear",
+        ema_decay=0.9,
+        validation_fraction=0.0,
+        **TINY,
+    )
     return model.fit(toy)
 
 
@@ -157,7 +163,11 @@ def test_eval_set_is_monitored_without_changing_training(table, toy):
     np.testing.assert_array_equal(plain.predict(held), watched.predict(held))
     assert plain.eval_history_ == []
     assert [(e["stage"], e["epoch"]) for e in watched.eval_history_] == [
-        ("pretrain", 1), ("finetune", 1), ("finetune", 3), ("finetune", 4)]  # every 2nd epoch and each stage's last
+        ("pretrain", 1),
+        ("finetune", 1),
+        ("finetune", 3),
+        ("finetune", 4),
+    ]  # every 2nd epoch and each stage's last
     last = watched.eval_history_[-1]
     np.testing.assert_allclose(last["size_nm"], watched.predict(held), rtol=1e-5)  # the kept (EMA) weights
     assert last["MAE"] == pytest.approx(np.mean(np.abs(watched.predict(held) - truth)), rel=1e-5)
@@ -195,8 +205,7 @@ def test_padding_is_trimmed_without_changing_predictions(fitted, toy):
     matrix = torch.from_numpy(np.stack(vectors))
     with torch.no_grad():
         idx = torch.from_numpy(data.index)
-        full = fitted.net_(torch.from_numpy(data.prefix), matrix[idx], torch.from_numpy(data.mask),
-                           torch.from_numpy(data.conditions))[0]
+        full = fitted.net_(torch.from_numpy(data.prefix), matrix[idx], torch.from_numpy(data.mask), torch.from_numpy(data.conditions))[0]
     trimmed = fitted._predict_compact(fitted.net_, data, matrix, torch.device("cpu"))["size_nm"]
     np.testing.assert_allclose(trimmed, fitted._size_nm(full).numpy(), rtol=1e-5)
 
@@ -296,8 +305,12 @@ def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
     np.savez(tmp_path / "table.npz", names=np.array(table.names, dtype=str), descriptors=table.lookup(list(table.names)))
     common = ["--descriptors", str(tmp_path / "table.npz")]
     sets = [f"--set={k}={v}" for k, v in {**TINY, "pretrain_epochs": 1, "finetune_epochs": 1}.items()]
-    assert main(["train", str(tmp_path / "recipes.csv"), "--out", str(tmp_path / "m"), "--failed",
-                 str(tmp_path / "failed.csv"), *common, *sets]) == 0
+    assert (
+        main(
+            ["train", str(tmp_path / "recipes.csv"), "--out", str(tmp_path / "m"), "--failed", str(tmp_path / "failed.csv"), *common, *sets]
+        )
+        == 0
+    )
     assert main(["train", str(tmp_path / "recipes.csv"), "--out", str(tmp_path / "m"), *common, *sets]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "recipes.csv"), "--model", str(tmp_path / "m")]) == 0
@@ -305,8 +318,7 @@ def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
     assert len(lines) == len(toy) and "size" in lines[0] and "success" in lines[0]
     assert main(["predict", str(tmp_path / "recipes.csv"), "--model", str(tmp_path / "m"), *common, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == len(toy)
-    assert main(["cv", str(tmp_path / "recipes.csv"), "--model", "DT", *common, "--json",
-                 "--predictions", str(tmp_path / "cv.csv")]) == 0
+    assert main(["cv", str(tmp_path / "recipes.csv"), "--model", "DT", *common, "--json", "--predictions", str(tmp_path / "cv.csv")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "DT" and result["pooled"]["MAE"] > 0
     assert (tmp_path / "cv.csv").read_text().startswith("index,fold,true,pred")
@@ -314,4 +326,3 @@ def test_cli_train_predict_cv(table, toy, failed, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["pooled"]["MAE"] > 0  # leave one product composition out
     assert main(["cv", str(tmp_path / "recipes.csv"), "--set", "bad", *common]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
-

@@ -59,7 +59,9 @@ def test_provenance_pixel_size_is_bounded_with_its_unit():
 def test_too_many_chemicals_name_the_recipe(tmp_path):
     data = recipe("big")
     data["chemicals"] = [{"name": f"X{i}", "amount_mmol": 1.0} for i in range(MAX_CHEMICALS + 150)]
-    with pytest.raises(RecipeValidationError, match=rf"recipe big: chemicals = .*{MAX_CHEMICALS + 150} chemicals: a recipe lists at most {MAX_CHEMICALS}"):
+    with pytest.raises(
+        RecipeValidationError, match=rf"recipe big: chemicals = .*{MAX_CHEMICALS + 150} chemicals: a recipe lists at most {MAX_CHEMICALS}"
+    ):
         validate_recipe(data)
     # in a file, that row is skipped and named; the rest loads
     path = tmp_path / "r.json"
@@ -83,7 +85,14 @@ def test_limits_keep_every_row_of_the_published_data(gu2025):
     "content, suffix",
     [
         ('{"schema": "nc-recipes", "schema_version": "1.0", "recipes": []}', ".json"),
-        ("ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2," + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM") + "," + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM") + "\n", ".csv"),
+        (
+            "ID,Temperature1,Temperature2,Speed,Time,Num,Y1,Y2,Y3,T1,T2,"
+            + ",".join(f"{s}1" for s in "ABCDEFGHIJKLM")
+            + ","
+            + ",".join(f"{s}2" for s in "ABCDEFGHIJKLM")
+            + "\n",
+            ".csv",
+        ),
         ("", ".json"),
     ],
 )

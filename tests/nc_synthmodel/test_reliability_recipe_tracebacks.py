@@ -73,8 +73,17 @@ def tiny_transformer(tmp_path_factory):
     names = ["PbSe", "PbO", "Se", "ODE", "OLA", "TOP", "OA"]
     table = DescriptorTable(names, np.random.default_rng(0).normal(size=(len(names), 4)).astype(np.float32))
     recipes = [validate_recipe({**pbse(str(i)), "outcome": {"size_nm": 5.0 + i, "shape": "cube"}}) for i in range(8)]
-    model = SynthesisTransformer(table, d_model=8, n_layers=1, n_heads=2, dim_feedforward=8, augment=False,
-                                 pretrain_epochs=0, finetune_epochs=1, validation_fraction=0.0).fit(recipes)
+    model = SynthesisTransformer(
+        table,
+        d_model=8,
+        n_layers=1,
+        n_heads=2,
+        dim_feedforward=8,
+        augment=False,
+        pretrain_epochs=0,
+        finetune_epochs=1,
+        validation_fraction=0.0,
+    ).fit(recipes)
     return model.save(tmp_path_factory.mktemp("tiny") / "model")
 
 
@@ -120,6 +129,8 @@ def test_unwritable_output_is_found_before_the_work(tmp_path, capsys):
 def test_the_real_command_prints_one_line_and_no_traceback(tmp_path):
     binary = tmp_path / "recipes.json"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
-    result = subprocess.run([sys.executable, "-m", "nc_synthmodel.cli", "predict", str(binary)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nc_synthmodel.cli", "predict", str(binary)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and str(binary) in result.stderr

@@ -48,9 +48,7 @@ def reader(no_network, tmp_path_factory):
 def _render(text: str) -> np.ndarray:
     from matplotlib import font_manager
 
-    font_path = font_manager.findfont(
-        font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=False
-    )
+    font_path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=False)
     font = ImageFont.truetype(font_path, 48)
     image = Image.new("RGB", (320, 100), "white")
     ImageDraw.Draw(image).text((30, 20), text, font=font, fill="black")

@@ -11,9 +11,7 @@ def test_nms_drops_the_lower_scored_of_two_overlapping_boxes():
     """Box 0 overlaps box 1 (IoU ~0.68) and scores lower, so only boxes 1 and 2 are kept."""
     from mmcv.ops import nms
 
-    boxes = torch.tensor(
-        [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]]
-    )
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
     scores = torch.tensor([0.6, 0.9, 0.7])
 
     dets, keep = nms(boxes, scores, iou_threshold=0.5)

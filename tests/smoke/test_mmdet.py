@@ -45,9 +45,7 @@ CASCADE_RCNN_R18 = dict(
         type="RPNHead",
         in_channels=64,
         feat_channels=64,
-        anchor_generator=dict(
-            type="AnchorGenerator", scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]
-        ),
+        anchor_generator=dict(type="AnchorGenerator", scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
         bbox_coder=dict(type="DeltaXYWHBBoxCoder", target_means=[0.0] * 4, target_stds=[1.0] * 4),
         loss_cls=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0),
         loss_bbox=dict(type="SmoothL1Loss", beta=1.0 / 9.0, loss_weight=1.0),
@@ -91,9 +89,7 @@ def test_cascade_rcnn_r18_predicts_boxes_on_cpu():
 
     size = 128
     image = torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
-    sample = DetDataSample(
-        metainfo=dict(img_shape=(size, size), ori_shape=(size, size), scale_factor=(1.0, 1.0))
-    )
+    sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size), scale_factor=(1.0, 1.0)))
     with torch.no_grad():
         data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
         results = model(**data, mode="predict")

@@ -33,8 +33,7 @@ def test_oleic_acid_etkdg_conformer_mmff_optimised():
     double = next(
         b
         for b in mol.GetBonds()
-        if b.GetBondType() == Chem.BondType.DOUBLE
-        and b.GetBeginAtom().GetSymbol() == b.GetEndAtom().GetSymbol() == "C"
+        if b.GetBondType() == Chem.BondType.DOUBLE and b.GetBeginAtom().GetSymbol() == b.GetEndAtom().GetSymbol() == "C"
     )
     assert double.GetStereo() in (Chem.BondStereo.STEREOZ, Chem.BondStereo.STEREOCIS)
     Chem.AssignStereochemistryFrom3D(mol)

@@ -19,7 +19,15 @@ _SUBMOD_ATTRS = {
     "weak_labels": ["generate_weak_labels", "weak_label_from_boxes"],
     "scalebar": ["read_scale_bar", "ScaleBar", "ScaleBarError"],
     "synthetic": ["make_tem_image"],
-    "analysis": ["read_micrograph", "analyze_image", "analyze_paths", "iter_analyze_image", "ImageAnalysis", "BatchReport", "AnalysisError"],
+    "analysis": [
+        "read_micrograph",
+        "analyze_image",
+        "analyze_paths",
+        "iter_analyze_image",
+        "ImageAnalysis",
+        "BatchReport",
+        "AnalysisError",
+    ],
     "measure": ["measure_particles"],
     "shapes": ["ShapeClustering", "classify_shapes", "assign_shape_classes"],
 }

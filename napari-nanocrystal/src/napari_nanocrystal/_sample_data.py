@@ -50,7 +50,9 @@ def make_synthetic_tem() -> list[tuple[Any, dict[str, Any], str]]:
         "calibration_source": "metadata",
         "calibrated": True,
         "synthetic": {"generator": "napari_nanocrystal.synthetic.make_tem_image", "seed": SAMPLE_SEED},
-        "scale_bar": None if bar is None else {"text": bar.text, "bar_box": bar.bar_box, "text_box": bar.text_box, "nm_per_px": bar.nm_per_px},
+        "scale_bar": None
+        if bar is None
+        else {"text": bar.text, "bar_box": bar.bar_box, "text_box": bar.text_box, "nm_per_px": bar.nm_per_px},
         "particles": sample.particles[["label", "shape_class", "ecd_nm"]].to_dict("list"),
     }
     logger.debug("synthetic TEM sample: %d particles, %.3g nm/px", int(sample.labels.max()), nm)

@@ -41,6 +41,7 @@ _TIFF = (".tif", ".tiff")
 _DM = (".dm3", ".dm4")
 _IMAGE_AXES = set("YXS")  # rows, columns, samples (RGB) — everything else is a plane axis
 
+
 class ImageReadError(ValueError):
     """An image file cannot be read as one micrograph; the message names the file and the problem."""
 
@@ -79,9 +80,7 @@ def _pick_plane(path: Path, n_planes: int, plane: int | None, what: str) -> int:
     if n_planes == 1 and plane in (None, 0):
         return 0
     if plane is None:
-        raise ImageReadError(
-            f"{path}: holds {n_planes} images ({what}); choose one with plane=K (CLI: --plane K), K = 0..{n_planes - 1}"
-        )
+        raise ImageReadError(f"{path}: holds {n_planes} images ({what}); choose one with plane=K (CLI: --plane K), K = 0..{n_planes - 1}")
     if isinstance(plane, bool) or not isinstance(plane, (int, np.integer)) or not 0 <= plane < n_planes:
         raise ImageReadError(f"{path}: plane {plane!r} does not exist: the file holds {n_planes} image(s) ({what}), 0..{n_planes - 1}")
     return int(plane)
@@ -336,10 +335,7 @@ def to_gray(image) -> np.ndarray:
     elif image.ndim == 3 and image.shape[-1] in (3, 4):
         image = image[..., :3].astype(np.float32) @ _LUMA
     if image.ndim != 2:
-        raise ValueError(
-            "image must be 2-D (rows, columns) gray or (rows, columns, 1|3|4) channel-last; "
-            f"got shape {image.shape}"
-        )
+        raise ValueError(f"image must be 2-D (rows, columns) gray or (rows, columns, 1|3|4) channel-last; got shape {image.shape}")
     if min(image.shape) < 1:
         raise ValueError(f"image is empty: shape {image.shape}")
     return image.astype(np.float32, copy=False)

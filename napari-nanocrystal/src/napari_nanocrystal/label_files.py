@@ -119,7 +119,9 @@ def label_png_bytes(labels) -> bytes:
     """16-bit PNG bytes of an instance label image; more than 65,535 labels is refused (use TIFF)."""
     labels = _integer_labels(labels)
     if label_dtype(labels) is not np.uint16:
-        raise ValueError(f"a PNG holds at most 65,535 labels; this image has labels up to {int(labels.max())}: write a TIFF (label_tiff_bytes)")
+        raise ValueError(
+            f"a PNG holds at most 65,535 labels; this image has labels up to {int(labels.max())}: write a TIFF (label_tiff_bytes)"
+        )
     return png_bytes(labels.astype(np.uint16))
 
 

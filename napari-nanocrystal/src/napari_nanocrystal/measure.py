@@ -90,9 +90,7 @@ def _confidence_lookup(confidence, labels_present: np.ndarray) -> np.ndarray:
     if scores.ndim != 1:
         raise ValueError(f"confidence must be a mapping label → score or a 1-D array indexed by label; got ndim={scores.ndim}")
     if len(labels_present) and scores.shape[0] <= labels_present.max():
-        raise ValueError(
-            f"confidence array has {scores.shape[0]} entries but is indexed by label up to {int(labels_present.max())}"
-        )
+        raise ValueError(f"confidence array has {scores.shape[0]} entries but is indexed by label up to {int(labels_present.max())}")
     return scores[labels_present] if len(labels_present) else out
 
 

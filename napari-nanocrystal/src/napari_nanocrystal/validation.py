@@ -85,8 +85,7 @@ def check_nm_per_px(value, name: str = "nm_per_px") -> float | None:
     low, high = PLAUSIBLE_NM_PER_PX
     if not low <= number <= high:
         raise InputError(
-            f"{name} = {number:g} nm/px is outside the plausible range {low:g}–{high:g} nm/px "
-            "(1 pm to 5 µm per pixel); check the unit"
+            f"{name} = {number:g} nm/px is outside the plausible range {low:g}–{high:g} nm/px (1 pm to 5 µm per pixel); check the unit"
         )
     return number
 

@@ -119,7 +119,6 @@ def _limit(name: str, value: float | None, *, low_open: bool = False) -> float |
     return value
 
 
-
 class _FieldError(ValueError):
     """Raised by a model-level check to name the field (relative to the model) and its value."""
 

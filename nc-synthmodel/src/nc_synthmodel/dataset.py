@@ -16,7 +16,6 @@ from .targets import SOLID_MIN_PARTICLES
 __all__ = ["DatasetSummary", "summarize", "read_descriptor_names", "SOLID_MIN_PARTICLES"]
 
 
-
 def read_descriptor_names(path: str | os.PathLike) -> set[str]:
     """Names in a descriptor table (``.npz`` with ``names`` and ``descriptors``), without unpickling."""
     path = Path(path)
@@ -62,11 +61,11 @@ class DatasetSummary:
             lines += [f"  {row}" for row in self.invalid_rows[:10]]
             if self.n_invalid_rows > 10:
                 lines.append(f"  … {self.n_invalid_rows - 10} more")
-        lines.append(f"products             {self.n_products}  (most recipes: "
-                     + ", ".join(f"{p} {n}" for p, n in self.top_products) + ")")
+        lines.append(f"products             {self.n_products}  (most recipes: " + ", ".join(f"{p} {n}" for p, n in self.top_products) + ")")
         lines.append("chemicals by role    " + ", ".join(f"{r} {n}" for r, n in self.chemicals_by_role.items()))
-        lines.append(f"chemicals on no role sheet ({len(self.chemicals_without_role)}): "
-                     + (", ".join(self.chemicals_without_role) or "none"))
+        lines.append(
+            f"chemicals on no role sheet ({len(self.chemicals_without_role)}): " + (", ".join(self.chemicals_without_role) or "none")
+        )
         lines.append(f"rows with N >= {SOLID_MIN_PARTICLES}    {self.n_solid}  (of these, size <= 20 nm: {self.n_solid_le_20nm})")
         if self.size_nm_min is not None:
             lines.append(f"size range (nm)      {self.size_nm_min:g} .. {self.size_nm_max:g}  (median {self.size_nm_median:g})")
@@ -75,8 +74,10 @@ class DatasetSummary:
         for shape, count in self.shape_histogram.items():
             lines.append(f"  {shape:<{width}}  {count:5d}")
         if self.missing_descriptors is not None:
-            lines.append(f"chemicals missing from the descriptor table ({len(self.missing_descriptors)}): "
-                         + (", ".join(self.missing_descriptors) or "none"))
+            lines.append(
+                f"chemicals missing from the descriptor table ({len(self.missing_descriptors)}): "
+                + (", ".join(self.missing_descriptors) or "none")
+            )
         return "\n".join(lines)
 
 
@@ -98,8 +99,7 @@ def summarize(recipes: RecipeSet | list[Recipe], descriptor_names: set[str] | No
     by_role["product"] = len(products)
     successful = [r for r in recipes if r.outcome is None or r.outcome.success]
     sizes = np.array([r.outcome.size_nm for r in successful if r.outcome and r.outcome.size_nm is not None])
-    solid = [r for r in successful if r.outcome and r.outcome.n_particles is not None
-             and r.outcome.n_particles >= SOLID_MIN_PARTICLES]
+    solid = [r for r in successful if r.outcome and r.outcome.n_particles is not None and r.outcome.n_particles >= SOLID_MIN_PARTICLES]
     shapes = Counter(r.outcome.shape for r in successful if r.outcome and r.outcome.shape)
     missing = None
     if descriptor_names is not None:

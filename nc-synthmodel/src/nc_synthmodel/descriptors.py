@@ -51,10 +51,7 @@ class UnknownChemicalError(KeyError):
         super().__init__(str(self))
 
     def __str__(self) -> str:  # KeyError would show the repr of the message
-        shown = ", ".join(
-            f"{n!r} (did you mean {self.suggestions[n]!r}?)" if n in self.suggestions else repr(n)
-            for n in self.names[:20]
-        )
+        shown = ", ".join(f"{n!r} (did you mean {self.suggestions[n]!r}?)" if n in self.suggestions else repr(n) for n in self.names[:20])
         more = f" … and {len(self.names) - 20} more" if len(self.names) > 20 else ""
         where = f" {self.source}" if self.source else ""
         return (

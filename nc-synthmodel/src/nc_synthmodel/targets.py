@@ -58,15 +58,25 @@ class Target:
     def values(self, recipes: Sequence[Recipe]) -> np.ndarray:
         """The target of each recipe as float64 (n,), NaN where the recipe has no value."""
         return np.array(
-            [np.nan if r.outcome is None or getattr(r.outcome, self.column) is None else getattr(r.outcome, self.column)
-             for r in _as_list(recipes)],
+            [
+                np.nan if r.outcome is None or getattr(r.outcome, self.column) is None else getattr(r.outcome, self.column)
+                for r in _as_list(recipes)
+            ],
             dtype=float,
         )
 
 
 #: Mean particle size (nm), the target of the paper's Extended Data Table 1.
-SIZE = Target(name="size", column="size_nm", task="regression", scaling="log", loss="huber-tolerant",
-              metrics=("MAE", "MSE", "RMSE", "MAPE", "R2"), pool="solid<=20nm", unit="nm")
+SIZE = Target(
+    name="size",
+    column="size_nm",
+    task="regression",
+    scaling="log",
+    loss="huber-tolerant",
+    metrics=("MAE", "MSE", "RMSE", "MAPE", "R2"),
+    pool="solid<=20nm",
+    unit="nm",
+)
 
 #: Every target the code knows, by name.
 TARGETS: dict[str, Target] = {SIZE.name: SIZE}

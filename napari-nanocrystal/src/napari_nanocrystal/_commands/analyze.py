@@ -27,21 +27,47 @@ def register(subparsers) -> None:
         "else the scale bar read by OCR.",
         epilog="Exit status: 0 all analysed, 1 some images failed, 2 nothing done.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)")
-    parser.add_argument("--nm-per-px", type=nm_per_px, default=None, metavar="X", help="pixel size in nm for every image (overrides file metadata and scale bars; 0.001–5000 nm/px)")
     parser.add_argument(
-        "--diameter-nm", type=diameter_or_auto, default=None, metavar="D|auto",
+        "paths", nargs="+", metavar="PATH", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--nm-per-px",
+        type=nm_per_px,
+        default=None,
+        metavar="X",
+        help="pixel size in nm for every image (overrides file metadata and scale bars; 0.001–5000 nm/px)",
+    )
+    parser.add_argument(
+        "--diameter-nm",
+        type=diameter_or_auto,
+        default=None,
+        metavar="D|auto",
         help="typical particle diameter: rescale images to the model's training size ('auto': estimated per image by the model)",
     )
     border = parser.add_mutually_exclusive_group()
-    border.add_argument("--exclude-border", dest="exclude_border", action="store_true", default=True, help="do not measure particles touching the image border (default)")
+    border.add_argument(
+        "--exclude-border",
+        dest="exclude_border",
+        action="store_true",
+        default=True,
+        help="do not measure particles touching the image border (default)",
+    )
     border.add_argument("--keep-border", dest="exclude_border", action="store_false", help="measure particles touching the border too")
-    parser.add_argument("--min-area-px", type=non_negative_float, default=15.0, metavar="N", help="do not measure particles smaller than N pixels (default: %(default)g)")
+    parser.add_argument(
+        "--min-area-px",
+        type=non_negative_float,
+        default=15.0,
+        metavar="N",
+        help="do not measure particles smaller than N pixels (default: %(default)g)",
+    )
     parser.add_argument("--plane", type=plane_index, default=None, metavar="K", help=PLANE_HELP)
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace existing output files (an image that now fails keeps its earlier outputs); inputs are never replaced",
     )
     parser.set_defaults(func=run)

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="'default', a shipped model name or a weight file (.safetensors)")
     parser.add_argument("data", metavar="DATA", nargs="+", help="labelled folder(s) or *_image file(s)")
-    parser.add_argument("--split", choices=("val", "train", "all"), default="val", help="held-out images of the training split (default), the rest, or all")
+    parser.add_argument(
+        "--split", choices=("val", "train", "all"), default="val", help="held-out images of the training split (default), the rest, or all"
+    )
     parser.add_argument(
         "--diameter",
         default="auto",

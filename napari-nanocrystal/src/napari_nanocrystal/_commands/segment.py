@@ -39,10 +39,19 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="PATH", help="label TIFF for one image, or a folder for several")
     parser.add_argument("--model", default="default", metavar="default|FILE", help="'default', a shipped model name or a weight file")
     parser.add_argument(
-        "--diameter", type=diameter_or_auto, default="auto", metavar="PX|auto",
+        "--diameter",
+        type=diameter_or_auto,
+        default="auto",
+        metavar="PX|auto",
         help="typical particle diameter in px (default 'auto': estimated by the model's size model)",
     )
-    parser.add_argument("--confidence", type=fraction, default=0.5, metavar="P", help="drop particles whose mean seed probability is below P, within [0, 1] (0: keep all)")
+    parser.add_argument(
+        "--confidence",
+        type=fraction,
+        default=0.5,
+        metavar="P",
+        help="drop particles whose mean seed probability is below P, within [0, 1] (0: keep all)",
+    )
     parser.add_argument("--tile-size", type=tile_size, default=512, metavar="PX", help="network tile size (≥ 16 px)")
     parser.add_argument("--plane", type=plane_index, default=None, metavar="K", help=PLANE_HELP)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
@@ -81,7 +90,9 @@ def particle_table(result):
     n = result.n_objects
     index = np.arange(1, n + 1)
     area = ndimage.sum_labels(np.ones_like(result.labels), result.labels, index) if n else np.zeros(0)
-    centres = np.asarray(ndimage.center_of_mass(np.ones_like(result.labels), result.labels, index)).reshape(-1, 2) if n else np.zeros((0, 2))
+    centres = (
+        np.asarray(ndimage.center_of_mass(np.ones_like(result.labels), result.labels, index)).reshape(-1, 2) if n else np.zeros((0, 2))
+    )
     return pd.DataFrame(
         {
             "label": index.astype(int),
@@ -102,10 +113,12 @@ def _segment_one(image_path: Path, out_path: Path, net, args: argparse.Namespace
 
     image, _, _ = read_image(image_path, plane=args.plane)
     result = segment(image, net, diameter_px=args.diameter, confidence_threshold=args.confidence or None, tile_size=args.tile_size)
-    write_together({
-        out_path: label_tiff_bytes(result.labels),
-        out_path.with_suffix(".csv"): particle_table(result).to_csv(index=False).encode("utf-8"),
-    })
+    write_together(
+        {
+            out_path: label_tiff_bytes(result.labels),
+            out_path.with_suffix(".csv"): particle_table(result).to_csv(index=False).encode("utf-8"),
+        }
+    )
     return result.n_objects
 
 

@@ -53,19 +53,24 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument(
-        "config", metavar="CONFIG_OR_PRESET",
+        "config",
+        metavar="CONFIG_OR_PRESET",
         help=f"preset ({', '.join(PRESET_NAMES)}), shipped config name or config file.  A config file is Python "
         "(mmengine): it is EXECUTED with your permissions, like any script — use only config files you trust",
     )
     parser.add_argument("--labeled", action="append", required=True, metavar="PATH", help="labelled folder or *_image file (repeatable)")
     parser.add_argument("--weak", action="append", default=[], metavar="PATH", help="weak-label folder or *_image file (repeatable)")
-    parser.add_argument("--val", action="append", default=None, metavar="PATH", help="validation folder/file (repeatable; default: automatic split)")
+    parser.add_argument(
+        "--val", action="append", default=None, metavar="PATH", help="validation folder/file (repeatable; default: automatic split)"
+    )
     parser.add_argument("--no-val", action="store_true", help="no validation")
     parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--cache-dir", metavar="DIR", help="cache of prepared images and flow targets")
     parser.add_argument("--threads", type=positive_int, metavar="N", help="torch threads (default: torch's choice)")
-    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. stages.finetune.max_epochs=10")
+    parser.add_argument(
+        "--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. stages.finetune.max_epochs=10"
+    )
     parser.set_defaults(func=run)
 
 

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 HELP = "weak labels (0 background, 1 particle, 255 uncertain) from detector boxes, Otsu and an erosion/dilation band"
 
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "weak-labels",
@@ -28,29 +29,78 @@ def register(subparsers) -> None:
         "Cascade R-CNN + HRNet + NWD, trained with napari_nanocrystal.detection.train_detector), 'otsu' (Otsu + watershed, no model).",
         epilog="Writes <name>_weak.png per image. Exit status: 0 all done, 1 some images failed, 2 nothing done.",
     )
-    parser.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them")
+    parser.add_argument(
+        "paths", nargs="+", metavar="IMAGE", help="image files (.tif .tiff .png .jpg .jpeg .bmp .dm3 .dm4) or folders of them"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--detector", choices=("self", "mmdet", "otsu"), default="self", help="where the boxes come from (default: %(default)s)")
-    parser.add_argument("--model", default="default", metavar="default|FILE", help="'self': segmentation model, 'default' or a weight file (default: %(default)s)")
+    parser.add_argument(
+        "--detector", choices=("self", "mmdet", "otsu"), default="self", help="where the boxes come from (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--model",
+        default="default",
+        metavar="default|FILE",
+        help="'self': segmentation model, 'default' or a weight file (default: %(default)s)",
+    )
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="'mmdet': detector.pth written by train_detector")
     parser.add_argument("--config", default=None, metavar="FILE", help="'mmdet': its config (default: config.py beside the checkpoint)")
-    parser.add_argument("--score-threshold", type=fraction, default=0.5, metavar="S", help="keep detections scoring at least S (default: %(default)g)")
-    parser.add_argument("--erode-px", type=non_negative_float, default=1.5, metavar="R", help="uncertain band inside each particle edge, px (default: %(default)g)")
-    parser.add_argument("--dilate-px", type=non_negative_float, default=1.5, metavar="R", help="uncertain band outside each particle edge, px (default: %(default)g)")
-    parser.add_argument("--erode-frac", type=non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the inner band (default: %(default)g)")
-    parser.add_argument("--dilate-frac", type=non_negative_float, default=0.0, metavar="F", help="add F × the box's shorter side to the outer band (default: %(default)g)")
-    parser.add_argument("--polarity", choices=("auto", "dark", "bright"), default="auto", help="particles darker or brighter than the background; auto: per box (default: %(default)s)")
     parser.add_argument(
-        "--diameter-px", type=diameter_or_auto, default=None, metavar="D|auto",
+        "--score-threshold", type=fraction, default=0.5, metavar="S", help="keep detections scoring at least S (default: %(default)g)"
+    )
+    parser.add_argument(
+        "--erode-px",
+        type=non_negative_float,
+        default=1.5,
+        metavar="R",
+        help="uncertain band inside each particle edge, px (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--dilate-px",
+        type=non_negative_float,
+        default=1.5,
+        metavar="R",
+        help="uncertain band outside each particle edge, px (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--erode-frac",
+        type=non_negative_float,
+        default=0.0,
+        metavar="F",
+        help="add F × the box's shorter side to the inner band (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--dilate-frac",
+        type=non_negative_float,
+        default=0.0,
+        metavar="F",
+        help="add F × the box's shorter side to the outer band (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--polarity",
+        choices=("auto", "dark", "bright"),
+        default="auto",
+        help="particles darker or brighter than the background; auto: per box (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--diameter-px",
+        type=diameter_or_auto,
+        default=None,
+        metavar="D|auto",
         help="typical particle diameter in px ('self': rescaling, 'auto' = estimated per image by the model; 'otsu': marker spacing)",
     )
     parser.add_argument(
-        "--confident-background", type=fraction, default=None, metavar="P",
+        "--confident-background",
+        type=fraction,
+        default=None,
+        metavar="P",
         help="'self': only pixels with seed probability below P are background, the rest outside the detections "
         "uncertain (default: everything outside the detections is background, as in the paper)",
     )
     parser.add_argument(
-        "--otsu-background", type=fraction, default=None, metavar="F",
+        "--otsu-background",
+        type=fraction,
+        default=None,
+        metavar="F",
         help="background only in the background phase of the image's Otsu threshold, and none in an image whose "
         "detections cover less than F of the particle phase (default: no check, as in the paper)",
     )
@@ -79,7 +129,10 @@ def run(args) -> int:
     for image in images:
         name = weak_label_name(image)
         if name in targets:
-            print(f"nanocrystal weak-labels: error: {targets[name]} and {image} would both write {name}; process them separately", file=sys.stderr)
+            print(
+                f"nanocrystal weak-labels: error: {targets[name]} and {image} would both write {name}; process them separately",
+                file=sys.stderr,
+            )
             return 2
         targets[name] = image
     existing = [out / name for name in targets if (out / name).exists()]

@@ -66,7 +66,9 @@ def calibrate(image: np.ndarray, mode: str, *, manual_nm_per_px=None, metadata_n
     from napari_nanocrystal.analysis import iter_calibrate  # the one order of the calibration sources
 
     return (
-        yield from iter_calibrate(image, mode, manual_nm_per_px=manual_nm_per_px, metadata_nm_per_px=metadata_nm_per_px, source_path=source_path)
+        yield from iter_calibrate(
+            image, mode, manual_nm_per_px=manual_nm_per_px, metadata_nm_per_px=metadata_nm_per_px, source_path=source_path
+        )
     )
 
 
@@ -92,7 +94,14 @@ class CalibrateWidget(QWidget):
         self.apply_button = PushButton(text="Apply to image and its layers")
         self.form = Container(
             widgets=[
-                self.image, self.mode, self.read_button, self.reading, self.bar_value, self.bar_unit, self.nm_per_px, self.apply_button,
+                self.image,
+                self.mode,
+                self.read_button,
+                self.reading,
+                self.bar_value,
+                self.bar_unit,
+                self.nm_per_px,
+                self.apply_button,
             ]
         )
         compact(self.reading)
@@ -166,9 +175,7 @@ class CalibrateWidget(QWidget):
         with self.bar_value.changed.blocked():
             self.bar_value.value = 0.0
         self._show_crop(image, area, None)
-        self.reading.value = (
-            f"label refused: {error}\ntype the label's value and unit (bar: {found.bar_length_px:.1f} px), then Apply"
-        )
+        self.reading.value = f"label refused: {error}\ntype the label's value and unit (bar: {found.bar_length_px:.1f} px), then Apply"
 
     # -- correcting and applying
 
@@ -198,7 +205,11 @@ class CalibrateWidget(QWidget):
         corrected = None
         if bar is not None and bar.bar_length_px and self.bar_value.value > 0:
             corrected = dataclasses.replace(
-                bar, nm_per_px=value, value=float(self.bar_value.value), unit=self.bar_unit.value, source="manual",
+                bar,
+                nm_per_px=value,
+                value=float(self.bar_value.value),
+                unit=self.bar_unit.value,
+                source="manual",
                 detail=f"label typed by the user over the {bar.bar_length_px:.1f} px bar",
             )
         self._apply(image, value, "manual", corrected)

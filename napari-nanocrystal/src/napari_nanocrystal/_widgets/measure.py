@@ -29,8 +29,18 @@ logger = logging.getLogger(__name__)
 
 #: Columns shown in the table, in order.
 TABLE_COLUMNS = (
-    "label", "ecd_nm", "area_nm2", "area_px", "circularity", "solidity", "convexity", "eccentricity",
-    "aspect_ratio", "confidence", "shape_class", "shape_cluster",
+    "label",
+    "ecd_nm",
+    "area_nm2",
+    "area_px",
+    "circularity",
+    "solidity",
+    "convexity",
+    "eccentricity",
+    "aspect_ratio",
+    "confidence",
+    "shape_class",
+    "shape_cluster",
 )
 
 

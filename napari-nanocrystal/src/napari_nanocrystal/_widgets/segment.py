@@ -96,8 +96,18 @@ class SegmentWidget(QWidget):
         self.run_button = PushButton(text="Segment")
         self.form = Container(
             widgets=[
-                self.image, self.model, self.model_file, self.diameter, self.diameter_unit, self.confidence, self.flow,
-                self.tile_size, self.tile_overlap, self.min_size, self.drop_bar, self.run_button,
+                self.image,
+                self.model,
+                self.model_file,
+                self.diameter,
+                self.diameter_unit,
+                self.confidence,
+                self.flow,
+                self.tile_size,
+                self.tile_overlap,
+                self.min_size,
+                self.drop_bar,
+                self.run_button,
             ]
         )
         self.task = TaskPanel(self)

@@ -91,7 +91,13 @@ class ShapesWidget(QWidget):
         self.clear_button = PushButton(text="Clear selection")
         self.form = Container(
             widgets=[
-                self.layers, self.n_clusters, self.suggest_button, self.silhouette, self.descriptors, self.embedding, self.colour_by,
+                self.layers,
+                self.n_clusters,
+                self.suggest_button,
+                self.silhouette,
+                self.descriptors,
+                self.embedding,
+                self.colour_by,
                 self.run_button,
             ]
         )

@@ -72,8 +72,18 @@ class TrainWidget(QWidget):
         self.result = Label(value="")
         self.form = Container(
             widgets=[
-                self.labelled_from, self.labelled_layers, self.labelled_folder, self.weak_from, self.weak_layers, self.weak_folder,
-                self.config, self.config_file, self.out, self.resume, self.train_button, self.result,
+                self.labelled_from,
+                self.labelled_layers,
+                self.labelled_folder,
+                self.weak_from,
+                self.weak_layers,
+                self.weak_folder,
+                self.config,
+                self.config_file,
+                self.out,
+                self.resume,
+                self.train_button,
+                self.result,
             ]
         )
         compact(self.result)

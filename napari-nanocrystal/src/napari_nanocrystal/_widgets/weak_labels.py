@@ -83,14 +83,24 @@ class WeakLabelsWidget(QWidget):
         self.score = FloatSpinBox(label="score threshold", value=0.5, min=0.0, max=1.0, step=0.05)
         self.diameter = FloatSpinBox(label="particle diameter (nm; 0: as is)", value=0.0, min=0.0, max=1e6, step=0.5)
         self.otsu_check = CheckBox(text="background only where the image is background (Otsu)", value=False)
-        self.explained = FloatSpinBox(label="none unless detections cover this share of particle pixels", value=0.2,
-                                      min=0.0, max=1.0, step=0.05, visible=False)
+        self.explained = FloatSpinBox(
+            label="none unless detections cover this share of particle pixels", value=0.2, min=0.0, max=1.0, step=0.05, visible=False
+        )
         self.folder = FileEdit(label="save pairs to folder (optional)", mode="d", value="")
         self.run_button = PushButton(text="Make weak labels")
         self.form = Container(
             widgets=[
-                self.images, self.detector, self.model, self.model_file, self.checkpoint, self.score, self.diameter,
-                self.otsu_check, self.explained, self.folder, self.run_button,
+                self.images,
+                self.detector,
+                self.model,
+                self.model_file,
+                self.checkpoint,
+                self.score,
+                self.diameter,
+                self.otsu_check,
+                self.explained,
+                self.folder,
+                self.run_button,
             ]
         )
         compact(self.images, rows=3)

@@ -151,7 +151,9 @@ def collect_images(paths: Iterable, *, skip_dir=None) -> tuple[list[Path], list[
             problems.append(ImageRecord(path, error=f"no such image file: {path}"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             problems.append(
-                ImageRecord(path, error=f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: {', '.join(IMAGE_SUFFIXES)}")
+                ImageRecord(
+                    path, error=f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: {', '.join(IMAGE_SUFFIXES)}"
+                )
             )
         else:
             add(path)
@@ -206,7 +208,9 @@ def _read_summary(path: Path) -> pd.DataFrame | None:
     except (ValueError, OSError, UnicodeDecodeError) as error:
         raise AnalysisError(f"{path}: cannot read the existing summary ({error}); move it away or choose another output folder") from None
     if list(table.columns) != list(SUMMARY_COLUMNS):
-        raise AnalysisError(f"{path}: exists but is not a nanocrystal summary (other columns); move it away or choose another output folder")
+        raise AnalysisError(
+            f"{path}: exists but is not a nanocrystal summary (other columns); move it away or choose another output folder"
+        )
     return table
 
 

@@ -5,15 +5,14 @@
 # * the weakly labelled real TEM images in both stages (the paper's semi-supervised idea;
 #   a labelled-only fine-tune erases the target-domain gain, BENCHMARKS "Semi-supervised");
 # * the mixed first stage at lr 0.05 (the semi-supervised experiments' setting).
-_base_ = ['./seedflow_cpu_small.py']
+_base_ = ["./seedflow_cpu_small.py"]
 
 train_pipeline = [
-    dict(type='RandomAffineCrop', crop_size=224, scale_range=(0.5, 2.0), rotate=True, flip=True),
-    dict(type='RandomBrightnessContrast', brightness=0.1, contrast_range=(0.8, 1.2)),
-    dict(type='PackSeedFlowInputs'),
+    dict(type="RandomAffineCrop", crop_size=224, scale_range=(0.5, 2.0), rotate=True, flip=True),
+    dict(type="RandomBrightnessContrast", brightness=0.1, contrast_range=(0.8, 1.2)),
+    dict(type="PackSeedFlowInputs"),
 ]
 stages = dict(
-    pretrain=dict(data='mixed', max_epochs=6, warmup=1, val_interval=None,
-                  optim_wrapper=dict(optimizer=dict(lr=0.05))),
-    finetune=dict(data='mixed', max_epochs=14, warmup=1, val_interval=None),
+    pretrain=dict(data="mixed", max_epochs=6, warmup=1, val_interval=None, optim_wrapper=dict(optimizer=dict(lr=0.05))),
+    finetune=dict(data="mixed", max_epochs=14, warmup=1, val_interval=None),
 )

@@ -3,8 +3,8 @@
 # 100 epochs on labelled + weak data, then 200 epochs on the labelled data.
 # A GPU recipe: on 2 CPU cores one iteration takes minutes (see seedflow_cpu_small.py).
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/seedflow_model.py',
-    './_base_/seedflow_data.py',
-    './_base_/schedule_paper.py',
+    "./_base_/default_runtime.py",
+    "./_base_/seedflow_model.py",
+    "./_base_/seedflow_data.py",
+    "./_base_/schedule_paper.py",
 ]

@@ -50,10 +50,7 @@ def instances_from_labels(labels, min_box_px: float = 2.0) -> list[dict]:
     """mmdet ``instances`` (bbox, bbox_label 0, ignore_flag) of an instance map's particles."""
     boxes = boxes_from_labels(labels)
     small = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) < float(min_box_px)
-    return [
-        {"bbox": [float(v) for v in box], "bbox_label": 0, "ignore_flag": int(flag)}
-        for box, flag in zip(boxes, small)
-    ]
+    return [{"bbox": [float(v) for v in box], "bbox_label": 0, "ignore_flag": int(flag)} for box, flag in zip(boxes, small)]
 
 
 @TRANSFORMS.register_module()
@@ -127,7 +124,9 @@ class ParticleDetDataset(BaseDetDataset):
             by_name = {p.name: p for p in pairs}
             missing = [n for n in self.names if n not in by_name]
             if missing:
-                raise ValueError(f"{self.data_root}: no image + instance-map pair named {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
+                raise ValueError(
+                    f"{self.data_root}: no image + instance-map pair named {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else "")
+                )
             pairs = [by_name[n] for n in self.names]
         infos = []
         for i, pair in enumerate(pairs):

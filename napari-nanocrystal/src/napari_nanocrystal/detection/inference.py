@@ -36,9 +36,7 @@ def _read_weights(path: Path) -> tuple[dict, dict]:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise ValueError(
-            f"{path}: not a detector weight file written by train_detector (weights-only load failed: {error})"
-        ) from error
+        raise ValueError(f"{path}: not a detector weight file written by train_detector (weights-only load failed: {error})") from error
     if not isinstance(content, dict) or not isinstance(content.get("state_dict"), dict):
         raise ValueError(f"{path}: not a detector weight file: expected a dict with a 'state_dict' entry")
     state = content["state_dict"]

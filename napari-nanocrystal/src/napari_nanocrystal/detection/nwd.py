@@ -158,7 +158,15 @@ class NWDLoss(nn.Module):
         self.constant, self.eps = float(constant), float(eps)
         self.reduction, self.loss_weight = reduction, float(loss_weight)
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None, avg_factor: float | None = None, reduction_override: str | None = None, **kwargs) -> Tensor:
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        weight: Tensor | None = None,
+        avg_factor: float | None = None,
+        reduction_override: str | None = None,
+        **kwargs,
+    ) -> Tensor:
         """Weighted, reduced ``1 − NWD``; ``weight`` may be (n,) or (n, 4) (averaged, as mmdet's IoU losses)."""
         if reduction_override not in (None, "none", "mean", "sum"):
             raise ValueError(f"reduction_override must be None, 'none', 'mean' or 'sum', not {reduction_override!r}")
@@ -169,4 +177,6 @@ class NWDLoss(nn.Module):
         reduction = reduction_override or self.reduction
         if weight is not None and weight.dim() > 1:
             weight = weight.mean(-1)
-        return self.loss_weight * nwd_loss(pred, target, weight, constant=self.constant, eps=self.eps, reduction=reduction, avg_factor=avg_factor, **kwargs)
+        return self.loss_weight * nwd_loss(
+            pred, target, weight, constant=self.constant, eps=self.eps, reduction=reduction, avg_factor=avg_factor, **kwargs
+        )

@@ -51,7 +51,6 @@ WEIGHTS_NAME = "detector.pth"
 CONFIG_NAME = "config.py"
 
 
-
 def available_configs() -> dict[str, Path]:
     """Packaged detector configs: name → file (``configs/detector/*.py``)."""
     return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.py"))}

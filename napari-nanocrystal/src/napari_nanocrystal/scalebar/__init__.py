@@ -163,12 +163,19 @@ def _read_by_ink(reader, planes, found, windows, bar_pixels, seen: list[str]):
         nm_per_px = to_nm(reading[0], reading[1]) / found.bar.bar_length_px
         if OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
             return (*reading, corner)
-        seen.append(f"{reading[2]!r} over {found.bar.bar_length_px:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
+        seen.append(
+            f"{reading[2]!r} over {found.bar.bar_length_px:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)"
+        )
     return None  # the costly pass may read it right
 
 
 def read_scale_bar(
-    image, *, reader=None, manual_nm_per_px: float | None = None, metadata_nm_per_px: float | None = None, metadata_detail: str | None = None
+    image,
+    *,
+    reader=None,
+    manual_nm_per_px: float | None = None,
+    metadata_nm_per_px: float | None = None,
+    metadata_detail: str | None = None,
 ) -> ScaleBar:
     """Calibrate an image: manual value, else metadata value, else its scale bar by OCR.
 
@@ -267,4 +274,3 @@ def read_scale_bar(
         )
     first = tried[0] if tried else candidates[0].bar
     raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)
-

@@ -10,6 +10,7 @@ from scipy import ndimage as ndi
 
 logger = logging.getLogger(__name__)
 
+
 class GlyphLayout(NamedTuple):
     """What :func:`glyph_layout` sees in a text line's ink."""
 
@@ -22,7 +23,6 @@ class GlyphLayout(NamedTuple):
 
 _SHAPE_MARGIN = 0.15  # correlation margin by which an n or u shape must win (:func:`_n_or_u`)
 _INK_TOLERANCE = 0.35  # label ink: within this fraction of the ink-to-ground contrast of the label's ink
-
 
 
 def _has_descender(crop: np.ndarray, box, polarity: str | None = None) -> bool | None:
@@ -65,7 +65,8 @@ def _glyph_drop(ink: np.ndarray) -> bool | None:
     sizes = ndi.sum_labels(ink, comp, index=np.arange(1, n + 1))
     h_img = ink.shape[0]
     glyphs = [
-        o for o, size in zip(ndi.find_objects(comp), sizes)
+        o
+        for o, size in zip(ndi.find_objects(comp), sizes)
         if size >= 0.01 * ink.size and 0.2 * h_img <= o[0].stop - o[0].start and o[0].start > 0 and o[0].stop < h_img
     ]
     if len(glyphs) < 3:  # at least one digit, the letter before m, and m
@@ -181,8 +182,6 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
     return False
 
 
-
-
 def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
     """Tall glyphs and decimal marks of one binary text line (True = ink), left to right.
 
@@ -223,15 +222,12 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
     if height < 6:
         return None
     # digit-height: top at the cap line and bottom at the baseline (x-height letters start lower)
-    is_tall = [
-        abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height and b[3] - b[1] <= 0.9 * height for b in boxes
-    ]
+    is_tall = [abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height and b[3] - b[1] <= 0.9 * height for b in boxes]
     columns = _columns(sorted((b for b, t in zip(boxes, is_tall) if t), key=lambda b: b[1]))
     blobs = any(b[2] - b[0] > 1.15 * line_height for b in boxes)
     # µ: an x-height glyph reaching below the baseline (no other glyph of a label does but a comma)
     descenders = sum(
-        b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height
-        for b in boxes
+        b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height for b in boxes
     )
     if not columns:
         return GlyphLayout(None, None, height, blobs, descenders)

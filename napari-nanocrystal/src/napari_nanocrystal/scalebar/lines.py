@@ -20,7 +20,7 @@ _MAX_ASPECT = 6.0  # a component wider than this many heights is no glyph group 
 
 
 def label_shade(patch: np.ndarray) -> str:
-    """"dark" or "bright": the (minority) shade of the text in a patch around one line."""
+    """ "dark" or "bright": the (minority) shade of the text in a patch around one line."""
     lo, mid, hi = np.percentile(patch, (0.5, 50, 99.5))
     return "dark" if mid - lo > hi - mid else "bright"
 

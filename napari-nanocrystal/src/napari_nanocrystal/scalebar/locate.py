@@ -30,7 +30,6 @@ class BarCandidate:
     right_px: float
 
 
-
 # ----------------------------------------------------------------------------------------
 # Image input
 
@@ -210,10 +209,14 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True) -> B
         return None  # a slice of a larger blob
     core = v[r0:r1, s:e]
     k = max(2, t)
-    ring = np.concatenate([
-        v[max(0, r0 - k) : r0, s:e].ravel(), v[r1 : r1 + k, s:e].ravel(),
-        v[r0:r1, max(0, s - k) : s].ravel(), v[r0:r1, e : e + k].ravel(),
-    ])
+    ring = np.concatenate(
+        [
+            v[max(0, r0 - k) : r0, s:e].ravel(),
+            v[r1 : r1 + k, s:e].ravel(),
+            v[r0:r1, max(0, s - k) : s].ravel(),
+            v[r0:r1, e : e + k].ravel(),
+        ]
+    )
     inside = float(np.median(core))
     around = float(np.median(ring))
     contrast = around - inside
@@ -247,7 +250,9 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True) -> B
     left_px, right_px = _ends(v, (r0, s, r1, e), around, sharp)
     if right_px - left_px < 0.5 * length:
         return None
-    return BarCandidate((int(r0), int(s), int(r1), int(e)), float(right_px - left_px), polarity, float(score), float(left_px), float(right_px))
+    return BarCandidate(
+        (int(r0), int(s), int(r1), int(e)), float(right_px - left_px), polarity, float(score), float(left_px), float(right_px)
+    )
 
 
 def _ends(v: np.ndarray, box, around: float, sharp: bool = True) -> tuple[float, float]:
@@ -408,7 +413,6 @@ def find_scale_bar(image) -> BarCandidate:
     return candidates[0].bar
 
 
-
 def _label_windows(plane: np.ndarray, bar: BarCandidate, bar_pixels: np.ndarray) -> list[tuple[slice, slice]]:
     """Where the label may be — above, below, right and left of the bar — most ink first, then
     above and below again reaching twice as far up or down and sideways (a label taller or
@@ -464,4 +468,3 @@ def _beside(a: BarCandidate, b: BarCandidate) -> bool:
     gap = max(a.bar_box[0] - b.bar_box[2], b.bar_box[0] - a.bar_box[2])
     shared = min(a.bar_box[3], b.bar_box[3]) - max(a.bar_box[1], b.bar_box[1])
     return gap <= 3 and shared > 0.5 * min(a.bar_box[3] - a.bar_box[1], b.bar_box[3] - b.bar_box[1])
-

@@ -25,6 +25,8 @@ _LINE_HEIGHTS = (32, 40, 48, 56, 64)  # text heights (px) a line is read at when
 _FIRST_HEIGHTS = (40, 56)  # read first: two readings that agree with confidence suffice
 _MIN_CONFIDENCE = 0.5  # mean EasyOCR confidence of the agreeing readings below which a line is refused
 _SURE_CONFIDENCE = 0.6  # mean EasyOCR confidence of the first two readings for them to suffice
+
+
 def _as_uint8(gray: np.ndarray) -> np.ndarray:
     lo, hi = float(gray.min()), float(gray.max())
     scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
@@ -97,8 +99,12 @@ def _text_lines(reader, crop: np.ndarray, polarity: str, near=None, count: int =
     H, W = crop.shape
     words = []
     for x0, x1, y0, y1 in horizontal[0]:
-        box = (max(0, round(y0 / _LINE_DETECT_SCALE)), max(0, round(x0 / _LINE_DETECT_SCALE)),
-               min(H, round(y1 / _LINE_DETECT_SCALE)), min(W, round(x1 / _LINE_DETECT_SCALE)))
+        box = (
+            max(0, round(y0 / _LINE_DETECT_SCALE)),
+            max(0, round(x0 / _LINE_DETECT_SCALE)),
+            min(H, round(y1 / _LINE_DETECT_SCALE)),
+            min(W, round(x1 / _LINE_DETECT_SCALE)),
+        )
         if box[2] - box[0] >= 5 and box[3] > box[1]:
             words.append(("", 0.0, box))
     boxes = [box for _, _, box in _merge_lines(words)]
@@ -127,7 +133,9 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool =
     readings = []
     for height in heights:
         big = _resize(patch, height / max(1, r1 - r0))
-        found = reader.recognize(big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1)
+        found = reader.recognize(
+            big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1
+        )
         text = " ".join(str(t) for _, t, _ in found).strip()
         confidence = float(np.mean([c for _, _, c in found])) if found else 0.0
         readings.append((text, confidence))
@@ -394,7 +402,14 @@ def _best_reading(lines, near=None, cut=None, bar_length_px=None):
 
 
 def _read_label(
-    reader, crop: np.ndarray, near=None, cut_edges=(False, False, False, False), scales=_OCR_SCALES, bar_length_px=None, glyphs=True, polarity=None,
+    reader,
+    crop: np.ndarray,
+    near=None,
+    cut_edges=(False, False, False, False),
+    scales=_OCR_SCALES,
+    bar_length_px=None,
+    glyphs=True,
+    polarity=None,
     ink=True,
 ):
     """Read a label from a float crop at the magnifications ``scales``, in turn, until a line parses.
@@ -457,4 +472,3 @@ def read_scale_text(crop, *, reader=None) -> tuple[float, str]:
     if reading is None:
         raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r}")
     return reading[0], reading[1]
-

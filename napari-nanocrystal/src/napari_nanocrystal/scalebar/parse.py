@@ -35,7 +35,6 @@ class ScaleBarError(ValueError):
         self.texts = tuple(texts)
 
 
-
 # ----------------------------------------------------------------------------------------
 # Label parsing
 
@@ -105,16 +104,34 @@ def parse_scale_text(text: str) -> tuple[float, str]:
     return value, unit
 
 
-
 # ----------------------------------------------------------------------------------------
 # Files
 
 _UNIT_ALIASES = {
-    "nm": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm", "nanometres": "nm",
-    "um": "µm", "µm": "µm", "μm": "µm", "\\u00b5m": "µm", "micron": "µm", "microns": "µm", "micrometer": "µm", "micrometre": "µm",
-    "mm": "mm", "millimeter": "mm", "millimetre": "mm",
-    "pm": "pm", "a": "Å", "å": "Å", "Å": "Å", "angstrom": "Å", "\\u00c5": "Å",
-    "m": "m", "cm": "cm",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometers": "nm",
+    "nanometre": "nm",
+    "nanometres": "nm",
+    "um": "µm",
+    "µm": "µm",
+    "μm": "µm",
+    "\\u00b5m": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "pm": "pm",
+    "a": "Å",
+    "å": "Å",
+    "Å": "Å",
+    "angstrom": "Å",
+    "\\u00c5": "Å",
+    "m": "m",
+    "cm": "cm",
 }
 _EXTRA_NM = {"m": 1e9, "cm": 1e7}
 
@@ -137,4 +154,3 @@ def _plausible(nm_per_px: float | None, what: str) -> float | None:
         logger.info("ignoring %s: %.4g nm/px is no micrograph pixel size (a print or display resolution?)", what, nm_per_px)
         return None
     return float(nm_per_px)
-

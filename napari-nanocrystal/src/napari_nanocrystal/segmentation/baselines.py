@@ -81,7 +81,15 @@ def _cellpose_model(nbase, diam_mean: float):
     import torch
     from cellpose import models
 
-    model = models.CellposeModel(gpu=False, pretrained_model=False, model_type=None, mkldnn=False, diam_mean=float(diam_mean), nchan=_NCHAN, device=torch.device("cpu"))
+    model = models.CellposeModel(
+        gpu=False,
+        pretrained_model=False,
+        model_type=None,
+        mkldnn=False,
+        diam_mean=float(diam_mean),
+        nchan=_NCHAN,
+        device=torch.device("cpu"),
+    )
     if tuple(nbase) != CELLPOSE_NBASE:
         model.net = _cpnet(nbase, diam_mean).to(model.device)
         model.nbase = [_NCHAN, *[int(n) for n in nbase]]
@@ -206,7 +214,10 @@ def train_cellpose_baseline(
     path = Path(path)
     atomic_write_text(
         Path(f"{path}.json"),
-        json.dumps({"kind": "cellpose-CPnet", "nchan": _NCHAN, "nbase": [int(n) for n in nbase], "diam_mean": float(target_diameter_px)}, indent=1) + "\n",
+        json.dumps(
+            {"kind": "cellpose-CPnet", "nchan": _NCHAN, "nbase": [int(n) for n in nbase], "diam_mean": float(target_diameter_px)}, indent=1
+        )
+        + "\n",
     )
     logger.info("cellpose baseline trained in %.0f s: %s", seconds, path)
     return CellposeBaseline(
@@ -241,7 +252,9 @@ def load_cellpose_baseline(path):
     return model
 
 
-def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="true", max_images: int | None = None, flow_threshold: float = 0.4) -> dict:
+def evaluate_cellpose_baseline(
+    path, data, *, split: str = "val", diameter="true", max_images: int | None = None, flow_threshold: float = 0.4
+) -> dict:
     """Score a cellpose baseline with ``CellposeModel.eval`` on labelled images.
 
     ``data``, ``split``, ``diameter`` and ``max_images`` as for
@@ -268,7 +281,14 @@ def evaluate_cellpose_baseline(path, data, *, split: str = "val", diameter="true
     for entry in files:
         image, labels = to_gray(read_image(entry["image"])), read_labels(entry["labels"])
         d = median_diameter_px(labels) if diameter == "true" else diameter
-        masks = model.eval(image, channels=[0, 0], normalize=True, diameter=float(d) if d else model.diam_mean, flow_threshold=flow_threshold)[0]
+        masks = model.eval(
+            image, channels=[0, 0], normalize=True, diameter=float(d) if d else model.diam_mean, flow_threshold=flow_threshold
+        )[0]
         preds.append(np.asarray(masks, np.int32))
         trues.append(labels)
-    return {"model": evaluate(preds, trues), "names": [e["name"] for e in files], "split": note, "diameter": "true median per image" if diameter == "true" else diameter}
+    return {
+        "model": evaluate(preds, trues),
+        "names": [e["name"] for e in files],
+        "split": note,
+        "diameter": "true median per image" if diameter == "true" else diameter,
+    }

@@ -219,9 +219,7 @@ def _find_pairs(path, suffixes: Sequence[str], subdirs: Sequence[str], what: str
         partner = _partner(path, suffixes)
         if partner is None:
             base = path.stem[: -len(_IMAGE_ENDING)] if path.stem.endswith(_IMAGE_ENDING) else path.stem
-            raise FileNotFoundError(
-                f"no {what} for {path}: expected {base}{suffixes[0]}.png (or {', '.join(suffixes[1:])}) beside it"
-            )
+            raise FileNotFoundError(f"no {what} for {path}: expected {base}{suffixes[0]}.png (or {', '.join(suffixes[1:])}) beside it")
         name = path.stem[: -len(_IMAGE_ENDING)] if path.stem.endswith(_IMAGE_ENDING) else path.stem
         return [PairFiles(name, path, partner)]
     if not path.is_dir():
@@ -241,8 +239,7 @@ def _find_pairs(path, suffixes: Sequence[str], subdirs: Sequence[str], what: str
             unpaired = set(images) ^ set(labels)
             if unpaired:
                 raise ValueError(
-                    f"mismatched pairs in {path}: these names are in only one of images/ and {label_dir.name}/: "
-                    f"{_list_some(unpaired)}"
+                    f"mismatched pairs in {path}: these names are in only one of images/ and {label_dir.name}/: {_list_some(unpaired)}"
                 )
             names = sorted(images)
         pairs = [PairFiles(n, images[n], labels[n]) for n in names]
@@ -263,8 +260,7 @@ def _find_pairs(path, suffixes: Sequence[str], subdirs: Sequence[str], what: str
         pairs = [PairFiles(n, images[n], labels[n]) for n in sorted(images)]
     if not pairs:
         raise ValueError(
-            f"no {what} pairs in {path}: expected images/ + {subdirs[0]}/ subfolders or "
-            f"<name>_image.png + <name>{suffixes[0]}.png files"
+            f"no {what} pairs in {path}: expected images/ + {subdirs[0]}/ subfolders or <name>_image.png + <name>{suffixes[0]}.png files"
         )
     return pairs
 

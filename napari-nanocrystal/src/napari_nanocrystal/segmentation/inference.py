@@ -64,8 +64,20 @@ from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .network import resolve_model
 
-__all__ = ["AUTO_DIAMETER_LARGE", "AUTO_DIAMETER_PASSES", "AUTO_DIAMETER_TOLERANCE", "PRECISIONS", "REFINE_RATIO", "SCALE_BAND",
-           "SegmentationResult", "bfloat16_supported", "predict_flows", "mask_flows", "remove_bad_flow_masks", "segment"]
+__all__ = [
+    "AUTO_DIAMETER_LARGE",
+    "AUTO_DIAMETER_PASSES",
+    "AUTO_DIAMETER_TOLERANCE",
+    "PRECISIONS",
+    "REFINE_RATIO",
+    "SCALE_BAND",
+    "SegmentationResult",
+    "bfloat16_supported",
+    "predict_flows",
+    "mask_flows",
+    "remove_bad_flow_masks",
+    "segment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +296,10 @@ def _diffuse_from_centre(T, y, x, ymed, xmed, lx, niter):  # pragma: no cover - 
         T[ymed * lx + xmed] += 1
         for k in range(n):
             i = y[k] * lx + x[k]
-            new[k] = 1 / 9.0 * (
-                T[i] + T[i - lx] + T[i + lx] + T[i - 1] + T[i + 1] + T[i - lx - 1] + T[i - lx + 1] + T[i + lx - 1] + T[i + lx + 1]
+            new[k] = (
+                1
+                / 9.0
+                * (T[i] + T[i - lx] + T[i + lx] + T[i - 1] + T[i + 1] + T[i - lx - 1] + T[i - lx + 1] + T[i + lx - 1] + T[i + lx + 1])
             )
         for k in range(n):
             T[y[k] * lx + x[k]] = new[k]
@@ -424,13 +438,22 @@ def segment(
         ``flows`` float32 (2, H, W), ``scale``.
     """
     from ..validation import check_segment_inputs  # one validation layer for API, CLI and widgets
-    check_segment_inputs(image, model, diameter_px=diameter_px, confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, tile_size=tile_size)
+
+    check_segment_inputs(
+        image, model, diameter_px=diameter_px, confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, tile_size=tile_size
+    )
     if not 0.0 < seed_threshold < 1.0:
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
     net = resolve_model(model)
     options = dict(
-        confidence_threshold=confidence_threshold, flow_threshold=flow_threshold, seed_threshold=seed_threshold,
-        tile_size=tile_size, tile_overlap=tile_overlap, min_size_px=min_size_px, niter=niter, precision=precision,
+        confidence_threshold=confidence_threshold,
+        flow_threshold=flow_threshold,
+        seed_threshold=seed_threshold,
+        tile_size=tile_size,
+        tile_overlap=tile_overlap,
+        min_size_px=min_size_px,
+        niter=niter,
+        precision=precision,
     )
     _use_bfloat16(precision)  # validates
     if diameter_px == "auto" and (getattr(net, "config", None) or {}).get("size_model") is not None:
@@ -516,8 +539,20 @@ def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback
 
 
 def _segment_once(
-    image, net, diameter_px, *, confidence_threshold, flow_threshold, seed_threshold, tile_size, tile_overlap, min_size_px, niter, precision,
-    progress, prepared: bool = False,
+    image,
+    net,
+    diameter_px,
+    *,
+    confidence_threshold,
+    flow_threshold,
+    seed_threshold,
+    tile_size,
+    tile_overlap,
+    min_size_px,
+    niter,
+    precision,
+    progress,
+    prepared: bool = False,
 ) -> SegmentationResult:
     """One segmentation at ``diameter_px``; ``prepared=True``: ``image`` is already the normalised gray."""
     net_diameter, percentiles = _model_settings(net)

@@ -38,7 +38,6 @@ __all__ = ["FLOW_SCALE", "UNCERTAIN", "labelled_loss", "weak_loss"]
 logger = logging.getLogger(__name__)
 
 
-
 def labelled_loss(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Flow + seed loss for fully labelled images.
 

@@ -114,7 +114,12 @@ class SizeModel:
 
     def to_dict(self) -> dict:
         """Plain-number state for a JSON config."""
-        return {"coef": [float(v) for v in self.coef_], "intercept": self.intercept_, "residual_std": self.residual_std_, "alpha": float(self.alpha)}
+        return {
+            "coef": [float(v) for v in self.coef_],
+            "intercept": self.intercept_,
+            "residual_std": self.residual_std_,
+            "alpha": float(self.alpha),
+        }
 
     @classmethod
     def from_dict(cls, state: dict) -> SizeModel:

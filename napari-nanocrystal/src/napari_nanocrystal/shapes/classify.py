@@ -99,8 +99,18 @@ def classify_shape(mask: np.ndarray) -> str:
 ROUND_FAMILY = ("sphere", "hexagon", "flower shape")
 #: Features of the round-family model (keys of :func:`shape_features`).
 ROUND_FEATURES = (
-    *(f"R{m}" for m in range(2, 9)), "corner_sign6", "petal_R", "petal_cusp", "petal_low", "smooth_solidity",
-    "rect_fill", "aspect_ratio", "solidity", "max_defect", "ellipse_residual", "log_r_eq",
+    *(f"R{m}" for m in range(2, 9)),
+    "corner_sign6",
+    "petal_R",
+    "petal_cusp",
+    "petal_low",
+    "smooth_solidity",
+    "rect_fill",
+    "aspect_ratio",
+    "solidity",
+    "max_defect",
+    "ellipse_residual",
+    "log_r_eq",
 )
 ROUND_MODEL_FILE = Path(__file__).parent.parent / "models" / "round_shapes.json"
 _ROUND_MODEL: dict | None = None
@@ -142,8 +152,13 @@ def fit_round_shape_model(n_per_class: int = 800, seed: int = 50000, C: float = 
         "scale": scaler.scale_.tolist(),
         "coef": model.coef_.tolist(),
         "intercept": model.intercept_.tolist(),
-        "training": {"n_per_class": int(n_per_class), "seed": int(seed), "C": float(C), "samples": len(y),
-                     "command": "python benchmarks/fit_round_shapes.py"},
+        "training": {
+            "n_per_class": int(n_per_class),
+            "seed": int(seed),
+            "C": float(C),
+            "samples": len(y),
+            "command": "python benchmarks/fit_round_shapes.py",
+        },
     }
 
 
@@ -154,7 +169,9 @@ def _round_model() -> dict | None:
 
         model = json.loads(ROUND_MODEL_FILE.read_text(encoding="utf-8"))
         if model.get("features") != list(ROUND_FEATURES) or set(model.get("classes", ())) != set(ROUND_FAMILY):
-            raise ValueError(f"{ROUND_MODEL_FILE} does not match this version's features/classes: refit it (benchmarks/fit_round_shapes.py)")
+            raise ValueError(
+                f"{ROUND_MODEL_FILE} does not match this version's features/classes: refit it (benchmarks/fit_round_shapes.py)"
+            )
         _ROUND_MODEL = {k: np.asarray(model[k], dtype=float) for k in ("mean", "scale", "coef", "intercept")}
         _ROUND_MODEL["classes"] = list(model["classes"])
     return _ROUND_MODEL

@@ -126,8 +126,7 @@ def _embed(Z: np.ndarray, method: str, random_state: int | None) -> np.ndarray:
             import umap
         except ImportError as exc:
             raise ImportError(
-                "the UMAP embedding needs umap-learn: pip install umap-learn "
-                "(or napari-nanocrystal[embedding]), or use embedding='tsne'"
+                "the UMAP embedding needs umap-learn: pip install umap-learn (or napari-nanocrystal[embedding]), or use embedding='tsne'"
             ) from exc
         n_neighbors = max(2, min(15, n - 1))
         n_jobs = 1 if random_state is not None else -1  # umap-learn is only reproducible single-threaded

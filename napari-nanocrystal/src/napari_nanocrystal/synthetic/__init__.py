@@ -25,6 +25,11 @@ from .scale_bar_samples import ScaleBarSample, make_scale_bar_sample
 from .tem import SyntheticTEM, make_tem_image, random_tem_image, write_training_set
 
 __all__ = [
-    "SyntheticTEM", "ScaleBarTruth", "ScaleBarSample", "make_tem_image", "make_scale_bar_sample", "random_tem_image",
+    "SyntheticTEM",
+    "ScaleBarTruth",
+    "ScaleBarSample",
+    "make_tem_image",
+    "make_scale_bar_sample",
+    "random_tem_image",
     "write_training_set",
 ]

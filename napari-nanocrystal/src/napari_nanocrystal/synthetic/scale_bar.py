@@ -183,9 +183,17 @@ def _draw_scale_bar(display, value, unit, rng, **style) -> ScaleBarTruth:
     halo = _text_alpha(text, font, stroke) if stroke else None
     th, tw = alpha.shape
     lay = _layout(
-        (H, W), style["bar_length_px"], style["thickness_px"], (tw, th), rng,
-        position=style["position"], text_side=style["text_side"], align=style["align"],
-        panel=style["panel"], ticks=style["ticks"], margin_px=style["margin_px"],
+        (H, W),
+        style["bar_length_px"],
+        style["thickness_px"],
+        (tw, th),
+        rng,
+        position=style["position"],
+        text_side=style["text_side"],
+        align=style["align"],
+        panel=style["panel"],
+        ticks=style["ticks"],
+        margin_px=style["margin_px"],
     )
     colour = _COLOURS[style["colour"]]
     bright = float(np.mean(colour)) > 0.5

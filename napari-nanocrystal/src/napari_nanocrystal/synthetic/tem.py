@@ -266,7 +266,9 @@ def make_tem_image(
     if next_label < n_particles:
         logger.info("placed %d of %d particles (the field is crowded)", next_label, n_particles)
     labels = relabel[labels]
-    particles = pd.DataFrame(rows_out, columns=["label", "shape_class", "ecd_nm", "area_px", "centroid_y_px", "centroid_x_px", "rotation_deg", "touching"])
+    particles = pd.DataFrame(
+        rows_out, columns=["label", "shape_class", "ecd_nm", "area_px", "centroid_y_px", "centroid_x_px", "rotation_deg", "touching"]
+    )
 
     # image formation: illumination × (transmission + Fresnel fringe) × film, blur, shot noise
     yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
@@ -341,8 +343,9 @@ def random_tem_image(shape: tuple[int, int] = (512, 512), *, rng: np.random.Gene
     )
 
 
-def write_training_set(out_dir, n_images: int, *, shape: tuple[int, int] = (512, 512), seed: int = 0,
-                       overwrite: bool = False, progress=None) -> list[tuple[Path, Path]]:
+def write_training_set(
+    out_dir, n_images: int, *, shape: tuple[int, int] = (512, 512), seed: int = 0, overwrite: bool = False, progress=None
+) -> list[tuple[Path, Path]]:
     """Write ``n_images`` :func:`random_tem_image` pairs for ``nanocrystal train --labeled``.
 
     Files: ``synthetic-<seed>-<i>_image.png`` (8-bit gray) and ``..._instances.tif`` (instance
@@ -361,7 +364,9 @@ def write_training_set(out_dir, n_images: int, *, shape: tuple[int, int] = (512,
     paths = [labelled_pair_paths(out, f"synthetic-{int(seed)}-{i:04d}") for i in range(n_images)]
     existing = [str(p) for pair in paths for p in pair if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{len(existing)} files exist already (e.g. {existing[0]}); pass overwrite=True / --overwrite to replace them")
+        raise FileExistsError(
+            f"{len(existing)} files exist already (e.g. {existing[0]}); pass overwrite=True / --overwrite to replace them"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for i, (image_path, labels_path) in enumerate(paths):
         sample = random_tem_image(shape, rng=np.random.default_rng([int(seed), i]))

@@ -78,8 +78,7 @@ def _otsu_detector(diameter_px: float | None, smooth_px: float) -> BoxDetector:
 def _mmdet_detector(checkpoint, config, score_threshold: float, device: str) -> BoxDetector:
     if checkpoint is None:
         raise ValueError(
-            "detector='mmdet' needs checkpoint=<detector.pth>, the weights written by "
-            "napari_nanocrystal.detection.train_detector"
+            "detector='mmdet' needs checkpoint=<detector.pth>, the weights written by napari_nanocrystal.detection.train_detector"
         )
     try:
         detection = importlib.import_module("..detection", __package__)  # by name: detection imports .boxes
@@ -173,6 +172,14 @@ def load_box_detector(
         return lambda image: _split_detections(user(image), score_threshold)
     if detector not in _BACKENDS:
         raise ValueError(f"detector must be one of {DETECTORS} or a callable, not {detector!r}")
-    options = dict(model=model, checkpoint=checkpoint, config=config, score_threshold=score_threshold,
-                   diameter_px=diameter_px, smooth_px=smooth_px, device=device, confident_background=confident_background)
+    options = dict(
+        model=model,
+        checkpoint=checkpoint,
+        config=config,
+        score_threshold=score_threshold,
+        diameter_px=diameter_px,
+        smooth_px=smooth_px,
+        device=device,
+        confident_background=confident_background,
+    )
     return _BACKENDS[detector](options)

@@ -67,12 +67,24 @@ def iter_weak_labels(
 ) -> Generator[tuple[str, float], None, list[np.ndarray]]:
     """Generator form of :func:`generate_weak_labels`: yields ``(message, fraction)``, returns the maps."""
     items = _as_image_list(images)
-    options = dict(erode_px=erode_px, dilate_px=dilate_px, erode_frac=erode_frac, dilate_frac=dilate_frac, polarity=polarity,
-                   otsu_background=otsu_background)
+    options = dict(
+        erode_px=erode_px,
+        dilate_px=dilate_px,
+        erode_frac=erode_frac,
+        dilate_frac=dilate_frac,
+        polarity=polarity,
+        otsu_background=otsu_background,
+    )
     name = detector if isinstance(detector, str) else getattr(detector, "__name__", "callable")
     yield f"loading detector {name}", 0.0
     detect = load_box_detector(
-        detector, model=model, checkpoint=checkpoint, config=config, score_threshold=score_threshold, diameter_px=diameter_px, device=device,
+        detector,
+        model=model,
+        checkpoint=checkpoint,
+        config=config,
+        score_threshold=score_threshold,
+        diameter_px=diameter_px,
+        device=device,
         confident_background=confident_background,
     )
     maps: list[np.ndarray] = []

@@ -135,7 +135,10 @@ class ComputedDescriptors(_NamedDescriptors):
             logger.log(
                 logging.INFO if n_new else logging.DEBUG,
                 "descriptors of %d structure(s): %d computed, %d from the cache (%.1f s)",
-                len(structures), n_new, n_cached, time.perf_counter() - start,
+                len(structures),
+                n_new,
+                n_cached,
+                time.perf_counter() - start,
             )
         return out
 

@@ -46,10 +46,7 @@ _GROUPS: dict[str, str] = {
     "alkyne": "[CX2]#[CX2]",
 }
 _MOL_FEATURES = (
-    _MOL_SCALARS
-    + tuple(f"mol_log1p_n_{e}" for e in _COUNTED_ELEMENTS)
-    + ("mol_log1p_n_metal",)
-    + tuple(f"mol_log1p_{g}" for g in _GROUPS)
+    _MOL_SCALARS + tuple(f"mol_log1p_n_{e}" for e in _COUNTED_ELEMENTS) + ("mol_log1p_n_metal",) + tuple(f"mol_log1p_{g}" for g in _GROUPS)
 )
 _SHAPE_FEATURES = (
     "shape_has_conformer",
@@ -81,9 +78,7 @@ FRACTION_ELEMENTS: tuple[str, ...] = tuple(s for z, s in enumerate(_SYMBOLS, sta
 _FRACTION_FEATURES = tuple(f"frac_{e}" for e in FRACTION_ELEMENTS) + ("frac_other",)
 
 #: Names of the descriptor vector's entries, in order.
-FEATURE_NAMES: tuple[str, ...] = (
-    _KIND_FEATURES + _MOL_FEATURES + _SHAPE_FEATURES + _INORG_FEATURES + _FRACTION_FEATURES
-)
+FEATURE_NAMES: tuple[str, ...] = _KIND_FEATURES + _MOL_FEATURES + _SHAPE_FEATURES + _INORG_FEATURES + _FRACTION_FEATURES
 _N_KIND, _N_MOL, _N_SHAPE, _N_INORG = len(_KIND_FEATURES), len(_MOL_FEATURES), len(_SHAPE_FEATURES), len(_INORG_FEATURES)
 _MOL_START = _N_KIND
 _SHAPE_START = _MOL_START + _N_MOL

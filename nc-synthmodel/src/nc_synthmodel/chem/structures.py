@@ -76,9 +76,7 @@ class Structure:
         if kind not in KINDS:
             raise ValueError(f"structure {name!r}: kind must be one of {KINDS}, got {kind!r}")
         if kind == "solid" and (smiles or not formula):
-            raise ValueError(
-                f"structure {name!r}: a solid is given by its formula only (got smiles={smiles!r}, formula={formula!r})"
-            )
+            raise ValueError(f"structure {name!r}: a solid is given by its formula only (got smiles={smiles!r}, formula={formula!r})")
         if kind != "solid" and not smiles:
             raise ValueError(f"structure {name!r}: a {kind} needs a SMILES")
 
@@ -106,10 +104,16 @@ def read_structures(path: str | os.PathLike | None = None) -> list[Structure]:
     for row_number, row in enumerate(reader, start=2):
         cells = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         try:
-            structures.append(Structure(
-                cells["name"], smiles=cells["smiles"], formula=cells["formula"], kind=cells["kind"] or None,
-                source=cells.get("source", ""), note=cells.get("note", ""),
-            ))
+            structures.append(
+                Structure(
+                    cells["name"],
+                    smiles=cells["smiles"],
+                    formula=cells["formula"],
+                    kind=cells["kind"] or None,
+                    source=cells.get("source", ""),
+                    note=cells.get("note", ""),
+                )
+            )
         except ValueError as exc:
             raise ValueError(f"{where}, line {row_number}: {exc}") from None
     return structures

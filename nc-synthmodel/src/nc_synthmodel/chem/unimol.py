@@ -143,8 +143,12 @@ class UniMolDescriptors(_NamedDescriptors):
         try:
             with _keep_global_rng():
                 model = UniMolRepr(
-                    data_type="molecule", remove_hs=bool(self.remove_hs), model_name="unimolv1", use_cuda=False,
-                    batch_size=int(self.batch_size), pretrained_model_path=str(folder / weight_name),
+                    data_type="molecule",
+                    remove_hs=bool(self.remove_hs),
+                    model_name="unimolv1",
+                    use_cuda=False,
+                    batch_size=int(self.batch_size),
+                    pretrained_model_path=str(folder / weight_name),
                     pretrained_dict_path=str(folder / dict_name),
                 )
         except RuntimeError as exc:  # load_state_dict: shapes that do not fit the architecture
@@ -208,7 +212,5 @@ def _state_dict(checkpoint, path: Path) -> Mapping:
                 checkpoint = checkpoint[key]
                 break
     if not isinstance(checkpoint, Mapping) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise ValueError(
-            f"{path}: expected a state dict of tensors (optionally under 'model'), got {type(checkpoint).__name__}"
-        )
+        raise ValueError(f"{path}: expected a state dict of tensors (optionally under 'model'), got {type(checkpoint).__name__}")
     return checkpoint

@@ -93,8 +93,7 @@ def _check_consistent(structure: Structure, mol) -> None:
     found = _mol_composition(mol)
     if set(expected) != set(found) or any(abs(expected[e] - found[e]) > 1e-6 for e in expected):
         raise ValueError(
-            f"structure {structure.name!r}: the SMILES gives {_hill_formula(found)} "
-            f"but the formula says {structure.formula!r}"
+            f"structure {structure.name!r}: the SMILES gives {_hill_formula(found)} but the formula says {structure.formula!r}"
         )
 
 
@@ -273,9 +272,7 @@ def _compute_vector(structure: Structure, random_state: int, max_iters: int) -> 
         mol = _parse_smiles(structure)
         _check_consistent(structure, mol)
         if structure.kind == "molecule" and mol.GetNumAtoms() and len(_components(mol)) > 1:
-            raise ValueError(
-                f"structure {structure.name!r}: a molecule is one component; use kind='salt' for {structure.smiles!r}"
-            )
+            raise ValueError(f"structure {structure.name!r}: a molecule is one component; use kind='salt' for {structure.smiles!r}")
         vector[_MOL_START:_SHAPE_START] = _molecule_features(mol)
         vector[_SHAPE_START:_INORG_START] = _shape_features(mol, random_state, max_iters)
         counts = _inorganic_counts(mol)

@@ -128,13 +128,27 @@ def _cv(args: argparse.Namespace) -> int:
             raise ValueError("--protocol grouped needs --source raw_recipe_dataset.xlsx (publication of each recipe)")
         folds = grouped_folds(recipes, publication_groups(recipes, args.source), train_max_size_nm=args.train_max_size)
     make_model(args.model, table, **params)  # fail on bad names/parameters before the first fold
-    result = cross_validate(lambda: make_model(args.model, table, **params), recipes, folds, name=args.model,
-                            progress=lambda k, n, m: print(f"fold {k + 1}/{n}: MAE {m['MAE']:.3f} R2 {m['R2']:.3f}",
-                                                           file=sys.stderr))
+    result = cross_validate(
+        lambda: make_model(args.model, table, **params),
+        recipes,
+        folds,
+        name=args.model,
+        progress=lambda k, n, m: print(f"fold {k + 1}/{n}: MAE {m['MAE']:.3f} R2 {m['R2']:.3f}", file=sys.stderr),
+    )
     if args.json:
-        print(json.dumps({"model": args.model, "params": params, "fold_mean": result.fold_mean,
-                          "pooled": result.pooled, "wall_s": result.wall_seconds,
-                          "peak_rss_mb": max(result.peak_rss_mb)}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "params": params,
+                    "fold_mean": result.fold_mean,
+                    "pooled": result.pooled,
+                    "wall_s": result.wall_seconds,
+                    "peak_rss_mb": max(result.peak_rss_mb),
+                },
+                indent=1,
+            )
+        )
     else:
         print(format_results([result], "fold_mean"))
         print(format_results([result], "pooled"))
@@ -166,12 +180,23 @@ def _train(args: argparse.Namespace) -> int:
         model = SynthesisForest(table, **params).fit(recipes, failed_recipes=failed)
     else:
         model = SynthesisTransformer(table, **params)
-        model.fit(recipes, failed_recipes=failed,
-                  progress=lambda stage, e, n, rec: print(f"{stage} {e}/{n}: " + " ".join(
-                      f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"), file=sys.stderr))
+        model.fit(
+            recipes,
+            failed_recipes=failed,
+            progress=lambda stage, e, n, rec: print(
+                f"{stage} {e}/{n}: " + " ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"), file=sys.stderr
+            ),
+        )
     spec = "computed" if args.descriptors == "computed" else str(Path(args.descriptors or "").name or "unimol")
-    model.save(out, metadata={"data": str(args.path), "failed": str(args.failed) if args.failed else None,
-                              "descriptors": spec, "n_recipes": len(recipes)})
+    model.save(
+        out,
+        metadata={
+            "data": str(args.path),
+            "failed": str(args.failed) if args.failed else None,
+            "descriptors": spec,
+            "n_recipes": len(recipes),
+        },
+    )
     print(f"saved {out}")
     return 0
 

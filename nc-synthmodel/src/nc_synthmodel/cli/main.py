@@ -30,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--model", default="transformer", choices=model_names())
     cv.add_argument("--descriptors", help="descriptor table .npz, or 'computed' (default: unimol_descriptors.npz next to PATH)")
     cv.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
-    cv.add_argument("--protocol", choices=("paper", "grouped", "composition"), default="paper",
-                    help="paper folds, folds grouped by publication, or leave one product composition out")
+    cv.add_argument(
+        "--protocol",
+        choices=("paper", "grouped", "composition"),
+        default="paper",
+        help="paper folds, folds grouped by publication, or leave one product composition out",
+    )
     cv.add_argument("--source", help="raw_recipe_dataset.xlsx for --protocol grouped")
     cv.add_argument("--train-max-size", type=float, default=None, help="drop training recipes above this size (nm)")
     cv.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
@@ -46,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--failed", help="failed recipes (negatives of the success head)")
     train.add_argument("--descriptors", help="descriptor table .npz, or 'computed'")
     train.add_argument("--roles", help=f"{ROLES_FILE} (default: next to PATH)")
-    train.add_argument("--kind", choices=("transformer", "forest"), default="transformer",
-                       help="SynthesisTransformer, or SynthesisForest (trees: size, shape, success)")
+    train.add_argument(
+        "--kind",
+        choices=("transformer", "forest"),
+        default="transformer",
+        help="SynthesisTransformer, or SynthesisForest (trees: size, shape, success)",
+    )
     train.add_argument("--preset", choices=sorted(TRANSFORMER_PRESETS), default="transformer", help="transformer preset")
     train.add_argument("--set", action="append", metavar="NAME=VALUE", help="model parameter (repeatable)")
     train.add_argument("--overwrite", action="store_true", help="replace a model already in --out")

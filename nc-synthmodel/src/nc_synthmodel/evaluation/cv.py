@@ -153,8 +153,10 @@ def cross_validate(
             raise ValueError(f"fold {k}: training and validation share recipes")
         if not np.isfinite(y[val_idx]).all():
             raise ValueError(f"fold {k}: {int((~np.isfinite(y[val_idx])).sum())} validation recipe(s) have no target")
-    tasks = [(estimator_factory, [recipes[i] for i in train_idx], y[train_idx], [recipes[i] for i in val_idx], y[val_idx],
-              monitor_every) for train_idx, val_idx in folds]
+    tasks = [
+        (estimator_factory, [recipes[i] for i in train_idx], y[train_idx], [recipes[i] for i in val_idx], y[val_idx], monitor_every)
+        for train_idx, val_idx in folds
+    ]
     if int(n_jobs) == 1:
         outcomes = (_fit_fold(*task) for task in tasks)
     else:
@@ -176,7 +178,13 @@ def cross_validate(
         y_pred.append(pred)
         logger.info(
             "%s fold %d/%d: MAE %.3f R2 %.3f (fit %.1f s, +%.0f MiB)",
-            name or "cv", k + 1, len(folds), metrics["MAE"], metrics["R2"], outcome["fit_s"], outcome["peak_mb"],
+            name or "cv",
+            k + 1,
+            len(folds),
+            metrics["MAE"],
+            metrics["R2"],
+            outcome["fit_s"],
+            outcome["peak_mb"],
         )
         if progress is not None:
             progress(k, len(folds), metrics)

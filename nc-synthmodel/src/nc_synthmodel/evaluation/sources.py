@@ -88,7 +88,7 @@ def _normalise_doi(doi) -> str | None:
     text = doi.strip()
     for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:"):
         if text.lower().startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     return text.strip().lower()
 
 
@@ -142,10 +142,7 @@ def _read_sources(path: Path) -> list[_Source]:
             _Source(
                 row_id=f"xlsx-{index + 2}",
                 product=_text(row.get("Nanocrystal Composition")),
-                numbers=tuple(
-                    _q(_number(row.get(c)))
-                    for c in ("injection temperature/℃", "reaction temperature/℃", "reaction time/min")
-                ),
+                numbers=tuple(_q(_number(row.get(c))) for c in ("injection temperature/℃", "reaction temperature/℃", "reaction time/min")),
                 chemicals=_sorted_chemicals(chemicals),
                 size_nm=_number(row.get("D/nm")),
                 n_particles=_number(row.get("Number of statistics")),
@@ -200,7 +197,8 @@ def link_recipes(recipes: Sequence[Recipe], source: Sequence[Recipe] | str | os.
         if not candidates:
             stage = "tolerant"
             candidates = [
-                i for i in by_names.get((mine.product, mine.names), [])
+                i
+                for i in by_names.get((mine.product, mine.names), [])
                 if all(_close(a, b) for a, b in zip(mine.numbers, sources[i].numbers))
                 and all(_close(a[1], b[1]) for a, b in zip(mine.chemicals, sources[i].chemicals))
             ]
@@ -226,7 +224,11 @@ def link_recipes(recipes: Sequence[Recipe], source: Sequence[Recipe] | str | os.
     links = SourceLinks(rows, dois, stages, n_ambiguous, counts)
     logger.info(
         "linked %d of %d recipes to a source row or publication (%.2f %%): %s; %d ambiguous",
-        len(stages) - counts.get("unmatched", 0), len(stages), 100 * links.match_rate, counts, n_ambiguous,
+        len(stages) - counts.get("unmatched", 0),
+        len(stages),
+        100 * links.match_rate,
+        counts,
+        n_ambiguous,
     )
     return links
 

@@ -19,8 +19,18 @@ import numpy as np
 from ..contract import Recipe
 from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_targets, tolerant_size_mask
 
-__all__ = ["PAPER_MAX_SIZE_NM", "PAPER_TOLERANCE", "Folds", "composition", "composition_folds", "grouped_folds",
-           "paper_folds", "paper_pool", "size_targets", "tolerant_size_mask"]
+__all__ = [
+    "PAPER_MAX_SIZE_NM",
+    "PAPER_TOLERANCE",
+    "Folds",
+    "composition",
+    "composition_folds",
+    "grouped_folds",
+    "paper_folds",
+    "paper_pool",
+    "size_targets",
+    "tolerant_size_mask",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +93,9 @@ def paper_folds(
         folds.append((np.flatnonzero(train & keep), val_idx))
     logger.info(
         "paper folds: pool %d of %d recipes, validation sizes %s",
-        len(pool), len(recipes), [len(v) for _, v in folds],
+        len(pool),
+        len(recipes),
+        [len(v) for _, v in folds],
     )
     return folds
 

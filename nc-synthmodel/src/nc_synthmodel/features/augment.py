@@ -123,7 +123,10 @@ class IntermediateAugmenter:
             n_copies += len(copies)
         logger.info(
             "augmented %d of %d recipes into %d copies (%.2f per augmented recipe)",
-            n_augmented, n_recipes, n_copies, n_copies / n_augmented if n_augmented else 0.0,
+            n_augmented,
+            n_recipes,
+            n_copies,
+            n_copies / n_augmented if n_augmented else 0.0,
         )
         return out
 
@@ -144,9 +147,7 @@ class IntermediateAugmenter:
         if isinstance(known, DescriptorTable):
             return known.intermediates
         if isinstance(known, str) or not isinstance(known, Collection):
-            raise TypeError(
-                f"known_intermediates must be a set of 'A@B' names or a DescriptorTable, got {type(known).__name__}"
-            )
+            raise TypeError(f"known_intermediates must be a set of 'A@B' names or a DescriptorTable, got {type(known).__name__}")
         return frozenset(known)
 
     def _rng(self, recipe_id: str) -> np.random.Generator:

@@ -84,10 +84,7 @@ class UnknownProductError(UnknownChemicalError):
     """Products without a descriptor; ``names`` lists them."""
 
     def __str__(self) -> str:
-        return (
-            super().__str__()
-            + ' Or encode them as the zero vector, as the authors did: RecipeEncoder(..., unknown_product="zeros").'
-        )
+        return super().__str__() + ' Or encode them as the zero vector, as the authors did: RecipeEncoder(..., unknown_product="zeros").'
 
 
 @dataclass
@@ -236,7 +233,10 @@ class RecipeEncoder:
         self.descriptor_fingerprint_ = _fingerprint(self.descriptors)
         logger.info(
             "fitted RecipeEncoder on %d recipes (%d names; amount center %.3g scale %.3g)",
-            len(recipes), len(vocabulary), self.amount_center_, self.amount_scale_,
+            len(recipes),
+            len(vocabulary),
+            self.amount_center_,
+            self.amount_scale_,
         )
         return self
 
@@ -324,7 +324,7 @@ class RecipeEncoder:
         dimension differs; a different table of the same dimension is logged as a warning.
         """
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(f"not a RecipeEncoder document (expected \"format\": {_FORMAT!r})")
+            raise ValueError(f'not a RecipeEncoder document (expected "format": {_FORMAT!r})')
         if data.get("format_version") != _FORMAT_VERSION:
             raise ValueError(f"RecipeEncoder format_version {data.get('format_version')!r} is not supported ({_FORMAT_VERSION})")
         if data["descriptor_dim"] != descriptors.dim:
@@ -391,9 +391,7 @@ class RecipeEncoder:
         too_long = [r.id for r in recipes if len(r.chemicals) > self.max_chemicals]
         if too_long:
             shown = ", ".join(too_long[:10]) + (" …" if len(too_long) > 10 else "")
-            raise ValueError(
-                f"{len(too_long)} recipe(s) have more than max_chemicals={self.max_chemicals} chemicals: {shown}"
-            )
+            raise ValueError(f"{len(too_long)} recipe(s) have more than max_chemicals={self.max_chemicals} chemicals: {shown}")
 
     def _amount_values(self, amounts: np.ndarray) -> np.ndarray:
         amounts = np.asarray(amounts, dtype=float)
@@ -405,9 +403,9 @@ class RecipeEncoder:
 
     @staticmethod
     def _condition_values(recipes: list[Recipe]) -> np.ndarray:
-        values = np.array(
-            [[getattr(r.conditions, name) for name in CONDITION_NAMES] for r in recipes], dtype=float
-        ).reshape(len(recipes), len(CONDITION_NAMES))
+        values = np.array([[getattr(r.conditions, name) for name in CONDITION_NAMES] for r in recipes], dtype=float).reshape(
+            len(recipes), len(CONDITION_NAMES)
+        )
         for column, use_log in enumerate(_LOG1P_CONDITIONS):
             if use_log:
                 values[:, column] = np.log1p(values[:, column])
@@ -437,7 +435,8 @@ class RecipeEncoder:
         if missing:  # asked for: unknown_product="zeros"
             logger.info(
                 "%d product(s) without a descriptor are encoded as the zero vector: %s",
-                len(missing), ", ".join(missing),
+                len(missing),
+                ", ".join(missing),
             )
         zero = set(missing) | {""}
         known = [n for n in unique if n not in zero]

@@ -16,13 +16,13 @@ def _read_json(path: Path) -> RecipeSet:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("schema") != "nc-recipes":
-        raise ValueError(f"{path}: not an nc-recipes JSON document (missing \"schema\": \"nc-recipes\")")
+        raise ValueError(f'{path}: not an nc-recipes JSON document (missing "schema": "nc-recipes")')
     version = str(document.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise ValueError(f"{path}: schema_version {version!r} is not supported (this library reads {SCHEMA_VERSION.split('.')[0]}.x)")
     items = document.get("recipes")
     if not isinstance(items, list):
-        raise ValueError(f"{path}: \"recipes\" must be a list")
+        raise ValueError(f'{path}: "recipes" must be a list')
     recipes, errors = [], []
     for row, item in enumerate(items, start=1):
         recipe_id = str(item.get("id")) if isinstance(item, dict) and "id" in item else None

@@ -14,11 +14,16 @@ from .roles import ChemicalRoles, _reactant_role
 
 _XLSX_SLOTS = 10
 _XLSX_COLUMNS = (
-    ["cationic precursor", "anionic precursor", "Nanocrystal Composition", "injection temperature/℃",
-     "reaction temperature/℃", "reaction time/min"]
+    [
+        "cationic precursor",
+        "anionic precursor",
+        "Nanocrystal Composition",
+        "injection temperature/℃",
+        "reaction temperature/℃",
+        "reaction time/min",
+    ]
     + [f"{kind}{'' if i == 0 else f'.{i}'}" for i in range(_XLSX_SLOTS) for kind in ("additive amount/mmol", "reactants")]
-    + ["D/nm", "Size distribution/%", "shape", "Number of statistics", "DOI", "Using Segmentation Models/Y or N",
-       "heating rate/℃ min-1"]
+    + ["D/nm", "Size distribution/%", "shape", "Number of statistics", "DOI", "Using Segmentation Models/Y or N", "heating rate/℃ min-1"]
 )
 _XLSX_UNKNOWN = {"?", "？", ""}
 
@@ -105,19 +110,21 @@ def _xlsx_bytes(recipes: Iterable[Recipe]) -> bytes:
             raise ValueError(f"recipe {recipe.id}: {len(recipe.chemicals)} chemicals do not fit the {_XLSX_SLOTS} xlsx slots")
         c, o, p = recipe.conditions, recipe.outcome, recipe.provenance
         row: dict[str, Any] = dict.fromkeys(_XLSX_COLUMNS)
-        row.update({
-            "Nanocrystal Composition": recipe.product.name if recipe.product else None,
-            "injection temperature/℃": c.injection_temp_c,
-            "reaction temperature/℃": c.reaction_temp_c,
-            "reaction time/min": c.time_min,
-            "heating rate/℃ min-1": c.heating_rate_c_per_min,
-            "D/nm": "?" if o is None or o.size_nm is None else o.size_nm,
-            "Size distribution/%": "?" if o is None or o.size_dispersion_pct is None else o.size_dispersion_pct,
-            "shape": None if o is None else o.shape,
-            "Number of statistics": "?" if o is None or o.n_particles is None else o.n_particles,
-            "DOI": p.doi,
-            "Using Segmentation Models/Y or N": None if p.size_from_segmentation is None else "YN"[not p.size_from_segmentation],
-        })
+        row.update(
+            {
+                "Nanocrystal Composition": recipe.product.name if recipe.product else None,
+                "injection temperature/℃": c.injection_temp_c,
+                "reaction temperature/℃": c.reaction_temp_c,
+                "reaction time/min": c.time_min,
+                "heating rate/℃ min-1": c.heating_rate_c_per_min,
+                "D/nm": "?" if o is None or o.size_nm is None else o.size_nm,
+                "Size distribution/%": "?" if o is None or o.size_dispersion_pct is None else o.size_dispersion_pct,
+                "shape": None if o is None else o.shape,
+                "Number of statistics": "?" if o is None or o.n_particles is None else o.n_particles,
+                "DOI": p.doi,
+                "Using Segmentation Models/Y or N": None if p.size_from_segmentation is None else "YN"[not p.size_from_segmentation],
+            }
+        )
         for i, chemical in enumerate(recipe.chemicals):
             suffix = "" if i == 0 else f".{i}"
             row[f"reactants{suffix}"] = chemical.name

@@ -23,8 +23,19 @@ from .threads import torch_threads
 from .trainer import _Batches, _Compact
 from .transformer import SynthesisTransformer
 
-__all__ = ["DEFAULT_MODEL_DIR", "MODEL_BOUNDS", "ModelFormatError", "SynthesisForest", "SynthesisTransformer",
-           "TRANSFORMER_PRESETS", "default_model", "load_model", "make_model", "model_names", "torch_threads"]
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "MODEL_BOUNDS",
+    "ModelFormatError",
+    "SynthesisForest",
+    "SynthesisTransformer",
+    "TRANSFORMER_PRESETS",
+    "default_model",
+    "load_model",
+    "make_model",
+    "model_names",
+    "torch_threads",
+]
 _PRIVATE_REEXPORTS = (_Batches, _Compact)  # tests reach these through nc_synthmodel.models
 
 #: Where the shipped default model lives (inside the installed package).

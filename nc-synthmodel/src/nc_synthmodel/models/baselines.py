@@ -309,9 +309,7 @@ def _lstm_net(token_dim: int, n_conditions: int, embed_size: int, hidden_size: i
             super().__init__()
             self.embed = nn.Sequential(nn.Linear(token_dim, embed_size), nn.ReLU())
             self.lstm = nn.LSTM(embed_size, hidden_size, num_layers=n_layers, batch_first=True)
-            self.head = nn.Sequential(
-                nn.Linear(hidden_size + n_conditions, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1)
-            )
+            self.head = nn.Sequential(nn.Linear(hidden_size + n_conditions, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
 
         def forward(self, tokens, lengths, conditions):
             packed = pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
@@ -341,18 +339,14 @@ def _rf(
     from sklearn.ensemble import RandomForestRegressor
 
     # p/3 features per split (Breiman's choice for regression): as good as all 109 here, 3x faster
-    forest = RandomForestRegressor(
-        n_estimators=n_estimators, max_features=max_features, random_state=random_state, n_jobs=n_jobs
-    )
+    forest = RandomForestRegressor(n_estimators=n_estimators, max_features=max_features, random_state=random_state, n_jobs=n_jobs)
     return FlatFeatureRegressor(descriptors, forest, **params)
 
 
 def _gb(descriptors: DescriptorTable, random_state: int = 0, max_iter: int = 500, **params) -> FlatFeatureRegressor:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    boosting = HistGradientBoostingRegressor(
-        max_iter=max_iter, learning_rate=0.05, early_stopping=False, random_state=random_state
-    )
+    boosting = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.05, early_stopping=False, random_state=random_state)
     return FlatFeatureRegressor(descriptors, boosting, **params)
 
 

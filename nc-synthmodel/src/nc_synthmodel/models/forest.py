@@ -156,10 +156,20 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         encode cannot be predicted.
     """
 
-    def __init__(self, descriptors: DescriptorTable, size_model: str = "RF", train_max_size_nm: float | None = 20.0,
-                 inner_folds: int = 5, n_estimators: int = 300, gb_max_iter: int = 500,
-                 classifier_estimators: int = 100, classifier_min_samples_leaf: int = 2, unknown_product: str = "zeros",
-                 random_state: int = 0, n_jobs: int | None = None):
+    def __init__(
+        self,
+        descriptors: DescriptorTable,
+        size_model: str = "RF",
+        train_max_size_nm: float | None = 20.0,
+        inner_folds: int = 5,
+        n_estimators: int = 300,
+        gb_max_iter: int = 500,
+        classifier_estimators: int = 100,
+        classifier_min_samples_leaf: int = 2,
+        unknown_product: str = "zeros",
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ):
         self.descriptors = descriptors
         self.size_model = size_model
         self.train_max_size_nm = train_max_size_nm
@@ -172,8 +182,17 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    _SAVED_PARAMS = ("size_model", "train_max_size_nm", "inner_folds", "n_estimators", "gb_max_iter",
-                     "classifier_estimators", "classifier_min_samples_leaf", "unknown_product", "random_state")
+    _SAVED_PARAMS = (
+        "size_model",
+        "train_max_size_nm",
+        "inner_folds",
+        "n_estimators",
+        "gb_max_iter",
+        "classifier_estimators",
+        "classifier_min_samples_leaf",
+        "unknown_product",
+        "random_state",
+    )
 
     # ------------------------------------------------------------------ fit
 
@@ -221,8 +240,9 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         P, truth = [], []
         for train, val in paper_folds(recipes, n_splits=self.inner_folds, random_state=self.random_state):
             train = train[self._size_rows(y[train])]
-            column = [self._regressor(name).fit([recipes[i] for i in train], y[train]).predict([recipes[i] for i in val])
-                      for name in ("RF", "GB")]
+            column = [
+                self._regressor(name).fit([recipes[i] for i in train], y[train]).predict([recipes[i] for i in val]) for name in ("RF", "GB")
+            ]
             known = train[np.isfinite(y[train])]
             column.append(np.full(len(val), float(np.mean(y[known]))))
             P.append(np.column_stack(column))
@@ -239,9 +259,13 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         self._fit_size(recipes, y)
 
         def forest():  # out-of-bag accuracy: an estimate of the classifiers' quality at no extra cost
-            return RandomForestClassifier(n_estimators=self.classifier_estimators,
-                                          min_samples_leaf=self.classifier_min_samples_leaf, oob_score=True,
-                                          random_state=self.random_state, n_jobs=self.n_jobs)
+            return RandomForestClassifier(
+                n_estimators=self.classifier_estimators,
+                min_samples_leaf=self.classifier_min_samples_leaf,
+                oob_score=True,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+            )
 
         encoder = RecipeEncoder(self.descriptors, unknown_product=self.unknown_product).fit(recipes + failed)
         shaped = [r for r in recipes if r.outcome is not None and r.outcome.shape is not None]
@@ -272,8 +296,13 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             return np.zeros(0)
         if self.combination_ is None:
             return self.size_members_[self.size_model].size_nm(recipes)
-        P = np.column_stack([self.size_members_["RF"].size_nm(recipes), self.size_members_["GB"].size_nm(recipes),
-                             np.full(len(recipes), self.train_mean_nm_)])
+        P = np.column_stack(
+            [
+                self.size_members_["RF"].size_nm(recipes),
+                self.size_members_["GB"].size_nm(recipes),
+                np.full(len(recipes), self.train_mean_nm_),
+            ]
+        )
         return np.maximum(combine_members(self.combination_, P), _MIN_SIZE_NM)
 
     def predict_outcomes(self, recipes: Sequence[Recipe]) -> list[dict[str, Any]]:
@@ -284,13 +313,16 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         sizes = self.predict(recipes)
         shapes = self.shape_.probabilities(recipes, len(SHAPE_CLASSES))
         success = self.success_.probabilities(recipes, 2)[:, 1] if self.success_ is not None else None
-        return [{
-            "id": recipe.id,
-            "size_nm": float(sizes[i]),
-            "shape": SHAPE_CLASSES[int(np.argmax(shapes[i]))],
-            "shape_probabilities": {c: float(p) for c, p in zip(SHAPE_CLASSES, shapes[i])},
-            "success_probability": None if success is None else float(success[i]),
-        } for i, recipe in enumerate(recipes)]
+        return [
+            {
+                "id": recipe.id,
+                "size_nm": float(sizes[i]),
+                "shape": SHAPE_CLASSES[int(np.argmax(shapes[i]))],
+                "shape_probabilities": {c: float(p) for c, p in zip(SHAPE_CLASSES, shapes[i])},
+                "success_probability": None if success is None else float(success[i]),
+            }
+            for i, recipe in enumerate(recipes)
+        ]
 
     # ------------------------------------------------------------------ save / load
 
@@ -311,17 +343,21 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         for name, member in members.items():
             arrays.update(member.trees.to_npz_dict(f"{name}/"))
         config = {
-            "format": FOREST_FORMAT, "format_version": _FORMAT_VERSION,
+            "format": FOREST_FORMAT,
+            "format_version": _FORMAT_VERSION,
             "params": {k: getattr(self, k) for k in self._SAVED_PARAMS},
             "members": {name: m.to_dict() for name, m in members.items()},
-            "combination": self.combination_, "train_mean_nm": self.train_mean_nm_,
+            "combination": self.combination_,
+            "train_mean_nm": self.train_mean_nm_,
             "oob_accuracy": getattr(self, "oob_accuracy_", None),
-            "shape_classes": list(SHAPE_CLASSES), "metadata": metadata or {},
+            "shape_classes": list(SHAPE_CLASSES),
+            "metadata": metadata or {},
         }
         trees, table = io.BytesIO(), io.BytesIO()
         np.savez_compressed(trees, **arrays)
-        np.savez(table, names=np.array(self.descriptors.names, dtype=str),
-                 descriptors=self.descriptors.lookup(list(self.descriptors.names)))
+        np.savez(
+            table, names=np.array(self.descriptors.names, dtype=str), descriptors=self.descriptors.lookup(list(self.descriptors.names))
+        )
         atomic_write_bytes(directory / _DESCRIPTORS, table.getvalue())
         atomic_write_bytes(directory / _TREES, trees.getvalue())
         atomic_write_bytes(directory / _CONFIG, json.dumps(config, indent=1).encode("utf-8"))
@@ -329,8 +365,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *,
-             fallback=None) -> SynthesisForest:
+    def load(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *, fallback=None) -> SynthesisForest:
         """Load a model saved by :meth:`save` (arrays only: nothing is unpickled).
 
         ``descriptors`` defaults to the table saved with the model (``fallback``, a function
@@ -346,7 +381,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             descriptors = DescriptorTable.from_npz(directory / _DESCRIPTORS, fallback=fallback)
         params = config.get("params")
         if not isinstance(params, dict) or sorted(set(params) - set(cls._SAVED_PARAMS)):
-            raise ModelFormatError(f"{config_path}: \"params\" must be an object of {list(cls._SAVED_PARAMS)}")
+            raise ModelFormatError(f'{config_path}: "params" must be an object of {list(cls._SAVED_PARAMS)}')
         model = cls(descriptors, **params)
         try:
             model._check_params()
@@ -355,13 +390,14 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
                 for name, spec in config["members"].items():
                     encoder = RecipeEncoder.from_dict(spec["encoder"], descriptors)
                     if spec["encoder"].get("descriptor_fingerprint") != _fingerprint(descriptors):
-                        raise ModelFormatError(f"{directory}: the descriptor table given differs from the one the "
-                                               f"model was trained with; load without `descriptors`")
+                        raise ModelFormatError(
+                            f"{directory}: the descriptor table given differs from the one the "
+                            f"model was trained with; load without `descriptors`"
+                        )
                     trees = TreeArrays.from_npz_dict(arrays, f"{name}/", source=str(directory / _TREES))
                     classes = spec.get("classes")
-                    members[name] = _TreeMember(encoder, trees, str(spec["output"]),
-                                                None if classes is None else [int(c) for c in classes])
-            model.size_members_ = {n[len("size_"):]: m for n, m in members.items() if n.startswith("size_")}
+                    members[name] = _TreeMember(encoder, trees, str(spec["output"]), None if classes is None else [int(c) for c in classes])
+            model.size_members_ = {n[len("size_") :]: m for n, m in members.items() if n.startswith("size_")}
             model.shape_ = members["shape"]
             model.success_ = members.get("success")
             model.combination_ = config.get("combination")
@@ -373,8 +409,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             raise ModelFormatError(f"{directory}: damaged model ({type(exc).__name__}: {exc})") from None
         expected = {model.size_model} if model.size_model in ("RF", "GB") else {"RF", "GB"}
         if set(model.size_members_) != expected or (model.combination_ is None) != (model.size_model in ("RF", "GB")):
-            raise ModelFormatError(f"{config_path}: members {sorted(model.size_members_)} do not fit size_model "
-                                   f"{model.size_model!r}")
+            raise ModelFormatError(f"{config_path}: members {sorted(model.size_members_)} do not fit size_model {model.size_model!r}")
         model.has_success_ = model.success_ is not None
         model.encoder_ = model.shape_.encoder
         model.metadata_ = config.get("metadata", {})

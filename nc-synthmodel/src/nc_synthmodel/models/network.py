@@ -5,8 +5,17 @@ from __future__ import annotations
 from ..features.encoding import TOKEN_PREFIX
 
 
-def build_network(token_dim: int, n_conditions: int, d_model: int, n_layers: int, n_heads: int,
-             dim_feedforward: int, dropout: float, n_shapes: int, condition_tokens: bool = False):
+def build_network(
+    token_dim: int,
+    n_conditions: int,
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    dim_feedforward: int,
+    dropout: float,
+    n_shapes: int,
+    condition_tokens: bool = False,
+):
     """Build the network (torch is imported only here).
 
     ``condition_tokens`` appends the scaled conditions to every token's features (the
@@ -50,4 +59,3 @@ def build_network(token_dim: int, n_conditions: int, d_model: int, n_layers: int
             return self.size_head(z).squeeze(1), self.shape_head(z), self.success_head(z).squeeze(1)
 
     return SynthesisNet()
-

@@ -31,7 +31,6 @@ _DESCRIPTORS = "descriptors.npz"
 _LEGACY_PARAMS = {"condition_tokens": False, "target_scale": "log", "ema_decay": None}
 
 
-
 class ModelFormatError(ValueError):
     """A model directory is missing files or holds something that is not a saved model."""
 
@@ -77,7 +76,7 @@ def size_fit_targets(recipes, y) -> tuple[list, np.ndarray]:
 def _check_saved_params(config_path: Path, params) -> dict:
     """The ``params`` of a saved config, refused (naming the file) if absurd or of the wrong type."""
     if not isinstance(params, dict):
-        raise ModelFormatError(f"{config_path}: \"params\" must be an object, not {type(params).__name__}")
+        raise ModelFormatError(f'{config_path}: "params" must be an object, not {type(params).__name__}')
     for name in ("d_model", "n_layers", "n_heads", "dim_feedforward"):
         value = params.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MODEL_BOUNDS[name]:
@@ -92,7 +91,6 @@ def _check_saved_params(config_path: Path, params) -> dict:
     if d % params["n_heads"]:
         raise ModelFormatError(f"{config_path}: params.d_model ({d}) is not divisible by params.n_heads ({params['n_heads']})")
     return params
-
 
 
 def save_transformer(model, directory: str | os.PathLike, *, metadata: dict | None = None) -> Path:
@@ -117,16 +115,14 @@ def save_transformer(model, directory: str | os.PathLike, *, metadata: dict | No
         "metadata": metadata or {},
     }
     table = io.BytesIO()
-    np.savez(table, names=np.array(model.descriptors.names, dtype=str),
-             descriptors=model.descriptors.lookup(list(model.descriptors.names)))
+    np.savez(table, names=np.array(model.descriptors.names, dtype=str), descriptors=model.descriptors.lookup(list(model.descriptors.names)))
     atomic_write_bytes(directory / _DESCRIPTORS, table.getvalue())
     atomic_write_bytes(directory / _WEIGHTS, save_tensors(state))
     atomic_write_bytes(directory / _CONFIG, json.dumps(config, indent=1).encode("utf-8"))
     return directory
 
 
-def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *,
-                     fallback=None):
+def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *, fallback=None):
     """Load a model saved by :meth:`save`.
 
     ``descriptors`` defaults to the table saved with the model; ``fallback`` (a
@@ -148,7 +144,7 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
             raise ModelFormatError(f"{directory}: not a saved SynthesisTransformer ({path.name} missing)")
     config = read_model_config(config_path, _FORMAT, _FORMAT_VERSION)
     if not isinstance(config.get("encoder"), dict):
-        raise ModelFormatError(f"{config_path}: \"encoder\" is missing or not an object")
+        raise ModelFormatError(f'{config_path}: "encoder" is missing or not an object')
     if _fingerprint(descriptors) != config["encoder"].get("descriptor_fingerprint"):
         raise ModelFormatError(
             f"{directory}: the descriptor table given ({descriptors!r}) differs from the one the model was "
@@ -168,8 +164,17 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
     model.history_ = config.get("history", {})
     model.best_epoch_ = config.get("best_epoch", {})
     model.metadata_ = config.get("metadata", {})
-    net = build_network(model.encoder_.token_dim, 4, model.d_model, model.n_layers, model.n_heads,
-                   model.dim_feedforward, model.dropout, len(SHAPE_CLASSES), model.condition_tokens)
+    net = build_network(
+        model.encoder_.token_dim,
+        4,
+        model.d_model,
+        model.n_layers,
+        model.n_heads,
+        model.dim_feedforward,
+        model.dropout,
+        len(SHAPE_CLASSES),
+        model.condition_tokens,
+    )
     try:
         state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types

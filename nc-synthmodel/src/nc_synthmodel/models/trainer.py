@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 class _Compact:
     """Recipes as vocabulary indices + scaled amounts (what the training loop gathers from)."""
 
-    def __init__(self, encoder: RecipeEncoder, recipes: list[Recipe], vocabulary: dict[str, int],
-                 vectors: list[np.ndarray], chunk: int = 2048):
+    def __init__(
+        self, encoder: RecipeEncoder, recipes: list[Recipe], vocabulary: dict[str, int], vectors: list[np.ndarray], chunk: int = 2048
+    ):
         n = len(recipes)
         self.index = np.zeros((n, encoder.n_tokens), dtype=np.int64)
         self.prefix = np.zeros((n, encoder.n_tokens, TOKEN_PREFIX), dtype=np.float32)
@@ -46,7 +47,7 @@ class _Compact:
             self.n_particles[part] = enc.n_particles
             self.shape_index[part] = enc.shape_index
             self.success[part] = enc.success
-            for (i, j) in zip(*np.nonzero(enc.mask)):
+            for i, j in zip(*np.nonzero(enc.mask)):
                 name = enc.names[i, j]
                 code = vocabulary.get(name)
                 if code is None:
@@ -62,7 +63,6 @@ class _Compact:
 
     def __len__(self) -> int:
         return len(self.index)
-
 
 
 def _sample_copies(copies: _Compact, owner: np.ndarray, per_recipe: int, rng: np.random.Generator) -> _Compact:
@@ -91,12 +91,13 @@ class _Batches:
     """
 
     def __init__(self, sets, batch_size, rng, device, descriptor_matrix):
-        self.fields = {name: np.concatenate([getattr(s, name) for s in sets])
-                       for name in ("index", "prefix", "mask", "conditions", "size_nm", "n_particles",
-                                    "shape_index", "success")}
+        self.fields = {
+            name: np.concatenate([getattr(s, name) for s in sets])
+            for name in ("index", "prefix", "mask", "conditions", "size_nm", "n_particles", "shape_index", "success")
+        }
         n_tokens = self.fields["mask"].sum(axis=1)
         by_length = np.lexsort((rng.random(len(n_tokens)), n_tokens))
-        batches = [by_length[start:start + batch_size] for start in range(0, len(by_length), batch_size)]
+        batches = [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
         self.batches = [batches[k] for k in rng.permutation(len(batches))]
         self.device, self.matrix = device, descriptor_matrix
 
@@ -139,9 +140,7 @@ def _masked_bce(logits, target):
     return torch.nn.functional.binary_cross_entropy_with_logits(logits[known], target[known].float())
 
 
-
-def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation, descriptor_matrix,
-               device, rng, progress, monitor) -> None:
+def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation, descriptor_matrix, device, rng, progress, monitor) -> None:
     import torch
 
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=model.weight_decay)
@@ -185,8 +184,7 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
             n = len(b["size"])
             totals += n * np.array([float(loss_size.detach()), float(loss_shape.detach()), float(loss_success.detach())])
             seen += n
-        record = {"epoch": epoch, "size_loss": totals[0] / seen, "shape_loss": totals[1] / seen,
-                  "success_loss": totals[2] / seen}
+        record = {"epoch": epoch, "size_loss": totals[0] / seen, "shape_loss": totals[1] / seen, "success_loss": totals[2] / seen}
         if validation is not None:
             pred = model._predict_compact(scored, validation, descriptor_matrix, device)["size_nm"]
             record["val_MAE"] = float(np.mean(np.abs(pred - validation.size_nm)))
@@ -195,11 +193,11 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
         monitored, eval_every = monitor
         if monitored is not None and ((epoch + 1) % eval_every == 0 or epoch == n_epochs - 1):
             pred = model._predict_compact(scored, monitored, descriptor_matrix, device)["size_nm"]
-            model.eval_history_.append({"stage": stage, "epoch": epoch, "MAE": float(np.mean(np.abs(pred - monitored.size_nm))),
-                                       "size_nm": pred.tolist()})
+            model.eval_history_.append(
+                {"stage": stage, "epoch": epoch, "MAE": float(np.mean(np.abs(pred - monitored.size_nm))), "size_nm": pred.tolist()}
+            )
         model.history_[stage].append(record)
-        logger.info("%s epoch %d/%d: %s", stage, epoch + 1, n_epochs,
-                    ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
+        logger.info("%s epoch %d/%d: %s", stage, epoch + 1, n_epochs, ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
         if progress is not None:
             progress(stage, epoch + 1, n_epochs, record)
     if best[2] is not None:
@@ -209,6 +207,7 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
         if ema is not None:
             net.load_state_dict(ema.module.state_dict())
         model.best_epoch_[stage] = n_epochs - 1
+
 
 def size_loss(model, huber, size_out, b, max_size):
     import torch
@@ -230,5 +229,6 @@ def size_loss(model, huber, size_out, b, max_size):
         keep = keep & tolerant_size_mask(pred_nm, size_nm, b["n_particles"], tolerance=model.tolerance)
     keep = keep.float()
     return (loss * keep).sum() / known.float().sum().clamp(min=1.0)
+
 
 # ------------------------------------------------------------------ predict

@@ -1,5 +1,8 @@
 """The synthesis transformer (Gu, Liang et al., ACS Nano 2025): recipe → size, shape, success.
 
+(~520 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
+the training loop and persistence already live in network.py, trainer.py and persistence.py.)
+
 Architecture (paper, Methods "Transformer model"): every chemical is a token
 ``[product flag, scaled amount, descriptor]`` (:class:`~nc_synthmodel.encoding.RecipeEncoder`),
 projected to ``d_model``; a learnable CLS token is prepended; a pre-LayerNorm transformer
@@ -43,7 +46,6 @@ nothing else; a table passed explicitly (e.g. one with a fallback for new chemic
 hold the same vectors, or loading fails.
 """
 
-
 from __future__ import annotations
 
 import logging
@@ -84,7 +86,6 @@ def _check_positive_int(owner, names: Sequence[str], allow_zero: Sequence[str] =
         low = 0 if name in allow_zero else 1
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
 
 
 class SynthesisTransformer(RegressorMixin, BaseEstimator):
@@ -221,8 +222,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         _check_positive_int(self, ("d_model", "n_layers", "n_heads", "dim_feedforward", "batch_size", "augment_copies"))
-        _check_positive_int(self, ("pretrain_epochs", "finetune_epochs", "augment_per_epoch"),
-                            allow_zero=("pretrain_epochs", "finetune_epochs", "augment_per_epoch"))
+        _check_positive_int(
+            self,
+            ("pretrain_epochs", "finetune_epochs", "augment_per_epoch"),
+            allow_zero=("pretrain_epochs", "finetune_epochs", "augment_per_epoch"),
+        )
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if self.pretrain_epochs + self.finetune_epochs == 0:
@@ -247,9 +251,16 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    def fit(self, recipes: Sequence[Recipe], y=None, *, failed_recipes: Sequence[Recipe] | None = None,
-            progress: ProgressCallback | None = None, eval_set: tuple[Sequence[Recipe], Any] | None = None,
-            eval_every: int = 1) -> SynthesisTransformer:
+    def fit(
+        self,
+        recipes: Sequence[Recipe],
+        y=None,
+        *,
+        failed_recipes: Sequence[Recipe] | None = None,
+        progress: ProgressCallback | None = None,
+        eval_set: tuple[Sequence[Recipe], Any] | None = None,
+        eval_every: int = 1,
+    ) -> SynthesisTransformer:
         """Train on ``recipes`` (sizes ``y`` in nm, NaN where unknown; default their outcomes).
 
         ``failed_recipes`` (no outcome needed) are the negatives of the success head; without
@@ -269,13 +280,14 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         if eval_set is not None:
             eval_recipes, eval_y = list(eval_set[0]), np.asarray(eval_set[1], dtype=float).ravel()
             if len(eval_recipes) != len(eval_y) or not len(eval_y) or not np.isfinite(eval_y).all():
-                raise ValueError("eval_set must be (recipes, sizes) of equal, non-zero length with finite sizes, "
-                                 f"got {len(eval_recipes)} recipes and {len(eval_y)} sizes")
+                raise ValueError(
+                    "eval_set must be (recipes, sizes) of equal, non-zero length with finite sizes, "
+                    f"got {len(eval_recipes)} recipes and {len(eval_y)} sizes"
+                )
         rng = np.random.default_rng(self.random_state)
 
         # validation split: solid training recipes with a size (never the caller's held-out data)
-        counts = np.array([r.outcome.n_particles if r.outcome and r.outcome.n_particles is not None else -1
-                           for r in recipes])
+        counts = np.array([r.outcome.n_particles if r.outcome and r.outcome.n_particles is not None else -1 for r in recipes])
         solid = np.flatnonzero(known & (counts >= SOLID_MIN_PARTICLES))
         if self.finetune_max_size_nm is not None:
             solid = solid[y[solid] <= self.finetune_max_size_nm]
@@ -323,8 +335,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 copies.size_nm = originals.size_nm[copy_owner]
                 copies.success[:] = 1
                 self.n_copies_ = len(copy_recipes)
-            logger.info("augmentation: %d copies of %d recipes in %.1f s", len(copy_recipes), len(train_recipes),
-                        time.perf_counter() - t0)
+            logger.info("augmentation: %d copies of %d recipes in %.1f s", len(copy_recipes), len(train_recipes), time.perf_counter() - t0)
 
         monitored = None
         if eval_set is not None:  # encoded after the training sets: their descriptor rows stay as they are
@@ -338,11 +349,21 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.has_success_ = failed_set is not None
         with torch_threads(self.n_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
-            net = build_network(self.encoder_.token_dim, 4, self.d_model, self.n_layers, self.n_heads,
-                           self.dim_feedforward, self.dropout, len(SHAPE_CLASSES), self.condition_tokens).to(device)
+            net = build_network(
+                self.encoder_.token_dim,
+                4,
+                self.d_model,
+                self.n_layers,
+                self.n_heads,
+                self.dim_feedforward,
+                self.dropout,
+                len(SHAPE_CLASSES),
+                self.condition_tokens,
+            ).to(device)
             descriptor_matrix = torch.from_numpy(matrix).to(device)
-            used = np.unique(np.concatenate([originals.index[originals.mask]] +
-                                            ([failed_set.index[failed_set.mask]] if failed_set else [])))
+            used = np.unique(
+                np.concatenate([originals.index[originals.mask]] + ([failed_set.index[failed_set.mask]] if failed_set else []))
+            )
             with torch.no_grad():
                 stats = descriptor_matrix[torch.from_numpy(used).to(device)]
                 net.descriptor_mean.copy_(stats.mean(0))
@@ -354,18 +375,31 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 factor = self.finetune_lr_factor if self.pretrain_epochs > 0 else 1.0
                 stages.append(("finetune", self.finetune_epochs, self.learning_rate * factor, self.finetune_max_size_nm))
             for stage, n_epochs, lr, max_size in stages:
+
                 def epoch_sets(epoch_rng, stage=stage):
                     sets = [originals] + ([failed_set] if failed_set is not None else [])
                     if stage == "pretrain" and copies is not None and self.augment_per_epoch > 0:
                         sets.append(_sample_copies(copies, copy_owner, self.augment_per_epoch, epoch_rng))
                     return sets
 
-                run_stage(self, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
-                                descriptor_matrix, device, rng, progress, (monitored, int(eval_every)))
+                run_stage(
+                    self,
+                    net,
+                    stage,
+                    n_epochs,
+                    lr,
+                    max_size,
+                    epoch_sets,
+                    validation,
+                    descriptor_matrix,
+                    device,
+                    rng,
+                    progress,
+                    (monitored, int(eval_every)),
+                )
         net.eval()
         self.net_ = net.cpu()
         return self
-
 
     def _size_loss(self, huber, size_out, b, max_size):
         """The size loss of one batch (:func:`~nc_synthmodel.models.trainer.size_loss`)."""
@@ -391,15 +425,19 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 width = max(1, int(data.mask[part].sum(axis=1).max()))
                 idx = torch.from_numpy(data.index[part, :width]).to(device)
                 size, shape, success = net(
-                    torch.from_numpy(data.prefix[part, :width]).to(device), descriptor_matrix[idx],
+                    torch.from_numpy(data.prefix[part, :width]).to(device),
+                    descriptor_matrix[idx],
                     torch.from_numpy(data.mask[part, :width]).to(device),
                     torch.from_numpy(data.conditions[part]).to(device),
                 )
                 sizes.append(self._size_nm(size).cpu().numpy())
                 shapes.append(torch.softmax(shape, dim=1).cpu().numpy())
                 successes.append(torch.sigmoid(success).cpu().numpy())
-        return {"size_nm": np.concatenate(sizes).astype(float), "shape_probabilities": np.concatenate(shapes),
-                "success_probability": np.concatenate(successes).astype(float)}
+        return {
+            "size_nm": np.concatenate(sizes).astype(float),
+            "shape_probabilities": np.concatenate(shapes),
+            "success_probability": np.concatenate(successes).astype(float),
+        }
 
     def _predict_all(self, recipes: Sequence[Recipe]) -> dict[str, np.ndarray]:
         import torch
@@ -433,31 +471,53 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         results = []
         for i in range(len(recipes)):
             probs = out["shape_probabilities"][i]
-            results.append({
-                "id": recipes[i].id,
-                "size_nm": float(out["size_nm"][i]),
-                "shape": SHAPE_CLASSES[int(np.argmax(probs))],
-                "shape_probabilities": {c: float(p) for c, p in zip(SHAPE_CLASSES, probs)},
-                "success_probability": float(out["success_probability"][i]) if self.has_success_ else None,
-            })
+            results.append(
+                {
+                    "id": recipes[i].id,
+                    "size_nm": float(out["size_nm"][i]),
+                    "shape": SHAPE_CLASSES[int(np.argmax(probs))],
+                    "shape_probabilities": {c: float(p) for c, p in zip(SHAPE_CLASSES, probs)},
+                    "success_probability": float(out["success_probability"][i]) if self.has_success_ else None,
+                }
+            )
         return results
-
 
     # ------------------------------------------------------------------ save / load
 
-    _SAVED_PARAMS = ("d_model", "n_layers", "n_heads", "dim_feedforward", "dropout", "augment", "augment_copies",
-                     "augment_per_epoch", "pretrain_epochs", "finetune_epochs", "finetune_max_size_nm", "batch_size",
-                     "learning_rate", "finetune_lr_factor", "weight_decay", "condition_tokens", "target_scale",
-                     "ema_decay", "tolerance", "shape_weight",
-                     "success_weight", "validation_fraction", "unknown_product", "encoder_params", "random_state")
+    _SAVED_PARAMS = (
+        "d_model",
+        "n_layers",
+        "n_heads",
+        "dim_feedforward",
+        "dropout",
+        "augment",
+        "augment_copies",
+        "augment_per_epoch",
+        "pretrain_epochs",
+        "finetune_epochs",
+        "finetune_max_size_nm",
+        "batch_size",
+        "learning_rate",
+        "finetune_lr_factor",
+        "weight_decay",
+        "condition_tokens",
+        "target_scale",
+        "ema_decay",
+        "tolerance",
+        "shape_weight",
+        "success_weight",
+        "validation_fraction",
+        "unknown_product",
+        "encoder_params",
+        "random_state",
+    )
 
     def save(self, directory: str | os.PathLike, *, metadata: dict | None = None) -> Path:
         """Write ``weights.safetensors``, ``model.json`` and ``descriptors.npz`` into ``directory`` (atomically each)."""
         return save_transformer(self, directory, metadata=metadata)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *,
-             fallback=None) -> SynthesisTransformer:
+    def load(cls, directory: str | os.PathLike, descriptors: DescriptorTable | None = None, *, fallback=None) -> SynthesisTransformer:
         """Load a model saved by :meth:`save`.
 
         ``descriptors`` defaults to the table saved with the model; ``fallback`` (a
@@ -465,4 +525,3 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         it for chemicals the table lacks.  An explicit table must match the saved one.
         """
         return load_transformer(cls, directory, descriptors, fallback=fallback)
-

@@ -90,8 +90,7 @@ class TreeArrays:
             prefix + "value": np.where(inner[:, None], 0.0, self.value),
             prefix + "roots": self.roots.astype(np.int64),
         }
-        out[prefix + "meta"] = np.array([self.baseline, float(self.float32), float(self.n_features),
-                                         float(self.kind == "sum")])
+        out[prefix + "meta"] = np.array([self.baseline, float(self.float32), float(self.n_features), float(self.kind == "sum")])
         return out
 
     @classmethod
@@ -106,20 +105,31 @@ class TreeArrays:
         index = np.arange(n_nodes)
         parts["left"] = parts["left"].astype(np.int64) + index  # stored as offsets from the parent
         parts["right"] = parts["right"].astype(np.int64) + index
-        ok = (all(len(parts[k]) == n_nodes for k in ("threshold", "left", "right", "missing_left", "value"))
-              and parts["value"].ndim == 2 and len(parts["roots"]) > 0
-              and np.all((parts["roots"] >= 0) & (parts["roots"] < n_nodes)))
+        ok = (
+            all(len(parts[k]) == n_nodes for k in ("threshold", "left", "right", "missing_left", "value"))
+            and parts["value"].ndim == 2
+            and len(parts["roots"]) > 0
+            and np.all((parts["roots"] >= 0) & (parts["roots"] < n_nodes))
+        )
         inner = parts["feature"] >= 0
         ok = ok and bool(np.all(parts["feature"] < n_features))
         for side in ("left", "right"):
             ok = ok and bool(np.all((parts[side][inner] > np.flatnonzero(inner)) & (parts[side][inner] < n_nodes)))
         if not ok:
             raise ValueError(f"{source}: tree arrays {prefix!r} are inconsistent (node indices out of range)")
-        return cls(feature=parts["feature"].astype(np.int64), threshold=parts["threshold"].astype(np.float64),
-                   left=parts["left"].astype(np.int64), right=parts["right"].astype(np.int64),
-                   missing_left=parts["missing_left"].astype(bool), value=parts["value"].astype(np.float64),
-                   roots=parts["roots"].astype(np.int64), kind="sum" if is_sum else "mean", baseline=float(baseline),
-                   float32=bool(float32), n_features=int(n_features))
+        return cls(
+            feature=parts["feature"].astype(np.int64),
+            threshold=parts["threshold"].astype(np.float64),
+            left=parts["left"].astype(np.int64),
+            right=parts["right"].astype(np.int64),
+            missing_left=parts["missing_left"].astype(bool),
+            value=parts["value"].astype(np.float64),
+            roots=parts["roots"].astype(np.int64),
+            kind="sum" if is_sum else "mean",
+            baseline=float(baseline),
+            float32=bool(float32),
+            n_features=int(n_features),
+        )
 
 
 def _concat(trees, kind: str, baseline: float, float32: bool, n_features: int) -> TreeArrays:
@@ -135,10 +145,19 @@ def _concat(trees, kind: str, baseline: float, float32: bool, n_features: int) -
         missing.append(m.astype(bool))
         value.append(v)
         offset += len(f)
-    return TreeArrays(np.concatenate(feature).astype(np.int64), np.concatenate(threshold).astype(np.float64),
-                      np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64),
-                      np.concatenate(missing), np.concatenate(value).astype(np.float64),
-                      np.asarray(roots, dtype=np.int64), kind, float(baseline), float32, int(n_features))
+    return TreeArrays(
+        np.concatenate(feature).astype(np.int64),
+        np.concatenate(threshold).astype(np.float64),
+        np.concatenate(left).astype(np.int64),
+        np.concatenate(right).astype(np.int64),
+        np.concatenate(missing),
+        np.concatenate(value).astype(np.float64),
+        np.asarray(roots, dtype=np.int64),
+        kind,
+        float(baseline),
+        float32,
+        int(n_features),
+    )
 
 
 def tree_arrays(estimator) -> TreeArrays:
@@ -165,9 +184,16 @@ def tree_arrays(estimator) -> TreeArrays:
         for (predictor,) in estimator._predictors:
             nodes = predictor.nodes
             leaf = nodes["is_leaf"].astype(bool)
-            trees.append((np.where(leaf, -1, nodes["feature_idx"]), nodes["num_threshold"],
-                          nodes["left"].astype(np.int64), nodes["right"].astype(np.int64),
-                          nodes["missing_go_to_left"], nodes["value"][:, None]))
+            trees.append(
+                (
+                    np.where(leaf, -1, nodes["feature_idx"]),
+                    nodes["num_threshold"],
+                    nodes["left"].astype(np.int64),
+                    nodes["right"].astype(np.int64),
+                    nodes["missing_go_to_left"],
+                    nodes["value"][:, None],
+                )
+            )
         baseline = float(np.ravel(estimator._baseline_prediction)[0])
         return _concat(trees, "sum", baseline, False, estimator.n_features_in_)
     raise TypeError(f"cannot convert {type(estimator).__name__} to tree arrays")

@@ -1,6 +1,6 @@
 # SeedFlowNet (cellpose CPnet, 3 outputs: flow_y, flow_x, seed logit) and the paper's losses.
 model = dict(
-    type='SeedFlowModel',
+    type="SeedFlowModel",
     # cellpose's full width; the CPU presets halve it
     net=dict(nbase=[1, 32, 64, 128, 256], sz=3, diameter_px=30.0, percentiles=(1.0, 99.0), max_pool=True),
     weak_weight=1.0,

@@ -2,8 +2,8 @@
 # NWD label assignment; trained from scratch on image + instance-map pairs.
 # Train: napari_nanocrystal.detection.train_detector('cascade_rcnn_hrnet_nwd', data, out).
 _base_ = [
-    './_base_/cascade_rcnn_hrnet_nwd_model.py',
-    './_base_/particle_data.py',
-    './_base_/schedule_iter.py',
-    './_base_/default_runtime.py',
+    "./_base_/cascade_rcnn_hrnet_nwd_model.py",
+    "./_base_/particle_data.py",
+    "./_base_/schedule_iter.py",
+    "./_base_/default_runtime.py",
 ]

@@ -155,7 +155,15 @@ class _SeedFlowDataset(BaseDataset, abc.ABC):
         self.max_images = max_images
         self.keep_in_memory = bool(keep_in_memory)
         self._progress = progress
-        super().__init__(ann_file="", metainfo=None, data_root="", pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init, serialize_data=False)
+        super().__init__(
+            ann_file="",
+            metainfo=None,
+            data_root="",
+            pipeline=list(pipeline),
+            test_mode=test_mode,
+            lazy_init=lazy_init,
+            serialize_data=False,
+        )
 
     def load_data_list(self) -> list[dict]:
         entries = _spread(_expand(self.pairs, self._label_key), self.max_images)
@@ -243,7 +251,11 @@ class LabelledFlowDataset(_SeedFlowDataset):
         else:
             try:
                 result = cached_targets(
-                    entry["image"], entry["labels"], self.cache_dir, target_diameter_px=self.target_diameter_px, percentiles=self.percentiles
+                    entry["image"],
+                    entry["labels"],
+                    self.cache_dir,
+                    target_diameter_px=self.target_diameter_px,
+                    percentiles=self.percentiles,
                 )
             except ValueError as error:
                 raise ValueError(f"{entry['name']} ({entry['image']}, {entry['labels']}): {error}") from error
@@ -332,7 +344,11 @@ class WeakLabelDataset(_SeedFlowDataset):
                 if self.diameter_px is None and not 1.0 / WEAK_MAX_SCALE <= scale <= WEAK_MAX_SCALE:
                     logger.warning(
                         "%s: the weak label's particles (%.1f px) would resize the image %.1fx; limited to %gx "
-                        "(fragments of missed particles make such estimates)", name, diameter, scale, WEAK_MAX_SCALE,
+                        "(fragments of missed particles make such estimates)",
+                        name,
+                        diameter,
+                        scale,
+                        WEAK_MAX_SCALE,
                     )
                     scale = float(np.clip(scale, 1.0 / WEAK_MAX_SCALE, WEAK_MAX_SCALE))
             else:
@@ -358,7 +374,9 @@ class WeakLabelDataset(_SeedFlowDataset):
             "percentiles": list(self.percentiles),
             "weak_name": Path(entry["weak"]).name,  # the file name selects the format (pair or map)
         }
-        key = hashlib.sha256("|".join([_digest(entry["image"]), _digest(entry["weak"]), json.dumps(params, sort_keys=True)]).encode()).hexdigest()[:40]
+        key = hashlib.sha256(
+            "|".join([_digest(entry["image"]), _digest(entry["weak"]), json.dumps(params, sort_keys=True)]).encode()
+        ).hexdigest()[:40]
         path = self.cache_dir / f"weak-{key}.npz"
         if path.is_file():
             try:

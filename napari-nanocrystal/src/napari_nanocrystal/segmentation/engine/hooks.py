@@ -229,7 +229,12 @@ def _to_plain(value, where: str = "checkpoint"):
     if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     if isinstance(value, HistoryBuffer):
-        return {_BUFFER_TAG: True, "log": value._log_history.tolist(), "count": value._count_history.tolist(), "max_length": int(value.max_length)}
+        return {
+            _BUFFER_TAG: True,
+            "log": value._log_history.tolist(),
+            "count": value._count_history.tolist(),
+            "max_length": int(value.max_length),
+        }
     if isinstance(value, np.ndarray):
         return {_ARRAY_TAG: value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, dict):

@@ -66,8 +66,10 @@ class SeedFlowTrainLoop(IterBasedTrainLoop):
             data_batch = next(self.dataloader_iterator)
             self.run_iter(data_batch)
             self._decide_current_val_interval()
-            if self.runner.val_loop is not None and self._iter >= self.val_begin and (
-                self._iter % self.val_interval == 0 or self._iter == self._max_iters
+            if (
+                self.runner.val_loop is not None
+                and self._iter >= self.val_begin
+                and (self._iter % self.val_interval == 0 or self._iter == self._max_iters)
             ):
                 self.runner.val_loop.run()
         self.runner.call_hook("after_train_epoch")

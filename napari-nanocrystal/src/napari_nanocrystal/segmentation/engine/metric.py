@@ -47,5 +47,8 @@ class SeedFlowMetric(BaseMetric):
         metrics[f"ap{round(100 * self.thresholds[0])}_per_image"] = float(first)
         metrics["mean_iou"] = float(scores["mean_iou_matched"])
         metrics.update(n_images=scores["n_images"], n_true=scores["n_true"], n_pred=scores["n_pred"])
-        logger.info("validation: %s", ", ".join(f"{k}={v:.3f}" if isinstance(v, float) and not math.isnan(v) else f"{k}={v}" for k, v in metrics.items()))
+        logger.info(
+            "validation: %s",
+            ", ".join(f"{k}={v:.3f}" if isinstance(v, float) and not math.isnan(v) else f"{k}={v}" for k, v in metrics.items()),
+        )
         return metrics

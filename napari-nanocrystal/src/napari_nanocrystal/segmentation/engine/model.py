@@ -59,8 +59,15 @@ class SeedFlowModel(BaseModel):
         As in mmengine's ``BaseModel``.
     """
 
-    def __init__(self, net: dict | None = None, weak_weight: float = 1.0, split_batches: bool = False, test_cfg: dict | None = None,
-                 data_preprocessor=None, init_cfg=None):
+    def __init__(
+        self,
+        net: dict | None = None,
+        weak_weight: float = 1.0,
+        split_batches: bool = False,
+        test_cfg: dict | None = None,
+        data_preprocessor=None,
+        init_cfg=None,
+    ):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.net = SeedFlowNet(**dict(net or {}))
         if not float(weak_weight) >= 0:
@@ -82,7 +89,9 @@ class SeedFlowModel(BaseModel):
 
     def _loss(self, inputs, data_samples) -> dict[str, torch.Tensor]:
         if not isinstance(data_samples, dict) or not {"targets", "weak", "is_weak"} <= set(data_samples):
-            raise ValueError("training batches need data_samples with 'targets', 'weak' and 'is_weak' (PackSeedFlowInputs + default_collate)")
+            raise ValueError(
+                "training batches need data_samples with 'targets', 'weak' and 'is_weak' (PackSeedFlowInputs + default_collate)"
+            )
         x = inputs if isinstance(inputs, torch.Tensor) else torch.stack(list(inputs))
         is_weak = data_samples["is_weak"].to(torch.bool).reshape(-1)
         n = is_weak.numel()

@@ -102,7 +102,12 @@ def warp_sample(sample: dict, matrix: np.ndarray, out_size, *, pad_value: float 
         out["targets"] = np.stack([new_fy, new_fx, seed]).astype(np.float32)
     if sample.get("labels") is not None:
         out["labels"] = cv2.warpAffine(
-            sample["labels"].astype(np.int32, copy=False), matrix, dsize, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            sample["labels"].astype(np.int32, copy=False),
+            matrix,
+            dsize,
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
         )
     if sample.get("weak") is not None:
         out["weak"] = cv2.warpAffine(

@@ -84,7 +84,9 @@ def evaluate_model(
         result = segment(image, net, diameter_px=d if d == "auto" else float(d) if d else None, **dict(segment_options or {}))
         preds.append(result.labels)
         trues.append(labels)
-        sizes.append({"true_px": true_d, "used_px": result.diameter_px, "estimate_px": result.diameter_estimate_px, "passes": result.passes})
+        sizes.append(
+            {"true_px": true_d, "used_px": result.diameter_px, "estimate_px": result.diameter_estimate_px, "passes": result.passes}
+        )
         if baseline:
             otsu.append(otsu_watershed(image))
         if progress is not None:
@@ -93,7 +95,9 @@ def evaluate_model(
         "model": evaluate(preds, trues),
         "names": [e["name"] for e in files],
         "split": note,
-        "diameter": {"true": "oracle: true median per image", "auto": "estimated by the model (auto, the default)"}.get(diameter, diameter) if isinstance(diameter, str) else diameter,
+        "diameter": {"true": "oracle: true median per image", "auto": "estimated by the model (auto, the default)"}.get(diameter, diameter)
+        if isinstance(diameter, str)
+        else diameter,
         "diameters": sizes,
     }
     estimated = [(s["estimate_px"], s["true_px"]) for s in sizes if s["estimate_px"] and s["true_px"] > 0]

@@ -29,6 +29,7 @@ _MODEL_NAME = "model.safetensors"
 #: ``progress(stage, iteration, max_iters, loss)``; returning ``False`` stops training.
 ProgressCallback = Callable[[str, int, int, float], object]
 
+
 @dataclass
 class TrainingResult:
     """Outcome of :func:`train`.
@@ -59,7 +60,6 @@ class TrainingResult:
     stage: str
     iteration: int
     metrics: dict = field(default_factory=dict)
-
 
 
 def _init_cpu_distributed(cfg) -> bool:
@@ -100,6 +100,7 @@ def _close_logger(runner) -> None:
         if isinstance(handler, logging.FileHandler):
             handler.close()
             runner.logger.removeHandler(handler)
+
 
 def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(json_safe(data), indent=1) + "\n")
@@ -233,7 +234,15 @@ def train(
                     log.stage(name)["status"] = "done" if finished else "stopped"
                     if finished and is_main_process():
                         _unwrap(runner.model).net.save(weights)
-                        _write_json(done_marker, {"iter": iteration, "max_iters": max_iters, "weights": str(weights), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+                        _write_json(
+                            done_marker,
+                            {
+                                "iter": iteration,
+                                "max_iters": max_iters,
+                                "weights": str(weights),
+                                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            },
+                        )
                     if is_main_process():
                         log.save()
                     barrier()  # other workers read the stage weights next

@@ -128,7 +128,10 @@ def resolve_data(labeled, weak=None, val=None) -> TrainingData:
     else:
         rule, file_val, memory_val = held_out(train_files, train_memory)
         if rule is not None:
-            data.val_note = {"emps": "EMPS publication-grouped split (metadata.csv DOIs)", "every_5th": "every 5th labelled image (sorted by name)"}[rule]
+            data.val_note = {
+                "emps": "EMPS publication-grouped split (metadata.csv DOIs)",
+                "every_5th": "every 5th labelled image (sorted by name)",
+            }[rule]
             data.val_files = [e for e, v in zip(train_files, file_val) if v]
             data.train_files = [e for e, v in zip(train_files, file_val) if not v]
             data.val_memory = [m for m, v in zip(train_memory, memory_val) if v]
@@ -156,5 +159,3 @@ def split_files(files: list, split: str) -> tuple[list, str]:
     note = {"emps": "EMPS publication-grouped split", "every_5th": "every 5th image"}[rule]
     picked = [e for e, v in zip(files, is_val) if v == (split == "val")]
     return picked, f"{split} split ({note})"
-
-

@@ -126,7 +126,9 @@ def stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts: 
         load_from=None,
     )
     if sources["val"] and cfg.get("val_dataloader") is not None:
-        val = _dataset_cfg(cfg, "val_dataset", sources["val"], cfg.get("val_pipeline", [{"type": "PackSeedFlowInputs", "with_labels": True}]), cache_dir)
+        val = _dataset_cfg(
+            cfg, "val_dataset", sources["val"], cfg.get("val_pipeline", [{"type": "PackSeedFlowInputs", "with_labels": True}]), cache_dir
+        )
         val.setdefault("type", "LabelledFlowDataset")
         val.setdefault("test_mode", True)
         stage_cfg.update(
@@ -146,7 +148,9 @@ def prepare_images(cfg, data: TrainingData, sources: dict, cache_dir: Path, prog
 
     n_val = len(data.val_files) + len(data.val_memory)
     val_max = cfg.get("val_dataset", {}).get("max_images")
-    total = sum(len(v) for v in (data.train_files, data.train_memory, data.weak_files, data.weak_memory)) + (min(n_val, val_max) if val_max else n_val)
+    total = sum(len(v) for v in (data.train_files, data.train_memory, data.weak_files, data.weak_memory)) + (
+        min(n_val, val_max) if val_max else n_val
+    )
     done = [0]
 
     def report(*_):
@@ -156,7 +160,11 @@ def prepare_images(cfg, data: TrainingData, sources: dict, cache_dir: Path, prog
         if stop_event is not None and stop_event.is_set():
             raise Stopped
 
-    common = {"target_diameter_px": target_diameter(cfg), "percentiles": tuple(cfg.model.get("net", {}).get("percentiles", (1.0, 99.0))), "cache_dir": cache_dir}
+    common = {
+        "target_diameter_px": target_diameter(cfg),
+        "percentiles": tuple(cfg.model.get("net", {}).get("percentiles", (1.0, 99.0))),
+        "cache_dir": cache_dir,
+    }
     for pairs, cls, extra in (
         (sources["train"], LabelledFlowDataset, cfg.get("labelled_dataset", {})),
         (sources["val"], LabelledFlowDataset, cfg.get("val_dataset", {})),
