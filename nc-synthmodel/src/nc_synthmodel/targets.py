@@ -32,6 +32,7 @@ __all__ = [
     "SOLID_MIN_PARTICLES",
     "TARGETS",
     "Target",
+    "size_fit_targets",
     "size_targets",
     "tolerant_size_mask",
 ]
@@ -85,6 +86,19 @@ TARGETS: dict[str, Target] = {SIZE.name: SIZE}
 def size_targets(recipes: Sequence[Recipe]) -> np.ndarray:
     """Mean size (nm) of each recipe, NaN when unknown; float64 (n,)."""
     return SIZE.values(recipes)
+
+
+def size_fit_targets(recipes, y) -> tuple[list, np.ndarray]:
+    """(recipes as a list, size targets) for an estimator's ``fit``: ``y`` or the recipes' sizes, checked."""
+    recipes = list(recipes)
+    if not recipes:
+        raise ValueError("cannot fit on no recipes")
+    y = size_targets(recipes) if y is None else np.asarray(y, dtype=float).ravel()
+    if len(y) != len(recipes):
+        raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
+    if not (np.isfinite(y) & (y > 0)).any():
+        raise ValueError("no recipe has a known size to train on")
+    return recipes, y
 
 
 def tolerant_size_mask(

@@ -40,7 +40,8 @@ from ..descriptors import DescriptorTable
 from ..features.encoding import RecipeEncoder, _fingerprint
 from ..features.flat import flat_features
 from ..files import atomic_write_bytes
-from .persistence import ModelFormatError, read_model_config, size_fit_targets
+from ..targets import size_fit_targets
+from .persistence import ModelFormatError, read_model_config
 from .trees import TreeArrays, tree_arrays
 
 __all__ = ["FOREST_FORMAT", "SIZE_MODELS", "SynthesisForest", "combine_members", "fit_combination"]

@@ -58,21 +58,6 @@ def read_model_config(config_path: Path, model_format: str, format_version: int)
     return config
 
 
-def size_fit_targets(recipes, y) -> tuple[list, np.ndarray]:
-    """(recipes as a list, size targets) for an estimator's ``fit``: ``y`` or the recipes' sizes, checked."""
-    from ..targets import size_targets
-
-    recipes = list(recipes)
-    if not recipes:
-        raise ValueError("cannot fit on no recipes")
-    y = size_targets(recipes) if y is None else np.asarray(y, dtype=float).ravel()
-    if len(y) != len(recipes):
-        raise ValueError(f"{len(y)} targets for {len(recipes)} recipes")
-    if not (np.isfinite(y) & (y > 0)).any():
-        raise ValueError("no recipe has a known size to train on")
-    return recipes, y
-
-
 def _check_saved_params(config_path: Path, params) -> dict:
     """The ``params`` of a saved config, refused (naming the file) if absurd or of the wrong type."""
     if not isinstance(params, dict):

@@ -63,9 +63,9 @@ from ..contract import SHAPE_CLASSES, Recipe
 from ..descriptors import DescriptorTable
 from ..features.augment import IntermediateAugmenter
 from ..features.encoding import RecipeEncoder
-from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES
+from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_fit_targets
 from .network import build_network
-from .persistence import load_transformer, save_transformer, size_fit_targets
+from .persistence import load_transformer, save_transformer
 from .threads import torch_threads
 from .trainer import _Batches, _Compact, _sample_copies, run_stage, size_loss  # noqa: F401 - _Batches re-exported
 
