@@ -13,6 +13,7 @@ against their weak labels).  Never the validation split or the TEM test images. 
 """
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -22,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from cellpose import metrics
 from napari_nanocrystal.segmentation import inference as inf
-from napari_nanocrystal.segmentation._image import prepare_image, resize_image, scaled_shape
+from napari_nanocrystal.segmentation._image import prepare_image
 from napari_nanocrystal.segmentation.data import emps_publications, emps_split, read_image, read_labels, read_weak_label
 from napari_nanocrystal.segmentation.engine.datasets import weak_diameter_px
 from napari_nanocrystal.segmentation.network import resolve_model
-from napari_nanocrystal.segmentation.size_model import DIAMETER_RANGE, SizeModel, image_style
+from napari_nanocrystal.segmentation.size_model import SizeModel, image_style, zoom_styles
 from napari_nanocrystal.segmentation.targets import median_diameter_px
 
 DATA = Path(os.environ.get("NANOCRYSTAL_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
@@ -38,31 +39,17 @@ pubs = emps_publications(root)
 net = resolve_model("default")
 net_d, pct = inf._model_settings(net)
 rng = np.random.default_rng(0)
-low, high = (math.log(v) for v in DIAMETER_RANGE)
 
 
-def zoom_samples(gray, d, k=3):
-    S, D = [], []
-    largest = 2048 / max(gray.shape)
-    for _ in range(k):
-        z = min(math.exp(rng.uniform(low, high)) / d, largest)
-        zz = resize_image(gray, scaled_shape(gray.shape, z)) if z != 1.0 else gray
-        S.append(image_style(net, zz, bfloat16=True))
-        D.append(d * zz.shape[0] / gray.shape[0])
-    return S, D
+def zoom_samples(gray, d):
+    return zoom_styles(net, gray, d, rng, bfloat16=True)
 
 
 # weak images (always in the fit, repeated 4x as add_size_model does)
 weakS, weakD = [], []
 for img_p in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
-    wp = Path(str(img_p).replace("_image.png", "_weak.png"))
-    cands = [wp] + list(img_p.parent.glob(img_p.name.replace("_image.png", "_weak*")))
-    cands = [c for c in cands if c.exists()]
-    if not cands:
-        print("no weak for", img_p)
-        continue
     g = prepare_image(read_image(img_p), pct)
-    d = weak_diameter_px(read_weak_label(cands[0]))
+    d = weak_diameter_px(read_weak_label(img_p.parent / img_p.name.replace("_image.png", "_weaklabel_pair.png")))
     for _ in range(4):
         s, dd = zoom_samples(g, d)
         weakS += s
@@ -91,16 +78,12 @@ for f in range(5):
             est[n] = float(m.predict(v["native"][None])[0])
 err = np.array([abs(math.log(est[n] / data[n]["d"])) for n in data])
 print("OOF size error median |log|", np.median(err), "within 1.5x", np.mean(err < math.log(1.5)), flush=True)
-opts = dict(
-    confidence_threshold=0.5,
-    flow_threshold=0.4,
-    seed_threshold=0.4,
-    tile_size=512,
-    tile_overlap=0.1,
-    min_size_px=15,
-    niter=100,
-    precision="auto",
-)
+# segment()'s own defaults for everything but the diameter
+opts = {
+    name: p.default
+    for name, p in inspect.signature(inf.segment).parameters.items()
+    if p.kind is p.KEYWORD_ONLY and name not in ("diameter_px", "progress")
+}
 rows = []
 for n, v in data.items():
     if not (6 <= v["d"] <= 160):
@@ -121,13 +104,14 @@ for n, v in data.items():
     configs = {}
     e = est[n]
     for band in (1.5, 2.0):
-        used = None if abs(math.log(e / net_d)) <= math.log(band) else e
+        used = inf.rescale_diameter(e, net_d, band)
         first = run(used)
         assumed = net_d if used is None else used
         for refine in (1.5, 1.75, 2.0, 99.0):
             res, secs, passes = first, first["s"], 1
-            if first["found"] > 0 and abs(math.log(first["found"] / assumed)) > math.log(refine):
-                again = run(first["found"])
+            again_at = inf.refine_diameter(first["found"], assumed, refine)
+            if again_at is not None:
+                again = run(again_at)
                 secs += again["s"]
                 passes = 2
                 if again["n"]:

@@ -75,7 +75,9 @@ __all__ = [
     "bfloat16_supported",
     "predict_flows",
     "mask_flows",
+    "refine_diameter",
     "remove_bad_flow_masks",
+    "rescale_diameter",
     "segment",
 ]
 
@@ -463,6 +465,20 @@ def segment(
     return _segment_once(image, net, diameter_px, progress=progress, **options)
 
 
+def rescale_diameter(estimate: float, net_diameter: float, band: float | None = None) -> float | None:
+    """The diameter to rescale to for a size estimate: None (no rescaling) within ``band`` (default
+    :data:`SCALE_BAND`) × of the network's diameter, else the estimate."""
+    band = SCALE_BAND if band is None else band
+    return None if abs(math.log(estimate / net_diameter)) <= math.log(band) else estimate
+
+
+def refine_diameter(found: float, assumed: float, ratio: float | None = None) -> float | None:
+    """The diameter of a second pass: the particles' measured median ``found`` when it differs from
+    the ``assumed`` one by more than ``ratio`` (default :data:`REFINE_RATIO`) ×, else None."""
+    ratio = REFINE_RATIO if ratio is None else ratio
+    return found if found > 0 and abs(math.log(found / assumed)) > math.log(ratio) else None
+
+
 def _segment_size_model(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:
     """``diameter_px="auto"`` with the model's size model (see the module docstring)."""
     from .size_model import SizeModel, image_style
@@ -473,7 +489,7 @@ def _segment_size_model(image, net, options: dict, progress: ProgressCallback | 
     gray = prepare_image(image, percentiles)  # normalised once, for the estimate and the passes
     style = image_style(net, gray, bfloat16=_use_bfloat16(options["precision"]))
     estimate = float(SizeModel.from_dict(net.config["size_model"]).predict(style)[0])
-    used = None if abs(math.log(estimate / net_diameter)) <= math.log(SCALE_BAND) else estimate
+    used = rescale_diameter(estimate, net_diameter)
     logger.info("size model: median particle diameter %.1f px (%s)", estimate, "no rescaling" if used is None else "rescaling")
 
     def _span(start, stop):
@@ -483,7 +499,7 @@ def _segment_size_model(image, net, options: dict, progress: ProgressCallback | 
     passes = 1
     found = median_diameter_px(result.labels) if result.n_objects else 0.0
     assumed = net_diameter if used is None else used
-    if found > 0 and abs(math.log(found / assumed)) > math.log(REFINE_RATIO):
+    if refine_diameter(found, assumed) is not None:
         logger.info("particles found measure %.1f px, segmented at %.1f px: segmenting again at %.1f px", found, assumed, found)
         again = _segment_once(gray, net, found, progress=_span(0.7, 1.0), prepared=True, **options)
         passes = 2

@@ -26,7 +26,7 @@ import torch
 
 from ._image import prepare_image, resize_image, scaled_shape
 
-__all__ = ["DIAMETER_RANGE", "PROBE_SIZE", "SizeModel", "fit_size_model", "image_style"]
+__all__ = ["DIAMETER_RANGE", "PROBE_SIZE", "SizeModel", "fit_size_model", "image_style", "zoom_styles"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,26 @@ class SizeModel:
         return model
 
 
+def zoom_styles(
+    net, gray: np.ndarray, diameter: float, rng: np.random.Generator, *, zooms: int = 3, max_side: int = 2048, bfloat16: bool = False
+) -> tuple[list[np.ndarray], list[float]]:
+    """Training samples of the size model from one normalised image: ``zooms`` random zooms.
+
+    Each zoom draws the zoomed median diameter log-uniformly from :data:`DIAMETER_RANGE`
+    (limited so that the zoomed image has at most ``max_side`` px per side).  Returns the
+    styles (:func:`image_style`) and the zoomed diameters (px).
+    """
+    low, high = (math.log(v) for v in DIAMETER_RANGE)
+    largest = max_side / max(gray.shape)
+    styles, diameters = [], []
+    for _ in range(int(zooms)):
+        zoom = min(math.exp(rng.uniform(low, high)) / diameter, largest)
+        zoomed = resize_image(gray, scaled_shape(gray.shape, zoom)) if zoom != 1.0 else gray
+        styles.append(image_style(net, zoomed, bfloat16=bfloat16))
+        diameters.append(diameter * zoomed.shape[0] / gray.shape[0])
+    return styles, diameters
+
+
 def fit_size_model(
     net,
     samples: Iterable,
@@ -166,17 +186,14 @@ def fit_size_model(
     rng = np.random.default_rng(seed)
     percentiles = tuple(getattr(net, "config", {}).get("percentiles", (1.0, 99.0)))
     styles, diameters = [], []
-    low, high = (math.log(v) for v in DIAMETER_RANGE)
     for image, diameter in samples:
         if not diameter > 0:
             continue
-        gray = prepare_image(image, percentiles)
-        largest = max_side / max(gray.shape)
-        for _ in range(int(zooms_per_image)):
-            zoom = min(math.exp(rng.uniform(low, high)) / diameter, largest)
-            zoomed = resize_image(gray, scaled_shape(gray.shape, zoom)) if zoom != 1.0 else gray
-            styles.append(image_style(net, zoomed, bfloat16=bfloat16))
-            diameters.append(diameter * zoomed.shape[0] / gray.shape[0])
+        zoom_styles_, zoom_diameters = zoom_styles(
+            net, prepare_image(image, percentiles), diameter, rng, zooms=zooms_per_image, max_side=max_side, bfloat16=bfloat16
+        )
+        styles += zoom_styles_
+        diameters += zoom_diameters
     model = SizeModel(alpha=alpha).fit(np.stack(styles), np.asarray(diameters))
     errors = np.abs(np.log(model.predict(np.stack(styles)) / np.asarray(diameters)))
     info = {"samples": len(diameters), "train_median_abs_log_error": float(np.median(errors))}
