@@ -17,6 +17,12 @@ Variants run in rounds (each round times every variant once), so that load from 
 a shared machine spreads over all of them; the median epoch of each is reported::
 
     python benchmarks/synthesis_throughput.py --rounds 3 --threads 1
+
+``--trainer`` times the options as built into :class:`~nc_synthmodel.models.SynthesisTransformer`
+instead (a whole ``fit`` per variant and round, augmentation off; the time between the ends of
+its two fine-tune epochs is one epoch, validation-free)::
+
+    python benchmarks/synthesis_throughput.py --trainer --rounds 3 --threads 1
 """
 
 from __future__ import annotations
@@ -47,6 +53,41 @@ VARIANTS = {
     "compile": {"compile": True},
     "bf16+batch512+fused": {"bf16": True, "batch": 512, "fused": True},
 }
+
+
+#: Trainer options (SynthesisTransformer parameters) timed by ``--trainer``.
+TRAINER_VARIANTS = {
+    "fp32, AdamW (the old trainer)": {"precision": "fp32", "fused_optimizer": False},
+    "defaults: bf16 where native + fused AdamW": {},
+    "defaults + batch 512 (sqrt-scaled lr) + one-cycle": {"batch_size": 512, "schedule": "onecycle"},
+    "defaults + retrieval tokens (k = 8)": {"retrieval_k": 8},
+}
+
+
+def _trainer_epochs(datasets: Path, rounds: int, threads: int) -> None:
+    from nc_synthmodel.evaluation import size_targets
+    from nc_synthmodel.models import SynthesisTransformer
+
+    gu = datasets / "gu2025"
+    recipes = list(read_recipes(gu / "recipes.csv", roles=read_roles(gu / "chemical_abbreviations.xlsx")))
+    table = DescriptorTable.from_npz(gu / "unimol_descriptors.npz")
+    y = size_targets(recipes)
+    base = {**TRANSFORMER_CPU, "pretrain_epochs": 0, "finetune_epochs": 2, "augment": False, "n_threads": threads}
+    times: dict[str, list[float]] = {name: [] for name in TRAINER_VARIANTS}
+    for r in range(rounds):
+        for name, options in TRAINER_VARIANTS.items():
+            stamps = []
+            model = SynthesisTransformer(table, **{**base, **options})
+            model.fit(recipes, y, progress=lambda stage, epoch, n, record: stamps.append(time.perf_counter()))
+            times[name].append(stamps[1] - stamps[0])
+            print(f"round {r} {name}: {times[name][-1]:.2f} s/epoch; load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+    first = float(np.median(next(iter(times.values()))))
+    print(f"\n{len(recipes)} recipes per epoch; {threads} thread(s); median of {rounds} rounds; load average now {os.getloadavg()}\n")
+    print("| trainer options | s / epoch (median) | epochs / s | × old trainer |")
+    print("|---|---:|---:|---:|")
+    for name, values in times.items():
+        median = float(np.median(values))
+        print(f"| {name} | {median:.2f} | {1 / median:.3f} | {first / median:.2f} |")
 
 
 def _setup(datasets: Path):
@@ -84,10 +125,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--trainer", action="store_true", help="time the options built into SynthesisTransformer")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.trainer:
+        _trainer_epochs(Path(args.datasets), args.rounds, args.threads)
+        return 0
     encoder, data, vectors = _setup(Path(args.datasets))
     matrix = torch.from_numpy(vectors)
     p = TRANSFORMER_CPU

@@ -15,11 +15,15 @@ def build_network(
     dropout: float,
     n_shapes: int,
     condition_tokens: bool = False,
+    retrieval_width: int = 0,
 ):
     """Build the network (torch is imported only here).
 
     ``condition_tokens`` appends the scaled conditions to every token's features (the
     authors' code does), so attention can weigh chemicals by temperature and time.
+    ``retrieval_width`` > 0 adds retrieval tokens (:mod:`.retrieval`: nearest training recipes
+    with their outcomes, ``retrieval_width`` numbers each), embedded by their own projection and
+    read by the encoder beside the chemical tokens.
     """
     import torch
     from torch import nn
@@ -35,6 +39,7 @@ def build_network(
             self.register_buffer("descriptor_std", torch.ones(descriptor_dim))
             self.embed = nn.Linear(token_dim + (n_conditions if condition_tokens else 0), d_model)
             self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
+            self.neighbour_embed = nn.Linear(retrieval_width, d_model) if retrieval_width else None
             layer = nn.TransformerEncoderLayer(
                 d_model, n_heads, dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True
             )
@@ -43,8 +48,9 @@ def build_network(
             self.shape_head = head(d_model + n_conditions, n_shapes)
             self.success_head = head(d_model + n_conditions, 1)
 
-        def forward(self, prefix, descriptors, mask, conditions):
-            """``prefix`` (B, T, 2), ``descriptors`` (B, T, dim) raw, ``mask`` (B, T) True = real."""
+        def forward(self, prefix, descriptors, mask, conditions, neighbours=None):
+            """``prefix`` (B, T, 2), ``descriptors`` (B, T, dim) raw, ``mask`` (B, T) True = real;
+            ``neighbours`` (B, k, retrieval_width) when the network has retrieval tokens."""
             desc = (descriptors - self.descriptor_mean) / self.descriptor_std
             desc = desc * mask.unsqueeze(-1)  # padding stays all-zero
             features = [prefix, desc]
@@ -52,8 +58,15 @@ def build_network(
                 features.append(conditions.unsqueeze(1).expand(-1, prefix.shape[1], -1))
             x = self.embed(torch.cat(features, dim=-1))
             batch = x.shape[0]
-            x = torch.cat([self.cls.expand(batch, -1, -1), x], dim=1)
-            padding = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=mask.device), ~mask], dim=1)
+            parts = [self.cls.expand(batch, -1, -1), x]
+            pad = [torch.zeros(batch, 1, dtype=torch.bool, device=mask.device), ~mask]
+            if self.neighbour_embed is not None:
+                if neighbours is None:
+                    raise ValueError("this network reads retrieval tokens: pass neighbours")
+                parts.append(self.neighbour_embed(neighbours))
+                pad.append(torch.zeros(neighbours.shape[:2], dtype=torch.bool, device=mask.device))
+            x = torch.cat(parts, dim=1)
+            padding = torch.cat(pad, dim=1)
             h = self.encoder(x, src_key_padding_mask=padding)[:, 0]
             z = torch.cat([h, conditions], dim=1)
             return self.size_head(z).squeeze(1), self.shape_head(z), self.success_head(z).squeeze(1)

@@ -1,6 +1,7 @@
 """Saving and loading a :class:`~nc_synthmodel.models.SynthesisTransformer` - no pickle.
 
-A model is a directory: ``weights.safetensors`` (the state dict), ``model.json`` (parameters,
+A model is a directory: ``weights.safetensors`` (the state dict, and with retrieval tokens the
+neighbour bank's arrays under ``retrieval.``), ``model.json`` (parameters,
 encoder and target scaling, training history) and ``descriptors.npz`` (the descriptor table it
 was trained with, names + vectors, read with ``allow_pickle=False``).  :data:`MODEL_BOUNDS`
 refuses absurd saved configurations before anything is built.
@@ -21,6 +22,7 @@ from ..descriptors import DescriptorTable
 from ..features.encoding import RecipeEncoder
 from ..files import atomic_write_bytes
 from .network import build_network
+from .retrieval import TOKEN_WIDTH, NeighbourBank
 
 _FORMAT = "nc-synthmodel.SynthesisTransformer"
 _FORMAT_VERSION = 1
@@ -28,7 +30,18 @@ _WEIGHTS = "weights.safetensors"
 _CONFIG = "model.json"
 _DESCRIPTORS = "descriptors.npz"
 #: Parameters added after models were first saved, with the value those models used.
-_LEGACY_PARAMS = {"condition_tokens": False, "target_scale": "log", "ema_decay": None}
+_LEGACY_PARAMS = {
+    "condition_tokens": False,
+    "target_scale": "log",
+    "ema_decay": None,
+    "schedule": "cosine",
+    "lr_scaling": "none",
+    "precision": "fp32",
+    "fused_optimizer": False,
+    "retrieval_k": 0,
+}
+#: Prefix of the neighbour bank's arrays in ``weights.safetensors``.
+_BANK = "retrieval."
 
 
 class ModelFormatError(ValueError):
@@ -37,7 +50,7 @@ class ModelFormatError(ValueError):
 
 #: Upper bounds of a saved model's network size, checked by :meth:`SynthesisTransformer.load`
 #: before anything is built (the shipped model: d_model 128, 4 layers, 4 heads, feed-forward 256).
-MODEL_BOUNDS = {"d_model": 4096, "n_layers": 64, "n_heads": 64, "dim_feedforward": 16384, "parameters": 200_000_000}
+MODEL_BOUNDS = {"d_model": 4096, "n_layers": 64, "n_heads": 64, "dim_feedforward": 16384, "parameters": 200_000_000, "retrieval_k": 1024}
 
 
 def read_model_config(config_path: Path, model_format: str, format_version: int) -> dict:
@@ -66,6 +79,9 @@ def _check_saved_params(config_path: Path, params) -> dict:
         value = params.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MODEL_BOUNDS[name]:
             raise ModelFormatError(f"{config_path}: params.{name} = {value!r}; expected a whole number 1..{MODEL_BOUNDS[name]:,}")
+    k = params.get("retrieval_k", 0)
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MODEL_BOUNDS["retrieval_k"]:
+        raise ModelFormatError(f"{config_path}: params.retrieval_k = {k!r}; expected a whole number 0..{MODEL_BOUNDS['retrieval_k']}")
     d, layers, ff = params["d_model"], params["n_layers"], params["dim_feedforward"]
     n_parameters = layers * (4 * d * d + 2 * d * ff)
     if n_parameters > MODEL_BOUNDS["parameters"]:
@@ -85,7 +101,11 @@ def save_transformer(model, directory: str | os.PathLike, *, metadata: dict | No
     check_is_fitted(model, "net_")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    import torch
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.net_.state_dict().items()}
+    if getattr(model, "retrieval_", None) is not None:
+        state.update({_BANK + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.retrieval_.state().items()})
     config = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -159,11 +179,25 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
         model.dropout,
         len(SHAPE_CLASSES),
         model.condition_tokens,
+        TOKEN_WIDTH if model.retrieval_k else 0,
     )
     try:
         state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFormatError(f"{weights_path}: unreadable weights ({exc})") from None
+    bank = {k[len(_BANK) :]: state.pop(k).numpy() for k in [k for k in state if k.startswith(_BANK)]}
+    model.retrieval_ = None
+    if model.retrieval_k:
+        try:
+            model.retrieval_ = NeighbourBank.from_state(bank)
+        except ValueError as exc:
+            raise ModelFormatError(
+                f"{weights_path}: retrieval_k = {model.retrieval_k} but the neighbour bank is unusable ({exc})"
+            ) from None
+        if len(model.retrieval_) <= model.retrieval_k:
+            raise ModelFormatError(
+                f"{weights_path}: a neighbour bank of {len(model.retrieval_)} recipes for retrieval_k = {model.retrieval_k}"
+            )
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

@@ -3,8 +3,10 @@
 :class:`_Compact` holds recipes as vocabulary indices + scaled amounts (the descriptor rows are
 gathered per batch); :class:`_Batches` groups rows of similar length; :func:`run_stage` trains
 one stage (pretraining or fine-tuning) of a :class:`~nc_synthmodel.models.SynthesisTransformer`
-in place - AdamW, linear warm-up then cosine decay, optional weight EMA, early stopping on the
-internal validation split.
+in place - AdamW (fused where torch has it), linear warm-up then cosine decay or a one-cycle
+schedule, the learning rate scaled with the batch size, bfloat16 autocast where the hardware
+computes it natively (:func:`native_bf16`), optional weight EMA, early stopping on the internal
+validation split.
 """
 
 from __future__ import annotations
@@ -20,6 +22,31 @@ from ..features.encoding import TOKEN_PREFIX, RecipeEncoder
 from ..targets import tolerant_size_mask
 
 logger = logging.getLogger(__name__)
+
+#: Per-recipe arrays of a :class:`_Compact` (what batches gather).
+_FIELDS = ("index", "prefix", "mask", "conditions", "size_nm", "n_particles", "shape_index", "success", "neighbours")
+#: Learning-rate scaling with the batch size, relative to a batch of this many recipes.
+REFERENCE_BATCH = 128
+
+
+def native_bf16(device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def scaled_lr(lr: float, batch_size: int, scaling: str) -> float:
+    """``lr`` (given for a batch of :data:`REFERENCE_BATCH`) for ``batch_size``: ``none``, ``sqrt`` or ``linear``."""
+    ratio = batch_size / REFERENCE_BATCH
+    return lr * {"none": 1.0, "sqrt": math.sqrt(ratio), "linear": ratio}[scaling]
 
 
 class _Compact:
@@ -37,6 +64,7 @@ class _Compact:
         self.n_particles = np.full(n, -1, dtype=np.int64)
         self.shape_index = np.full(n, -1, dtype=np.int64)
         self.success = np.full(n, -1, dtype=np.int8)
+        self.neighbours = np.zeros((n, 0, 0), dtype=np.float32)  # retrieval tokens, set by the caller
         for start in range(0, n, chunk):
             part = slice(start, min(n, start + chunk))
             enc = encoder.transform(recipes[part])
@@ -77,7 +105,7 @@ def _sample_copies(copies: _Compact, owner: np.ndarray, per_recipe: int, rng: np
             chosen.append(i)
     chosen = np.sort(np.asarray(chosen, dtype=int))
     subset = object.__new__(_Compact)
-    for name in ("index", "prefix", "mask", "conditions", "size_nm", "n_particles", "shape_index", "success"):
+    for name in _FIELDS:
         setattr(subset, name, getattr(copies, name)[chosen])
     return subset
 
@@ -91,10 +119,7 @@ class _Batches:
     """
 
     def __init__(self, sets, batch_size, rng, device, descriptor_matrix):
-        self.fields = {
-            name: np.concatenate([getattr(s, name) for s in sets])
-            for name in ("index", "prefix", "mask", "conditions", "size_nm", "n_particles", "shape_index", "success")
-        }
+        self.fields = {name: np.concatenate([getattr(s, name) for s in sets]) for name in _FIELDS}
         n_tokens = self.fields["mask"].sum(axis=1)
         by_length = np.lexsort((rng.random(len(n_tokens)), n_tokens))
         batches = [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
@@ -119,6 +144,7 @@ class _Batches:
                 "n_particles": torch.from_numpy(f["n_particles"][rows]).to(dev),
                 "shape": torch.from_numpy(f["shape_index"][rows]).to(dev),
                 "success": torch.from_numpy(f["success"][rows].astype(np.int64)).to(dev),
+                "neighbours": torch.from_numpy(f["neighbours"][rows]).to(dev) if f["neighbours"].shape[1] else None,
             }
 
 
@@ -143,18 +169,24 @@ def _masked_bce(logits, target):
 def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation, descriptor_matrix, device, rng, progress, monitor) -> None:
     import torch
 
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=model.weight_decay)
+    lr = scaled_lr(lr, model.batch_size, model.lr_scaling)
+    fused = bool(model.fused_optimizer) and device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=model.weight_decay, fused=fused or None)
     n_rows = sum(len(s) for s in epoch_sets(np.random.default_rng(0)))
     steps_per_epoch = max(1, math.ceil(n_rows / model.batch_size))
     total = steps_per_epoch * n_epochs
-    warmup = max(1, int(0.05 * total))
+    if model.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total + n_epochs, pct_start=0.25)
+    else:
+        warmup = max(1, int(0.05 * total))
 
-    def lr_at(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))) * 0.95 + 0.05
+        def lr_at(step):
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))) * 0.95 + 0.05
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    bf16 = model.precision == "bf16" or (model.precision == "auto" and native_bf16(device))
     ema = None
     if model.ema_decay is not None:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -169,7 +201,9 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
         totals = np.zeros(3)
         seen = 0
         for b in batches:
-            size_out, shape_out, success_out = net(b["prefix"], b["descriptors"], b["mask"], b["conditions"])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                outputs = net(b["prefix"], b["descriptors"], b["mask"], b["conditions"], b["neighbours"])
+            size_out, shape_out, success_out = (o.float() for o in outputs)
             loss_size = size_loss(model, huber, size_out, b, max_size)
             loss_shape = _masked_ce(shape_out, b["shape"])
             loss_success = _masked_bce(success_out, b["success"]) if model.has_success_ else size_out.sum() * 0

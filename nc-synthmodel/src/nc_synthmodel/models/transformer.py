@@ -1,7 +1,8 @@
 """The synthesis transformer (Gu, Liang et al., ACS Nano 2025): recipe → size, shape, success.
 
-(~520 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
-the training loop and persistence already live in network.py, trainer.py and persistence.py.)
+(~610 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
+the training loop, retrieval tokens and persistence already live in network.py, trainer.py,
+retrieval.py and persistence.py.)
 
 Architecture (paper, Methods "Transformer model"): every chemical is a token
 ``[product flag, scaled amount, descriptor]`` (:class:`~nc_synthmodel.encoding.RecipeEncoder`),
@@ -66,6 +67,7 @@ from ..features.encoding import RecipeEncoder
 from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_fit_targets
 from .network import build_network
 from .persistence import load_transformer, save_transformer
+from .retrieval import TOKEN_WIDTH, attach_neighbours, recipe_tokens
 from .threads import torch_threads
 from .trainer import _Batches, _Compact, _sample_copies, run_stage, size_loss  # noqa: F401 - _Batches re-exported
 
@@ -111,7 +113,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         Fine-tune the size head only on recipes up to this size.
     batch_size, learning_rate, weight_decay
         AdamW with linear warm-up (first 5 % of steps) and cosine decay, per stage
-        (fine-tuning starts at ``finetune_lr_factor`` × the rate).
+        (fine-tuning starts at ``finetune_lr_factor`` × the rate).  ``learning_rate`` is the
+        rate of a batch of 128, scaled to ``batch_size`` by ``lr_scaling``.
     finetune_lr_factor : float
     condition_tokens : bool
         Append the scaled conditions to every chemical token (the authors' code), not only
@@ -127,6 +130,21 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         Zero-loss band for recipes with fewer than 300 particles (None: plain Huber).
     shape_weight, success_weight : float
         Weights of the shape and success losses beside the size loss.
+    schedule : {"cosine", "onecycle"}
+        Warm-up + cosine decay, or torch's one-cycle schedule (25 % rising), per stage.
+    lr_scaling : {"none", "sqrt", "linear"}
+        How the learning rate grows with ``batch_size`` / 128 (``sqrt`` for a larger batch:
+        batch 512 then trains at 2 × ``learning_rate``).
+    precision : {"auto", "bf16", "fp32"}
+        bfloat16 autocast while training (``auto``: where the device computes bf16 natively,
+        :func:`~nc_synthmodel.models.trainer.native_bf16`); prediction is always float32.
+    fused_optimizer : bool
+        torch's fused AdamW (one kernel for all parameters).
+    retrieval_k : int
+        Retrieval tokens (:mod:`~nc_synthmodel.models.retrieval`): the ``k`` nearest training
+        recipes with a known size (flat-feature space, their size and shape) join every recipe's
+        tokens; a training recipe never retrieves itself (nor its own group when ``fit`` gets
+        ``groups``).  0: none.
     validation_fraction : float
         Share of the solid training recipes held out for early stopping (0 disables it:
         the last epoch is kept).
@@ -183,6 +201,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         shape_weight: float = 0.3,
         success_weight: float = 0.3,
         validation_fraction: float = 0.1,
+        schedule: str = "cosine",
+        lr_scaling: str = "none",
+        precision: str = "auto",
+        fused_optimizer: bool = True,
+        retrieval_k: int = 0,
         unknown_product: str = "zeros",
         encoder_params: dict | None = None,
         random_state: int = 0,
@@ -212,6 +235,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.shape_weight = shape_weight
         self.success_weight = success_weight
         self.validation_fraction = validation_fraction
+        self.schedule = schedule
+        self.lr_scaling = lr_scaling
+        self.precision = precision
+        self.fused_optimizer = fused_optimizer
+        self.retrieval_k = retrieval_k
         self.unknown_product = unknown_product
         self.encoder_params = encoder_params
         self.random_state = random_state
@@ -225,8 +253,16 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         _check_positive_int(
             self,
             ("pretrain_epochs", "finetune_epochs", "augment_per_epoch"),
-            allow_zero=("pretrain_epochs", "finetune_epochs", "augment_per_epoch"),
+            allow_zero=("pretrain_epochs", "finetune_epochs", "augment_per_epoch", "retrieval_k"),
         )
+        _check_positive_int(self, ("retrieval_k",), allow_zero=("retrieval_k",))
+        for name, allowed in (
+            ("schedule", ("cosine", "onecycle")),
+            ("lr_scaling", ("sqrt", "linear", "none")),
+            ("precision", ("auto", "bf16", "fp32")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if self.pretrain_epochs + self.finetune_epochs == 0:
@@ -260,6 +296,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         progress: ProgressCallback | None = None,
         eval_set: tuple[Sequence[Recipe], Any] | None = None,
         eval_every: int = 1,
+        groups: Sequence[Any] | None = None,
     ) -> SynthesisTransformer:
         """Train on ``recipes`` (sizes ``y`` in nm, NaN where unknown; default their outcomes).
 
@@ -267,7 +304,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         them the success head is not trained and :meth:`predict_outcomes` reports no
         success probability.  ``eval_set=(recipes, sizes_nm)`` is scored every
         ``eval_every`` epochs (and at each stage's last) into :attr:`eval_history_`, for
-        monitoring only: it never changes training or the kept weights.  Returns self.
+        monitoring only: it never changes training or the kept weights.  ``groups`` (one per
+        recipe, e.g. its publication) keep a recipe's own group out of its retrieval tokens
+        while training.  Returns self.
         """
         import torch
 
@@ -284,6 +323,10 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                     "eval_set must be (recipes, sizes) of equal, non-zero length with finite sizes, "
                     f"got {len(eval_recipes)} recipes and {len(eval_y)} sizes"
                 )
+        if groups is not None:
+            groups = np.asarray([str(g) for g in groups], dtype=object)
+            if len(groups) != len(recipes):
+                raise ValueError(f"{len(groups)} groups for {len(recipes)} recipes; give one group per recipe")
         rng = np.random.default_rng(self.random_state)
 
         # validation split: solid training recipes with a size (never the caller's held-out data)
@@ -341,6 +384,12 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         if eval_set is not None:  # encoded after the training sets: their descriptor rows stay as they are
             monitored = _Compact(self.encoder_, eval_recipes, vocabulary, vectors)
             monitored.size_nm = eval_y
+        self.retrieval_ = None
+        if self.retrieval_k:
+            others = [(failed_set, failed), (validation, [recipes[i] for i in val_rows])]
+            others.append((monitored, eval_recipes if eval_set is not None else None))
+            g = None if groups is None else groups[train_rows]
+            self.retrieval_ = attach_neighbours(self, train_recipes, y[train_rows], originals, copies, copy_owner, others, g)
         self.eval_history_ = []
         device = self._torch_device()
         matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.descriptors.dim), np.float32)
@@ -359,6 +408,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 self.dropout,
                 len(SHAPE_CLASSES),
                 self.condition_tokens,
+                TOKEN_WIDTH if self.retrieval_k else 0,
             ).to(device)
             descriptor_matrix = torch.from_numpy(matrix).to(device)
             used = np.unique(
@@ -401,6 +451,16 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.net_ = net.cpu()
         return self
 
+    def _target(self, size_nm: np.ndarray) -> np.ndarray:
+        """Sizes (nm) on the network's target scale (what retrieval tokens carry)."""
+        if self.target_scale == "log":
+            return (np.log(size_nm) - self.target_mean_) / self.target_std_
+        return (size_nm - self.target_mean_) / self.target_std_
+
+    def _neighbours(self, recipes: Sequence[Recipe]) -> np.ndarray:
+        """Retrieval tokens of ``recipes`` from the bank (all of it: the training recipes)."""
+        return recipe_tokens(self, recipes)
+
     def _size_loss(self, huber, size_out, b, max_size):
         """The size loss of one batch (:func:`~nc_synthmodel.models.trainer.size_loss`)."""
         return size_loss(self, huber, size_out, b, max_size)
@@ -424,11 +484,13 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 part = slice(start, start + 1024)
                 width = max(1, int(data.mask[part].sum(axis=1).max()))
                 idx = torch.from_numpy(data.index[part, :width]).to(device)
+                neighbours = torch.from_numpy(data.neighbours[part]).to(device) if data.neighbours.shape[1] else None
                 size, shape, success = net(
                     torch.from_numpy(data.prefix[part, :width]).to(device),
                     descriptor_matrix[idx],
                     torch.from_numpy(data.mask[part, :width]).to(device),
                     torch.from_numpy(data.conditions[part]).to(device),
+                    neighbours,
                 )
                 sizes.append(self._size_nm(size).cpu().numpy())
                 shapes.append(torch.softmax(shape, dim=1).cpu().numpy())
@@ -447,6 +509,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         vocabulary: dict[str, int] = {}
         vectors: list[np.ndarray] = []
         data = _Compact(self.encoder_, recipes, vocabulary, vectors)
+        data.neighbours = self._neighbours(recipes)
         matrix = torch.from_numpy(np.stack(vectors).astype(np.float32)) if vectors else torch.zeros(1, self.descriptors.dim)
         with torch_threads(self.n_threads):
             return self._predict_compact(self.net_, data, matrix, torch.device("cpu"))
@@ -507,6 +570,11 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "shape_weight",
         "success_weight",
         "validation_fraction",
+        "schedule",
+        "lr_scaling",
+        "precision",
+        "fused_optimizer",
+        "retrieval_k",
         "unknown_product",
         "encoder_params",
         "random_state",
