@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .glyphs import _has_descender, _n_or_u, _truncated, glyph_layout
+from .glyphs import _has_descender, _truncated, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
@@ -197,12 +197,14 @@ def _vote(readings: list[tuple[str, float]], bar_length_px=None):
 
     Returns ((value, unit, text, agreement, confidence, µ unread) or None, reason or None).
     """
-    votes: dict[tuple[float, str, bool], list[tuple[str, float]]] = {}
+    votes: dict[tuple[float, str], list[tuple[str, float]]] = {}
+    unread_by: dict[tuple[float, str], list[bool]] = {}
     for text, confidence in readings:
         clean, unread = _normalise(text)
         parsed = _plausible_reading(clean, bar_length_px)
         if parsed is not None:
-            votes.setdefault((*parsed, unread), []).append((text, confidence))
+            votes.setdefault(parsed, []).append((text, confidence))
+            unread_by.setdefault(parsed, []).append(unread)
     if not votes:
         return None, None
     key, agreeing = max(votes.items(), key=lambda item: len(item[1]))
@@ -213,9 +215,11 @@ def _vote(readings: list[tuple[str, float]], bar_length_px=None):
         return None, None if others == 0 else f"readings disagree ({tally})"
     if others and (len(agreeing) < 3 or 4 * len(agreeing) < 3 * total):
         return None, f"readings disagree ({tally})"
-    value, unit, unread = key
+    value, unit = key
     confidence = float(np.mean([c for _, c in agreeing]))
-    return (value, unit, agreeing[0][0], len(agreeing) / len(readings), confidence, unread), None
+    unread = all(unread_by[key])  # a µ read as u by some readings and left blank by others: the u is checked
+    text = next((t for (t, _), blank in zip(agreeing, unread_by[key]) if not blank), agreeing[0][0])
+    return (value, unit, text, len(agreeing) / len(readings), confidence, unread), None
 
 
 def _usual_value(value: float) -> bool:
@@ -232,7 +236,7 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
     (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
-    (:func:`~.glyphs._n_or_u`), a "nm" whose n is drawn like a u, or the glyphs and decimal
+    (:func:`~.glyphs.u_shape`), a "nm" whose n is drawn like a u, or the glyphs and decimal
     marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" must show a µ
     descender or a u shape: OCR reads the n of serif print as u, and the shape test is not
     trusted to turn it into nm (a slanted µ can look like an n to it), so it is refused.
@@ -249,10 +253,10 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         return None, notes + [f"{text!r}: more label ink beside it (a glyph OCR missed?)"]
     if not _usual_value(value):
         return None, notes + [f"{text!r}: {value:g} is no usual scale-bar value (a digit too many or misread?)"]
-    layout = _layout(crop, box, polarity) if glyphs else None
+    layout = _layout(crop, box, polarity)  # colour labels too: a count can only refuse
     descender = _has_descender(crop, box, polarity) if glyphs and unit in ("nm", "µm") else None
     if unread:  # a glyph before the m OCR left unread (the English model has no µ)
-        mu = descender or (layout is not None and layout.descenders == 1) or (glyphs and _n_or_u(crop, box, polarity) == "u")
+        mu = descender or (glyphs and layout is not None and layout.descenders == 1) or u_shape(crop, box, polarity) == "u"
         if not mu:
             return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows neither a µ descender nor a u shape"]
         unit = "µm"
@@ -260,13 +264,14 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
     elif not glyphs and unit == "µm" and re.search(r"u ?m$", text):
-        return None, notes + [f"{text!r}: a 'u' before 'm' on a colour label, whose glyph shapes are not checked (an n read as u?)"]
+        if u_shape(crop, box, polarity) != "u":  # colour labels: only the unambiguous bowl counts
+            return None, notes + [f"{text!r}: a 'u' before 'm' on a colour label without a clear u shape (an n read as u?)"]
     elif glyphs and not descender and unit in ("nm", "µm") and re.search(r"[nu] ?m$", text):
-        shape = _n_or_u(crop, box, polarity)
+        shape = u_shape(crop, box, polarity)
         if unit == "µm" and shape != "u" and not (layout is not None and layout.descenders == 1):
             return None, notes + [f"{text!r}: the 'u' before 'm' shows neither a µ descender nor a u shape (an n read as u?)"]
         if unit == "nm" and shape == "u":
-            return None, notes + [f"{text!r}: the glyph before 'm' is drawn like an upside-down n (a u or µ?)"]
+            return None, notes + [f"{text!r}: the glyph before 'm' is open above with a bowl below (a u or µ?)"]
     mismatch = _glyph_mismatch(layout, text, unit)
     if mismatch is not None:
         return None, notes + [mismatch]
@@ -333,16 +338,26 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     """Why the ink of a line (its :func:`_layout`) disagrees with the OCR ``text``, or None.
 
     More tall glyphs than the text's digits (and its ``Å``) is a digit OCR did not read
-    ("10 nm" from "100 nm"); more decimal marks than the text has is a lost decimal point
+    ("10 nm" from "100 nm"); fewer, when the text has a ``1`` (the digit a stroke looks like), a
+    digit OCR invented from a stroke beside the label ("150 nm" from the edge of a panel) or a
+    decimal point lost between glyphs the ink merged ("10 um" from "1.0 µm" over particles;
+    other digits merge in the ink of small print too often to be refused for it; not when a
+    particle touches the line); more decimal marks than the text has is a lost decimal point.
+    When the glyphs cannot be counted (thin print, or a row merged with particle rims), a
+    number 10, 100, … is refused: it may be 1.0 or 1.00 whose point was lost
     (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
     often merges with a digit in the ink.
     """
     if layout is None or layout.tall is None:
+        if layout is not None and re.fullmatch(r"10+", re.sub(r"[^0-9.,]", "", text)):
+            return f"{text!r}: the ink cannot be counted to tell it from '1.0' or '1.00' (a lost decimal point?)"
         return None
     expected = sum(ch.isdigit() for ch in text) + (unit == "Å")
     points = sum(ch in ".," for ch in text)
     if layout.tall > expected:
         return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
+    if layout.tall < expected and "1" in text and not layout.blobs:  # "150 nm" from a panel's edge, "10 um" from "1.0 µm" over particles
+        return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit invented from a stroke, or a lost decimal point?)"
     if layout.marks > points:
         return f"{layout.marks} decimal mark(s) in the ink but {points} in {text!r} (a lost decimal point?)"
     return None
