@@ -43,6 +43,8 @@ CACHE = RESULTS / "synthesis" / "retrieval"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_benchmark import TRANSFORMER_CPU, _load  # noqa: E402
 
+SMALL = {**TRANSFORMER_CPU, "d_model": 64, "n_layers": 2, "dim_feedforward": 128, "augment": False, "pretrain_epochs": 0}
+
 #: Configurations (SynthesisTransformer parameters).  The trainer's defaults now include bf16
 #: autocast where native and fused AdamW; ``retrieval`` adds 8 retrieval tokens.
 CONFIGS: dict[str, dict] = {
@@ -50,6 +52,9 @@ CONFIGS: dict[str, dict] = {
     "retrieval": {**TRANSFORMER_CPU, "retrieval_k": 8},
     "retrieval-k4": {**TRANSFORMER_CPU, "retrieval_k": 4},
     "retrieval-k16": {**TRANSFORMER_CPU, "retrieval_k": 16},
+    # a quarter of the compute (width 64, 2 layers, no augmented pretraining): pilots on a starved machine
+    "small": {**SMALL},
+    "small-retrieval": {**SMALL, "retrieval_k": 4},
 }
 #: Share of an outer training fold's pool recipes (or of its pool publications) held out as dev.
 DEV_FRACTION = 0.2
