@@ -1,10 +1,12 @@
-"""Choose the two size rules of ``segment(diameter_px="auto")`` on training data only.
+"""Choose the size rules of ``segment(diameter_px="auto")`` on training data only.
 
     python benchmarks/size_rule_selection.py [--datasets DIR]
 
 ``SCALE_BAND`` (no rescaling when the size estimate is within this factor of the network's 30 px)
 and ``REFINE_RATIO`` (a second pass at the particles' measured diameter when it differs from the one
-used by more than this) are scored on (1) the EMPS publication-grouped *training* images with
+used by more than this), and the diameter statistic of that decision (the particles' median by count, or the
+area-weighted median :func:`~napari_nanocrystal.segmentation.targets.area_weighted_diameter_px`, or "down by
+count, up by area") are scored on (1) the EMPS publication-grouped *training* images with
 particles of 6-160 px, with **out-of-fold** size estimates (the size model refitted on 5
 publication-grouped folds of the training images + the weak images, so that it errs as on new
 data), and (2) the weakly labelled real TEM training images (particle-pixel recall and precision
@@ -28,7 +30,7 @@ from napari_nanocrystal.segmentation.data import emps_publications, emps_split, 
 from napari_nanocrystal.segmentation.engine.datasets import weak_diameter_px
 from napari_nanocrystal.segmentation.network import resolve_model
 from napari_nanocrystal.segmentation.size_model import SizeModel, image_style, zoom_styles
-from napari_nanocrystal.segmentation.targets import median_diameter_px
+from napari_nanocrystal.segmentation.targets import area_weighted_diameter_px, median_diameter_px
 
 DATA = Path(os.environ.get("NANOCRYSTAL_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 out = Path(__file__).resolve().parent / "results" / "size_rule_selection.json"
@@ -39,6 +41,22 @@ pubs = emps_publications(root)
 net = resolve_model("default")
 net_d, pct = inf._model_settings(net)
 rng = np.random.default_rng(0)
+
+
+def second_pass(stat, count, area, assumed, ratio):
+    """The second pass's diameter (or None) by one statistic of the first pass's particles."""
+    if stat == "count":
+        return inf.refine_diameter(count, assumed, ratio)
+    if stat == "area":
+        return inf.refine_diameter(area, assumed, ratio)
+    down = inf.refine_diameter(count, assumed, ratio)  # "hybrid": smaller by count, larger by area
+    if down is not None and down < assumed:
+        return down
+    up = inf.refine_diameter(area, assumed, ratio)
+    return up if up is not None and up > assumed else None
+
+
+STATS = ("count", "area", "hybrid")
 
 
 def zoom_samples(gray, d):
@@ -97,8 +115,8 @@ for n, v in data.items():
             r = inf._segment_once(v["gray"], net, key, prepared=True, progress=None, **opts)
             dt = time.perf_counter() - t
             ap, tp, fp, fn = metrics.average_precision([v["lab"].astype(np.int32)], [r.labels], threshold=[0.5])
-            found = median_diameter_px(r.labels) if r.n_objects else 0.0
-            cache[key] = dict(tp=int(tp[0, 0]), fp=int(fp[0, 0]), fn=int(fn[0, 0]), found=found, s=dt, n=int(r.n_objects))
+            count, area = (f(r.labels) if r.n_objects else 0.0 for f in (median_diameter_px, area_weighted_diameter_px))
+            cache[key] = dict(tp=int(tp[0, 0]), fp=int(fp[0, 0]), fn=int(fn[0, 0]), count=count, area=area, s=dt, n=int(r.n_objects))
         return cache[key]
 
     configs = {}
@@ -107,16 +125,20 @@ for n, v in data.items():
         used = inf.rescale_diameter(e, net_d, band)
         first = run(used)
         assumed = net_d if used is None else used
-        for refine in (1.5, 1.75, 2.0, 99.0):
+        for refine, stat in [(r, "count") for r in (1.5, 1.75, 2.0, 99.0)] + [(r, s) for r in (1.5, 2.0) for s in STATS[1:]]:
+            if band != 1.5 and stat != "count":
+                continue
             res, secs, passes = first, first["s"], 1
-            again_at = inf.refine_diameter(first["found"], assumed, refine)
+            again_at = second_pass(stat, first["count"], first["area"], assumed, refine)
             if again_at is not None:
                 again = run(again_at)
                 secs += again["s"]
                 passes = 2
                 if again["n"]:
                     res = again
-            configs[f"{band}/{refine}"] = dict(tp=res["tp"], fp=res["fp"], fn=res["fn"], s=secs, passes=passes)
+            configs[f"{band}/{refine}" + ("" if stat == "count" else f" {stat}")] = dict(
+                tp=res["tp"], fp=res["fp"], fn=res["fn"], s=secs, passes=passes
+            )
     rows.append(dict(name=n, true_px=v["d"], est_px=e, configs=configs))
 
 # (2) the weakly labelled real TEM training images, through segment() with each refine ratio
@@ -126,15 +148,17 @@ weak_rows = []
 for img_p in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
     w = read_weak_label(img_p.parent / img_p.name.replace("_image.png", "_weaklabel_pair.png"))
     img = read_image(img_p)
-    for refine in (1.5, 2.0):
-        inf.REFINE_RATIO = refine
+    for refine, stat in [(1.5, "count"), (2.0, "count"), (1.5, "area"), (1.5, "hybrid")]:
+        inf.second_pass_diameter = lambda labels, assumed, ratio=None, stat=stat, refine=refine: second_pass(
+            stat, median_diameter_px(labels), area_weighted_diameter_px(labels), assumed, refine
+        )
         res = inf.segment(img, net)
         fg = res.labels > 0
         particle = w == 1
         weak_rows.append(
             dict(
                 image=img_p.name,
-                refine=refine,
+                refine=f"{refine}" + ("" if stat == "count" else f" {stat}"),
                 found=int(res.n_objects),
                 weak_components=int(ndimage.label(particle)[1]),
                 recall=float((fg & particle).sum() / max(1, particle.sum())),
@@ -151,7 +175,7 @@ lines = [
     f"(1) EMPS grouped-training images with 6-160 px particles: {len(rows)}; out-of-fold size estimate error median "
     f"|log| {np.median(err):.3f} (×{math.exp(np.median(err)):.2f}); within 1.5×: {np.mean(err < math.log(1.5)):.0%}.",
     "",
-    "| SCALE_BAND / REFINE_RATIO | AP50 | TP / FP / FN | second passes | seconds (all images) |",
+    "| SCALE_BAND / REFINE_RATIO (statistic; count median unless named) | AP50 | TP / FP / FN | second passes | seconds (all images) |",
     "|---|---:|---|---:|---:|",
 ]
 for key in rows[0]["configs"]:
@@ -164,7 +188,7 @@ lines += [
     "(2) Weakly labelled real TEM training images (SCALE_BAND 1.5): particle pixels of the weak label found (recall) and",
     "found pixels outside the weak background (precision).",
     "",
-    "| image | REFINE_RATIO | found | weak-label components | recall | precision | passes |",
+    "| image | REFINE_RATIO (statistic) | found | weak-label components | recall | precision | passes |",
     "|---|---:|---:|---:|---:|---:|---:|",
 ]
 for w in weak_rows:

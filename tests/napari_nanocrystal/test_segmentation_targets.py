@@ -6,7 +6,13 @@ from PIL import Image
 from skimage.draw import disk
 
 from napari_nanocrystal.segmentation import targets
-from napari_nanocrystal.segmentation.targets import cached_targets, flow_targets, median_diameter_px, rescale_to_diameter
+from napari_nanocrystal.segmentation.targets import (
+    area_weighted_diameter_px,
+    cached_targets,
+    flow_targets,
+    median_diameter_px,
+    rescale_to_diameter,
+)
 
 
 def _disc_labels(shape=(64, 64), center=(32, 30), radius=14):
@@ -51,6 +57,17 @@ def test_rescale_to_diameter_sets_the_median_diameter():
     assert small_labels.dtype == np.int32 and small_image.dtype == np.float32
     assert set(np.unique(small_labels)) == {0, 1, 2, 3, 4}
     assert median_diameter_px(small_labels) == pytest.approx(30, rel=0.05)
+
+
+def test_area_weighted_diameter_follows_the_large_particles_not_the_specks():
+    labels = np.zeros((300, 300), np.int32)
+    for k, centre in enumerate([(60, 60), (60, 200), (200, 60)], start=1):  # three particles of 60 px
+        labels[disk(centre, 30, shape=labels.shape)] = k
+    for k in range(10):  # ten specks of ~6 px
+        labels[disk((150 + 12 * (k % 5), 180 + 30 * (k // 5)), 3, shape=labels.shape)] = 10 + k
+    assert median_diameter_px(labels) < 10
+    assert area_weighted_diameter_px(labels) == pytest.approx(60, rel=0.03)
+    assert area_weighted_diameter_px(np.zeros((8, 8), np.int32)) == 0.0
 
 
 def test_cache_computes_flows_once_keyed_by_content(tmp_path, monkeypatch):

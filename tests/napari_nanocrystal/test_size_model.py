@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_nanocrystal.segmentation.inference import REFINE_RATIO, SCALE_BAND, segment
+from napari_nanocrystal.segmentation.inference import REFINE_RATIO, SCALE_BAND, second_pass_diameter, segment
 from napari_nanocrystal.segmentation.network import SeedFlowNet, load_model
 from napari_nanocrystal.segmentation.size_model import DIAMETER_RANGE, SizeModel, fit_size_model, image_style
 
@@ -100,6 +100,19 @@ def test_a_wrong_estimate_is_corrected_by_the_particles_found():
     assert result.diameter_estimate_px == pytest.approx(15.0)
     assert result.passes == 2 and abs(math.log(result.diameter_px / 60.0)) < math.log(REFINE_RATIO)
     assert result.n_objects == labels.max()
+
+
+def test_second_pass_follows_the_large_particles_not_the_small_pieces():
+    from skimage.draw import disk
+
+    labels = np.zeros((300, 300), np.int32)
+    for k, centre in enumerate([(60, 60), (60, 200), (200, 60)], start=1):  # stars found whole at 60 px ...
+        labels[disk(centre, 30, shape=labels.shape)] = k
+    for k in range(6):  # ... beside more small dots: by count the median particle is a dot
+        labels[disk((170 + 20 * (k % 3), 170 + 40 * (k // 3)), 5, shape=labels.shape)] = 10 + k
+    assert second_pass_diameter(labels, 30.0) == pytest.approx(60, rel=0.03)  # a second pass, at 60 px
+    assert second_pass_diameter(labels, 50.0) is None  # within REFINE_RATIO of what was used
+    assert second_pass_diameter(np.zeros((20, 20), np.int32), 30.0) is None
 
 
 def test_a_given_diameter_overrides_the_size_model():

@@ -32,7 +32,7 @@ from scipy import ndimage
 from ...label_files import UNCERTAIN
 from .._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from ..data import read_image, read_weak_label
-from ..targets import cached_targets, flow_targets, rescale_to_diameter
+from ..targets import area_weighted_diameter_px, cached_targets, flow_targets, rescale_to_diameter
 from .registry import DATASETS
 
 __all__ = [
@@ -276,17 +276,8 @@ WEAK_MAX_SCALE = 4.0
 
 
 def _area_weighted_median_diameter(mask) -> float:
-    """Diameter (px) of the disc as large as the component holding the median foreground pixel.
-
-    Weighting components by area keeps the estimate on the particles when a weak label also
-    holds many specks (Otsu noise, fragments): by count they would be the median.
-    """
-    components, _ = ndimage.label(mask)
-    areas = np.bincount(components.ravel())[1:]
-    areas = np.sort(areas[areas > 0])
-    cumulative = np.cumsum(areas)
-    median_area = areas[np.searchsorted(cumulative, 0.5 * cumulative[-1])]
-    return float(2.0 * np.sqrt(median_area / np.pi))
+    """:func:`~..targets.area_weighted_diameter_px` of the connected components of a mask."""
+    return area_weighted_diameter_px(ndimage.label(mask)[0])
 
 
 def weak_diameter_px(weak) -> float:
