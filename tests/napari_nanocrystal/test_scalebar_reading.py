@@ -13,7 +13,7 @@ import pytest
 from napari_nanocrystal import scalebar as sb
 from napari_nanocrystal.scalebar import ScaleBarError, ocr, read_file_calibration, read_image, read_scale_bar
 from napari_nanocrystal.scalebar import metadata as md
-from napari_nanocrystal.scalebar.glyphs import glyph_layout
+from napari_nanocrystal.scalebar.glyphs import GlyphLayout, glyph_layout
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning"),
@@ -91,13 +91,14 @@ def test_usual_scale_bar_values(value, usual):
 # Glyph checks on drawn labels
 
 
-def _label(text: str, size: int = 30) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _label(text: str, size: int = 30, weight: int = 400) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A dark label on a light ground, and its ink box."""
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont
 
+    font = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight=weight))
     canvas = Image.new("L", (30 + size * len(text), 2 * size + 20), 200)
-    ImageDraw.Draw(canvas).text((15, 12), text, font=ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size), fill=10)
+    ImageDraw.Draw(canvas).text((15, 12), text, font=ImageFont.truetype(font, size), fill=10)
     crop = np.asarray(canvas).astype(float)
     rows, cols = np.nonzero((crop < 100).any(axis=1))[0], np.nonzero((crop < 100).any(axis=0))[0]
     return crop, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
@@ -133,6 +134,57 @@ def test_text_that_disagrees_with_the_ink_is_refused(drawn, read, unit, complain
         assert reason is None
     else:
         assert reason is not None and re.search(complaint, reason)
+
+
+def _with_stroke(text: str, size: int, above: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A drawn label with a vertical stroke (a panel's edge) just left of it, reaching ``above``
+    times the label's height above its top, and the box that takes the stroke in."""
+    crop, (r0, c0, r1, c1) = _label(text, size)
+    crop = crop.copy()
+    rise = int(round(above * (r1 - r0)))
+    crop[r0 - rise : r1, c0 - 8 : c0 - 4] = 10
+    return crop, (r0 - rise, c0 - 8, r1, c1)
+
+
+@pytest.mark.parametrize("size", [20, 28])
+def test_a_1_read_from_a_stroke_at_the_labels_edge_is_refused(size):
+    # generated seed 10044: a panel edge taller than the digits beside "50 nm" read "150 nm"
+    crop, box = _with_stroke("50 nm", size, above=0.25)
+    layout = ocr._layout(crop, box, "dark")
+    reason = ocr._glyph_mismatch(layout, "150 nm", "nm")
+    assert reason is not None and "digit invented" in reason
+    assert ocr._glyph_mismatch(ocr._layout(*_label("50 nm", size), "dark"), "50 nm", "nm") is None
+
+
+@pytest.mark.parametrize("size", [28, 40])
+def test_a_lost_decimal_point_in_thin_print_is_refused(size):
+    # real tune ce41e4e56d: "1.0 µm" read "10 um"; thin print, whose glyphs cannot be counted
+    crop, box = _label("1.0 µm", size, weight=200)
+    layout = ocr._layout(crop, box, "dark")
+    assert layout is not None and layout.tall is None
+    reason = ocr._glyph_mismatch(layout, "10 um", "µm")
+    assert reason is not None and "decimal point" in reason
+    assert ocr._glyph_mismatch(layout, "1.0 um", "µm") is None
+
+
+@pytest.mark.parametrize("drawn, size", [("10 Å", 20), ("10 Å", 28), ("10 A", 28)])
+def test_the_angstrom_glyph_does_not_make_a_digit_shortfall(drawn, size):
+    # generated 10015 / 10057: the ring of the Å sets the cap line, so only the Å is counted
+    layout = ocr._layout(*_label(drawn, size), "dark")
+    assert layout is not None and layout.tall is not None and layout.tall < 3  # fewer than "10" + "Å"
+    assert ocr._glyph_mismatch(layout, "10 A", "Å") is None
+
+
+@pytest.mark.parametrize(
+    "read, refused",
+    [("150 nm", True), ("100 nm", True), ("210 nm", False), ("250 nm", False)],
+)
+def test_only_a_leading_1_is_refused_for_a_digit_shortfall(read, refused):
+    # a shortfall is refused only when the number starts with a 1 (a stroke at the label's edge);
+    # digits of small print merge in the ink, so a 1 elsewhere is no reason
+    layout = GlyphLayout(tall=2, marks=0, height=40.0, blobs=False, descenders=0)
+    assert (ocr._glyph_mismatch(layout, read, "nm") is not None) is refused
+    assert ocr._glyph_mismatch(layout._replace(blobs=True), read, "nm") is None  # a particle touches the line
 
 
 # ----------------------------------------------------------------------------------------

@@ -338,11 +338,15 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     """Why the ink of a line (its :func:`_layout`) disagrees with the OCR ``text``, or None.
 
     More tall glyphs than the text's digits (and its ``Å``) is a digit OCR did not read
-    ("10 nm" from "100 nm"); fewer, when the text has a ``1`` (the digit a stroke looks like), a
-    digit OCR invented from a stroke beside the label ("150 nm" from the edge of a panel) or a
-    decimal point lost between glyphs the ink merged ("10 um" from "1.0 µm" over particles;
-    other digits merge in the ink of small print too often to be refused for it; not when a
-    particle touches the line); more decimal marks than the text has is a lost decimal point.
+    ("10 nm" from "100 nm"); fewer than the text's digits, when the number starts with a ``1``
+    (the digit a stroke looks like), is a 1 OCR invented from a stroke at the edge of the label
+    ("150 nm" from the edge of a panel: the stroke, taller than the digits, sets the cap line
+    and only it is counted) or a decimal point lost between glyphs the ink merged ("10 um" from
+    "1.0 µm").  Other shortfalls are not refused (a 1 inside the number, as in "210 nm"): digits
+    merge in the ink of small print too often; nor when a particle touches the line, nor for
+    ``Å``, a capital that is counted as a digit-height glyph and whose ring can set the cap line
+    above the digits (then only the ``Å`` is counted).  More decimal marks than the text has is
+    a lost decimal point.
     When the glyphs cannot be counted (thin print, or a row merged with particle rims), a
     number 10, 100, … is refused: it may be 1.0 or 1.00 whose point was lost
     (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
@@ -356,8 +360,10 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     points = sum(ch in ".," for ch in text)
     if layout.tall > expected:
         return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
-    if layout.tall < expected and "1" in text and not layout.blobs:  # "150 nm" from a panel's edge, "10 um" from "1.0 µm" over particles
-        return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit invented from a stroke, or a lost decimal point?)"
+    digits = re.sub(r"[^0-9]", "", text)
+    if unit != "Å" and digits.startswith("1") and layout.tall < len(digits) and not layout.blobs:
+        # "150 nm" from a panel's edge (whose stroke, taller than the digits, sets the cap line: one glyph counted)
+        return f"{layout.tall} digit-height glyphs in the ink but {len(digits)} digits in {text!r} (a digit invented from a stroke at its edge, or a lost decimal point?)"
     if layout.marks > points:
         return f"{layout.marks} decimal mark(s) in the ink but {points} in {text!r} (a lost decimal point?)"
     return None
