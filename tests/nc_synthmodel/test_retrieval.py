@@ -56,6 +56,15 @@ def test_bank_never_hands_a_recipe_itself_or_its_group():
         bank.tokens(_bank_features(x), 1, groups=groups[:2], bank_groups=groups)
 
 
+def test_a_column_constant_over_the_bank_keeps_its_raw_scale():
+    """A recipe with a value no bank recipe has (e.g. a new role) gets a finite, modest token, not 1e6."""
+    bank = NeighbourBank(_bank_features([0.0, 1.0, 2.0]), target=[1.0, 2.0, 3.0], shape_index=[0, 1, 2])
+    q = _bank_features([1.0])
+    q[0, -1] = 2.0  # the last role column is 0 in every bank recipe
+    token = bank.tokens(q, 1)[0, 0]
+    assert token[-1] == pytest.approx(2.0) and np.abs(token).max() < 10
+
+
 def test_bank_refuses_bad_input_and_rebuilds_from_its_state():
     with pytest.raises(ValueError, match="finite"):
         NeighbourBank(_bank_features([0.0, 1.0]), target=[1.0, np.nan], shape_index=[0, 0])

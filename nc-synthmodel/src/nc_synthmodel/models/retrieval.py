@@ -53,7 +53,10 @@ class NeighbourBank:
         if len(features) < 2:
             raise ValueError(f"a neighbour bank needs at least 2 recipes with a known size, got {len(features)}")
         self.mean = features.mean(0) if mean is None else np.asarray(mean, dtype=np.float32)
-        self.std = np.maximum(features.std(0), 1e-6) if std is None else np.asarray(std, dtype=np.float32)
+        if std is None:  # a column constant over the bank keeps its raw scale: a new value must not blow up
+            std = features.std(0)
+            std = np.where(std < 1e-6, 1.0, std)
+        self.std = np.asarray(std, dtype=np.float32)
         self.features = ((features - self.mean) / self.std).astype(np.float32)
         self.target = np.asarray(target, dtype=np.float32).ravel()
         self.shape_index = np.asarray(shape_index, dtype=np.int64).ravel()
