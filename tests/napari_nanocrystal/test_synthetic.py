@@ -159,8 +159,7 @@ def test_scale_bar_samples_are_varied_and_truthful():
 
 
 def test_scale_bar_sample_options():
-    clean = make_scale_bar_sample(
-        (300, 400),
+    options = dict(
         rng=1,
         unit="Å",
         value=20,
@@ -175,8 +174,8 @@ def test_scale_bar_sample_options():
         thickness_px=5,
         text_side="below",
         noise=0,
-        jpeg_quality=0,
     )
+    clean = make_scale_bar_sample((300, 400), **options, jpeg_quality=0)
     bar = clean.scale_bar
     assert bar.text in ("20 Å", "20Å") and bar.unit == "Å" and bar.value == 20
     r0, c0, r1, c1 = bar.bar_box
@@ -184,24 +183,7 @@ def test_scale_bar_sample_options():
     assert np.all(clean.image[r0:r1, c0:c1] == 0)
     assert clean.image[r0 - 1, c0] == clean.image[r0 - 1, c1 - 1] == 0 and clean.image[r0 - 1, c0 + 45] == 255  # ticks, white panel
     assert bar.text_box[0] >= r1
-    jpeg = make_scale_bar_sample(
-        (300, 400),
-        rng=1,
-        unit="Å",
-        value=20,
-        bar_length_px=90,
-        position="top-left",
-        colour="black",
-        panel=True,
-        ticks=True,
-        outline=False,
-        font="serif",
-        font_px=20,
-        thickness_px=5,
-        text_side="below",
-        noise=0,
-        jpeg_quality=40,
-    )
+    jpeg = make_scale_bar_sample((300, 400), **options, jpeg_quality=40)
     assert not np.array_equal(jpeg.image, clean.image)
     assert np.abs(jpeg.image.astype(int) - clean.image).mean() < 8
     with pytest.raises(ValueError, match="unit"):
