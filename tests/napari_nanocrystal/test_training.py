@@ -235,6 +235,37 @@ def test_rotated_crop_rotates_the_flow_vectors():
     assert weak["weak"][0, 0] == 255 and weak["weak"][20, 20] == 0  # outside the image: no loss
 
 
+def test_blur_and_noise_change_only_the_image():
+    """Defocus and shot-noise augmentation: the image changes as asked, labels and flows do not."""
+    from mmengine.registry import DefaultScope
+
+    from napari_nanocrystal.segmentation.engine.registry import SCOPE, TRANSFORMS
+
+    labels = np.zeros((64, 64), np.int32)
+    rr, cc = disk((32, 32), 10, shape=labels.shape)
+    labels[rr, cc] = 1
+    image = (labels > 0).astype(np.float32)
+    sample = {"image": image, "labels": labels, "targets": flow_targets(labels), "kind": "labelled"}
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        blur = TRANSFORMS.build(dict(type="RandomGaussianBlur", sigma_range=(2.0, 2.0), prob=1.0))
+        noise = TRANSFORMS.build(dict(type="RandomGaussianNoise", std_range=(0.1, 0.1), prob=1.0))
+        never = TRANSFORMS.build(dict(type="RandomGaussianNoise", prob=0.0))
+    np.random.seed(0)
+    blurred = blur(sample)
+    assert blurred["image"][32, 21] < 1 and blurred["image"][32, 20] > 0  # the edge is soft both ways
+    assert abs(float(blurred["image"].sum()) - float(image.sum())) < 1  # blur keeps the ink
+    noisy = noise(sample)
+    assert 0.08 < float(np.std(noisy["image"] - image)) < 0.12 and noisy["image"].dtype == np.float32
+    for out in (blurred, noisy):
+        assert out["labels"] is labels and out["targets"] is sample["targets"]
+    np.testing.assert_array_equal(sample["image"], image)  # the input sample is not modified
+    assert never(sample)["image"] is image
+    with pytest.raises(ValueError, match="prob"):
+        TRANSFORMS.get("RandomGaussianBlur")(prob=1.5)
+    with pytest.raises(ValueError, match="std_range"):
+        TRANSFORMS.get("RandomGaussianNoise")(std_range=(0.2, 0.1))
+
+
 def test_model_loss_is_the_paper_loss_on_a_mixed_batch():
     from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
 

@@ -33,7 +33,7 @@ import torch
 from ...label_files import UNCERTAIN
 from .registry import TRANSFORMS
 
-__all__ = ["PackSeedFlowInputs", "RandomAffineCrop", "RandomBrightnessContrast", "warp_sample"]
+__all__ = ["PackSeedFlowInputs", "RandomAffineCrop", "RandomBrightnessContrast", "RandomGaussianBlur", "RandomGaussianNoise", "warp_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,65 @@ class RandomBrightnessContrast(BaseTransform):
         out = dict(results)
         out["image"] = ((image - mean) * contrast + mean + shift).astype(np.float32)
         return out
+
+
+def _check_probability(prob: float) -> float:
+    if not 0 <= prob <= 1:
+        raise ValueError(f"prob must be in [0, 1], got {prob}")
+    return float(prob)
+
+
+def _check_range(name: str, value_range) -> tuple[float, float]:
+    low, high = (float(v) for v in value_range)
+    if not 0 <= low <= high:
+        raise ValueError(f"{name} must be 0 <= low <= high, got {value_range}")
+    return low, high
+
+
+@TRANSFORMS.register_module()
+class RandomGaussianBlur(BaseTransform):
+    """Defocus: with probability ``prob``, a Gaussian blur of σ drawn from ``sigma_range`` (px).
+
+    Figures come from microscopes focused differently; the labels (and flows) stay as they are.
+    """
+
+    def __init__(self, sigma_range=(0.5, 1.5), prob: float = 0.3):
+        self.sigma_range = _check_range("sigma_range", sigma_range)
+        self.prob = _check_probability(prob)
+
+    def transform(self, results: dict) -> dict:
+        if np.random.rand() >= self.prob:
+            return results
+        sigma = np.random.uniform(*self.sigma_range)
+        out = dict(results)
+        if sigma > 0:
+            out["image"] = cv2.GaussianBlur(np.asarray(results["image"], np.float32), (0, 0), sigma)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sigma_range={self.sigma_range}, prob={self.prob})"
+
+
+@TRANSFORMS.register_module()
+class RandomGaussianNoise(BaseTransform):
+    """Shot noise: with probability ``prob``, add Gaussian noise of standard deviation drawn
+    from ``std_range`` (normalised units: 1 = the 1st–99th percentile span)."""
+
+    def __init__(self, std_range=(0.02, 0.1), prob: float = 0.3):
+        self.std_range = _check_range("std_range", std_range)
+        self.prob = _check_probability(prob)
+
+    def transform(self, results: dict) -> dict:
+        if np.random.rand() >= self.prob:
+            return results
+        image = np.asarray(results["image"], np.float32)
+        std = np.random.uniform(*self.std_range)
+        out = dict(results)
+        out["image"] = (image + np.random.normal(0.0, std, image.shape)).astype(np.float32)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(std_range={self.std_range}, prob={self.prob})"
 
 
 @TRANSFORMS.register_module()
