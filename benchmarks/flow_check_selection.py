@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from cellpose import metrics
 from napari_nanocrystal.segmentation.data import emps_split, read_image, read_labels, read_weak_label
+from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
 from napari_nanocrystal.segmentation.inference import segment
 from napari_nanocrystal.segmentation.network import resolve_model
 from napari_nanocrystal.segmentation.targets import median_diameter_px
@@ -87,18 +88,15 @@ def main(argv=None) -> int:
     weak_rows = []
     for image_path in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
         weak_label = read_weak_label(image_path.parent / image_path.name.replace("_image.png", "_weaklabel_pair.png"))
-        particle = weak_label == 1
         image = read_image(image_path)
         for t in CANDIDATES:
             result = segment(image, net, flow_threshold=t)
-            found = result.labels > 0
             weak_rows.append(
                 dict(
                     image=image_path.name,
                     threshold=_label(t),
                     found=int(result.n_objects),
-                    recall=float((found & particle).sum() / max(1, particle.sum())),
-                    precision=float((found & particle).sum() / max(1, (found & (weak_label != 255)).sum())),
+                    **weak_label_agreement(result.labels, weak_label),
                 )
             )
     weak = {

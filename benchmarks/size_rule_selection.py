@@ -28,6 +28,7 @@ from napari_nanocrystal.segmentation import inference as inf
 from napari_nanocrystal.segmentation._image import prepare_image
 from napari_nanocrystal.segmentation.data import emps_publications, emps_split, read_image, read_labels, read_weak_label
 from napari_nanocrystal.segmentation.engine.datasets import weak_diameter_px
+from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
 from napari_nanocrystal.segmentation.network import resolve_model
 from napari_nanocrystal.segmentation.size_model import SizeModel, image_style, zoom_styles
 from napari_nanocrystal.segmentation.targets import area_weighted_diameter_px, median_diameter_px
@@ -153,16 +154,13 @@ for img_p in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob(
             stat, median_diameter_px(labels), area_weighted_diameter_px(labels), assumed, refine
         )
         res = inf.segment(img, net)
-        fg = res.labels > 0
-        particle = w == 1
         weak_rows.append(
             dict(
                 image=img_p.name,
                 refine=f"{refine}" + ("" if stat == "count" else f" {stat}"),
                 found=int(res.n_objects),
-                weak_components=int(ndimage.label(particle)[1]),
-                recall=float((fg & particle).sum() / max(1, particle.sum())),
-                precision=float((fg & particle).sum() / max(1, (fg & (w != 255)).sum())),
+                weak_components=int(ndimage.label(w == 1)[1]),
+                **weak_label_agreement(res.labels, w),
                 passes=res.passes,
             )
         )

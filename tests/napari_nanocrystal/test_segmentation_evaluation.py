@@ -80,3 +80,20 @@ def test_count_merges_counts_predictions_that_swallow_two_true_particles():
     assert count_merges(truth, truth) == 0 and count_merges(np.zeros_like(truth), truth) == 0
     with pytest.raises(ValueError, match="differ in shape"):
         count_merges(pred[:5], truth)
+
+
+def test_weak_label_agreement_counts_particle_pixels_and_ignores_the_uncertain_band():
+    from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
+
+    weak = np.zeros((10, 10), np.uint8)
+    weak[2:6, 2:6] = 1  # 16 particle pixels
+    weak[6, 2:6] = 255  # their uncertain rim
+    pred = np.zeros((10, 10), np.int32)
+    pred[2:4, 2:6] = 1  # half the particle
+    pred[6, 2:6] = 1  # the rim: neither right nor wrong
+    pred[8, 8] = 2  # one background pixel
+    scores = weak_label_agreement(pred, weak)
+    assert scores["recall"] == 0.5 and scores["precision"] == 8 / 9
+    assert weak_label_agreement(np.zeros_like(pred), weak) == {"recall": 0.0, "precision": 0.0}
+    with pytest.raises(ValueError, match="differ in shape"):
+        weak_label_agreement(pred[:5], weak)

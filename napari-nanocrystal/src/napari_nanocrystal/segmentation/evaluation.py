@@ -26,7 +26,7 @@ from skimage.segmentation import watershed
 
 from ._image import prepare_image
 
-__all__ = ["count_merges", "evaluate", "otsu_min_distance_px", "otsu_watershed"]
+__all__ = ["count_merges", "evaluate", "otsu_min_distance_px", "otsu_watershed", "weak_label_agreement"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,24 @@ def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
     covered = pairs[:, overlap >= min_cover * true_area[pairs[1]]]
     holders, counts = np.unique(covered[0], return_counts=True)
     return int((counts >= 2).sum())
+
+
+def weak_label_agreement(pred_labels, weak_label) -> dict:
+    """Pixel agreement of a segmentation with a weak label (0 background, 1 particle, 255 uncertain).
+
+    ``recall``: share of the weak label's particle pixels inside a predicted object;
+    ``precision``: share of the predicted pixels outside the uncertain band that the weak label
+    calls particle. The score for images that have weak labels only (the real TEM training images).
+    """
+    pred, weak = np.asarray(pred_labels), np.asarray(weak_label)
+    if pred.shape != weak.shape:
+        raise ValueError(f"predicted labels {pred.shape} and weak label {weak.shape} differ in shape")
+    found, particle = pred > 0, weak == 1
+    hit = int((found & particle).sum())
+    return {
+        "recall": hit / max(1, int(particle.sum())),
+        "precision": hit / max(1, int((found & (weak != 255)).sum())),
+    }
 
 
 def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) -> dict:

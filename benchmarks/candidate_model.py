@@ -1,0 +1,98 @@
+"""Score segmentation models the way a new default is chosen: the defaults a user gets, grouped data.
+
+    python benchmarks/candidate_model.py MODEL [MODEL ...] [--tag NAME] [--threads 2]
+
+For each MODEL ("default" or a ``.safetensors`` file with its ``.json``): AP50 on the EMPS
+publication-grouped validation split with the defaults (the size model estimates the diameter)
+and with each image's true median diameter (*oracle*), and the pixel agreement
+(:func:`~napari_nanocrystal.segmentation.evaluation.weak_label_agreement`) with the weak labels
+of the four real TEM training images. The labelled PbSe crop and ``scalebar_5-0011`` are test
+images and are not used here (``benchmarks/real_micrographs.py --model`` scores them once a model
+is chosen). Writes ``benchmarks/results/candidate_model_<tag>.md`` / ``.json``.
+
+The issue's selection split is the grouped validation split; a rule for adopting a candidate is
+written down before its run (session note / BENCHMARKS.md), e.g. defaults AP50 at least 0.01 above
+the shipped model, oracle within 0.005, weak-image recall within 0.02.
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from napari_nanocrystal.segmentation.data import read_image, read_weak_label
+from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
+from napari_nanocrystal.segmentation.inference import segment
+from napari_nanocrystal.segmentation.network import resolve_model
+from napari_nanocrystal.segmentation.training import evaluate_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def weak_images(tem: Path) -> list[Path]:
+    """The weakly labelled real TEM training images (each with a ``*_weaklabel_pair.png``)."""
+    return [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png"))
+
+
+def score(model: str, datasets: Path) -> dict:
+    net = resolve_model(model)
+    emps = datasets / "emps-train"
+    row = {"model": model}
+    for diameter in ("auto", "true"):
+        start = time.perf_counter()
+        report = evaluate_model(net, emps, split="val", diameter=diameter)
+        row[diameter] = {k: report["model"][k] for k in ("ap50", "ap75", "ap90", "n_true", "n_pred")}
+        row[diameter]["seconds"] = time.perf_counter() - start
+        print(model, diameter, f"AP50 {report['model']['ap50']:.3f}", flush=True)
+    weak = []
+    for path in weak_images(datasets / "tem-examples"):
+        label = read_weak_label(path.parent / path.name.replace("_image.png", "_weaklabel_pair.png"))
+        result = segment(read_image(path), net)
+        weak.append({"image": path.name, "found": int(result.n_objects), **weak_label_agreement(result.labels, label)})
+    row["weak"] = weak
+    row["weak_mean"] = {k: float(np.mean([w[k] for w in weak])) for k in ("recall", "precision")}
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--tag", default="latest")
+    parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = [score(model, args.datasets) for model in args.models]
+    lines = [
+        f"# Candidate segmentation models ({args.tag})",
+        "",
+        f"`python benchmarks/candidate_model.py {' '.join(args.models)} --tag {args.tag}` — {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{args.threads} threads. EMPS publication-grouped validation split (AP50 pooled over images), defaults and *oracle*;",
+        "weak = pixel agreement with the weak labels of the real TEM training images (recall / precision).",
+        "",
+        "| model | AP50 defaults | AP75 | *AP50 oracle* | found / true (defaults) | weak recall | weak precision | minutes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        a, t, w = r["auto"], r["true"], r["weak_mean"]
+        minutes = (a["seconds"] + t["seconds"]) / 60
+        lines.append(
+            f"| `{r['model']}` | {a['ap50']:.3f} | {a['ap75']:.3f} | *{t['ap50']:.3f}* | {a['n_pred']} / {a['n_true']} "
+            f"| {w['recall']:.3f} | {w['precision']:.3f} | {minutes:.0f} |"
+        )
+    lines += ["", "| model | weak image | found | recall | precision |", "|---|---|---:|---:|---:|"]
+    lines += [
+        f"| `{r['model']}` | `{w['image']}` | {w['found']} | {w['recall']:.3f} | {w['precision']:.3f} |" for r in rows for w in r["weak"]
+    ]
+    out = REPO / "benchmarks" / "results" / f"candidate_model_{args.tag}"
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
