@@ -367,8 +367,30 @@ def test_ink_rows_take_the_labels_own_shade_not_the_bars():
     assert found and found[0][1] == "dark"
     r0, c0, r1, c1 = found[0][0]
     assert abs(r0 - box[0]) <= 1 and abs(r1 - box[2]) <= 1 and c0 <= box[1] + 1 and c1 >= box[3] - 1
-    assert all(shade == "dark" or r0 >= crop.shape[0] - 12 for (r0, _, _, _), shade in found)
+    # bright rows over the label are the ground between its glyphs: read only after every dark row
+    shades = [shade for (r0, _, _, _), shade in found if r0 < crop.shape[0] - 12]
+    assert shades == sorted(shades, key=lambda shade: shade != "dark")
     assert ink_lines(np.full((60, 200), 128.0) + np.random.default_rng(0).normal(0, 2, (60, 200))) == []  # noise: no rows
+
+
+@pytest.mark.parametrize("size", [26, 34])
+def test_a_bold_label_is_not_lost_as_the_ground_of_its_gaps(size):
+    """Bold print inks more of its row than the gaps between its glyphs do, so the gaps look like
+    the text (tune 934d76aaf2, a bold white "10 nm"): the label's own row is still returned, after."""
+    from matplotlib import font_manager
+    from napari_nanocrystal.scalebar.lines import ink_lines
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold"))
+    canvas = Image.new("L", (30 + size * 5, 2 * size + 10), 0)
+    ImageDraw.Draw(canvas).text((12, 2), "10 nm", font=ImageFont.truetype(font, size), fill=255)
+    ink = np.asarray(canvas) > 127
+    crop = 140.0 + 90.0 * ink + np.random.default_rng(0).normal(0, 8, ink.shape)
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    bright = [box for box, shade in ink_lines(crop) if shade == "bright"]
+    assert len(bright) == 1
+    r0, c0, r1, c1 = bright[0]
+    assert abs(r0 - rows[0]) <= 1 and abs(r1 - rows[-1] - 1) <= 1 and abs(c0 - cols[0]) <= 1 and abs(c1 - cols[-1] - 1) <= 1
 
 
 class _FixedReader:
@@ -412,3 +434,30 @@ def test_a_u_before_m_needs_its_shape(drawn, family, read, glyphs, unit):
         assert reading is None and any("'u'" in note for note in notes)
     else:
         assert reading is not None and reading[:2] == (50.0, unit)
+
+
+def test_a_glyph_touching_the_bar_is_not_painted_out_with_it():
+    """A µ whose descender reaches the bar is part of the bar's component; it stays in the label
+    crop (tune 2bc87a8698, 1b935635dd: the µ was painted out, and "1" or "3 4m" read), the end ticks go."""
+    from matplotlib import font_manager
+    from napari_nanocrystal.scalebar import locate
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (220, 80), 20)
+    font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans")), 24)
+    ImageDraw.Draw(canvas).text((60, 10), "1 µm", font=font, fill=235)
+    image = np.asarray(canvas).astype(float)
+    ink = image > 128
+    bottom = int(np.nonzero(ink.any(axis=1))[0][-1]) + 1  # the µ's descender ends here
+    image[bottom : bottom + 5, 30:190] = 235.0  # the bar, touching it
+    image[bottom - 8 : bottom + 5, 30:33] = image[bottom - 8 : bottom + 5, 187:190] = 235.0  # end ticks
+    planes = locate._planes(image)
+    found = locate._candidates(planes)[0]
+    region = found.region()
+    assert (region & ink).sum() > 20  # the µ is part of the bar's component
+    kept = locate._bar_only(region, found.bar.bar_box)
+    assert (kept & ink).sum() <= 4  # ... but not of what is painted out (bar rows only)
+    assert kept[bottom - 8 : bottom, 30:33].all() and kept[bottom - 8 : bottom, 187:190].all()  # the ticks are
+    window = (slice(0, bottom + 8), slice(0, 220))
+    crop = locate._clean_crop(planes[0], window, kept)
+    assert (crop[: bottom - 3][ink[: bottom - 3]] > 128).all()  # the whole label is left, the descender's tip aside

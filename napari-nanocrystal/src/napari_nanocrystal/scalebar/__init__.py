@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
-from .locate import BarCandidate, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
+from .locate import BarCandidate, _bar_only, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
@@ -231,7 +231,7 @@ def read_scale_bar(
             seen.append(f"a bar of {bar.bar_length_px:.1f} px is too short to calibrate")
             continue
         r0, c0, r1, c1 = bar.bar_box
-        bar_pixels = found.region()
+        bar_pixels = _bar_only(found.region(), bar.bar_box)  # glyphs touching the bar are kept
         windows = _label_windows(planes[found.plane], bar, bar_pixels)
         reading = _read_by_ink(reader, planes, found, windows, bar_pixels, seen)
         for scale in _OCR_SCALES if reading is None else ():  # the costly pass: capped, see _SLOW_WINDOWS

@@ -54,8 +54,9 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
     0.8 times the crop high and :data:`_MAX_ASPECT` times as wide as high are joined left to right
     when they share half the lower one's rows and their gap is under 1.2 heights; small
     components (decimal points) in the row's lower half within 0.6 heights extend it.  A row
-    is kept when it is at least 1.2 heights wide and is not the ground between the glyphs of
-    a row of the other shade (:func:`_gaps_of`).
+    is kept when it is at least 1.2 heights wide; a row that looks like the ground between the
+    glyphs of a row of the other shade (:func:`_gaps_of`) comes after all the others (the
+    judgement fails for bold print, which inks more of its box than its gaps do).
     """
     H, W = crop.shape
     found: list[tuple[float, tuple[int, int, int, int], str]] = []
@@ -90,9 +91,11 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
             if box[3] - box[1] >= 1.2 * h:
                 distance = 0.0 if near is None else math.hypot((box[0] + box[2]) / 2 - near[0], (box[1] + box[3]) / 2 - near[1])
                 found.append((distance, box, shade, float(ink[box[0] : box[2], box[1] : box[3]].mean())))
-    kept = [item for item in found if not any(_gaps_of(item, other) for other in found if other[2] != item[2])]
-    kept.sort(key=lambda item: item[0])
-    return [(box, shade) for _, box, shade, _ in kept[:count]]
+    ground = [any(_gaps_of(item, other) for other in found if other[2] != item[2]) for item in found]
+    # a row judged the ground between another row's glyphs is read after every other row, not dropped:
+    # bold print inks more of its box than the gaps between its glyphs do (tune 934d76aaf2)
+    ordered = sorted(zip(ground, found), key=lambda pair: (pair[0], pair[1][0]))
+    return [(box, shade) for _, (_, box, shade, _) in ordered[:count]]
 
 
 def _gaps_of(row, other) -> bool:
