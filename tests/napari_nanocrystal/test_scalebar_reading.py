@@ -461,3 +461,13 @@ def test_a_glyph_touching_the_bar_is_not_painted_out_with_it():
     window = (slice(0, bottom + 8), slice(0, 220))
     crop = locate._clean_crop(planes[0], window, kept)
     assert (crop[: bottom - 3][ink[: bottom - 3]] > 128).all()  # the whole label is left, the descender's tip aside
+
+
+@pytest.mark.parametrize("read", ["20unm", "2u0nm"])
+def test_digits_are_counted_in_the_text_as_parsed(read):
+    # tune 5a6c23682b: "200nm" read "20unm", parsed as 200 nm (a u inside the number is a 0); its three
+    # digits are in the ink, so the digit count must not call the u a missing digit
+    layout = ocr._layout(*_label("200nm"), "dark")
+    assert layout is not None and layout.tall == 3
+    assert ocr._glyph_mismatch(layout, read, "nm") is None
+    assert ocr._glyph_mismatch(layout, "20nm", "nm") is not None  # a digit really lost is still refused

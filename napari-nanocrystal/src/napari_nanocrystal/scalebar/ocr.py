@@ -352,6 +352,7 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
     often merges with a digit in the ink.
     """
+    text = _normalise(text)[0]  # as parsed: a "u" read inside the number is a 0 ("20unm": 3 digits)
     if layout is None or layout.tall is None:
         if layout is not None and re.fullmatch(r"10+", re.sub(r"[^0-9.,]", "", text)):
             return f"{text!r}: the ink cannot be counted to tell it from '1.0' or '1.00' (a lost decimal point?)"
