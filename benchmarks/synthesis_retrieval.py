@@ -57,6 +57,28 @@ CONFIGS: dict[str, dict] = {
     "small-retrieval": {**SMALL, "retrieval_k": 4},
     # the same, keeping the epoch with the best MAE on 10 % of the fold's solid training recipes (dev-selected)
     "small-retrieval-devstop": {**SMALL, "retrieval_k": 4, "validation_fraction": 0.1},
+    # neighbours by the proximity of a forest fitted on the fold's bank (out-of-bag trees for bank recipes);
+    # fp32: faster than bf16 autocast with retrieval tokens on this CPU
+    "small-forest": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32"},
+    # + the size as a correction to the neighbours' gated mean, + a quarter of the neighbour tokens hidden while training
+    "small-forest-res": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32", "retrieval_residual": True},
+    "small-forest-res-drop": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_residual": True,
+        "retrieval_dropout": 0.25,
+    },
+    "small-forest-drop": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32", "retrieval_dropout": 0.25},
+    "small-forest-res-drop50": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_residual": True,
+        "retrieval_dropout": 0.5,
+    },
 }
 #: Share of an outer training fold's pool recipes (or of its pool publications) held out as dev.
 DEV_FRACTION = 0.2

@@ -172,3 +172,134 @@ def test_speed_options_train_the_same_network(table, toy):
     assert scaled_lr(1e-3, 4 * REFERENCE_BATCH, "linear") == pytest.approx(4e-3)
     assert scaled_lr(1e-3, 4 * REFERENCE_BATCH, "none") == pytest.approx(1e-3)
     assert isinstance(native_bf16(torch.device("cpu")), bool)
+
+
+def test_forest_metric_retrieves_by_shared_leaves_not_by_raw_distance():
+    """Column 1 decides the outcome, 15 noise columns distract: the Euclidean bank (every column
+    alike) follows the noise, the proximity forest (fitted on the bank's outcomes) follows column 1."""
+    from nc_synthmodel.models.retrieval import fit_proximity_forest
+
+    rng = np.random.default_rng(0)
+    f = np.zeros((200, N_FEATURES), dtype=np.float32)
+    f[:, 0] = rng.normal(0, 10, 200)
+    f[:, 1] = rng.integers(0, 2, 200)
+    f[:, 2:16] = rng.normal(0, 1, (200, 14))
+    target = 3.0 * f[:, 1]
+    trees, out_of_bag = fit_proximity_forest(f, target, n_trees=30, random_state=0)
+    assert out_of_bag.shape == (200, 30) and 0.2 < out_of_bag.mean() < 0.5  # ~37 % out of bag
+    forest = NeighbourBank(f, target, -np.ones(200, dtype=int), trees=trees)
+    euclid = NeighbourBank(f, target, -np.ones(200, dtype=int))
+    assert (forest.metric, euclid.metric) == ("forest", "euclidean")
+    q = np.zeros((40, N_FEATURES), dtype=np.float32)
+    q[:, 0] = rng.normal(0, 10, 40)
+    q[:, 1] = np.arange(40) % 2
+    q[:, 2:16] = rng.normal(0, 1, (40, 14))
+    truth = 3.0 * q[:, 1]
+    by_forest, by_euclid = forest.tokens(q, 4), euclid.tokens(q, 4)
+    assert np.all(by_forest[:, :, 0] == truth[:, None])  # every neighbour shares the deciding value
+    assert np.mean(by_euclid[:, :, 0] == truth[:, None]) < 0.9
+    distance = by_forest[:, :, 1 + len(SHAPE_CLASSES)]
+    assert np.all((distance >= 0) & (distance <= 1)) and np.all(np.diff(distance, axis=1) >= 0)  # 1 - proximity, nearest first
+    # a bank recipe counts only the trees it was out of bag for; every tree masked out is refused
+    own = forest.tokens(f, 4, exclude=np.arange(200), trees_used=out_of_bag)
+    assert np.all(own[:, :, 0] == target[:, None])
+    with pytest.raises(ValueError, match="at least one tree"):
+        forest.tokens(f[:2], 1, trees_used=np.zeros((2, 30), dtype=bool))
+    with pytest.raises(ValueError, match="forest metric only"):
+        euclid.tokens(q, 1, trees_used=np.ones((40, 30), dtype=bool))
+    again = NeighbourBank.from_state(forest.state())
+    assert again.metric == "forest"
+    np.testing.assert_allclose(again.tokens(q, 4), by_forest, atol=1e-6)
+
+
+def test_forest_metric_model_trains_round_trips_and_guards_its_bank(table, toy, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = SynthesisTransformer(
+        table,
+        retrieval_k=4,
+        retrieval_metric="forest",
+        pretrain_epochs=0,
+        finetune_epochs=20,
+        learning_rate=3e-3,
+        validation_fraction=0.0,
+        augment=False,
+        **TINY,
+    ).fit(toy)
+    assert model.retrieval_.metric == "forest"
+    y = np.array([r.outcome.size_nm for r in toy])
+    pred = model.predict(toy)
+    assert np.mean(np.abs(pred - y)) < 0.5 * np.mean(np.abs(y - y.mean()))
+    directory = model.save(tmp_path / "m")
+    loaded = SynthesisTransformer.load(directory)
+    assert loaded.retrieval_metric == "forest" and loaded.retrieval_.metric == "forest"
+    np.testing.assert_allclose(loaded.predict(toy), pred, rtol=1e-5)
+    state = load_file(str(directory / "weights.safetensors"))  # the forest's arrays lost: not silently Euclidean
+    save_file({k: v for k, v in state.items() if not k.startswith("retrieval.forest_")}, str(directory / "weights.safetensors"))
+    with pytest.raises(ModelFormatError, match="retrieval_metric"):
+        SynthesisTransformer.load(directory)
+    with pytest.raises(ValueError, match="retrieval_metric"):
+        SynthesisTransformer(table, retrieval_k=2, retrieval_metric="cosine", **TINY).fit(toy)
+
+
+def test_models_saved_before_the_forest_metric_load_as_euclidean(retrieving, toy, tmp_path):
+    directory = retrieving.save(tmp_path / "m")
+    config = json.loads((directory / "model.json").read_text())
+    for name in ("retrieval_metric", "retrieval_dropout", "retrieval_residual"):
+        del config["params"][name]  # what an older save holds
+    (directory / "model.json").write_text(json.dumps(config))
+    loaded = SynthesisTransformer.load(directory)
+    assert loaded.retrieval_metric == "euclidean" and loaded.retrieval_.metric == "euclidean"
+    assert loaded.retrieval_dropout == 0.0 and not loaded.retrieval_residual and loaded.net_.neighbour_gate is None
+    np.testing.assert_allclose(loaded.predict(toy), retrieving.predict(toy), rtol=1e-5)
+
+
+def test_neighbour_dropout_hides_tokens_but_never_all_of_a_row():
+    from nc_synthmodel.models.trainer import neighbour_dropout
+
+    torch.manual_seed(0)
+    neighbours = torch.zeros(500, 4, TOKEN_WIDTH)
+    drop = neighbour_dropout(neighbours, 0.5)
+    assert drop.shape == (500, 4) and drop.dtype == torch.bool
+    assert not drop.all(dim=1).any()  # every row keeps at least one neighbour
+    assert 0.4 < drop.float().mean() < 0.5  # ~p, a little less for the rows given one back
+    assert neighbour_dropout(neighbours, 0.0) is None and neighbour_dropout(None, 0.5) is None
+
+
+def test_residual_head_starts_from_the_neighbours_mean_and_dropout_trains(table, toy, tmp_path):
+    from nc_synthmodel.models.network import build_network
+
+    net = build_network(10, 4, 16, 1, 2, 32, 0.0, len(SHAPE_CLASSES), retrieval_width=TOKEN_WIDTH, retrieval_residual=True)
+    neighbours = torch.zeros(3, 4, TOKEN_WIDTH)
+    neighbours[:, :, 0] = torch.tensor([[1.0, 2.0, 3.0, 6.0]])
+    args = (torch.zeros(3, 2, 2), torch.zeros(3, 2, 8), torch.ones(3, 2, dtype=torch.bool), torch.zeros(3, 4))
+    with torch.no_grad():
+        for p in net.size_head.parameters():
+            p.zero_()  # the head's correction is 0: the output is the gate's average of the targets
+        size, _, _ = net(*args, neighbours)
+        np.testing.assert_allclose(size.numpy(), 3.0)  # the gate starts uniform: the plain mean
+        hidden = torch.tensor([[False, False, True, True]] * 3)
+        np.testing.assert_allclose(net(*args, neighbours, hidden)[0].numpy(), 1.5)  # hidden neighbours do not count
+    y = np.array([r.outcome.size_nm for r in toy])
+    model = SynthesisTransformer(
+        table,
+        retrieval_k=4,
+        retrieval_residual=True,
+        retrieval_dropout=0.25,
+        pretrain_epochs=0,
+        finetune_epochs=20,
+        learning_rate=3e-3,
+        validation_fraction=0.0,
+        augment=False,
+        **TINY,
+    ).fit(toy)
+    assert model.net_.neighbour_gate is not None
+    pred = model.predict(toy)
+    assert np.mean(np.abs(pred - y)) < 0.5 * np.mean(np.abs(y - y.mean()))
+    loaded = SynthesisTransformer.load(model.save(tmp_path / "m"))
+    assert loaded.retrieval_residual and loaded.retrieval_dropout == 0.25
+    np.testing.assert_allclose(loaded.predict(toy), pred, rtol=1e-5)
+    with pytest.raises(ValueError, match="retrieval_residual"):
+        SynthesisTransformer(table, retrieval_residual=True, **TINY).fit(toy)
+    with pytest.raises(ValueError, match="retrieval_dropout"):
+        SynthesisTransformer(table, retrieval_k=2, retrieval_dropout=1.0, **TINY).fit(toy)

@@ -16,6 +16,7 @@ def build_network(
     n_shapes: int,
     condition_tokens: bool = False,
     retrieval_width: int = 0,
+    retrieval_residual: bool = False,
 ):
     """Build the network (torch is imported only here).
 
@@ -23,7 +24,10 @@ def build_network(
     authors' code does), so attention can weigh chemicals by temperature and time.
     ``retrieval_width`` > 0 adds retrieval tokens (:mod:`.retrieval`: nearest training recipes
     with their outcomes, ``retrieval_width`` numbers each), embedded by their own projection and
-    read by the encoder beside the chemical tokens.
+    read by the encoder beside the chemical tokens.  ``retrieval_residual`` makes the size
+    output a correction to the neighbours' weighted mean outcome: a softmax over the neighbour
+    tokens (weights from a linear gate on each token, starting uniform) averages their targets
+    (slot 0 of a token), and the size head adds to it.
     """
     import torch
     from torch import nn
@@ -40,6 +44,11 @@ def build_network(
             self.embed = nn.Linear(token_dim + (n_conditions if condition_tokens else 0), d_model)
             self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
             self.neighbour_embed = nn.Linear(retrieval_width, d_model) if retrieval_width else None
+            self.neighbour_gate = None
+            if retrieval_width and retrieval_residual:
+                self.neighbour_gate = nn.Linear(retrieval_width, 1)
+                nn.init.zeros_(self.neighbour_gate.weight)
+                nn.init.zeros_(self.neighbour_gate.bias)
             layer = nn.TransformerEncoderLayer(
                 d_model, n_heads, dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True
             )
@@ -48,9 +57,10 @@ def build_network(
             self.shape_head = head(d_model + n_conditions, n_shapes)
             self.success_head = head(d_model + n_conditions, 1)
 
-        def forward(self, prefix, descriptors, mask, conditions, neighbours=None):
+        def forward(self, prefix, descriptors, mask, conditions, neighbours=None, neighbour_drop=None):
             """``prefix`` (B, T, 2), ``descriptors`` (B, T, dim) raw, ``mask`` (B, T) True = real;
-            ``neighbours`` (B, k, retrieval_width) when the network has retrieval tokens."""
+            ``neighbours`` (B, k, retrieval_width) when the network has retrieval tokens;
+            ``neighbour_drop`` (B, k) True = a neighbour hidden (training only; at least one kept per row)."""
             desc = (descriptors - self.descriptor_mean) / self.descriptor_std
             desc = desc * mask.unsqueeze(-1)  # padding stays all-zero
             features = [prefix, desc]
@@ -64,11 +74,18 @@ def build_network(
                 if neighbours is None:
                     raise ValueError("this network reads retrieval tokens: pass neighbours")
                 parts.append(self.neighbour_embed(neighbours))
-                pad.append(torch.zeros(neighbours.shape[:2], dtype=torch.bool, device=mask.device))
+                hidden = torch.zeros(neighbours.shape[:2], dtype=torch.bool, device=mask.device)
+                if neighbour_drop is not None:
+                    hidden = neighbour_drop.to(torch.bool)
+                pad.append(hidden)
             x = torch.cat(parts, dim=1)
             padding = torch.cat(pad, dim=1)
             h = self.encoder(x, src_key_padding_mask=padding)[:, 0]
             z = torch.cat([h, conditions], dim=1)
-            return self.size_head(z).squeeze(1), self.shape_head(z), self.success_head(z).squeeze(1)
+            size = self.size_head(z).squeeze(1)
+            if self.neighbour_gate is not None:
+                logits = self.neighbour_gate(neighbours).squeeze(-1).float().masked_fill(hidden, float("-inf"))
+                size = size + (torch.softmax(logits, dim=1) * neighbours[:, :, 0].float()).sum(1)
+            return size, self.shape_head(z), self.success_head(z).squeeze(1)
 
     return SynthesisNet()

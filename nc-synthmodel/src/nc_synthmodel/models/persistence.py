@@ -39,6 +39,9 @@ _LEGACY_PARAMS = {
     "precision": "fp32",
     "fused_optimizer": False,
     "retrieval_k": 0,
+    "retrieval_metric": "euclidean",
+    "retrieval_dropout": 0.0,
+    "retrieval_residual": False,
 }
 #: Prefix of the neighbour bank's arrays in ``weights.safetensors``.
 _BANK = "retrieval."
@@ -180,6 +183,7 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
         len(SHAPE_CLASSES),
         model.condition_tokens,
         TOKEN_WIDTH if model.retrieval_k else 0,
+        bool(model.retrieval_residual) and bool(model.retrieval_k),
     )
     try:
         state = load_file(str(weights_path))
@@ -194,6 +198,10 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
             raise ModelFormatError(
                 f"{weights_path}: retrieval_k = {model.retrieval_k} but the neighbour bank is unusable ({exc})"
             ) from None
+        if model.retrieval_.metric != model.retrieval_metric:
+            raise ModelFormatError(
+                f"{weights_path}: retrieval_metric = {model.retrieval_metric!r} but the neighbour bank is {model.retrieval_.metric!r}"
+            )
         if len(model.retrieval_) <= model.retrieval_k:
             raise ModelFormatError(
                 f"{weights_path}: a neighbour bank of {len(model.retrieval_)} recipes for retrieval_k = {model.retrieval_k}"

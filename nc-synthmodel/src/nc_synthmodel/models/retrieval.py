@@ -9,9 +9,19 @@ descriptors, amounts per role), each as one extra token of :data:`TOKEN_WIDTH` n
 
 * the neighbour's size on the model's target scale (what the size head predicts);
 * the neighbour's shape class, one-hot (zeros when unknown);
-* its distance to the recipe (divided by the square root of the feature count);
+* its distance to the recipe (divided by the square root of the feature count), or with the
+  ``forest`` metric one minus its forest proximity;
 * the recipe's features minus the neighbour's for the conditions and the per-role amounts and
   counts (13 numbers): what differs between the twins, so the network can correct for it.
+
+Two metrics pick the neighbours.  ``euclidean``: the standardised flat features, every column
+alike.  ``forest``: a random forest fitted on the bank only (its features, its targets) decides,
+and the nearest recipes are those sharing the most leaves with the recipe (the forest's
+*proximity*: the recipes a forest's own prediction averages).  On dev splits carved from the
+training folds the median size of the 4 most proximate recipes is 1.73 nm MAE against 2.18 nm
+for the 4 Euclidean nearest (paper split; 3.85 vs 4.11 grouped).  A training recipe's own label
+shaped the leaves of the trees it was drawn into, so a bank recipe measures its proximity on the
+trees it was *out of bag* for only (as a new recipe, whose label no tree saw).
 
 While training, a recipe never sees itself in its list (nor, with ``groups``, any recipe of its
 own group - e.g. its publication when the evaluation holds whole publications out), so it cannot
@@ -26,11 +36,61 @@ import numpy as np
 from ..contract import SHAPE_CLASSES
 from ..features.flat import flat_features
 
-__all__ = ["TOKEN_WIDTH", "NeighbourBank", "attach_neighbours", "recipe_tokens"]
+__all__ = ["METRICS", "TOKEN_WIDTH", "NeighbourBank", "attach_neighbours", "fit_proximity_forest", "recipe_tokens"]
 
 _N_CONDITIONS, _N_ROLE_COLUMNS = 4, 9
 #: Numbers per retrieval token: target, shape one-hot, distance, feature differences.
 TOKEN_WIDTH = 1 + len(SHAPE_CLASSES) + 1 + _N_CONDITIONS + _N_ROLE_COLUMNS
+#: Neighbour metrics of :class:`NeighbourBank` (``SynthesisTransformer(retrieval_metric=...)``).
+METRICS = ("euclidean", "forest")
+#: Trees of the proximity forest (each bank recipe is out of bag for ~37 % of them).
+FOREST_TREES = 100
+_FOREST = "forest_"
+
+
+def fit_proximity_forest(features, target, *, n_trees: int = FOREST_TREES, random_state: int = 0):
+    """A random forest on the bank (``features`` raw, ``target`` its outcomes) as tree arrays.
+
+    Returns ``(trees, out_of_bag)``: :class:`~nc_synthmodel.models.trees.TreeArrays` and an
+    (n, n_trees) boolean array, True where a recipe was not drawn into that tree's bootstrap.
+    p/3 features per split, fully grown trees (the benchmark's forest).
+    """
+    from sklearn.ensemble import RandomForestRegressor
+
+    from .trees import tree_arrays
+
+    features = np.asarray(features, dtype=np.float32)
+    forest = RandomForestRegressor(n_estimators=n_trees, max_features=1 / 3, random_state=random_state, n_jobs=1)
+    forest.fit(features, np.asarray(target, dtype=float))
+    out_of_bag = np.ones((len(features), n_trees), dtype=bool)
+    for t, drawn in enumerate(forest.estimators_samples_):
+        out_of_bag[drawn, t] = False
+    return tree_arrays(forest), out_of_bag
+
+
+def _leaves(trees, features) -> np.ndarray:
+    """(n, n_trees) index of the leaf (a node of the concatenated arrays) each recipe reaches in each tree."""
+    X = np.asarray(features, dtype=np.float32).astype(np.float64)  # the forest compares float32 inputs
+    node = np.broadcast_to(trees.roots, (len(X), len(trees.roots))).copy()
+    rows = np.arange(len(X))[:, None]
+    while True:
+        feature = trees.feature[node]
+        inner = feature >= 0
+        if not inner.any():
+            return node
+        x = X[rows, np.where(inner, feature, 0)]
+        go_left = np.where(np.isnan(x), trees.missing_left[node], x <= trees.threshold[node])
+        node = np.where(inner, np.where(go_left, trees.left[node], trees.right[node]), node)
+
+
+def _one_hot(leaves: np.ndarray, n_nodes: int, use=None):
+    """Sparse (n, n_nodes) indicator of the leaves (only the trees where ``use`` is True)."""
+    from scipy.sparse import csr_matrix
+
+    n, n_trees = leaves.shape
+    data = np.ones(leaves.size, dtype=np.float32) if use is None else np.asarray(use, dtype=np.float32).ravel()
+    indptr = np.arange(0, n * n_trees + 1, n_trees)
+    return csr_matrix((data, leaves.ravel(), indptr), shape=(n, n_nodes))
 
 
 class NeighbourBank:
@@ -44,9 +104,13 @@ class NeighbourBank:
         Their sizes on the model's target scale.
     shape_index : array (n,) int
         Their shape class index into :data:`~nc_synthmodel.contract.SHAPE_CLASSES`, -1 unknown.
+    trees : TreeArrays, optional
+        A forest fitted on this bank (:func:`fit_proximity_forest`, raw features): neighbours
+        are then the recipes of highest forest proximity (``metric == "forest"``), not the
+        Euclidean nearest.
     """
 
-    def __init__(self, features, target, shape_index, *, mean=None, std=None):
+    def __init__(self, features, target, shape_index, *, mean=None, std=None, trees=None):
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] < _N_CONDITIONS + _N_ROLE_COLUMNS:
             raise ValueError(f"bank features must be (n, >= {_N_CONDITIONS + _N_ROLE_COLUMNS}), got shape {features.shape}")
@@ -64,6 +128,17 @@ class NeighbourBank:
             raise ValueError("bank features, targets and shapes must have one row per recipe")
         if not np.isfinite(self.target).all():
             raise ValueError("bank targets must be finite (only recipes with a known size belong in the bank)")
+        self.trees = trees
+        self.leaves = None
+        if trees is not None:
+            if trees.n_features != features.shape[1]:
+                raise ValueError(f"the proximity forest reads {trees.n_features} features, the bank has {features.shape[1]}")
+            self.leaves = _leaves(trees, features)
+
+    @property
+    def metric(self) -> str:
+        """``"forest"`` (proximity of a forest fitted on the bank) or ``"euclidean"``."""
+        return "euclidean" if self.trees is None else "forest"
 
     def __len__(self) -> int:
         return len(self.features)
@@ -71,10 +146,12 @@ class NeighbourBank:
     def _standardise(self, features) -> np.ndarray:
         return ((np.asarray(features, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def tokens(self, features, k: int, *, exclude=None, groups=None, bank_groups=None, chunk: int = 512) -> np.ndarray:
+    def tokens(self, features, k: int, *, exclude=None, groups=None, bank_groups=None, trees_used=None, chunk: int = 512) -> np.ndarray:
         """Retrieval tokens (n, k, :data:`TOKEN_WIDTH`) float32 of recipes with raw ``features``.
 
         ``exclude`` (n,) int: a bank row each recipe must not retrieve (itself; -1: none).
+        ``trees_used`` (n, n_trees) bool, forest metric only: the trees each recipe's proximity
+        counts (a bank recipe's out-of-bag trees; default all).
         ``groups`` (n,) with ``bank_groups`` (len(bank),): a recipe retrieves no bank row of its
         own group.  Fewer than ``k`` admissible rows is an error (the bank is too small).
         """
@@ -88,11 +165,28 @@ class NeighbourBank:
             if len(groups) != n or len(bank_groups) != len(self):
                 raise ValueError(f"{len(groups)} groups for {n} recipes / {len(bank_groups)} for a bank of {len(self)}")
         scale = 1.0 / np.sqrt(q.shape[1])
+        if self.trees is not None:
+            n_nodes = len(self.trees.feature)
+            bank_hot = _one_hot(self.leaves, n_nodes).T.tocsr()
+            query_leaves = _leaves(self.trees, features)
+            if trees_used is None:
+                trees_used = np.ones(query_leaves.shape, dtype=bool)
+            trees_used = np.asarray(trees_used, dtype=bool)
+            if trees_used.shape != query_leaves.shape:
+                raise ValueError(f"trees_used must be (n, {query_leaves.shape[1]}), got shape {trees_used.shape}")
+            if not trees_used.any(axis=1).all():
+                raise ValueError("every recipe needs at least one tree to measure its forest proximity")
+        elif trees_used is not None:
+            raise ValueError("trees_used applies to the forest metric only")
         for start in range(0, n, chunk):
             part = slice(start, min(n, start + chunk))
             qp = q[part].astype(np.float64)
-            dist2 = (qp**2).sum(1)[:, None] + bank_sq[None, :] - 2.0 * qp @ self.features.T.astype(np.float64)
-            np.maximum(dist2, 0.0, out=dist2)
+            if self.trees is None:
+                dist2 = (qp**2).sum(1)[:, None] + bank_sq[None, :] - 2.0 * qp @ self.features.T.astype(np.float64)
+                np.maximum(dist2, 0.0, out=dist2)
+            else:  # 1 - share of the (used) trees where the two recipes reach the same leaf
+                shared = (_one_hot(query_leaves[part], n_nodes, trees_used[part]) @ bank_hot).toarray()
+                dist2 = 1.0 - shared / trees_used[part].sum(1, keepdims=True)
             if exclude is not None:
                 rows = np.asarray(exclude[part], dtype=np.int64)
                 hit = rows >= 0
@@ -112,7 +206,7 @@ class NeighbourBank:
             known = shape >= 0
             rows_, slots = np.nonzero(known)
             token[rows_, slots, 1 + shape[known]] = 1.0
-            token[:, :, 1 + len(SHAPE_CLASSES)] = np.sqrt(d) * scale
+            token[:, :, 1 + len(SHAPE_CLASSES)] = np.sqrt(d) * scale if self.trees is None else d
             diff = qp[:, None, :].astype(np.float32) - self.features[idx]
             columns = np.r_[np.arange(_N_CONDITIONS), np.arange(q.shape[1] - _N_ROLE_COLUMNS, q.shape[1])]
             token[:, :, 2 + len(SHAPE_CLASSES) :] = diff[:, :, columns]
@@ -120,19 +214,29 @@ class NeighbourBank:
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that rebuild the bank (:meth:`from_state`)."""
-        return {
+        state = {
             "features": self.features * self.std + self.mean,
             "target": self.target,
             "shape_index": self.shape_index,
             "mean": self.mean,
             "std": self.std,
         }
+        if self.trees is not None:
+            state.update(self.trees.to_npz_dict(_FOREST))
+        return state
 
     @classmethod
     def from_state(cls, state: dict) -> NeighbourBank:
-        """Rebuild a bank from :meth:`state` arrays (missing or inconsistent arrays raise ``ValueError``)."""
+        """Rebuild a bank from :meth:`state` arrays (missing or inconsistent arrays raise ``ValueError``).
+
+        A state without forest arrays (every bank saved before the forest metric) is Euclidean."""
+        from .trees import TreeArrays
+
         try:
-            return cls(state["features"], state["target"], state["shape_index"], mean=state["mean"], std=state["std"])
+            trees = None
+            if any(key.startswith(_FOREST) for key in state):
+                trees = TreeArrays.from_npz_dict(state, _FOREST, source="neighbour bank")
+            return cls(state["features"], state["target"], state["shape_index"], mean=state["mean"], std=state["std"], trees=trees)
         except KeyError as exc:
             raise ValueError(f"neighbour bank array {exc} missing") from None
 
@@ -154,11 +258,19 @@ def attach_neighbours(model, train_recipes, train_y, originals, copies, copy_own
     if len(rows) <= k:
         raise ValueError(f"retrieval_k={k} needs more than {k} training recipes with a known size, got {len(rows)}")
     features = flat_features(model.encoder_.transform(list(train_recipes)))
-    bank = NeighbourBank(features[rows], model._target(train_y[rows]), originals.shape_index[rows])
+    target = model._target(train_y[rows])
+    trees, trees_used = None, None
+    if getattr(model, "retrieval_metric", "euclidean") == "forest":
+        trees, out_of_bag = fit_proximity_forest(features[rows], target, random_state=model.random_state)
+        trees_used = np.ones((len(train_recipes), len(trees.roots)), dtype=bool)
+        trees_used[rows] = out_of_bag  # a bank recipe's own label shaped its in-bag trees
+        lonely = ~trees_used.any(axis=1)
+        trees_used[lonely] = True  # (in every bootstrap: vanishingly rare; all trees then)
+    bank = NeighbourBank(features[rows], target, originals.shape_index[rows], trees=trees)
     exclude = np.full(len(train_recipes), -1)
     exclude[rows] = np.arange(len(rows))  # a training recipe never retrieves itself
     bank_groups = None if groups is None else np.asarray(groups, dtype=object)[rows]
-    originals.neighbours = bank.tokens(features, k, exclude=exclude, groups=groups, bank_groups=bank_groups)
+    originals.neighbours = bank.tokens(features, k, exclude=exclude, groups=groups, bank_groups=bank_groups, trees_used=trees_used)
     if copies is not None:
         copies.neighbours = originals.neighbours[copy_owner]
     model.retrieval_ = bank

@@ -201,8 +201,9 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
         totals = np.zeros(3)
         seen = 0
         for b in batches:
+            drop = neighbour_dropout(b["neighbours"], getattr(model, "retrieval_dropout", 0.0))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                outputs = net(b["prefix"], b["descriptors"], b["mask"], b["conditions"], b["neighbours"])
+                outputs = net(b["prefix"], b["descriptors"], b["mask"], b["conditions"], b["neighbours"], drop)
             size_out, shape_out, success_out = (o.float() for o in outputs)
             loss_size = size_loss(model, huber, size_out, b, max_size)
             loss_shape = _masked_ce(shape_out, b["shape"])
@@ -241,6 +242,25 @@ def run_stage(model, net, stage, n_epochs, lr, max_size, epoch_sets, validation,
         if ema is not None:
             net.load_state_dict(ema.module.state_dict())
         model.best_epoch_[stage] = n_epochs - 1
+
+
+def neighbour_dropout(neighbours, p: float):
+    """(B, k) bool mask of retrieval tokens hidden in one training batch (None: none hidden).
+
+    Each token is hidden with probability ``p``; a row that would lose all keeps one at random,
+    so the network learns to use the second and later neighbours, not only the nearest.
+    """
+    import torch
+
+    if neighbours is None or not p:
+        return None
+    batch, k = neighbours.shape[:2]
+    drop = torch.rand(batch, k, device=neighbours.device) < p
+    lost = drop.all(dim=1)
+    if bool(lost.any()):
+        keep = torch.randint(0, k, (int(lost.sum()),), device=neighbours.device)
+        drop[torch.nonzero(lost).squeeze(1), keep] = False
+    return drop
 
 
 def size_loss(model, huber, size_out, b, max_size):

@@ -67,7 +67,7 @@ from ..features.encoding import RecipeEncoder
 from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_fit_targets
 from .network import build_network
 from .persistence import load_transformer, save_transformer
-from .retrieval import TOKEN_WIDTH, attach_neighbours, recipe_tokens
+from .retrieval import METRICS, TOKEN_WIDTH, attach_neighbours, recipe_tokens
 from .threads import torch_threads
 from .trainer import _Batches, _Compact, _sample_copies, run_stage, size_loss  # noqa: F401 - _Batches re-exported
 
@@ -145,6 +145,16 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         recipes with a known size (flat-feature space, their size and shape) join every recipe's
         tokens; a training recipe never retrieves itself (nor its own group when ``fit`` gets
         ``groups``).  0: none.
+    retrieval_metric : {"euclidean", "forest"}
+        Which recipes are nearest: standardised flat features, or the proximity of a random
+        forest fitted on the bank (the training recipes with a known size; a bank recipe counts
+        only the trees it was out of bag for).
+    retrieval_dropout : float
+        While training, hide each retrieval token with this probability (at least one kept per
+        recipe), so the network does not lean on the nearest neighbour alone.  0: none.
+    retrieval_residual : bool
+        Predict the size as a correction to the neighbours' weighted mean target (softmax
+        weights from a learned gate on their tokens) instead of from scratch.
     validation_fraction : float
         Share of the solid training recipes held out for early stopping (0 disables it:
         the last epoch is kept).
@@ -206,6 +216,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         precision: str = "auto",
         fused_optimizer: bool = True,
         retrieval_k: int = 0,
+        retrieval_metric: str = "euclidean",
+        retrieval_dropout: float = 0.0,
+        retrieval_residual: bool = False,
         unknown_product: str = "zeros",
         encoder_params: dict | None = None,
         random_state: int = 0,
@@ -240,6 +253,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.precision = precision
         self.fused_optimizer = fused_optimizer
         self.retrieval_k = retrieval_k
+        self.retrieval_metric = retrieval_metric
+        self.retrieval_dropout = retrieval_dropout
+        self.retrieval_residual = retrieval_residual
         self.unknown_product = unknown_product
         self.encoder_params = encoder_params
         self.random_state = random_state
@@ -260,6 +276,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             ("schedule", ("cosine", "onecycle")),
             ("lr_scaling", ("sqrt", "linear", "none")),
             ("precision", ("auto", "bf16", "fp32")),
+            ("retrieval_metric", METRICS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -271,6 +288,10 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.retrieval_dropout < 1.0:
+            raise ValueError(f"retrieval_dropout must be in [0, 1), got {self.retrieval_dropout!r}")
+        if self.retrieval_residual and not self.retrieval_k:
+            raise ValueError("retrieval_residual=True needs retrieval tokens (retrieval_k >= 1)")
         if self.target_scale not in ("log", "linear"):
             raise ValueError(f"target_scale must be 'log' or 'linear', got {self.target_scale!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
@@ -409,6 +430,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 len(SHAPE_CLASSES),
                 self.condition_tokens,
                 TOKEN_WIDTH if self.retrieval_k else 0,
+                bool(self.retrieval_residual),
             ).to(device)
             descriptor_matrix = torch.from_numpy(matrix).to(device)
             used = np.unique(
@@ -575,6 +597,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "precision",
         "fused_optimizer",
         "retrieval_k",
+        "retrieval_metric",
+        "retrieval_dropout",
+        "retrieval_residual",
         "unknown_product",
         "encoder_params",
         "random_state",
