@@ -22,6 +22,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from skimage.draw import disk
 
+from napari_nanocrystal.segmentation.engine.registry import TRANSFORMS
 from napari_nanocrystal.segmentation.data import find_labelled_pairs, find_weak_pairs, read_weak_label
 from napari_nanocrystal.segmentation.losses import labelled_loss, weak_loss
 from napari_nanocrystal.segmentation.network import load_model
@@ -78,7 +79,9 @@ def test_presets_hold_the_paper_and_cpu_settings():
     assert cpu.model.net.nbase == [1, 16, 32, 64, 128] and cpu.train_pipeline[0].crop_size == 224
     shipped = load_config("default-model")  # the shipped model's recipe: zooms 0.5-2, weak data in both stages
     assert shipped.train_pipeline[0].scale_range == (0.5, 2.0) and shipped.model.net.nbase == [1, 16, 32, 64, 128]
-    assert [stage.data for stage in shipped.stages.values()] == ["mixed", "mixed"] and shipped.size_model.zooms_per_image == 3
+    assert [stage.data for stage in shipped.stages.values()] == ["mixed", "mixed", "mixed"] and shipped.size_model.zooms_per_image == 3
+    noisy = [step.type for step in shipped.stages.augment.train_pipeline]  # the last stage adds defocus and noise
+    assert "RandomGaussianBlur" in noisy and "RandomGaussianNoise" in noisy and "RandomGaussianBlur" not in str(shipped.train_pipeline)
     assert cpu.model.net.diameter_px == 30.0 and cpu.rescale_to_diameter
     tiny = load_config("seedflow_tiny_test", {"stages.pretrain.max_iters": 5, "launcher": "pytorch"})
     assert tiny.stages.pretrain.max_iters == 5 and tiny.launcher == "pytorch"
@@ -95,6 +98,8 @@ def test_bad_config_names_and_keys_are_named():
         load_config("tiny", {"stages.finetune.data": "weak"})
     with pytest.raises(ValueError, match="optim_wrapper must be a dict"):
         load_config("tiny", {"stages.pretrain.optim_wrapper": 0.1})
+    with pytest.raises(ValueError, match="train_pipeline must be a list of transform dicts"):
+        load_config("tiny", {"stages.pretrain.train_pipeline": "RandomGaussianBlur"})
 
 
 # --------------------------------------------------------------------------- data conventions
@@ -350,9 +355,27 @@ def test_weak_fraction_sets_the_share_of_weak_samples(fraction, n_labelled, n_we
         mix_repeats(1.0, n_labelled, n_weak)
 
 
+_PROBED = []
+
+
+@TRANSFORMS.register_module(force=True)
+class _ProbeCrops:
+    """Test probe: a pipeline step that records when it runs (the progress calls made so far)."""
+
+    def __call__(self, results):
+        _PROBED.append(len(_PROBE_CALLS))
+        return results
+
+
+_PROBE_CALLS = []
+
+
 def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
-    calls = []
+    calls = _PROBE_CALLS
+    calls.clear()
+    _PROBED.clear()
     scope_before = _current_scope()
+    probed_pipeline = [{"type": "_ProbeCrops"}, *[dict(step) for step in load_config("tiny").train_pipeline]]
     result = train(
         "tiny",
         labeled=pairs,
@@ -360,8 +383,13 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
         out=tmp_path / "run",
         cache_dir=cache_dir,
         progress=lambda *args: calls.append(args),
-        # mostly weak crops in the mixed stage, which gets its own learning rate
-        cfg_options={**QUIET, "weak_fraction": 0.8, "stages.pretrain.optim_wrapper.optimizer.lr": 0.0125},
+        # mostly weak crops in the mixed stage, which gets its own learning rate; the second stage its own pipeline
+        cfg_options={
+            **QUIET,
+            "weak_fraction": 0.8,
+            "stages.pretrain.optim_wrapper.optimizer.lr": 0.0125,
+            "stages.finetune.train_pipeline": probed_pipeline,
+        },
     )
     assert not result.stopped and result.stage == "finetune" and result.iteration == 2
     assert _current_scope() == scope_before  # mmengine's global default scope is left as it was (mmdet code relies on it)
@@ -385,6 +413,8 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
 
     stages = [c[0] for c in calls]
     assert stages[0] == "prepare" and stages.index("pretrain") < stages.index("finetune")
+    last_pretrain_call = max(i for i, stage in enumerate(stages) if stage == "pretrain")
+    assert len(_PROBED) >= 4 and min(_PROBED) > last_pretrain_call  # the stage's own pipeline, in that stage only
     assert ("pretrain", 2, 2) in [c[:3] for c in calls] and ("finetune", 2, 2) == calls[-1][:3]
 
     with pytest.raises(FileExistsError, match="resume=True"):

@@ -72,11 +72,12 @@ def stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts: 
 
     from ..engine.registry import SCOPE
 
-    labelled = _dataset_cfg(cfg, "labelled_dataset", sources["train"], cfg.train_pipeline, cache_dir)
+    pipeline = stage.get("train_pipeline") or cfg.train_pipeline  # a stage may augment differently
+    labelled = _dataset_cfg(cfg, "labelled_dataset", sources["train"], pipeline, cache_dir)
     labelled.setdefault("type", "LabelledFlowDataset")
     dataset = labelled
     if stage["data"] == "mixed" and sources["weak"]:
-        weak = _dataset_cfg(cfg, "weak_dataset", sources["weak"], cfg.train_pipeline, cache_dir)
+        weak = _dataset_cfg(cfg, "weak_dataset", sources["weak"], pipeline, cache_dir)
         weak.setdefault("type", "WeakLabelDataset")
         fraction = cfg.get("weak_fraction")
         if fraction is not None:
