@@ -71,6 +71,24 @@ CONFIGS: dict[str, dict] = {
         "retrieval_dropout": 0.25,
     },
     "small-forest-drop": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32", "retrieval_dropout": 0.25},
+    # + one token holding the proximity-weighted mean of the whole bank (roughly the forest's own estimate)
+    "small-forest-agg-drop": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_dropout": 0.25,
+    },
+    "small-forest-agg-res-drop": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_residual": True,
+        "retrieval_dropout": 0.25,
+    },
     "small-forest-res-drop50": {
         **SMALL,
         "retrieval_k": 4,

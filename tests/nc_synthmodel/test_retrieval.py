@@ -240,17 +240,33 @@ def test_forest_metric_model_trains_round_trips_and_guards_its_bank(table, toy, 
         SynthesisTransformer.load(directory)
     with pytest.raises(ValueError, match="retrieval_metric"):
         SynthesisTransformer(table, retrieval_k=2, retrieval_metric="cosine", **TINY).fit(toy)
+    with pytest.raises(ValueError, match="retrieval_aggregate"):
+        SynthesisTransformer(table, retrieval_k=2, retrieval_aggregate=True, **TINY).fit(toy)
+    aggregated = SynthesisTransformer(
+        table,
+        **{**TINY, "augment": False},
+        retrieval_k=3,
+        retrieval_metric="forest",
+        retrieval_aggregate=True,
+        pretrain_epochs=0,
+        finetune_epochs=2,
+        validation_fraction=0.0,
+    ).fit(toy)
+    again = SynthesisTransformer.load(aggregated.save(tmp_path / "agg"))
+    assert again.retrieval_aggregate and again._neighbours(toy[:2]).shape == (2, 4, TOKEN_WIDTH)
+    np.testing.assert_allclose(again.predict(toy), aggregated.predict(toy), rtol=1e-5)
 
 
 def test_models_saved_before_the_forest_metric_load_as_euclidean(retrieving, toy, tmp_path):
     directory = retrieving.save(tmp_path / "m")
     config = json.loads((directory / "model.json").read_text())
-    for name in ("retrieval_metric", "retrieval_dropout", "retrieval_residual"):
+    for name in ("retrieval_metric", "retrieval_aggregate", "retrieval_dropout", "retrieval_residual"):
         del config["params"][name]  # what an older save holds
     (directory / "model.json").write_text(json.dumps(config))
     loaded = SynthesisTransformer.load(directory)
     assert loaded.retrieval_metric == "euclidean" and loaded.retrieval_.metric == "euclidean"
     assert loaded.retrieval_dropout == 0.0 and not loaded.retrieval_residual and loaded.net_.neighbour_gate is None
+    assert not loaded.retrieval_aggregate
     np.testing.assert_allclose(loaded.predict(toy), retrieving.predict(toy), rtol=1e-5)
 
 
@@ -303,3 +319,31 @@ def test_residual_head_starts_from_the_neighbours_mean_and_dropout_trains(table,
         SynthesisTransformer(table, retrieval_residual=True, **TINY).fit(toy)
     with pytest.raises(ValueError, match="retrieval_dropout"):
         SynthesisTransformer(table, retrieval_k=2, retrieval_dropout=1.0, **TINY).fit(toy)
+
+
+def test_aggregate_token_is_the_forest_leaf_mean_without_the_recipe_itself():
+    from nc_synthmodel.models.retrieval import _leaves, fit_proximity_forest
+
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(60, N_FEATURES)).astype(np.float32)
+    target = (f[:, 0] > 0) * 2.0 + rng.normal(0, 0.1, 60)
+    trees, out_of_bag = fit_proximity_forest(f, target, n_trees=8, random_state=0)
+    bank = NeighbourBank(f, target, rng.integers(0, 2, 60), trees=trees)
+    q = rng.normal(size=(5, N_FEATURES)).astype(np.float32)
+    tokens = bank.tokens(q, 3, aggregate=True)
+    assert tokens.shape == (5, 4, TOKEN_WIDTH)
+    np.testing.assert_allclose(tokens[:, :3], bank.tokens(q, 3), atol=1e-6)  # the k neighbours unchanged
+    leaves_q, leaves_b = _leaves(trees, q), _leaves(trees, f)
+    by_hand = [np.mean([target[leaves_b[:, t] == leaves_q[i, t]].mean() for t in range(8)]) for i in range(5)]
+    np.testing.assert_allclose(tokens[:, 3, 0], by_hand, rtol=1e-5)  # per tree the leaf mean, averaged
+    shares = tokens[:, 3, 1 : 1 + len(SHAPE_CLASSES)]
+    np.testing.assert_allclose(shares.sum(1), 1.0, rtol=1e-5)  # a distribution over the two shapes used
+    assert not shares[:, 2:].any()
+    # a bank recipe's aggregate never holds its own outcome
+    marked = target.copy()
+    marked[0] = 1000.0
+    bank = NeighbourBank(f, marked, np.zeros(60, dtype=int), trees=trees)
+    own = bank.tokens(f[:1], 2, exclude=np.array([0]), trees_used=out_of_bag[:1], aggregate=True)
+    assert own[0, 2, 0] < 10.0
+    with pytest.raises(ValueError, match="forest metric"):
+        NeighbourBank(f, target, np.zeros(60, dtype=int)).tokens(q, 2, aggregate=True)

@@ -40,6 +40,7 @@ _LEGACY_PARAMS = {
     "fused_optimizer": False,
     "retrieval_k": 0,
     "retrieval_metric": "euclidean",
+    "retrieval_aggregate": False,
     "retrieval_dropout": 0.0,
     "retrieval_residual": False,
 }

@@ -146,7 +146,9 @@ class NeighbourBank:
     def _standardise(self, features) -> np.ndarray:
         return ((np.asarray(features, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def tokens(self, features, k: int, *, exclude=None, groups=None, bank_groups=None, trees_used=None, chunk: int = 512) -> np.ndarray:
+    def tokens(
+        self, features, k: int, *, exclude=None, groups=None, bank_groups=None, trees_used=None, aggregate=False, chunk: int = 512
+    ) -> np.ndarray:
         """Retrieval tokens (n, k, :data:`TOKEN_WIDTH`) float32 of recipes with raw ``features``.
 
         ``exclude`` (n,) int: a bank row each recipe must not retrieve (itself; -1: none).
@@ -154,11 +156,18 @@ class NeighbourBank:
         counts (a bank recipe's out-of-bag trees; default all).
         ``groups`` (n,) with ``bank_groups`` (len(bank),): a recipe retrieves no bank row of its
         own group.  Fewer than ``k`` admissible rows is an error (the bank is too small).
+        ``aggregate`` (forest metric only) appends one more token, (n, k + 1, ...): the whole
+        admissible bank averaged with the forest's weights (per used tree, the recipe's leaf
+        shared equally by the bank recipes in it) - outcome, shape distribution, feature
+        differences; its distance slot is the nearest's.  Its outcome is what the forest itself
+        predicts (bootstrap counts aside), computed without the recipe itself and its group.
         """
         q = self._standardise(features)
         n = len(q)
         k = int(k)
-        out = np.zeros((n, k, TOKEN_WIDTH), dtype=np.float32)
+        if aggregate and self.trees is None:
+            raise ValueError("the aggregate token needs the forest metric (proximity weights)")
+        out = np.zeros((n, k + bool(aggregate), TOKEN_WIDTH), dtype=np.float32)
         bank_sq = (self.features.astype(np.float64) ** 2).sum(1)
         if groups is not None:
             groups, bank_groups = np.asarray(groups, dtype=object), np.asarray(bank_groups, dtype=object)
@@ -168,6 +177,9 @@ class NeighbourBank:
         if self.trees is not None:
             n_nodes = len(self.trees.feature)
             bank_hot = _one_hot(self.leaves, n_nodes).T.tocsr()
+            if aggregate:  # each leaf's bank recipes share its weight, as in the forest's leaf means
+                per_leaf = np.bincount(self.leaves.ravel(), minlength=n_nodes).astype(np.float64)
+                leaf_share = bank_hot.multiply(1.0 / np.maximum(per_leaf, 1.0)[:, None]).tocsr()
             query_leaves = _leaves(self.trees, features)
             if trees_used is None:
                 trees_used = np.ones(query_leaves.shape, dtype=bool)
@@ -185,7 +197,8 @@ class NeighbourBank:
                 dist2 = (qp**2).sum(1)[:, None] + bank_sq[None, :] - 2.0 * qp @ self.features.T.astype(np.float64)
                 np.maximum(dist2, 0.0, out=dist2)
             else:  # 1 - share of the (used) trees where the two recipes reach the same leaf
-                shared = (_one_hot(query_leaves[part], n_nodes, trees_used[part]) @ bank_hot).toarray()
+                query_hot = _one_hot(query_leaves[part], n_nodes, trees_used[part])
+                shared = (query_hot @ bank_hot).toarray()
                 dist2 = 1.0 - shared / trees_used[part].sum(1, keepdims=True)
             if exclude is not None:
                 rows = np.asarray(exclude[part], dtype=np.int64)
@@ -200,7 +213,7 @@ class NeighbourBank:
             d = np.take_along_axis(dist2, idx, 1)
             order = np.argsort(d, axis=1, kind="stable")
             idx, d = np.take_along_axis(idx, order, 1), np.take_along_axis(d, order, 1)
-            token = out[part]
+            token = out[part, :k]
             token[:, :, 0] = self.target[idx]
             shape = self.shape_index[idx]
             known = shape >= 0
@@ -210,6 +223,20 @@ class NeighbourBank:
             diff = qp[:, None, :].astype(np.float32) - self.features[idx]
             columns = np.r_[np.arange(_N_CONDITIONS), np.arange(q.shape[1] - _N_ROLE_COLUMNS, q.shape[1])]
             token[:, :, 2 + len(SHAPE_CLASSES) :] = diff[:, :, columns]
+            if aggregate:
+                weight = np.where(np.isfinite(dist2), (query_hot @ leaf_share).toarray(), 0.0)
+                alone = weight.sum(1) <= 0  # shares no leaf with any admissible recipe: the k nearest alike
+                weight[alone] = 0.0
+                weight[np.flatnonzero(alone)[:, None], idx[alone]] = 1.0
+                weight /= weight.sum(1, keepdims=True)
+                summary = out[part, k]
+                summary[:, 0] = weight @ self.target.astype(np.float64)
+                one_hot = np.zeros((len(self), len(SHAPE_CLASSES)))
+                known = self.shape_index >= 0
+                one_hot[np.flatnonzero(known), self.shape_index[known]] = 1.0
+                summary[:, 1 : 1 + len(SHAPE_CLASSES)] = weight @ one_hot
+                summary[:, 1 + len(SHAPE_CLASSES)] = d[:, 0]
+                summary[:, 2 + len(SHAPE_CLASSES) :] = qp[:, columns] - weight @ self.features[:, columns].astype(np.float64)
         return out
 
     def state(self) -> dict[str, np.ndarray]:
@@ -270,7 +297,10 @@ def attach_neighbours(model, train_recipes, train_y, originals, copies, copy_own
     exclude = np.full(len(train_recipes), -1)
     exclude[rows] = np.arange(len(rows))  # a training recipe never retrieves itself
     bank_groups = None if groups is None else np.asarray(groups, dtype=object)[rows]
-    originals.neighbours = bank.tokens(features, k, exclude=exclude, groups=groups, bank_groups=bank_groups, trees_used=trees_used)
+    aggregate = bool(getattr(model, "retrieval_aggregate", False))
+    originals.neighbours = bank.tokens(
+        features, k, exclude=exclude, groups=groups, bank_groups=bank_groups, trees_used=trees_used, aggregate=aggregate
+    )
     if copies is not None:
         copies.neighbours = originals.neighbours[copy_owner]
     model.retrieval_ = bank
@@ -285,4 +315,5 @@ def recipe_tokens(model, recipes) -> np.ndarray:
     recipes = list(recipes)
     if getattr(model, "retrieval_", None) is None:
         return np.zeros((len(recipes), 0, 0), dtype=np.float32)
-    return model.retrieval_.tokens(flat_features(model.encoder_.transform(recipes)), model.retrieval_k)
+    aggregate = bool(getattr(model, "retrieval_aggregate", False))
+    return model.retrieval_.tokens(flat_features(model.encoder_.transform(recipes)), model.retrieval_k, aggregate=aggregate)

@@ -149,6 +149,10 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         Which recipes are nearest: standardised flat features, or the proximity of a random
         forest fitted on the bank (the training recipes with a known size; a bank recipe counts
         only the trees it was out of bag for).
+    retrieval_aggregate : bool
+        With ``retrieval_metric="forest"``: one more retrieval token, the whole bank's outcomes
+        averaged with the forest's leaf weights (what the forest predicts; while training without
+        the recipe itself, on its out-of-bag trees).
     retrieval_dropout : float
         While training, hide each retrieval token with this probability (at least one kept per
         recipe), so the network does not lean on the nearest neighbour alone.  0: none.
@@ -217,6 +221,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         fused_optimizer: bool = True,
         retrieval_k: int = 0,
         retrieval_metric: str = "euclidean",
+        retrieval_aggregate: bool = False,
         retrieval_dropout: float = 0.0,
         retrieval_residual: bool = False,
         unknown_product: str = "zeros",
@@ -254,6 +259,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.fused_optimizer = fused_optimizer
         self.retrieval_k = retrieval_k
         self.retrieval_metric = retrieval_metric
+        self.retrieval_aggregate = retrieval_aggregate
         self.retrieval_dropout = retrieval_dropout
         self.retrieval_residual = retrieval_residual
         self.unknown_product = unknown_product
@@ -290,6 +296,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.retrieval_dropout < 1.0:
             raise ValueError(f"retrieval_dropout must be in [0, 1), got {self.retrieval_dropout!r}")
+        if self.retrieval_aggregate and (not self.retrieval_k or self.retrieval_metric != "forest"):
+            raise ValueError("retrieval_aggregate=True needs retrieval tokens with retrieval_metric='forest'")
         if self.retrieval_residual and not self.retrieval_k:
             raise ValueError("retrieval_residual=True needs retrieval tokens (retrieval_k >= 1)")
         if self.target_scale not in ("log", "linear"):
@@ -598,6 +606,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "fused_optimizer",
         "retrieval_k",
         "retrieval_metric",
+        "retrieval_aggregate",
         "retrieval_dropout",
         "retrieval_residual",
         "unknown_product",
