@@ -253,7 +253,8 @@ def _report(args) -> str:
         "",
         "Command: `python benchmarks/synthesis_retrieval.py ...` (see the script's docstring; "
         f"report {dt.date.today().isoformat()}; {platform.machine()}, {os.cpu_count()} CPU cores shared with other work, "
-        "one fold per process, 1 torch thread each, bf16 autocast + fused AdamW).",
+        "one fold per process, 1 torch thread each, bf16 autocast + fused AdamW; the `*forest*` configurations fp32, "
+        "faster with retrieval tokens on this CPU).",
         "",
         "`dev` rows: trained on an outer training fold minus a dev split carved from it, scored on that dev split "
         "(what the choices were made on).  `outer` rows: trained on the whole outer training fold, scored on the "

@@ -1,6 +1,6 @@
 """The synthesis transformer (Gu, Liang et al., ACS Nano 2025): recipe → size, shape, success.
 
-(~610 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
+(~630 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
 the training loop, retrieval tokens and persistence already live in network.py, trainer.py,
 retrieval.py and persistence.py.)
 
