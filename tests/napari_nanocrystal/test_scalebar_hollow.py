@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from napari_nanocrystal import scalebar as sb
 from napari_nanocrystal.scalebar import ScaleBarError, locate, read_scale_bar
 from napari_nanocrystal.scalebar.hollow import hollow_reason
 
@@ -57,16 +56,6 @@ def test_hollow_bars_are_told_from_filled_ones(bar, hollow):
     assert (reason is not None) == hollow, reason
     if hollow:
         assert reason.startswith("hollow scale bar: its length is ambiguous")
-
-
-@pytest.fixture(scope="module")
-def reader():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield sb.get_ocr_reader()
-    torch.set_num_threads(threads)
 
 
 def test_a_hollow_bar_is_refused_not_read_short(reader):

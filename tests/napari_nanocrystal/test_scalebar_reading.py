@@ -191,16 +191,6 @@ def test_only_a_leading_1_is_refused_for_a_digit_shortfall(read, refused):
 # End to end: refusals carry the bar, readings carry a confidence and a source
 
 
-@pytest.fixture(scope="module")
-def reader():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield sb.get_ocr_reader()
-    torch.set_num_threads(threads)
-
-
 def test_refusal_names_the_reason_and_keeps_the_bar(reader):
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont
