@@ -322,7 +322,7 @@ def test_residual_head_starts_from_the_neighbours_mean_and_dropout_trains(table,
 
 
 def test_aggregate_token_is_the_forest_leaf_mean_without_the_recipe_itself():
-    from nc_synthmodel.models.retrieval import _leaves, fit_proximity_forest
+    from nc_synthmodel.models.retrieval import fit_proximity_forest
 
     rng = np.random.default_rng(3)
     f = rng.normal(size=(60, N_FEATURES)).astype(np.float32)
@@ -333,7 +333,7 @@ def test_aggregate_token_is_the_forest_leaf_mean_without_the_recipe_itself():
     tokens = bank.tokens(q, 3, aggregate=True)
     assert tokens.shape == (5, 4, TOKEN_WIDTH)
     np.testing.assert_allclose(tokens[:, :3], bank.tokens(q, 3), atol=1e-6)  # the k neighbours unchanged
-    leaves_q, leaves_b = _leaves(trees, q), _leaves(trees, f)
+    leaves_q, leaves_b = trees.apply(q), trees.apply(f)
     by_hand = [np.mean([target[leaves_b[:, t] == leaves_q[i, t]].mean() for t in range(8)]) for i in range(5)]
     np.testing.assert_allclose(tokens[:, 3, 0], by_hand, rtol=1e-5)  # per tree the leaf mean, averaged
     shares = tokens[:, 3, 1 : 1 + len(SHAPE_CLASSES)]

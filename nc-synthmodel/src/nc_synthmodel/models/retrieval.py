@@ -68,21 +68,6 @@ def fit_proximity_forest(features, target, *, n_trees: int = FOREST_TREES, rando
     return tree_arrays(forest), out_of_bag
 
 
-def _leaves(trees, features) -> np.ndarray:
-    """(n, n_trees) index of the leaf (a node of the concatenated arrays) each recipe reaches in each tree."""
-    X = np.asarray(features, dtype=np.float32).astype(np.float64)  # the forest compares float32 inputs
-    node = np.broadcast_to(trees.roots, (len(X), len(trees.roots))).copy()
-    rows = np.arange(len(X))[:, None]
-    while True:
-        feature = trees.feature[node]
-        inner = feature >= 0
-        if not inner.any():
-            return node
-        x = X[rows, np.where(inner, feature, 0)]
-        go_left = np.where(np.isnan(x), trees.missing_left[node], x <= trees.threshold[node])
-        node = np.where(inner, np.where(go_left, trees.left[node], trees.right[node]), node)
-
-
 def _one_hot(leaves: np.ndarray, n_nodes: int, use=None):
     """Sparse (n, n_nodes) indicator of the leaves (only the trees where ``use`` is True)."""
     from scipy.sparse import csr_matrix
@@ -133,7 +118,7 @@ class NeighbourBank:
         if trees is not None:
             if trees.n_features != features.shape[1]:
                 raise ValueError(f"the proximity forest reads {trees.n_features} features, the bank has {features.shape[1]}")
-            self.leaves = _leaves(trees, features)
+            self.leaves = trees.apply(features)
 
     @property
     def metric(self) -> str:
@@ -180,7 +165,7 @@ class NeighbourBank:
             if aggregate:  # each leaf's bank recipes share its weight, as in the forest's leaf means
                 per_leaf = np.bincount(self.leaves.ravel(), minlength=n_nodes).astype(np.float64)
                 leaf_share = bank_hot.multiply(1.0 / np.maximum(per_leaf, 1.0)[:, None]).tocsr()
-            query_leaves = _leaves(self.trees, features)
+            query_leaves = self.trees.apply(features)
             if trees_used is None:
                 trees_used = np.ones(query_leaves.shape, dtype=bool)
             trees_used = np.asarray(trees_used, dtype=bool)

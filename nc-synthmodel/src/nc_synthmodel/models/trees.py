@@ -45,6 +45,14 @@ class TreeArrays:
 
     def predict(self, X) -> np.ndarray:
         """Ensemble output (n, k): mean or baseline + sum of the trees' leaf values."""
+        leaves = self.value[self.apply(X)]  # (n, trees, k)
+        if self.kind == "mean":
+            return leaves.mean(axis=1)
+        return self.baseline + leaves.sum(axis=1)
+
+    def apply(self, X) -> np.ndarray:
+        """(n, trees) leaf each row reaches in each tree, as an index of the concatenated arrays
+        (scikit-learn's ``apply``)."""
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features per row, got array of shape {X.shape}")
@@ -57,14 +65,10 @@ class TreeArrays:
             feature = self.feature[node]
             inner = feature >= 0
             if not inner.any():
-                break
+                return node
             x = X[rows, np.where(inner, feature, 0)]
             go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-        leaves = self.value[node]  # (n, trees, k)
-        if self.kind == "mean":
-            return leaves.mean(axis=1)
-        return self.baseline + leaves.sum(axis=1)
 
     def to_npz_dict(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays (and the scalars) under ``prefix + name``, stored compactly without changing a prediction.
