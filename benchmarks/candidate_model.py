@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from napari_nanocrystal.segmentation.data import read_image, read_weak_label
+from napari_nanocrystal.segmentation.data import find_weak_pairs, read_image, read_weak_label
 from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
 from napari_nanocrystal.segmentation.inference import segment
 from napari_nanocrystal.segmentation.network import resolve_model
@@ -32,9 +32,9 @@ from napari_nanocrystal.segmentation.training import evaluate_model
 REPO = Path(__file__).resolve().parents[1]
 
 
-def weak_images(tem: Path) -> list[Path]:
-    """The weakly labelled real TEM training images (each with a ``*_weaklabel_pair.png``)."""
-    return [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png"))
+def weak_pairs(tem: Path) -> list:
+    """The weakly labelled real TEM training images, as the training command names them."""
+    return find_weak_pairs(tem / "weak_1-0001_image.png") + find_weak_pairs(tem / "unlabelled")
 
 
 def score(model: str, datasets: Path) -> dict:
@@ -48,10 +48,10 @@ def score(model: str, datasets: Path) -> dict:
         row[diameter]["seconds"] = time.perf_counter() - start
         print(model, diameter, f"AP50 {report['model']['ap50']:.3f}", flush=True)
     weak = []
-    for path in weak_images(datasets / "tem-examples"):
-        label = read_weak_label(path.parent / path.name.replace("_image.png", "_weaklabel_pair.png"))
-        result = segment(read_image(path), net)
-        weak.append({"image": path.name, "found": int(result.n_objects), **weak_label_agreement(result.labels, label)})
+    for pair in weak_pairs(datasets / "tem-examples"):
+        result = segment(read_image(pair.image), net)
+        agreement = weak_label_agreement(result.labels, read_weak_label(pair.labels))
+        weak.append({"image": pair.image.name, "found": int(result.n_objects), **agreement})
     row["weak"] = weak
     row["weak_mean"] = {k: float(np.mean([w[k] for w in weak])) for k in ("recall", "precision")}
     return row

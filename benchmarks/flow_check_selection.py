@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from cellpose import metrics
-from napari_nanocrystal.segmentation.data import emps_split, read_image, read_labels, read_weak_label
+from napari_nanocrystal.segmentation.data import emps_split, find_weak_pairs, read_image, read_labels, read_weak_label
 from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
 from napari_nanocrystal.segmentation.inference import segment
 from napari_nanocrystal.segmentation.network import resolve_model
@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     print("EMPS training images done", n_images, flush=True)
 
     weak_rows = []
-    for image_path in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
-        weak_label = read_weak_label(image_path.parent / image_path.name.replace("_image.png", "_weaklabel_pair.png"))
+    for _, image_path, weak_path in find_weak_pairs(tem / "weak_1-0001_image.png") + find_weak_pairs(tem / "unlabelled"):
+        weak_label = read_weak_label(weak_path)
         image = read_image(image_path)
         for t in CANDIDATES:
             result = segment(image, net, flow_threshold=t)

@@ -26,7 +26,7 @@ import numpy as np
 from cellpose import metrics
 from napari_nanocrystal.segmentation import inference as inf
 from napari_nanocrystal.segmentation._image import prepare_image
-from napari_nanocrystal.segmentation.data import emps_publications, emps_split, read_image, read_labels, read_weak_label
+from napari_nanocrystal.segmentation.data import emps_publications, emps_split, find_weak_pairs, read_image, read_labels, read_weak_label
 from napari_nanocrystal.segmentation.engine.datasets import weak_diameter_px
 from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
 from napari_nanocrystal.segmentation.network import resolve_model
@@ -37,6 +37,7 @@ DATA = Path(os.environ.get("NANOCRYSTAL_DATASETS", Path(__file__).resolve().pare
 out = Path(__file__).resolve().parent / "results" / "size_rule_selection.json"
 root = DATA / "emps-train"
 tem = DATA / "tem-examples"
+WEAK_PAIRS = find_weak_pairs(tem / "weak_1-0001_image.png") + find_weak_pairs(tem / "unlabelled")  # as training names them
 train, val = emps_split(root)
 pubs = emps_publications(root)
 net = resolve_model("default")
@@ -66,9 +67,9 @@ def zoom_samples(gray, d):
 
 # weak images (always in the fit, repeated 4x as add_size_model does)
 weakS, weakD = [], []
-for img_p in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
+for _, img_p, weak_p in WEAK_PAIRS:
     g = prepare_image(read_image(img_p), pct)
-    d = weak_diameter_px(read_weak_label(img_p.parent / img_p.name.replace("_image.png", "_weaklabel_pair.png")))
+    d = weak_diameter_px(read_weak_label(weak_p))
     for _ in range(4):
         s, dd = zoom_samples(g, d)
         weakS += s
@@ -146,8 +147,8 @@ for n, v in data.items():
 from scipy import ndimage  # noqa: E402
 
 weak_rows = []
-for img_p in [tem / "weak_1-0001_image.png"] + sorted((tem / "unlabelled").glob("*_image.png")):
-    w = read_weak_label(img_p.parent / img_p.name.replace("_image.png", "_weaklabel_pair.png"))
+for _, img_p, weak_p in WEAK_PAIRS:
+    w = read_weak_label(weak_p)
     img = read_image(img_p)
     for refine, stat in [(1.5, "count"), (2.0, "count"), (1.5, "area"), (1.5, "hybrid")]:
         inf.second_pass_diameter = lambda labels, assumed, ratio=None, stat=stat, refine=refine: second_pass(
