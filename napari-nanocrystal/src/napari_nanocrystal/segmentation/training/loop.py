@@ -15,7 +15,7 @@ from pathlib import Path
 from nc_synthmodel.files import json_safe
 from nc_synthmodel.io import atomic_write_text
 
-from .config import load_config, mmengine_config
+from .config import _MODEL_NAME, load_config, mmengine_config
 from .size import add_size_model
 from .sources import resolve_data
 from .stages import LOG_NAME, Stopped, prepare_images, stage_config
@@ -24,7 +24,6 @@ __all__ = ["ProgressCallback", "TrainingResult", "train"]
 
 logger = logging.getLogger(__name__)
 
-_MODEL_NAME = "model.safetensors"
 
 #: ``progress(stage, iteration, max_iters, loss)``; returning ``False`` stops training.
 ProgressCallback = Callable[[str, int, int, float], object]

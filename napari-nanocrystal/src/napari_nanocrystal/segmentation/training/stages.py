@@ -8,14 +8,12 @@ import time
 import uuid
 from pathlib import Path
 
+from .config import LOG_NAME
 from .sources import TrainingData
 
 __all__ = ["LOG_NAME", "Stopped", "mix_repeats", "prepare_images", "stage_config", "target_diameter"]
 
 logger = logging.getLogger(__name__)
-
-#: The JSON training log in the run folder.
-LOG_NAME = "training_log.json"
 
 
 class Stopped(Exception):
