@@ -89,6 +89,38 @@ CONFIGS: dict[str, dict] = {
         "retrieval_residual": True,
         "retrieval_dropout": 0.25,
     },
+    # fourth round: training recipes' tokens cross-fitted in 5 parts (a forest and bank that never saw the
+    # recipe, every tree counted, as for a new recipe), and/or the size as a correction to the aggregate token
+    # (the forest's estimate; the correction starts at zero)
+    "small-forest-agg-res-drop-cf5": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_residual": True,
+        "retrieval_dropout": 0.25,
+        "retrieval_crossfit": 5,
+    },
+    "small-forest-aggres-drop": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_residual": "aggregate",
+        "retrieval_dropout": 0.25,
+    },
+    "small-forest-aggres-drop-cf5": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_residual": "aggregate",
+        "retrieval_dropout": 0.25,
+        "retrieval_crossfit": 5,
+    },
     "small-forest-res-drop50": {
         **SMALL,
         "retrieval_k": 4,

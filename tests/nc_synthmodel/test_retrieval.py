@@ -347,3 +347,128 @@ def test_aggregate_token_is_the_forest_leaf_mean_without_the_recipe_itself():
     assert own[0, 2, 0] < 10.0
     with pytest.raises(ValueError, match="forest metric"):
         NeighbourBank(f, target, np.zeros(60, dtype=int)).tokens(q, 2, aggregate=True)
+
+
+def test_crossfit_parts_are_balanced_and_keep_groups_whole():
+    from nc_synthmodel.models.retrieval import crossfit_parts
+
+    part = crossfit_parts(103, 5, random_state=0)
+    assert sorted(set(part.tolist())) == [0, 1, 2, 3, 4] and np.bincount(part).max() - np.bincount(part).min() <= 1
+    assert not np.array_equal(part, crossfit_parts(103, 5, random_state=1))  # the seed shuffles
+    groups = np.repeat([f"g{i}" for i in range(20)], np.arange(1, 21))  # 210 recipes, groups of 1..20
+    part = crossfit_parts(len(groups), 4, groups=groups)
+    for g in set(groups):
+        assert len(set(part[groups == g].tolist())) == 1  # a group lies in one part
+    sizes = np.bincount(part)
+    assert sizes.max() - sizes.min() <= 20  # greedy: within one group's size
+    with pytest.raises(ValueError, match="groups"):
+        crossfit_parts(10, 4, groups=["a", "b", "c"] * 3 + ["a"])
+    with pytest.raises(ValueError, match="n_parts >= 2"):
+        crossfit_parts(10, 1)
+    with pytest.raises(ValueError, match="2 recipes per part"):
+        crossfit_parts(9, 5)
+
+
+def test_crossfit_tokens_come_from_the_other_parts_with_all_trees_of_their_forest():
+    from nc_synthmodel.models.retrieval import crossfit_parts, crossfit_tokens, fit_proximity_forest
+
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(80, N_FEATURES)).astype(np.float32)
+    target = np.arange(80, dtype=np.float32)  # each outcome names its recipe
+    shapes = rng.integers(0, 3, 80)
+    trees, _ = fit_proximity_forest(f, target, n_trees=10, random_state=0)
+    bank = NeighbourBank(f, target, shapes, trees=trees)
+    tokens = crossfit_tokens(bank, f, target, shapes, 3, 4, aggregate=True, random_state=7)
+    assert tokens.shape == (80, 4, TOKEN_WIDTH)
+    part = crossfit_parts(80, 4, random_state=7)
+    neighbour = tokens[:, :3, 0].astype(int)
+    assert np.all(part[neighbour] != part[:, None])  # never a recipe of its own part (nor itself)
+    # part 0 exactly: the forest fitted on the other parts (seed 7 + 1), every tree counted, their bank
+    fit = part != 0
+    forest0, _ = fit_proximity_forest(f[fit], target[fit], random_state=8)
+    others = NeighbourBank(f[fit], target[fit], shapes[fit], mean=bank.mean, std=bank.std, trees=forest0)
+    np.testing.assert_allclose(tokens[part == 0], others.tokens(f[part == 0], 3, aggregate=True), atol=1e-5)
+    assert tokens[part == 0, 3, 0].max() <= target[fit].max()  # the aggregate averages the other parts only
+    groups = np.repeat(np.arange(16), 5).astype(str)
+    grouped = crossfit_tokens(bank, f, target, shapes, 3, 4, groups=groups)
+    assert np.all(groups[grouped[:, :, 0].astype(int)] != groups[:, None])
+    with pytest.raises(ValueError, match="bank's 80 rows"):
+        crossfit_tokens(bank, f[:10], target[:10], shapes[:10], 3, 4)
+
+
+def test_crossfit_model_trains_tokens_out_of_fold_and_predicts_from_the_unchanged_bank(table, toy, tmp_path):
+    from types import SimpleNamespace
+
+    from nc_synthmodel.models.retrieval import attach_neighbours, crossfit_parts
+
+    common = dict(
+        retrieval_k=3,
+        retrieval_metric="forest",
+        retrieval_aggregate=True,
+        pretrain_epochs=0,
+        finetune_epochs=20,
+        learning_rate=3e-3,
+        validation_fraction=0.0,
+        augment=False,
+        **TINY,
+    )
+    crossfit = SynthesisTransformer(table, retrieval_crossfit=4, **common).fit(toy)
+    plain = SynthesisTransformer(table, **common).fit(toy)
+    np.testing.assert_allclose(crossfit._neighbours(toy), plain._neighbours(toy), atol=1e-6)  # same bank and forest
+    y = np.array([r.outcome.size_nm for r in toy])
+    pred = crossfit.predict(toy)
+    assert np.mean(np.abs(pred - y)) < 0.5 * np.mean(np.abs(y - y.mean()))
+    loaded = SynthesisTransformer.load(crossfit.save(tmp_path / "m"))
+    assert loaded.retrieval_crossfit == 4
+    np.testing.assert_allclose(loaded.predict(toy), pred, rtol=1e-5)
+    # the training recipes' tokens: from the other parts of the bank (all 80 toy recipes have a size)
+    originals = SimpleNamespace(shape_index=np.array([SHAPE_CLASSES.index(r.outcome.shape) for r in toy]))
+    marked = y + 100.0 * np.arange(len(toy))  # each size names its recipe
+    attach_neighbours(crossfit, toy, marked, originals, None, None, [])
+    owner = np.rint((np.exp(originals.neighbours[:, :3, 0] * crossfit.target_std_ + crossfit.target_mean_) - 2.0) / 100.0)
+    part = crossfit_parts(len(toy), 4, random_state=crossfit.random_state)
+    assert np.all(part[owner.astype(int)] != part[:, None])
+    oob = SimpleNamespace(shape_index=originals.shape_index)
+    attach_neighbours(plain, toy, marked, oob, None, None, [])
+    assert not np.allclose(oob.neighbours, originals.neighbours)  # out-of-bag tokens are other tokens
+    for params, message in (
+        ({"retrieval_crossfit": 1}, "retrieval_crossfit"),
+        ({"retrieval_crossfit": True}, "retrieval_crossfit"),
+        ({"retrieval_crossfit": 3, "retrieval_metric": "euclidean", "retrieval_aggregate": False}, "retrieval_crossfit"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            SynthesisTransformer(table, **{**common, **params}).fit(toy)
+
+
+def test_residual_from_the_aggregate_starts_at_the_forest_estimate(table, toy, tmp_path):
+    from nc_synthmodel.models.network import build_network
+
+    torch.manual_seed(0)
+    net = build_network(10, 4, 16, 1, 2, 32, 0.0, len(SHAPE_CLASSES), retrieval_width=TOKEN_WIDTH, retrieval_residual="aggregate")
+    assert net.neighbour_gate is None
+    neighbours = torch.randn(3, 5, TOKEN_WIDTH)
+    args = (torch.randn(3, 2, 2), torch.randn(3, 2, 8), torch.ones(3, 2, dtype=torch.bool), torch.randn(3, 4))
+    with torch.no_grad():  # untrained: exactly the last (aggregate) token's outcome, whatever else the tokens hold
+        np.testing.assert_allclose(net(*args, neighbours)[0].numpy(), neighbours[:, -1, 0].numpy(), atol=1e-6)
+        hidden = torch.tensor([[True, True, False, False, True]] * 3)
+        np.testing.assert_allclose(net(*args, neighbours, hidden)[0].numpy(), neighbours[:, -1, 0].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="retrieval_residual"):
+        build_network(10, 4, 16, 1, 2, 32, 0.0, len(SHAPE_CLASSES), retrieval_width=TOKEN_WIDTH, retrieval_residual="gate")
+    common = dict(retrieval_k=3, retrieval_metric="forest", pretrain_epochs=0, validation_fraction=0.0, augment=False, **TINY)
+    untrained = SynthesisTransformer(
+        table, retrieval_aggregate=True, retrieval_residual="aggregate", finetune_epochs=1, learning_rate=1e-9, **common
+    )
+    untrained.fit(toy)
+    tokens = untrained._neighbours(toy)
+    forest_estimate = np.exp(tokens[:, -1, 0] * untrained.target_std_ + untrained.target_mean_)
+    np.testing.assert_allclose(untrained.predict(toy), forest_estimate, rtol=1e-3)  # one step at lr 1e-9: still the forest
+    model = SynthesisTransformer(
+        table, retrieval_aggregate=True, retrieval_residual="aggregate", finetune_epochs=20, learning_rate=3e-3, **common
+    ).fit(toy)
+    assert not np.allclose(model.predict(toy), forest_estimate, rtol=1e-3)  # the correction trains
+    loaded = SynthesisTransformer.load(model.save(tmp_path / "m"))
+    assert loaded.retrieval_residual == "aggregate" and loaded.net_.from_aggregate
+    np.testing.assert_allclose(loaded.predict(toy), model.predict(toy), rtol=1e-5)
+    for params, message in (({"retrieval_aggregate": False}, "retrieval_aggregate=True"), ({"retrieval_residual": "gate"}, "one of")):
+        with pytest.raises(ValueError, match=message):
+            SynthesisTransformer(table, **{**common, "retrieval_aggregate": True, "retrieval_residual": "aggregate", **params}).fit(toy)

@@ -27,7 +27,9 @@ def build_network(
     read by the encoder beside the chemical tokens.  ``retrieval_residual`` makes the size
     output a correction to the neighbours' weighted mean outcome: a softmax over the neighbour
     tokens (weights from a linear gate on each token, starting uniform) averages their targets
-    (slot 0 of a token), and the size head adds to it.
+    (slot 0 of a token), and the size head adds to it; ``retrieval_residual="aggregate"`` adds it to
+    the last token's target instead (the aggregate token: the forest's estimate), with the size
+    head's last layer starting at zero, so the network starts at that estimate.
     """
     import torch
     from torch import nn
@@ -45,7 +47,10 @@ def build_network(
             self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
             self.neighbour_embed = nn.Linear(retrieval_width, d_model) if retrieval_width else None
             self.neighbour_gate = None
-            if retrieval_width and retrieval_residual:
+            if isinstance(retrieval_residual, str) and retrieval_residual != "aggregate":
+                raise ValueError(f"retrieval_residual must be False, True or 'aggregate', got {retrieval_residual!r}")
+            self.from_aggregate = bool(retrieval_width) and retrieval_residual == "aggregate"
+            if retrieval_width and retrieval_residual and not self.from_aggregate:
                 self.neighbour_gate = nn.Linear(retrieval_width, 1)
                 nn.init.zeros_(self.neighbour_gate.weight)
                 nn.init.zeros_(self.neighbour_gate.bias)
@@ -56,6 +61,9 @@ def build_network(
             self.size_head = head(d_model + n_conditions, 1)
             self.shape_head = head(d_model + n_conditions, n_shapes)
             self.success_head = head(d_model + n_conditions, 1)
+            if self.from_aggregate:  # the correction starts at zero
+                nn.init.zeros_(self.size_head[-1].weight)
+                nn.init.zeros_(self.size_head[-1].bias)
 
         def forward(self, prefix, descriptors, mask, conditions, neighbours=None, neighbour_drop=None):
             """``prefix`` (B, T, 2), ``descriptors`` (B, T, dim) raw, ``mask`` (B, T) True = real;
@@ -86,6 +94,8 @@ def build_network(
             if self.neighbour_gate is not None:
                 logits = self.neighbour_gate(neighbours).squeeze(-1).float().masked_fill(hidden, float("-inf"))
                 size = size + (torch.softmax(logits, dim=1) * neighbours[:, :, 0].float()).sum(1)
+            elif self.from_aggregate:
+                size = size + neighbours[:, -1, 0].float()
             return size, self.shape_head(z), self.success_head(z).squeeze(1)
 
     return SynthesisNet()

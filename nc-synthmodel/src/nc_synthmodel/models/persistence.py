@@ -184,7 +184,7 @@ def load_transformer(cls, directory: str | os.PathLike, descriptors: DescriptorT
         len(SHAPE_CLASSES),
         model.condition_tokens,
         TOKEN_WIDTH if model.retrieval_k else 0,
-        bool(model.retrieval_residual) and bool(model.retrieval_k),
+        model.retrieval_residual if model.retrieval_k else False,
     )
     try:
         state = load_file(str(weights_path))

@@ -1,6 +1,6 @@
 """The synthesis transformer (Gu, Liang et al., ACS Nano 2025): recipe → size, shape, success.
 
-(~630 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
+(~620 lines: one scikit-learn estimator, its documented parameters and their checks; the network,
 the training loop, retrieval tokens and persistence already live in network.py, trainer.py,
 retrieval.py and persistence.py.)
 
@@ -67,7 +67,7 @@ from ..features.encoding import RecipeEncoder
 from ..targets import PAPER_TOLERANCE, SOLID_MIN_PARTICLES, size_fit_targets
 from .network import build_network
 from .persistence import load_transformer, save_transformer
-from .retrieval import METRICS, TOKEN_WIDTH, attach_neighbours, recipe_tokens
+from .retrieval import TOKEN_WIDTH, attach_neighbours, check_retrieval_params, recipe_tokens
 from .threads import torch_threads
 from .trainer import _Batches, _Compact, _sample_copies, run_stage, size_loss  # noqa: F401 - _Batches re-exported
 
@@ -140,25 +140,17 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         :func:`~nc_synthmodel.models.trainer.native_bf16`); prediction is always float32.
     fused_optimizer : bool
         torch's fused AdamW (one kernel for all parameters).
-    retrieval_k : int
-        Retrieval tokens (:mod:`~nc_synthmodel.models.retrieval`): the ``k`` nearest training
-        recipes with a known size (flat-feature space, their size and shape) join every recipe's
-        tokens; a training recipe never retrieves itself (nor its own group when ``fit`` gets
-        ``groups``).  0: none.
-    retrieval_metric : {"euclidean", "forest"}
-        Which recipes are nearest: standardised flat features, or the proximity of a random
-        forest fitted on the bank (the training recipes with a known size; a bank recipe counts
-        only the trees it was out of bag for).
-    retrieval_aggregate : bool
-        With ``retrieval_metric="forest"``: one more retrieval token, the whole bank's outcomes
-        averaged with the forest's leaf weights (what the forest predicts; while training without
-        the recipe itself, on its out-of-bag trees).
-    retrieval_dropout : float
-        While training, hide each retrieval token with this probability (at least one kept per
-        recipe), so the network does not lean on the nearest neighbour alone.  0: none.
-    retrieval_residual : bool
-        Predict the size as a correction to the neighbours' weighted mean target (softmax
-        weights from a learned gate on their tokens) instead of from scratch.
+    retrieval_k, retrieval_metric, retrieval_aggregate, retrieval_dropout, retrieval_residual, retrieval_crossfit
+        Retrieval tokens (:mod:`~nc_synthmodel.models.retrieval`): ``k`` nearest training recipes
+        with a known size and their outcomes join every recipe's tokens (0: none); a training
+        recipe never retrieves itself (nor its group when ``fit`` gets ``groups``).  ``metric``
+        ``"euclidean"`` (standardised flat features) or ``"forest"`` (proximity of a forest fitted
+        on the bank; a bank recipe counts its out-of-bag trees).  ``aggregate`` (forest): one more
+        token, the bank's outcomes averaged with the forest's leaf weights.  ``dropout``: each
+        token hidden with this probability per training batch.  ``residual``: the size is a
+        correction to the tokens' gated mean (True) or to the aggregate token (``"aggregate"``,
+        the correction starting at zero).  ``crossfit`` K >= 2 (forest): a training recipe's
+        tokens come from a forest and bank of the other K - 1 parts of the bank (0: out of bag).
     validation_fraction : float
         Share of the solid training recipes held out for early stopping (0 disables it:
         the last epoch is kept).
@@ -223,7 +215,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         retrieval_metric: str = "euclidean",
         retrieval_aggregate: bool = False,
         retrieval_dropout: float = 0.0,
-        retrieval_residual: bool = False,
+        retrieval_residual: bool | str = False,
+        retrieval_crossfit: int = 0,
         unknown_product: str = "zeros",
         encoder_params: dict | None = None,
         random_state: int = 0,
@@ -262,6 +255,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.retrieval_aggregate = retrieval_aggregate
         self.retrieval_dropout = retrieval_dropout
         self.retrieval_residual = retrieval_residual
+        self.retrieval_crossfit = retrieval_crossfit
         self.unknown_product = unknown_product
         self.encoder_params = encoder_params
         self.random_state = random_state
@@ -282,7 +276,6 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             ("schedule", ("cosine", "onecycle")),
             ("lr_scaling", ("sqrt", "linear", "none")),
             ("precision", ("auto", "bf16", "fp32")),
-            ("retrieval_metric", METRICS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -294,12 +287,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 <= self.retrieval_dropout < 1.0:
-            raise ValueError(f"retrieval_dropout must be in [0, 1), got {self.retrieval_dropout!r}")
-        if self.retrieval_aggregate and (not self.retrieval_k or self.retrieval_metric != "forest"):
-            raise ValueError("retrieval_aggregate=True needs retrieval tokens with retrieval_metric='forest'")
-        if self.retrieval_residual and not self.retrieval_k:
-            raise ValueError("retrieval_residual=True needs retrieval tokens (retrieval_k >= 1)")
+        check_retrieval_params(self)
         if self.target_scale not in ("log", "linear"):
             raise ValueError(f"target_scale must be 'log' or 'linear', got {self.target_scale!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
@@ -438,7 +426,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
                 len(SHAPE_CLASSES),
                 self.condition_tokens,
                 TOKEN_WIDTH if self.retrieval_k else 0,
-                bool(self.retrieval_residual),
+                self.retrieval_residual,
             ).to(device)
             descriptor_matrix = torch.from_numpy(matrix).to(device)
             used = np.unique(
@@ -609,6 +597,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "retrieval_aggregate",
         "retrieval_dropout",
         "retrieval_residual",
+        "retrieval_crossfit",
         "unknown_product",
         "encoder_params",
         "random_state",
