@@ -52,3 +52,25 @@ def test_weak_loss_without_certain_pixels_is_zero_and_differentiable():
     loss = weak_loss(y, torch.full((1, 8, 8), UNCERTAIN, dtype=torch.uint8))
     loss.backward()
     assert loss.item() == 0.0 and torch.all(y.grad == 0)
+
+
+def test_weak_flow_term_counts_only_the_outlined_particles():
+    """With flow targets (a weak label's single particles), flows are trained on their pixels only."""
+    t = _targets()
+    t[..., :, 20:] = 0.0  # only the first particle is outlined (no flow target, no mask elsewhere)
+    weak = (t[:, 2] > 0.5).to(torch.uint8)
+    y = torch.cat([FLOW_SCALE * t[:, :2], 40.0 * (2 * t[:, 2:] - 1)], dim=1).requires_grad_(True)
+    seed_only = weak_loss(y, weak)
+    assert weak_loss(y, weak, t).item() == pytest.approx(seed_only.item(), abs=1e-6)  # perfect flows add nothing
+    worse = y.detach().clone()
+    worse[:, 0] += 1.0  # flow_y off by 1 everywhere: 1/4 on the masked pixels, as the labelled term
+    assert weak_loss(worse, weak, t).item() == pytest.approx(seed_only.item() + 0.25, abs=1e-5)
+    noisy = torch.randn(1, 3, 32, 32, requires_grad=True)
+    weak_loss(noisy, weak, t).backward()
+    mask = t[:, 2] > 0.5
+    assert torch.all(noisy.grad[:, :2][mask.expand(1, 2, 32, 32).reshape(noisy.grad[:, :2].shape)] != 0)
+    assert torch.all(noisy.grad[:, 0][~mask] == 0) and torch.all(noisy.grad[:, 1][~mask] == 0)
+    empty = torch.zeros_like(t)
+    assert weak_loss(worse, weak, empty).item() == pytest.approx(weak_loss(worse, weak).item())  # no particle outlined
+    with pytest.raises(ValueError, match="flow targets"):
+        weak_loss(y[:, 2], weak, t)

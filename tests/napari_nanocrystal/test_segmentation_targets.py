@@ -12,6 +12,7 @@ from napari_nanocrystal.segmentation.targets import (
     flow_targets,
     median_diameter_px,
     rescale_to_diameter,
+    weak_label_instances,
 )
 
 
@@ -103,3 +104,32 @@ def test_cache_computes_flows_once_keyed_by_content(tmp_path, monkeypatch):
         entry.write_bytes(b"broken")
     cached_targets(tmp_path / "b.png", tmp_path / "a_masks.png", cache, target_diameter_px=20)
     assert len(calls) == 4
+
+
+def test_weak_label_instances_keep_single_particles_grown_into_their_band():
+    """Cores grown into their uncertain band; merged pairs, fragments and background left out."""
+    from napari_nanocrystal.label_files import UNCERTAIN
+
+    weak = np.zeros((120, 160), np.uint8)
+    singles = [(20, 20), (20, 60), (20, 100), (20, 140), (60, 20), (60, 140)]
+    for center in singles:
+        weak[disk(center, 10, shape=weak.shape)] = UNCERTAIN
+        weak[disk(center, 7, shape=weak.shape)] = 1
+    for center in ((95, 60), (95, 72)):  # two touching particles whose cores merged: one concave core
+        weak[disk(center, 10, shape=weak.shape)] = UNCERTAIN
+    for center in ((95, 60), (95, 72)):
+        weak[disk(center, 7, shape=weak.shape)] = 1
+    weak[100:102, 130:132] = 1  # a fragment
+    instances = weak_label_instances(weak, band_px=4.0)
+    assert instances.dtype == np.int32 and instances.max() == len(singles)
+    for center in singles:
+        label = instances[center]
+        assert label > 0
+        own = instances == label
+        assert own.sum() == pytest.approx(np.pi * 10**2, rel=0.1)  # the core (r 7) grown to the band's edge (r 10)
+    assert (weak[instances > 0] != 0).all()  # never into the background
+    assert instances[95, 66] == 0 and instances[100, 130] == 0  # the merged pair (convex but long) and the fragment
+    assert weak_label_instances(weak, band_px=4.0, max_elongation=3.0)[95, 66] > 0  # ... kept only when long is allowed
+    assert weak_label_instances(np.zeros((8, 8), np.uint8)).max() == 0
+    with pytest.raises(ValueError, match="2-D"):
+        weak_label_instances(np.zeros((2, 8, 8), np.uint8))

@@ -100,6 +100,8 @@ def test_bad_config_names_and_keys_are_named():
         load_config("tiny", {"stages.pretrain.optim_wrapper": 0.1})
     with pytest.raises(ValueError, match="train_pipeline must be a list of transform dicts"):
         load_config("tiny", {"stages.pretrain.train_pipeline": "RandomGaussianBlur"})
+    with pytest.raises(ValueError, match="weak_dataset must be a dict"):
+        load_config("tiny", {"stages.pretrain.weak_dataset": True})
 
 
 # --------------------------------------------------------------------------- data conventions
@@ -192,6 +194,48 @@ def test_weak_diameter_follows_the_particles_not_the_specks():
     assert weak_diameter_px(np.zeros((8, 8), np.uint8)) == 0.0
 
 
+def test_weak_flow_targets_reach_the_loss(weak_pair, cache_dir, tmp_path):
+    """``flow_targets=True``: weak samples carry their single particles' flows through the pipeline
+    into the model's weak loss; from files too (cached); without it they carry none."""
+    from napari_nanocrystal.segmentation.engine.datasets import WeakLabelDataset, register_memory_source, release_memory_source
+    from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
+    from napari_nanocrystal.segmentation.targets import weak_label_instances
+
+    image, weak = weak_pair
+    key = register_memory_source([("weak", image, weak)])
+    pack = [TRANSFORMS.build({"type": "PackSeedFlowInputs"})]
+    try:
+        with_flows = WeakLabelDataset([key], pipeline=pack, target_diameter_px=None, flow_targets=True)[0]
+        without = WeakLabelDataset([key], pipeline=pack, target_diameter_px=None)[0]
+    finally:
+        release_memory_source(key)
+    targets = with_flows["data_samples"]["targets"]
+    instances = weak_label_instances(weak)
+    assert instances.max() > 0
+    np.testing.assert_array_equal(targets[2].numpy() > 0.5, instances > 0)
+    norms = targets[:2].norm(dim=0)[targets[2] > 0.5]
+    assert float(norms.max()) == pytest.approx(1.0, abs=1e-3)
+    assert float(without["data_samples"]["targets"].abs().sum()) == 0.0
+
+    _write(tmp_path / "w_image.tif", image)
+    _write(tmp_path / "w_weak.tif", weak)
+    entry = [{"name": "w", "image": str(tmp_path / "w_image.tif"), "weak": str(tmp_path / "w_weak.tif")}]
+    for _ in range(2):  # computed, then read back from the cache
+        sample = WeakLabelDataset(entry, pipeline=pack, target_diameter_px=None, flow_targets=True, cache_dir=cache_dir)[0]
+        np.testing.assert_allclose(sample["data_samples"]["targets"].numpy(), targets.numpy(), atol=1e-6)
+
+    torch.manual_seed(0)
+    model = SeedFlowModel(net={"nbase": [1, 4, 8, 16]})
+    x = with_flows["inputs"][None]
+    batch = {k: v[None] for k, v in with_flows["data_samples"].items()}
+    flows_on = model(x, batch, mode="loss")["loss_weak"]
+    seed_only = model(x, {k: v[None] for k, v in without["data_samples"].items()}, mode="loss")["loss_weak"]
+    with torch.no_grad():
+        y = model.net(x)
+    assert torch.allclose(flows_on, weak_loss(y, batch["weak"], batch["targets"]), atol=1e-6)
+    assert float(flows_on) > float(seed_only) + 1e-3  # an untrained network's flows are wrong there
+
+
 def test_emps_split_and_automatic_validation(datasets_dir, pairs):
     from napari_nanocrystal.segmentation.data import emps_split
 
@@ -280,6 +324,7 @@ def test_model_loss_is_the_paper_loss_on_a_mixed_batch():
     targets = torch.zeros(3, 3, 32, 32)
     targets[:, :2] = torch.nn.functional.normalize(torch.randn(3, 2, 32, 32), dim=1)
     targets[:, 2] = (torch.rand(3, 32, 32) > 0.5).float()
+    targets[1] = 0.0  # a weak sample without flow targets, as PackSeedFlowInputs packs it
     weak = torch.randint(0, 2, (3, 32, 32), dtype=torch.uint8)
     weak[:, :4] = 255
     is_weak = torch.tensor([False, True, False])
@@ -300,7 +345,7 @@ def test_split_batches_normalise_each_kind_on_its_own():
     x = torch.randn(4, 1, 32, 32)
     x[1] = x[1] * 10 + 5  # a weak crop of very different statistics
     targets = torch.zeros(4, 3, 32, 32)
-    targets[:, 2] = 1.0
+    targets[[0, 2], 2] = 1.0  # the weak crops carry no flow targets, as PackSeedFlowInputs packs them
     weak = torch.ones(4, 32, 32, dtype=torch.uint8)
     samples = {"targets": targets, "weak": weak, "is_weak": torch.tensor([False, True, False, True])}
     losses = model(x, samples, mode="loss")
@@ -389,6 +434,7 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
             "weak_fraction": 0.8,
             "stages.pretrain.optim_wrapper.optimizer.lr": 0.0125,
             "stages.finetune.train_pipeline": probed_pipeline,
+            "stages.pretrain.weak_dataset": {"flow_targets": True},  # the weak images train flows too, in that stage
         },
     )
     assert not result.stopped and result.stage == "finetune" and result.iteration == 2

@@ -20,7 +20,13 @@ Network output ``y`` (B, 3, H, W): Y0 = flow_y, Y1 = flow_x, Y2 = seed logit.
       L = BCE(σ(Y2'), P')   over pixels with P' ∈ {0, 1} only
 
   Uncertain pixels, and any other value, get no gradient.  A batch with no certain pixel
-  gives a zero loss that still depends on ``y`` (so ``backward`` works).
+  gives a zero loss that still depends on ``y`` (so ``backward`` works).  With flow targets
+  of the weak label's single particles (``WeakLabelDataset(flow_targets=True)``; their mask
+  M in the target's seed channel) the flow term is added on those pixels only::
+
+      L += Σ_M (‖Y0 − s·H‖² + ‖Y1 − s·V‖²) / (4 · |M|)
+
+  (the labelled flow term's per-pixel weight, averaged over the particles' pixels).
 """
 
 from __future__ import annotations
@@ -59,8 +65,8 @@ def labelled_loss(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return flow_loss + seed_loss
 
 
-def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor) -> torch.Tensor:
-    """Seed-only loss for weakly labelled images.
+def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Loss for weakly labelled images: the seed, and the flows of the particles outlined.
 
     Parameters
     ----------
@@ -68,15 +74,29 @@ def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor) -> torch.Tensor:
         Network output (channel 2 is the seed logit) or the seed logits alone.
     weak_labels : integer tensor (B, H, W)
         0 = background, 1 = foreground, :data:`UNCERTAIN` (255) = ignored.
+    flow_targets : float tensor (B, 3, H, W) or None
+        Unit flows of the weak label's single particles and their mask (seed channel > 0.5);
+        needs ``y`` with flows.  None, or an empty mask: seed only.
 
     Returns
     -------
-    Scalar tensor: mean binary cross-entropy over the certain pixels.
+    Scalar tensor: mean binary cross-entropy over the certain pixels, plus the masked flow term.
     """
     logits = y[:, 2] if y.ndim == 4 else y
     if logits.shape != weak_labels.shape:
         raise ValueError(f"weak labels {tuple(weak_labels.shape)} do not match the seed map {tuple(logits.shape)}")
     certain = (weak_labels == 0) | (weak_labels == 1)
-    if not bool(certain.any()):
-        return logits.sum() * 0.0
-    return F.binary_cross_entropy_with_logits(logits[certain], weak_labels[certain].to(logits.dtype))
+    loss = (
+        F.binary_cross_entropy_with_logits(logits[certain], weak_labels[certain].to(logits.dtype))
+        if bool(certain.any())
+        else logits.sum() * 0.0
+    )
+    if flow_targets is None:
+        return loss
+    if y.ndim != 4 or flow_targets.shape != y.shape:
+        raise ValueError(f"flow targets {tuple(flow_targets.shape)} need a network output of the same shape, got {tuple(y.shape)}")
+    mask = flow_targets[:, 2] > 0.5
+    if not bool(mask.any()):
+        return loss
+    error = (y[:, :2] - FLOW_SCALE * flow_targets[:, :2]) ** 2  # (B, 2, H, W)
+    return loss + error.sum(dim=1)[mask].mean() / 4.0

@@ -24,10 +24,19 @@ import numpy as np
 import torch
 from cellpose import dynamics, utils
 from nc_synthmodel.io import atomic_path
+from scipy import ndimage
 
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 
-__all__ = ["CACHE_VERSION", "area_weighted_diameter_px", "cached_targets", "flow_targets", "median_diameter_px", "rescale_to_diameter"]
+__all__ = [
+    "CACHE_VERSION",
+    "area_weighted_diameter_px",
+    "cached_targets",
+    "flow_targets",
+    "median_diameter_px",
+    "rescale_to_diameter",
+    "weak_label_instances",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +104,50 @@ def area_weighted_diameter_px(labels) -> float:
     cumulative = np.cumsum(areas)
     median_area = areas[np.searchsorted(cumulative, 0.5 * cumulative[-1])]
     return float(2.0 * np.sqrt(median_area / np.pi))
+
+
+def weak_label_instances(
+    weak, *, band_px: float = 4.0, min_solidity: float = 0.9, max_elongation: float = 1.6, area_range=(0.25, 2.0)
+) -> np.ndarray:
+    """The single particles a weak label outlines, as an instance map (0 elsewhere).
+
+    A weak label (0 background, 1 particle core, :data:`~napari_nanocrystal.label_files.UNCERTAIN`
+    boundary band) says where particles are, not where one ends and the next begins.  Each
+    core (connected component of 1) is grown by up to ``band_px`` px into the uncertain pixels
+    around it (:func:`skimage.segmentation.expand_labels`: a band shared by two cores is split
+    between them, as the nearest core); an instance is kept when it looks like one particle:
+    solidity (area / convex-hull area) at least ``min_solidity``, major / minor axis at most
+    ``max_elongation`` (two touching particles whose cores merged are convex but long), area within
+    ``area_range`` × the area-weighted median instance area (:func:`area_weighted_diameter_px`).  Merged clusters (concave, or too large) and
+    fragments are left out (0), so that flow targets are computed only where they are right.
+
+    Returns int32 (H, W), instances numbered 1..N.
+    """
+    from skimage.measure import regionprops
+    from skimage.segmentation import expand_labels
+
+    from ..label_files import UNCERTAIN
+
+    weak = np.asarray(weak)
+    if weak.ndim != 2:
+        raise ValueError(f"weak label must be 2-D (rows, columns); got shape {weak.shape}")
+    low, high = (float(v) for v in area_range)
+    if not 0 < low <= high:
+        raise ValueError(f"area_range must be 0 < low <= high, got {area_range}")
+    cores, n = ndimage.label(weak == 1)
+    if n == 0:
+        return np.zeros(weak.shape, np.int32)
+    grown = expand_labels(cores, distance=float(band_px))
+    grown[(grown != cores) & (weak != UNCERTAIN)] = 0  # grow into the band only
+    regions = regionprops(grown)
+    median_area = np.pi * (area_weighted_diameter_px(grown) / 2.0) ** 2  # fragments do not set the scale
+    keep = np.zeros(n + 1, bool)
+    for r in regions:
+        elongation = r.axis_major_length / max(r.axis_minor_length, 1.0)
+        keep[r.label] = r.solidity >= min_solidity and elongation <= max_elongation and low * median_area <= r.area <= high * median_area
+    lut = np.zeros(n + 1, np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return lut[grown]
 
 
 def rescale_to_diameter(image, labels, target_diameter_px: float = 30.0):

@@ -32,7 +32,7 @@ from scipy import ndimage
 from ...label_files import UNCERTAIN
 from .._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from ..data import read_image, read_weak_label
-from ..targets import area_weighted_diameter_px, cached_targets, flow_targets, rescale_to_diameter
+from ..targets import area_weighted_diameter_px, cached_targets, flow_targets, rescale_to_diameter, weak_label_instances
 from .registry import DATASETS
 
 __all__ = [
@@ -52,6 +52,8 @@ METAINFO = {"classes": ("particle",)}
 
 #: Bump when the weak-label cache changes meaning.
 WEAK_CACHE_VERSION = 3  # 2: resize factor limited to WEAK_MAX_SCALE; 3: area-weighted diameter
+#: Bump when the flow targets of weak labels (``targets.weak_label_instances``) change.
+WEAK_FLOW_VERSION = 1
 
 _MEMORY: dict[str, list] = {}
 #: Prepared samples of in-memory items: (memory key, index, dataset class, parameters) → sample.
@@ -191,7 +193,9 @@ class _SeedFlowDataset(BaseDataset, abc.ABC):
         return infos * self.repeat
 
     def _params_key(self) -> str:
-        return json.dumps([self.target_diameter_px, list(self.percentiles), getattr(self, "diameter_px", None)])
+        return json.dumps(
+            [self.target_diameter_px, list(self.percentiles), getattr(self, "diameter_px", None), getattr(self, "flow_targets", False)]
+        )
 
     def get_data_info(self, idx: int) -> dict:
         info = dict(self.data_list[idx])
@@ -312,14 +316,21 @@ class WeakLabelDataset(_SeedFlowDataset):
     or memory keys of ``(name, image, weak)`` items.  Images are rescaled by
     ``target_diameter_px`` / :func:`weak_diameter_px` unless ``diameter_px`` gives the
     particle diameter of all of them.  File pairs are cached in ``cache_dir`` too.
+
+    ``flow_targets=True``: the samples also get ``targets`` (3, H, W): the flows of the single
+    particles the weak label outlines (:func:`~..targets.weak_label_instances`, after rescaling)
+    and their mask in the seed channel, so that the network's flows learn the target domain too
+    (:func:`~..losses.weak_loss` masks the flow term to those pixels).  Without it, weak images
+    train the seed only (the paper's weak loss).
     """
 
     _label_key = "weak"
 
-    def __init__(self, pairs, *, diameter_px: float | None = None, **kwargs):
+    def __init__(self, pairs, *, diameter_px: float | None = None, flow_targets: bool = False, **kwargs):
         if diameter_px is not None and not float(diameter_px) > 0:
             raise ValueError(f"diameter_px must be positive or None, got {diameter_px}")
         self.diameter_px = None if diameter_px is None else float(diameter_px)
+        self.flow_targets = bool(flow_targets)
         super().__init__(pairs, **kwargs)
 
     def _compute(self, name: str, image, weak) -> dict:
@@ -348,7 +359,10 @@ class WeakLabelDataset(_SeedFlowDataset):
             shape = scaled_shape(image.shape, scale)
             image = resize_image(image, shape)
             weak = resize_labels(weak, shape)
-        return {"image": image.astype(np.float32), "weak": weak.astype(np.uint8), "scale": float(scale)}
+        result = {"image": image.astype(np.float32), "weak": weak.astype(np.uint8), "scale": float(scale)}
+        if self.flow_targets:
+            result["targets"] = flow_targets(weak_label_instances(weak))
+        return result
 
     def _prepare(self, entry: dict) -> dict:
         if entry["in_memory"]:
@@ -365,6 +379,8 @@ class WeakLabelDataset(_SeedFlowDataset):
             "percentiles": list(self.percentiles),
             "weak_name": Path(entry["weak"]).name,  # the file name selects the format (pair or map)
         }
+        if self.flow_targets:  # older cache keys stay valid for seed-only samples
+            params["flow_targets"] = WEAK_FLOW_VERSION
         key = hashlib.sha256(
             "|".join([_digest(entry["image"]), _digest(entry["weak"]), json.dumps(params, sort_keys=True)]).encode()
         ).hexdigest()[:40]
@@ -372,7 +388,10 @@ class WeakLabelDataset(_SeedFlowDataset):
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    return {"image": data["image"], "weak": data["weak"], "scale": float(data["scale"])}
+                    cached = {"image": data["image"], "weak": data["weak"], "scale": float(data["scale"])}
+                    if self.flow_targets:
+                        cached["targets"] = data["targets"]
+                    return cached
             except (OSError, ValueError, KeyError) as error:
                 logger.warning("ignoring unreadable cache entry %s (%s); recomputing", path, error)
         try:
@@ -380,5 +399,5 @@ class WeakLabelDataset(_SeedFlowDataset):
         except ValueError as error:
             raise ValueError(f"{entry['name']} ({entry['image']}, {entry['weak']}): {error}") from error
         with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, image=result["image"], weak=result["weak"], scale=np.float64(result["scale"]))
+            np.savez_compressed(tmp, **{k: (np.float64(v) if k == "scale" else v) for k, v in result.items()})
         return result

@@ -106,7 +106,8 @@ class SeedFlowModel(BaseModel):
         targets = data_samples["targets"][labelled].to(y_labelled.dtype)
         loss_labelled = labelled_loss(y_labelled, targets) * ((n - n_weak) / n) if n_weak < n else zero
         if n_weak and self.weak_weight > 0:
-            loss_weak = weak_loss(y_weak, data_samples["weak"][is_weak]) * (self.weak_weight * n_weak / n)
+            weak_targets = data_samples["targets"][is_weak].to(y_weak.dtype)  # zeros unless the dataset made flow targets
+            loss_weak = weak_loss(y_weak, data_samples["weak"][is_weak], weak_targets) * (self.weak_weight * n_weak / n)
         else:
             loss_weak = zero
         return {"loss_labelled": loss_labelled, "loss_weak": loss_weak}

@@ -247,7 +247,8 @@ class PackSeedFlowInputs(BaseTransform):
     """Tensors for :class:`~.model.SeedFlowModel`.
 
     Training (``with_labels=False``): ``inputs`` float32 (1, H, W) and ``data_samples`` =
-    ``targets`` (3, H, W) (zeros for weak samples), ``weak`` (H, W) uint8 (all uncertain for
+    ``targets`` (3, H, W) (weak samples: their single particles' flows and mask, see
+    ``WeakLabelDataset(flow_targets=True)``, else zeros), ``weak`` (H, W) uint8 (all uncertain for
     labelled samples), ``is_weak`` bool — the same keys for both kinds, so that
     ``default_collate`` can stack mixed batches.  Validation (``with_labels=True``): the
     data sample also holds ``labels`` (int32 numpy, for the metric) and ``name``.
@@ -260,8 +261,9 @@ class PackSeedFlowInputs(BaseTransform):
         image = np.ascontiguousarray(results["image"], dtype=np.float32)
         rows, cols = image.shape
         is_weak = results.get("kind") == "weak"
-        if is_weak:
-            targets = np.zeros((3, rows, cols), np.float32)
+        if is_weak:  # flow targets of the weak label's single particles, if the dataset made them
+            given = results.get("targets")
+            targets = np.zeros((3, rows, cols), np.float32) if given is None else np.ascontiguousarray(given, dtype=np.float32)
             weak = np.ascontiguousarray(results["weak"], dtype=np.uint8)
         else:
             targets = np.ascontiguousarray(results["targets"], dtype=np.float32)

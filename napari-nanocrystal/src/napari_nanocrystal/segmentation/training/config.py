@@ -19,7 +19,7 @@ PRESETS = {
     "default-model": "seedflow_default.py",
 }
 
-_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper", "train_pipeline"}
+_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper", "train_pipeline", "weak_dataset"}
 _STAGE_DATA = ("mixed", "labelled")
 LOG_NAME = "training_log.json"
 _MODEL_NAME = "model.safetensors"
@@ -103,6 +103,9 @@ def _check_config(cfg) -> None:
         override = stage.get("optim_wrapper")
         if override is not None and not isinstance(override, dict):
             raise ValueError(f"stage {name!r}: optim_wrapper must be a dict merged into the global one, not {override!r}")
+        weak = stage.get("weak_dataset")
+        if weak is not None and not isinstance(weak, dict):
+            raise ValueError(f"stage {name!r}: weak_dataset must be a dict merged into the global one, not {weak!r}")
         pipeline = stage.get("train_pipeline")
         if pipeline is not None and (not isinstance(pipeline, (list, tuple)) or not all(isinstance(step, dict) for step in pipeline)):
             raise ValueError(

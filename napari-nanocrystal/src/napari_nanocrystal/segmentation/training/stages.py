@@ -77,6 +77,7 @@ def stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts: 
     if stage["data"] == "mixed" and sources["weak"]:
         weak = _dataset_cfg(cfg, "weak_dataset", sources["weak"], pipeline, cache_dir)
         weak.setdefault("type", "WeakLabelDataset")
+        weak.update(copy.deepcopy(dict(stage.get("weak_dataset") or {})))  # e.g. flow targets in one stage only
         fraction = cfg.get("weak_fraction")
         if fraction is not None:
             labelled_repeat, weak_repeat = mix_repeats(float(fraction), counts["train"], counts["weak"])
