@@ -121,6 +121,18 @@ CONFIGS: dict[str, dict] = {
         "retrieval_dropout": 0.25,
         "retrieval_crossfit": 5,
     },
+    # the same, 3 networks (random_state 0, 1, 2: their proximity forests and cross-fitting parts too), sizes averaged
+    "small-forest-aggres-drop-cf5-x3": {
+        **SMALL,
+        "retrieval_k": 4,
+        "retrieval_metric": "forest",
+        "precision": "fp32",
+        "retrieval_aggregate": True,
+        "retrieval_residual": "aggregate",
+        "retrieval_dropout": 0.25,
+        "retrieval_crossfit": 5,
+        "seeds": 3,
+    },
     "small-forest-res-drop50": {
         **SMALL,
         "retrieval_k": 4,
@@ -156,25 +168,45 @@ def dev_split(protocol: str, recipes, groups, train_idx: np.ndarray, seed: int =
 
 
 def _fit_fold(table, params: dict, train, y_train, groups_train, test, y_test, monitor_every: int) -> dict:
+    """Fit one fold; ``params["seeds"]`` = n > 1 fits n models (random_state 0 .. n - 1: network,
+    batches and proximity forests) and averages their size predictions (and monitored epochs)."""
     from nc_synthmodel.models import SynthesisTransformer
 
-    model = SynthesisTransformer(table, **params)
-    epochs = []
-    t0 = time.perf_counter()
-    model.fit(
-        train,
-        y_train,
-        groups=groups_train,
-        eval_set=(test, y_test),
-        eval_every=monitor_every,
-        progress=lambda stage, epoch, n, record: epochs.append((stage, time.perf_counter())),
-    )
-    fit_s = time.perf_counter() - t0
-    pred = model.predict(test)
-    stamps = [t for s, t in epochs if s == "finetune"]
-    finetune_eps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
-    history = [{"epoch": e["epoch"], "MAE": e["MAE"], "size_nm": e["size_nm"]} for e in model.eval_history_ if e["stage"] == "finetune"]
-    return {"pred": pred.tolist(), "fit_s": fit_s, "finetune_epochs_per_s": finetune_eps, "history": history, "train_rows": len(train)}
+    params = dict(params)
+    seeds = int(params.pop("seeds", 1))
+    preds, histories, fit_s, rates = [], [], 0.0, []
+    for seed in range(seeds):
+        model = SynthesisTransformer(table, **{**params, **({"random_state": seed} if seeds > 1 else {})})
+        epochs = []
+        t0 = time.perf_counter()
+        model.fit(
+            train,
+            y_train,
+            groups=groups_train,
+            eval_set=(test, y_test),
+            eval_every=monitor_every,
+            progress=lambda stage, epoch, n, record, epochs=epochs: epochs.append((stage, time.perf_counter())),
+        )
+        fit_s += time.perf_counter() - t0
+        preds.append(model.predict(test))
+        stamps = [t for s, t in epochs if s == "finetune"]
+        if len(stamps) > 2:
+            rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+        histories.append([e for e in model.eval_history_ if e["stage"] == "finetune"])
+    y_test = np.asarray(y_test, dtype=float)
+    history = []
+    for records in zip(*histories):  # the same monitored epochs in every seed: their mean prediction
+        size = np.mean([r["size_nm"] for r in records], axis=0)
+        history.append({"epoch": records[0]["epoch"], "MAE": float(np.mean(np.abs(size - y_test))), "size_nm": size.tolist()})
+    pred = np.mean(preds, axis=0)
+    return {
+        "pred": pred.tolist(),
+        "fit_s": fit_s,
+        "finetune_epochs_per_s": float(np.median(rates)) if rates else None,
+        "history": history,
+        "train_rows": len(train),
+        "seed_MAE": [float(np.mean(np.abs(p - y_test))) for p in preds] if seeds > 1 else None,
+    }
 
 
 def _tasks(args, recipes, y, groups_all):
@@ -310,7 +342,44 @@ def _report(args) -> str:
             f"| {' '.join(f'{m:.2f}' for m in s['fold_MAE'])} | {last_mae} | {picked_mae} "
             f"| {np.median(eps) if eps else float('nan'):.3f} | {np.mean(s['fit_s']):.0f} |"
         )
+    lines += _forest_comparison(runs)
     return "\n".join(lines) + "\n"
+
+
+def _forest_comparison(runs: dict) -> list[str]:
+    """Outer rows beside the shipped forest's outer predictions (``synthesis_selection_refit.json``, RF):
+    paired per-recipe difference of absolute errors, with a 95 % bootstrap interval over recipes."""
+    path = RESULTS / "synthesis_selection_refit.json"
+    if not path.is_file():
+        return []
+    forest = json.loads(path.read_text())["results"]
+    lines = [
+        "",
+        "Outer rows against the shipped forest (`RF` of `synthesis_selection_refit.json`, same recipes and folds): "
+        "mean over recipes of |error| - |forest error|, 95 % bootstrap interval (2,000 resamples of recipes).",
+        "",
+        "| protocol | config | recipes | MAE nm | forest MAE nm | difference nm [95 % CI] |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    rng = np.random.default_rng(0)
+    for (protocol, mode, config), items in sorted(runs.items()):
+        if mode != "outer" or protocol not in forest or len(items) < 5:
+            continue
+        ref = forest[protocol]
+        position = {int(i): k for k, i in enumerate(ref["index"])}
+        pred = {int(i): p for r in items for i, p in zip(r["test_index"], r["pred"])}
+        rows = [i for i in pred if i in position]
+        truth = np.asarray(ref["y_true"])[[position[i] for i in rows]]
+        ours = np.abs(np.asarray([pred[i] for i in rows]) - truth)
+        theirs = np.abs(np.asarray(ref["predictions"]["RF"])[[position[i] for i in rows]] - truth)
+        diff = ours - theirs
+        boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+        low, high = np.percentile(boot, [2.5, 97.5])
+        lines.append(
+            f"| {protocol} | {config} | {len(rows)} | {ours.mean():.3f} | {theirs.mean():.3f} "
+            f"| {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}] |"
+        )
+    return lines
 
 
 def main(argv=None) -> int:
