@@ -5,10 +5,11 @@
    crops and the authors' TEM images, never the test image ``scalebar_5-0011.tif``), crop box
    around the bar and its label, the true value and unit read by eye, the bar's polarity, the
    publication group and its half (``tune``: what the reader was developed on; ``heldout``: only
-   scored).  Each is read twice with :func:`read_scale_bar`: on the crop, and on the whole image
+   scored) and, for hollow and outlined bars, the bar's length measured by eye (``bar_px``).
+   Each is read twice with :func:`read_scale_bar`: on the crop, and on the whole image
    (correct only if the bar used lies in the crop box).  Outcomes: *correct* (value + unit
-   exact), *refused* (a ``ScaleBarError``) or *wrong* (a silent wrong number), with time per
-   image (median, p90), by half.
+   exact, and the bar within ±1.5 px of ``bar_px`` where given), *refused* (a ``ScaleBarError``)
+   or *wrong* (a silent wrong number), with time per image (median, p90), by half.
 2. **The six real TEM images** of ``tem-examples/``: value, unit and nm/px (the authors' 0.2604
    nm/px for ``scalebar_5-0011.tif``).
 3. **Generated samples** (``--set generated`` or ``both``): ``--n`` fresh samples of
@@ -326,24 +327,35 @@ LABELS = REPO / "benchmarks" / "scalebar_real_labels.csv"
 OUTCOMES = ("correct", "refused", "wrong")
 
 
+#: A reading of a label with a measured bar length (``bar_px``) is wrong when its bar differs by more (px).
+BAR_TOLERANCE_PX = 1.5
+
+
 def read_labels(path: Path = LABELS) -> list[dict]:
-    """Rows of the real-label list: source (under the datasets folder), crop box, value, unit, split, notes."""
+    """Rows of the real-label list: source (under the datasets folder), crop box, value, unit, split,
+    notes and, for bars whose length is a convention (hollow and outlined bars), ``bar_px``: the bar's
+    length measured by eye from the pixel values (half-level crossings at its ends) — the part drawn in
+    the label's shade: a hollow frame's outside, an outlined bar's fill; None when not measured."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         row["box"] = tuple(int(row[k]) for k in ("row0", "col0", "row1", "col1"))
         row["value"] = float(row["value"])
+        row["bar_px"] = float(row["bar_px"]) if row.get("bar_px") else None
     return rows
 
 
 def _outcome(result, row, box=None) -> str:
-    """correct / wrong for a reading of ``row`` (``box``: the bar must lie in the label's crop box)."""
+    """correct / wrong for a reading of ``row`` (``box``: the bar must lie in the label's crop box; a
+    measured ``bar_px``: the bar's length must be within :data:`BAR_TOLERANCE_PX` of it)."""
     if result is None:
         return "refused"
     if box is not None:
         r0, c0, r1, c1 = result.bar_box
         if not _overlaps((r0, c0, r1, c1), box):
             return "wrong"  # some other stroke read as the scale bar
+    if row.get("bar_px") is not None and abs(result.bar_length_px - row["bar_px"]) > BAR_TOLERANCE_PX:
+        return "wrong"  # the right label over a wrong length: a wrong nm/px all the same
     return "correct" if (result.value, result.unit) == (row["value"], row["unit"]) else "wrong"
 
 
@@ -363,7 +375,7 @@ def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> li
     for i, row in enumerate(rows):
         image = read_image(datasets / row["source"])[0]
         r0, c0, r1, c1 = row["box"]
-        rec = {k: row[k] for k in ("source", "value", "unit", "polarity", "split", "notes")}
+        rec = {k: row[k] for k in ("source", "value", "unit", "polarity", "split", "notes", "bar_px")}
         result, error, seconds, cpu = _read(image[r0:r1, c0:c1], reader)
         rec.update(
             crop=_outcome(result, row),
@@ -388,7 +400,7 @@ def run_real(rows: list[dict], datasets: Path, reader, whole: bool = True) -> li
 def _describe_read(result, error: str) -> str:
     if result is None:
         return "refused: " + error.replace("|", "/")[:120]
-    return f"{result.text!r} → {result.value:g} {result.unit} (bar {result.bar_length_px:.0f} px at {result.bar_box})"
+    return f"{result.text!r} → {result.value:g} {result.unit} (bar {result.bar_length_px:.1f} px at {result.bar_box})"
 
 
 def _real_row(label: str, recs: list[dict], key: str) -> str:

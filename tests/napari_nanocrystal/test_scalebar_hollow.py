@@ -1,14 +1,15 @@
 """Hollow scale bars (a thin frame around an inside of the ground's shade): the detector measures
-the inside or one edge of the frame, 2–9 % short on real figures (tune 934d76aaf2, 782d7f752d,
-893215335a), so the reader refuses them rather than return a wrong nm/px; an outlined *filled*
-bar (tune 2e5dab1969) and a plain bar are read as before."""
+the inside or one edge of the frame, 2–9 % short of the frame on real figures (tune 934d76aaf2,
+782d7f752d, 893215335a), so the reader measures the frame's outside (a drawn rectangle's length)
+and refuses when that cannot be measured consistently; an outlined *filled* bar (tune 2e5dab1969)
+and a plain bar are read as before."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from napari_nanocrystal.scalebar import ScaleBarError, locate, read_scale_bar
-from napari_nanocrystal.scalebar.hollow import hollow_reason
+from napari_nanocrystal.scalebar.hollow import hollow_bar, hollow_reason
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning"),
@@ -58,11 +59,46 @@ def test_hollow_bars_are_told_from_filled_ones(bar, hollow):
         assert reason.startswith("hollow scale bar: its length is ambiguous")
 
 
-def test_a_hollow_bar_is_refused_not_read_short(reader):
-    """Before: "10 nm" over the 96 px inside, 0.104 nm/px (4 % too large), returned silently."""
-    with pytest.raises(ScaleBarError, match="hollow scale bar: its length is ambiguous") as caught:
-        read_scale_bar(_crop("hollow"), reader=reader)
-    assert caught.value.bar is None  # no length to type the label's value over: it is not the bar's
+@pytest.mark.parametrize("bar", ["hollow", "slit"])
+def test_the_outside_of_a_frame_is_measured(bar):
+    """The frame spans columns 40–139: its outside is pixel edges 40.0 to 140.0."""
+    image = _crop(bar, label=False)
+    planes = locate._planes(image)
+    found = locate._candidates(planes)[0]
+    outer = hollow_bar(planes[found.plane], found.bar).outer
+    assert outer is not None and abs(outer[0] - 40.0) <= 0.5 and abs(outer[1] - 140.0) <= 0.5, outer
+
+
+def test_a_particle_on_one_edge_of_a_frame_does_not_lengthen_it():
+    """A bright disc touching the frame's bottom edge beyond its left end lengthens that edge alone:
+    the top edge and the sides (the rows between) agree, and their measurement is kept."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(_crop("hollow", label=False).astype(np.uint8))
+    ImageDraw.Draw(canvas).ellipse((30, 64, 42, 72), fill=240)
+    planes = locate._planes(np.asarray(canvas).astype(float))
+    found = locate._candidates(planes)[0]
+    outer = hollow_bar(planes[found.plane], found.bar).outer
+    assert outer is not None and abs(outer[0] - 40.0) <= 0.5 and abs(outer[1] - 140.0) <= 0.5, outer
+
+
+def test_a_frame_too_near_the_edge_to_measure_is_refused(reader):
+    """Cut 4 px left of the frame, there is no ground beyond its left end to measure against."""
+    image = _crop("hollow")[:, 36:]
+    planes = locate._planes(image)
+    found = locate._candidates(planes)[0]
+    assert hollow_bar(planes[found.plane], found.bar).outer is None
+    with pytest.raises(ScaleBarError, match="hollow scale bar: .*outside was not measured consistently") as caught:
+        read_scale_bar(image, reader=reader)
+    assert caught.value.bar is None  # no length to type the label's value over: the inside is not the bar
+
+
+def test_a_hollow_bar_is_read_over_its_outside(reader):
+    """Before the fourth pass: "10 nm" over the 96 px inside, 0.104 nm/px (4 % too large); then refused."""
+    result = read_scale_bar(_crop("hollow"), reader=reader)
+    assert (result.value, result.unit) == (10.0, "nm")
+    assert abs(result.bar_length_px - 100.0) <= 0.5 and abs(result.nm_per_px - 0.1) <= 0.001
+    assert "outside" in result.detail
 
 
 @pytest.mark.parametrize("bar", ["outlined", "plain"])

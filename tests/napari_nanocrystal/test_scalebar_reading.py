@@ -305,6 +305,9 @@ def test_real_label_list(datasets_dir):
         groups.setdefault(row["group"], set()).add(row["split"])
         assert sb.parse_scale_text(f"{row['value']} {row['unit']}") == (float(row["value"]), row["unit"])
     assert all(len(splits) == 1 for splits in groups.values())  # a publication is on one side only
+    measured = [row for row in rows if row["bar_px"]]  # bar lengths by eye, where the length is a convention
+    assert len(measured) >= 5 and all(re.search("hollow|outlined", row["notes"]) for row in measured)
+    assert all(5 <= float(row["bar_px"]) <= int(row["col1"]) - int(row["col0"]) for row in measured)
     for row in rows[::10]:
         image = read_image(datasets_dir / row["source"])[0]
         r0, c0, r1, c1 = (int(row[k]) for k in ("row0", "col0", "row1", "col1"))
@@ -461,3 +464,67 @@ def test_digits_are_counted_in_the_text_as_parsed(read):
     assert layout is not None and layout.tall == 3
     assert ocr._glyph_mismatch(layout, read, "nm") is None
     assert ocr._glyph_mismatch(layout, "20nm", "nm") is not None  # a digit really lost is still refused
+
+
+def _ink_of(text: str, weight: str = "bold", size: int = 40) -> np.ndarray:
+    crop, box = _label(text, weight=weight, size=size)
+    u8 = ocr._label_only(crop[box[0] - 4 : box[2] + 4, box[1] - 4 : box[3] + 4], "dark")
+    return ocr._ink(u8), (box[2] - box[0]) * ocr._ink(u8).shape[0] / u8.shape[0]
+
+
+def test_a_zero_broken_into_its_two_sides_is_one_digit():
+    """tune 5a6c23682b: in bold serif "200nm" the thin top and bottom of the second 0 fell below the
+    ink threshold, leaving a ( and a ) counted as two digits: 4 digit-height glyphs against 3 read,
+    refused as a digit OCR did not read.  The two sides of a broken 0 are one glyph; a "1" is no side."""
+    from scipy import ndimage as ndi
+
+    ink, height = _ink_of("200 nm")
+    comp, _ = ndi.label(ink, structure=np.ones((3, 3)))
+    third = sorted(ndi.find_objects(comp), key=lambda o: o[1].start)[2]  # the second 0
+    r0, r1, c0, c1 = third[0].start, third[0].stop, third[1].start, third[1].stop
+    arc, middle = round(0.3 * (r1 - r0)), slice(c0 + round(0.3 * (c1 - c0)), c1 - round(0.3 * (c1 - c0)))
+    broken = ink.copy()
+    broken[r0 : r0 + arc, middle] = False  # its top and bottom arcs gone: two sides left
+    broken[r1 - arc : r1, middle] = False
+    assert ndi.label(broken[:, third[1]], structure=np.ones((3, 3)))[1] == 2
+    assert glyph_layout(ink, height).tall == 3 and glyph_layout(broken, height).tall == 3
+    assert ocr._glyph_mismatch(glyph_layout(broken, height), "20unm", "nm") is None
+    ones, height = _ink_of("11 nm")  # two strokes side by side are two digits
+    assert glyph_layout(ones, height).tall == 2
+
+
+def test_a_serif_mu_whose_descender_broke_off_still_shows_one():
+    """tune 3537f150cd: in thin "0.1 µm" (serif, the µ without a foot serif) the µ's descender is joined to its left stem by a
+    hairline that falls below the ink threshold; the piece hanging under the stem is its descender.
+    The same piece under an n's *right* stem, or a speck far below it, is not."""
+    from scipy import ndimage as ndi
+
+    def layout(text: str, change=None) -> GlyphLayout:  # DejaVu Sans: a µ without a foot serif, as on 3537f150cd
+        crop, box = _serif_label(text, size=40, family="DejaVu Sans")
+        u8 = ocr._label_only(crop[box[0] - 4 : box[2] + 16, box[1] - 4 : box[3] + 4], "dark")  # room below
+        ink = ocr._ink(u8)
+        comp, _ = ndi.label(ink, structure=np.ones((3, 3)))
+        glyphs = sorted(ndi.find_objects(comp), key=lambda o: o[1].start)  # 0 . 1 (µ|n) m
+        if change is not None:
+            change(ink, glyphs[3])
+        return glyph_layout(ink, (box[2] - box[0]) * ink.shape[0] / u8.shape[0])
+
+    def cut_descender(ink, glyph):  # two rows blanked under the µ's body, across its left half
+        r0, c0, c1 = glyph[0].start, glyph[1].start, glyph[1].stop
+        base = r0 + round(0.7 * (glyph[0].stop - r0))
+        ink[base : base + 2, c0 : c0 + (c1 - c0) // 2] = False
+
+    def hang(side: str, drop: float):
+        def change(ink, glyph):  # a stroke piece hung under one stem of the n
+            r1, c0, c1 = glyph[0].stop, glyph[1].start, glyph[1].stop
+            cols = slice(c0, c0 + (c1 - c0) // 5) if side == "left" else slice(c1 - (c1 - c0) // 5, c1)
+            top = r1 + 2 + round(drop * (r1 - glyph[0].start))
+            ink[top : top + 10, cols] = True
+
+        return change
+
+    assert layout("0.1 µm").descenders == 1 and layout("0.1 nm").descenders == 0
+    assert layout("0.1 µm", cut_descender).descenders == 1
+    assert layout("0.1 nm", hang("left", 0.0)).descenders == 1  # as drawn: a piece under a left stem is a µ's
+    assert layout("0.1 nm", hang("right", 0.0)).descenders == 0
+    assert layout("0.1 nm", hang("left", 0.2)).descenders == 0  # too far below the stem

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
-from .hollow import hollow_reason
+from .hollow import hollow_bar, hollow_reason
 from .locate import BarCandidate, _bar_only, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
@@ -207,7 +207,8 @@ def read_scale_bar(
         that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
         outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused.
         ``hollow scale bar: …`` (no ``error.bar``) when the bar found is the inside or one edge of
-        a thin frame, whose length is not the bar's (:func:`~.hollow.hollow_reason`).
+        a thin frame whose outside could not be measured (:func:`~.hollow.hollow_bar`); when it
+        could, that outside is the bar's length (the convention of a drawn rectangle).
     """
     planes = _planes(image)
     manual = _check_scale(manual_nm_per_px, "manual_nm_per_px")
@@ -260,16 +261,22 @@ def read_scale_bar(
             continue
         value, unit, text, confidence, box, (top, left) = reading
         text_box = (box[0] + top, box[1] + left, box[2] + top, box[3] + left)
-        hollow = hollow_reason(planes[found.plane], bar)
-        if hollow is not None:  # no bar in the error: its length is not the bar's, nothing to type a label over
-            raise ScaleBarError(f"{hollow} (label {text!r}, bar at {bar.bar_box})", texts=[*seen, text])
-        nm_per_px = to_nm(value, unit) / bar.bar_length_px
+        length, what = bar.bar_length_px, "bar"
+        hollow = hollow_bar(planes[found.plane], bar)
+        if hollow is not None and hollow.outer is None:  # no bar in the error: nothing to type a label over
+            raise ScaleBarError(
+                f"{hollow.reason}; its frame's outside was not measured consistently (label {text!r}, bar at {bar.bar_box})",
+                texts=[*seen, text],
+            )
+        if hollow is not None:  # a drawn rectangle's length is its outside (the frame's outer ends)
+            length, what = hollow.length_px, "hollow bar's outside"
+        nm_per_px = to_nm(value, unit) / length
         if not OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
-            seen.append(f"{text!r} over {bar.bar_length_px:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
+            seen.append(f"{text!r} over {length:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
             continue
         return ScaleBar(
             nm_per_px=nm_per_px,
-            bar_length_px=bar.bar_length_px,
+            bar_length_px=length,
             value=value,
             unit=unit,
             text=text,
@@ -278,7 +285,7 @@ def read_scale_bar(
             score=float(bar.score * confidence),
             source="ocr",
             confidence=float(confidence),
-            detail=f"scale bar: label {text!r} over a {bar.bar_length_px:.1f} px bar",
+            detail=f"scale bar: label {text!r} over a {length:.1f} px {what}",
         )
     first = tried[0] if tried else candidates[0].bar
     raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)

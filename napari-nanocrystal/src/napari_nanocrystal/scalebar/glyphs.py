@@ -355,7 +355,8 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
         None when the line shows no clear glyphs (too little or too much ink); ``tall`` and
         ``marks`` None when its strokes are thinner than 9 % of the glyph height (thin print
         breaks apart: nothing can be counted).  ``descenders``: x-height glyphs reaching below
-        the baseline — a ``µ``.
+        the baseline — a ``µ`` (or, in thin serif print, a stroke piece hanging under an x-height
+        glyph's left stem: :func:`_detached_descenders`).
     """
     if ink.size == 0 or not 0.02 < ink.mean() < 0.6:
         return None
@@ -375,12 +376,13 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
         return None
     # digit-height: top at the cap line and bottom at the baseline (x-height letters start lower)
     is_tall = [abs(b[0] - cap) <= 0.15 * height and abs(b[2] - base) <= 0.15 * height and b[3] - b[1] <= 0.9 * height for b in boxes]
-    columns = _columns(sorted((b for b, t in zip(boxes, is_tall) if t), key=lambda b: b[1]))
+    tall = sorted(((b, k + 1) for k, (b, t) in enumerate(zip(boxes, is_tall)) if t), key=lambda item: item[0][1])
+    columns = _columns(_join_halves(tall, comp, height))
     blobs = any(b[2] - b[0] > 1.15 * line_height for b in boxes)
     # µ: an x-height glyph reaching below the baseline (no other glyph of a label does but a comma)
     descenders = sum(
         b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height for b in boxes
-    )
+    ) + _detached_descenders(boxes, cap, base, height)
     if not columns:
         return GlyphLayout(None, None, height, blobs, descenders)
     tall_ink = np.isin(comp, 1 + np.flatnonzero(is_tall))
@@ -390,6 +392,70 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
     baseline = float(np.median([c[3] for c in columns]))
     marks = sum(_is_mark(b, area, height, stroke, baseline, columns, ink, cap) for b, area, t in zip(boxes, areas, is_tall) if not t)
     return GlyphLayout(len(columns), marks, height, blobs, descenders)
+
+
+def _bracket(piece: np.ndarray) -> str | None:
+    """Whether one binary glyph piece curves like ``(`` ("left": its top and bottom rows lie right of
+    its middle rows) or ``)`` ("right"), by the mean column of each row's ink; None otherwise."""
+    rows = np.flatnonzero(piece.any(axis=1))
+    if rows.size < 8:
+        return None
+    cols = np.arange(piece.shape[1])
+    centre = np.array([cols[piece[r]].mean() for r in rows])
+    q = max(1, rows.size // 5)
+    top, middle, bottom = centre[:q].mean(), centre[2 * q : -2 * q].mean(), centre[-q:].mean()
+    margin = max(1.0, 0.1 * piece.shape[1])
+    if top >= middle + margin and bottom >= middle + margin:
+        return "left"
+    if top <= middle - margin and bottom <= middle - margin:
+        return "right"
+    return None
+
+
+def _join_halves(tall, comp: np.ndarray, height: float) -> list[tuple[int, int, int, int]]:
+    """Tall glyph boxes ((box, component label) sorted by column) with the two halves of a broken ``0``
+    joined: bold serif print's thin top and bottom arcs fall below the ink threshold and leave a ``(``
+    and a ``)`` (:func:`_bracket`), each at most 0.3 glyph heights wide, less than 1.5 of their widths
+    apart and at most 0.9 heights wide together — counted as two digits, they would refuse "200nm" for a
+    digit OCR did not read.  A ``1`` is no half: its flag bends one way at the top only."""
+    out: list[tuple[int, int, int, int]] = []
+    k = 0
+    while k < len(tall):
+        (box, label) = tall[k]
+        if k + 1 < len(tall):
+            (other, label2) = tall[k + 1]
+            w1, w2 = box[3] - box[1], other[3] - other[1]
+            gap = other[1] - box[3]
+            if (
+                max(w1, w2) <= 0.3 * height
+                and 0 <= gap <= 1.5 * max(w1, w2)
+                and other[3] - box[1] <= 0.9 * height
+                and _bracket(comp[box[0] : box[2], box[1] : box[3]] == label) == "left"
+                and _bracket(comp[other[0] : other[2], other[1] : other[3]] == label2) == "right"
+            ):
+                out.append((min(box[0], other[0]), box[1], max(box[2], other[2]), other[3]))
+                k += 2
+                continue
+        out.append(box)
+        k += 1
+    return out
+
+
+def _detached_descenders(boxes, cap: float, base: float, height: float) -> int:
+    """Stroke pieces below the baseline right under the left stem of an x-height glyph: a serif µ
+    whose descender's thin join to its stem fell below the ink threshold (tune 3537f150cd).  A piece
+    is at most 0.25 glyph heights wide and at least 0.1 high, starts at most 0.12 heights below the
+    bottom of a stem whose top is at the x-height (0.2 heights or more below the cap line) and whose
+    bottom is at the baseline, ends 0.15–0.6 heights below the baseline, and lies under that stem's
+    left half (a µ's descender hangs from its left stem)."""
+    stems = [b for b in boxes if b[0] >= cap + 0.2 * height and abs(b[2] - base) <= 0.15 * height and b[2] - b[0] >= 0.5 * height]
+    count = 0
+    for r0, c0, r1, c1 in boxes:
+        if not (c1 - c0 <= 0.25 * height and r1 - r0 >= 0.1 * height and base + 0.15 * height <= r1 <= base + 0.6 * height):
+            continue
+        if any(-1 <= r0 - s[2] <= 0.12 * height and s[1] < c1 and c0 < s[1] + 0.5 * (s[3] - s[1]) for s in stems):
+            count += 1
+    return count
 
 
 def _columns(tall) -> list[list[int]]:

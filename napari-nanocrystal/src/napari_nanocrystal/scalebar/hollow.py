@@ -1,20 +1,25 @@
 """Hollow scale bars: a thin frame drawn around an inside of the ground's shade.
 
-Which length such a bar means (the frame's outside, its middle or its inside) is a convention of
-the figure, and the detector measures neither reliably: it finds the *inside* (a long, thin,
+The detector measures neither the frame nor its outside: it finds the *inside* (a long, thin,
 uniform stroke; the frame around it is dropped as an outline) or one *edge* of the frame (when
 the inside is blurred to a middle shade).  On three real tune labels (``934d76aaf2``,
-``782d7f752d``, ``893215335a``) that length is 2–9 % short of the frame: a silent error in every
-size downstream.  :func:`hollow_reason` tells such a bar apart so the reader refuses it (the user
-types the value) rather than return a wrong nm/px.
+``782d7f752d``, ``893215335a``) the inside is 2–9 % short of the frame: a silent error in every
+size downstream.  :func:`hollow_bar` tells such a bar apart and measures the frame's *outside*,
+the length of a drawn rectangle (the convention taken here: a bar's length is that of what is
+drawn in the label's shade, and for a hollow bar that is the whole frame); the reader uses it,
+and refuses the reading when the outside cannot be measured consistently.
 
 An *outlined* bar (a filled bar with a thin outline of the other shade, tune ``2e5dab1969``) has
 the same ring around it; it is told apart by its thickness: its filled inside is more than twice
-as thick as the outline, where a hollow bar's inside is as thin as its frame.  (The label's shade
-does not tell them apart: ``2e5dab1969``'s outlined glyphs are judged dark on its white bar.)
+as thick as the outline, where a hollow bar's inside is as thin as its frame.  Its length is the
+fill's (the outline is a contrast edge, as around outlined glyphs).  (The label's shade does not
+tell them apart: ``2e5dab1969``'s outlined glyphs are judged dark on its white bar.)
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -26,8 +31,8 @@ _RING_LEVEL = 0.65  # the ring: beyond this fraction from the bar's shade to the
 _HOLLOW = "hollow scale bar: its length is ambiguous (frame or inside); type the value / measure it"
 
 
-def _band(levels: np.ndarray, start: int, step: int, mid: float, limit: int) -> int | None:
-    """Thickness of a thin run of values ≥ ``mid`` starting within :data:`_MAX_GAP` of ``start``
+def _band_rows(levels: np.ndarray, start: int, step: int, mid: float, limit: int) -> tuple[int, int] | None:
+    """First and last index of a thin run of values ≥ ``mid`` starting within :data:`_MAX_GAP` of ``start``
     (walking by ``step``), at most ``limit`` long and followed by a value < ``mid`` inside the
     profile; None otherwise (no band, a ground of that shade, or the profile's end)."""
     n = levels.shape[0]
@@ -41,7 +46,13 @@ def _band(levels: np.ndarray, start: int, step: int, mid: float, limit: int) -> 
             return None
     if not 0 <= last + step < n:
         return None
-    return abs(last - first) + 1
+    return first, last
+
+
+def _band(levels: np.ndarray, start: int, step: int, mid: float, limit: int) -> int | None:
+    """Thickness of the band of :func:`_band_rows`, or None."""
+    rows = _band_rows(levels, start, step, mid, limit)
+    return None if rows is None else abs(rows[1] - rows[0]) + 1
 
 
 def _normalised(plane: np.ndarray, bar: BarCandidate) -> np.ndarray:
@@ -50,10 +61,11 @@ def _normalised(plane: np.ndarray, bar: BarCandidate) -> np.ndarray:
     return g if bar.polarity == "dark" else 1.0 - g
 
 
-def _ring(v: np.ndarray, bar: BarCandidate) -> int | None:
-    """Thickness of a thin ring of the other shade closed around the bar on all four sides
-    (above, below, left and right, each within :data:`_MAX_GAP` px, beyond :data:`_RING_LEVEL` of the way to the
-    other shade and followed by a shade short of it), or None."""
+def _ring(v: np.ndarray, bar: BarCandidate) -> tuple[int, tuple[int, int], tuple[int, int]] | None:
+    """A thin ring of the other shade closed around the bar on all four sides (above, below, left
+    and right, each within :data:`_MAX_GAP` px, beyond :data:`_RING_LEVEL` of the way to the other
+    shade and followed by a shade short of it): (its thickness, the rows (first, last) of its top
+    and of its bottom edge), or None."""
     r0, c0, r1, c1 = bar.bar_box
     H, W = v.shape
     t, length = r1 - r0, c1 - c0
@@ -67,19 +79,19 @@ def _ring(v: np.ndarray, bar: BarCandidate) -> int | None:
         return None
     across = np.median(v[rows, c0 + inset : c1 - inset], axis=1)
     along = np.median(v[r0:r1, cols], axis=0)
-    bands = [
-        _band(across, r0 - rows.start - 1, -1, mid, limit),
-        _band(across, r1 - rows.start, +1, mid, limit),
-        _band(along, c0 - cols.start - 1, -1, mid, limit),
-        _band(along, c1 - cols.start, +1, mid, limit),
-    ]
-    return None if any(b is None for b in bands) else max(bands[:2])
+    top, bottom = _band_rows(across, r0 - rows.start - 1, -1, mid, limit), _band_rows(across, r1 - rows.start, +1, mid, limit)
+    sides = [_band(along, c0 - cols.start - 1, -1, mid, limit), _band(along, c1 - cols.start, +1, mid, limit)]
+    if top is None or bottom is None or None in sides:
+        return None
+    thickness = max(abs(top[1] - top[0]), abs(bottom[1] - bottom[0])) + 1
+    return thickness, (rows.start + top[1], rows.start + top[0]), (rows.start + bottom[0], rows.start + bottom[1])
 
 
-def _edge_of_frame(v: np.ndarray, bar: BarCandidate) -> bool:
+def _edge_of_frame(v: np.ndarray, bar: BarCandidate) -> tuple[int, int] | None:
     """Whether the bar is one edge of a closed frame: the bar's shade (below half-way to the
     other) encloses, within :data:`_MAX_GAP` + 1 rows above or below the bar, a hole spanning
-    at least 80 % of its length and no thicker than the bar."""
+    at least 80 % of its length and no thicker than the bar.  Returns the rows (first, last) of
+    the frame's other edge (as thick as the bar, across the hole), or None."""
     r0, c0, r1, c1 = bar.bar_box
     H, W = v.shape
     t, length = r1 - r0, c1 - c0
@@ -89,27 +101,133 @@ def _edge_of_frame(v: np.ndarray, bar: BarCandidate) -> bool:
     inside = float(np.median(v[r0:r1, c0:c1]))
     ground = float(np.median(patch))
     if ground - inside < 0.2:
-        return False
+        return None
     ink = patch < inside + 0.5 * (ground - inside)
     holes, _ = ndi.label(ndi.binary_fill_holes(ink) & ~ink)
     for hr, hc in ndi.find_objects(holes):
-        near = hr.stop + rows.start >= r0 - _MAX_GAP - 1 and hr.start + rows.start <= r1 + _MAX_GAP
+        top, bottom = hr.start + rows.start, hr.stop + rows.start  # the hole's rows, exclusive end
+        near = bottom >= r0 - _MAX_GAP - 1 and top <= r1 + _MAX_GAP
         if near and hc.stop - hc.start >= 0.8 * length and hr.stop - hr.start <= max(2, t):
-            return True
-    return False
+            return (top - t, top - 1) if top < r0 else (bottom, bottom + t - 1)
+    return None
 
 
-def hollow_reason(plane: np.ndarray, bar: BarCandidate) -> str | None:
-    """Why ``bar`` (found in ``plane``) is a hollow bar whose length is ambiguous, or None.
+def _crossing(profile: np.ndarray, start: int, step: int, half: float, through: bool) -> float | None:
+    """Where ``profile`` falls below ``half`` walking from ``start`` by ``step`` (sub-pixel, a
+    pixel-edge coordinate in the profile); with ``through``, first past a run of values ≥ ``half``
+    (the frame's side, seen from the inside).  None at the profile's end."""
+    n, c = profile.shape[0], start
+    if through:
+        while 0 <= c < n and profile[c] < half:
+            c += step
+    while 0 <= c < n and profile[c] >= half:
+        c += step
+    if not 0 <= c < n or not 0 <= c - step < n:
+        return None
+    before, after = profile[c - step], profile[c]
+    frac = float(np.clip((before - half) / max(float(before - after), 1e-12), 0.0, 1.0))
+    return c - step + 0.5 + step * frac
 
-    Two cases: the bar is the inside of a thin frame (:func:`_ring`) at most twice as thick as
-    the frame (an outlined *filled* bar is thicker); or the bar is one edge of a closed frame
-    whose inside is a thin slit (:func:`_edge_of_frame`).
+
+def _outer_ends(f: np.ndarray, edges, bar: BarCandidate, reach: float) -> tuple[float, float] | None:
+    """Sub-pixel outer ends (left, right; pixel c spans [c, c + 1)) of a thin frame, high in ``f``.
+
+    Measured three times: in each long edge of the frame (``edges``: (first row, last row) of its
+    top and of its bottom edge), where the mean of the edge's rows falls half-way from the frame's
+    level (the median of its middle half) to the ground's (the median of the 8 columns beyond
+    ``reach`` px past each end of the bar), walking out from a quarter of the bar's length inside
+    each end; and in the rows between the edges, where the profile falls below that level past the
+    frame's side.  At each end the median of the three is kept, with at least one other within 1 px
+    of it (a particle touching one edge lengthens that edge alone); None unless both ends are so
+    agreed and lie 0.5 to ``reach`` px beyond the bar's.
+    """
+    _, c0, _, c1 = bar.bar_box
+    W = f.shape[1]
+    lo, hi = int(c0 - reach - 8), int(math.ceil(c1 + reach + 8))
+    if lo < 0 or hi > W or c1 - c0 < 8:
+        return None
+    inset = max(1, (c1 - c0) // 4)
+    (a0, a1), (b0, b1) = sorted(tuple(sorted(edge)) for edge in edges)
+    levels, lefts, rights = [], [], []
+    for rows in (slice(a0, a1 + 1), slice(b0, b1 + 1)):
+        profile = f[rows, lo:hi].mean(axis=0)
+        frame = float(np.median(profile[c0 - lo + inset : c1 - lo - inset]))
+        ground = float(np.median(np.concatenate([profile[:8], profile[-8:]])))
+        if frame - ground < 0.2:
+            return None
+        half = ground + 0.5 * (frame - ground)
+        levels.append(half)
+        lefts.append(_crossing(profile, c0 - lo + inset, -1, half, through=False))
+        rights.append(_crossing(profile, c1 - lo - inset - 1, +1, half, through=False))
+    if a1 + 1 < b0:  # the rows between the edges: the inside, then the frame's sides
+        profile = f[a1 + 1 : b0, lo:hi].mean(axis=0)
+        half = float(np.mean(levels))
+        lefts.append(_crossing(profile, c0 - lo + inset, -1, half, through=True))
+        rights.append(_crossing(profile, c1 - lo - inset - 1, +1, half, through=True))
+    ends = []
+    for found in (lefts, rights):
+        found = [x for x in found if x is not None]
+        if len(found) < 2:
+            return None
+        middle = float(np.median(found))
+        if sum(abs(x - middle) <= 1.0 for x in found) < 2:
+            return None
+        ends.append(lo + middle)
+    left, right = ends
+    if not (bar.left_px - reach <= left <= bar.left_px - 0.5 and bar.right_px + 0.5 <= right <= bar.right_px + reach):
+        return None
+    return left, right
+
+
+@dataclass(frozen=True)
+class HollowBar:
+    """A bar found as part of a hollow frame (:func:`hollow_bar`).
+
+    Attributes
+    ----------
+    reason : str — what the bar found is, and why its own length is not the scale bar's
+    outer : (left, right) or None — the frame's outer ends, sub-pixel (the scale bar's length by
+        the convention of a drawn rectangle: its outside), or None when they cannot be measured
+        consistently (then the reading is refused)
+    """
+
+    reason: str
+    outer: tuple[float, float] | None
+
+    @property
+    def length_px(self) -> float | None:
+        return None if self.outer is None else self.outer[1] - self.outer[0]
+
+
+def hollow_bar(plane: np.ndarray, bar: BarCandidate) -> HollowBar | None:
+    """Whether ``bar`` (found in ``plane``) is part of a hollow bar, and the frame's outer length.
+
+    Two cases: the bar is the inside of a thin frame (:func:`_ring`) at most twice as thick as the
+    frame (an outlined *filled* bar is thicker); or the bar is one edge of a closed frame whose
+    inside is a thin slit (:func:`_edge_of_frame`).  The frame's outer ends are measured on its
+    two long edges (:func:`_outer_ends`): for the inside, 0.5 to ring + :data:`_MAX_GAP` + 1 px beyond
+    its ends; for an edge, which spans the frame, within 1 px of its own ends.
     """
     v = _normalised(plane, bar)
     ring = _ring(v, bar)
-    if ring is not None and bar.bar_box[2] - bar.bar_box[0] <= 2 * ring:
-        return f"{_HOLLOW}: the bar found ({bar.bar_length_px:.1f} px) is the inside of a {ring} px frame"
-    if _edge_of_frame(v, bar):
-        return f"{_HOLLOW}: the bar found ({bar.bar_length_px:.1f} px) is one edge of a frame around a thin slit"
-    return None
+    if ring is not None and bar.bar_box[2] - bar.bar_box[0] <= 2 * ring[0]:
+        thickness, top, bottom = ring
+        outer = _outer_ends(v, (top, bottom), bar, thickness + _MAX_GAP + 1)
+        what = f"the inside of a {thickness} px frame"
+    else:
+        other = _edge_of_frame(v, bar)
+        if other is None:
+            return None
+        r0, r1 = bar.bar_box[0], bar.bar_box[2] - 1
+        shifted = BarCandidate(bar.bar_box, bar.bar_length_px, bar.polarity, bar.score, bar.left_px + 1.0, bar.right_px - 1.0)
+        outer = _outer_ends(1.0 - v, ((r0, r1), other), shifted, 2.0)  # within 1 px of the edge's own ends
+        what = "one edge of a frame around a thin slit"
+    reason = f"{_HOLLOW}: the bar found ({bar.bar_length_px:.1f} px) is {what}"
+    return HollowBar(reason, outer)
+
+
+def hollow_reason(plane: np.ndarray, bar: BarCandidate) -> str | None:
+    """Why ``bar`` (found in ``plane``) is part of a hollow bar whose length is not its own, or None
+    (:func:`hollow_bar`)."""
+    found = hollow_bar(plane, bar)
+    return None if found is None else found.reason
