@@ -117,9 +117,10 @@ def weak_label_instances(
     around it (:func:`skimage.segmentation.expand_labels`: a band shared by two cores is split
     between them, as the nearest core); an instance is kept when it looks like one particle:
     solidity (area / convex-hull area) at least ``min_solidity``, major / minor axis at most
-    ``max_elongation`` (two touching particles whose cores merged are convex but long), area within
-    ``area_range`` × the area-weighted median instance area (:func:`area_weighted_diameter_px`).  Merged clusters (concave, or too large) and
-    fragments are left out (0), so that flow targets are computed only where they are right.
+    ``max_elongation`` (two touching particles whose cores merged are convex but long), area
+    within ``area_range`` × the area-weighted median instance area
+    (:func:`area_weighted_diameter_px`).  Merged clusters and fragments are left out (0), so
+    that flow targets are computed only where they are right.
 
     Returns int32 (H, W), instances numbered 1..N.
     """
