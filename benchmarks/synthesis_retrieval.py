@@ -361,10 +361,10 @@ def _forest_comparison(runs: dict) -> list[str]:
         "| protocol | config | recipes | MAE nm | forest MAE nm | difference nm [95 % CI] |",
         "|---|---|---:|---:|---:|---|",
     ]
-    rng = np.random.default_rng(0)
     for (protocol, mode, config), items in sorted(runs.items()):
         if mode != "outer" or protocol not in forest or len(items) < 5:
             continue
+        rng = np.random.default_rng(0)  # per row: a row's interval does not depend on the others
         ref = forest[protocol]
         position = {int(i): k for k, i in enumerate(ref["index"])}
         pred = {int(i): p for r in items for i, p in zip(r["test_index"], r["pred"])}
