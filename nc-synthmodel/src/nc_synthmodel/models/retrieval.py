@@ -28,15 +28,14 @@ own group - e.g. its publication when the evaluation holds whole publications ou
 copy its own label; augmented copies use their original's list.  At prediction time the
 neighbours come from the bank, i.e. the training recipes only.
 
-Out-of-bag tokens are still worse than a new recipe's: ~37 of 100 trees measure the proximity,
-and the trees were grown on recipes the training recipe's neighbours include (on a dev split of
-the paper's fold 0, the nearest neighbour's size is 1.97 nm off for the training pool recipes, 1.54
-for the dev recipes), so a network learns to trust its tokens less than it should at prediction.
-*Cross-fitting* (:func:`crossfit_tokens`, ``SynthesisTransformer(retrieval_crossfit=K)``) gives
-training recipes tokens made the way a new recipe's are: the bank is cut into ``K`` parts (whole
-groups per part when ``groups`` are given), and a recipe of part ``j`` retrieves, with every tree
-of a forest fitted without part ``j``, from the bank of the other parts.  The model's own bank
-and forest (what prediction uses) are unchanged.
+A training recipe's out-of-bag tokens are not made the way a new recipe's are (~37 of 100 trees
+measure its proximity, in a forest grown on its neighbours).  *Cross-fitting* (:func:`crossfit_tokens`,
+``SynthesisTransformer(retrieval_crossfit=K)``) makes them the same way: the bank is cut into ``K``
+parts (whole groups per part when ``groups`` are given), and a recipe of part ``j`` retrieves, with
+every tree of a forest fitted without part ``j``, from the bank of the other parts.  The model's own
+bank and forest (what prediction uses) are unchanged.  Measured on the dev splits of the paper's
+folds 0 and 1 (BENCHMARKS.md, issue 18, fourth round), cross-fitted training tokens are not more
+telling than out-of-bag ones (a bank of (K - 1)/K of the recipes), and the network gains little.
 """
 
 from __future__ import annotations
