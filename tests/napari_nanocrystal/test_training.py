@@ -199,11 +199,12 @@ def test_weak_flow_targets_reach_the_loss(weak_pair, cache_dir, tmp_path):
     into the model's weak loss; from files too (cached); without it they carry none."""
     from napari_nanocrystal.segmentation.engine.datasets import WeakLabelDataset, register_memory_source, release_memory_source
     from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
+    from napari_nanocrystal.segmentation.engine.transforms import PackSeedFlowInputs
     from napari_nanocrystal.segmentation.targets import weak_label_instances
 
     image, weak = weak_pair
     key = register_memory_source([("weak", image, weak)])
-    pack = [TRANSFORMS.build({"type": "PackSeedFlowInputs"})]
+    pack = [PackSeedFlowInputs()]  # an instance: the registry's default scope depends on what ran before
     try:
         with_flows = WeakLabelDataset([key], pipeline=pack, target_diameter_px=None, flow_targets=True)[0]
         without = WeakLabelDataset([key], pipeline=pack, target_diameter_px=None)[0]
