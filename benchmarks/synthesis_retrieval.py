@@ -44,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_benchmark import TRANSFORMER_CPU, _load  # noqa: E402
 
 SMALL = {**TRANSFORMER_CPU, "d_model": 64, "n_layers": 2, "dim_feedforward": 128, "augment": False, "pretrain_epochs": 0}
+#: SMALL with 4 retrieval tokens chosen by forest proximity (fp32: faster than bf16 autocast with retrieval tokens here).
+FOREST = {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32"}
 
 #: Configurations (SynthesisTransformer parameters).  The trainer's defaults now include bf16
 #: autocast where native and fused AdamW; ``retrieval`` adds 8 retrieval tokens.
@@ -59,32 +61,23 @@ CONFIGS: dict[str, dict] = {
     "small-retrieval-devstop": {**SMALL, "retrieval_k": 4, "validation_fraction": 0.1},
     # neighbours by the proximity of a forest fitted on the fold's bank (out-of-bag trees for bank recipes);
     # fp32: faster than bf16 autocast with retrieval tokens on this CPU
-    "small-forest": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32"},
+    "small-forest": {**FOREST},
     # + the size as a correction to the neighbours' gated mean, + a quarter of the neighbour tokens hidden while training
-    "small-forest-res": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32", "retrieval_residual": True},
+    "small-forest-res": {**FOREST, "retrieval_residual": True},
     "small-forest-res-drop": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_residual": True,
         "retrieval_dropout": 0.25,
     },
-    "small-forest-drop": {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32", "retrieval_dropout": 0.25},
+    "small-forest-drop": {**FOREST, "retrieval_dropout": 0.25},
     # + one token holding the proximity-weighted mean of the whole bank (roughly the forest's own estimate)
     "small-forest-agg-drop": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_dropout": 0.25,
     },
     "small-forest-agg-res-drop": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_residual": True,
         "retrieval_dropout": 0.25,
@@ -93,29 +86,20 @@ CONFIGS: dict[str, dict] = {
     # recipe, every tree counted, as for a new recipe), and/or the size as a correction to the aggregate token
     # (the forest's estimate; the correction starts at zero)
     "small-forest-agg-res-drop-cf5": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_residual": True,
         "retrieval_dropout": 0.25,
         "retrieval_crossfit": 5,
     },
     "small-forest-aggres-drop": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_residual": "aggregate",
         "retrieval_dropout": 0.25,
     },
     "small-forest-aggres-drop-cf5": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_residual": "aggregate",
         "retrieval_dropout": 0.25,
@@ -123,10 +107,7 @@ CONFIGS: dict[str, dict] = {
     },
     # the same, 3 networks (random_state 0, 1, 2: their proximity forests and cross-fitting parts too), sizes averaged
     "small-forest-aggres-drop-cf5-x3": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_aggregate": True,
         "retrieval_residual": "aggregate",
         "retrieval_dropout": 0.25,
@@ -134,10 +115,7 @@ CONFIGS: dict[str, dict] = {
         "seeds": 3,
     },
     "small-forest-res-drop50": {
-        **SMALL,
-        "retrieval_k": 4,
-        "retrieval_metric": "forest",
-        "precision": "fp32",
+        **FOREST,
         "retrieval_residual": True,
         "retrieval_dropout": 0.5,
     },
