@@ -28,6 +28,10 @@ from .locate import BarCandidate
 
 _MAX_GAP = 2  # rows or columns of blur allowed between the bar and its frame
 _RING_LEVEL = 0.65  # the ring: beyond this fraction from the bar's shade to the other (a JPEG halo fades below it)
+# The ring stands out from what lies beyond it by this fraction of its contrast with the bar: 0.48-0.70
+# on the tune frames and outlines (934d76aaf2, 782d7f752d, 2e5dab1969), 0.03-0.07 for the ground around
+# generated seed 21088's plain bar (a noise dip ends a "ring" of ground).
+_BEYOND = 0.2
 _HOLLOW = "hollow scale bar: its length is ambiguous (frame or inside); type the value / measure it"
 
 
@@ -49,9 +53,26 @@ def _band_rows(levels: np.ndarray, start: int, step: int, mid: float, limit: int
     return first, last
 
 
-def _band(levels: np.ndarray, start: int, step: int, mid: float, limit: int) -> int | None:
-    """Thickness of the band of :func:`_band_rows`, or None."""
+def _ring_band(levels: np.ndarray, start: int, step: int, mid: float, limit: int, inside: float) -> tuple[int, int] | None:
+    """The band of :func:`_band_rows`, kept only when it stands out from what lies beyond it as well
+    as from the bar: the median of the next ``limit`` values past the band lies below the band's
+    median by at least :data:`_BEYOND` of the band's contrast with the bar (``inside``).  A frame
+    drawn around the bar is the other shade on both of its sides; a plain bar's ground is not a
+    frame, though a noise dip ends a run of it (generated seed 21088: a white bar on a white,
+    noisy ground was taken for the inside of a 7 px frame)."""
     rows = _band_rows(levels, start, step, mid, limit)
+    if rows is None:
+        return None
+    (first, last), n = rows, levels.shape[0]
+    ring = float(np.median(levels[min(first, last) : max(first, last) + 1]))
+    after = [last + step * k for k in range(1, limit + 1) if 0 <= last + step * k < n]
+    beyond = float(np.median(levels[after]))
+    return rows if ring - beyond >= _BEYOND * (ring - inside) else None
+
+
+def _band(levels: np.ndarray, start: int, step: int, mid: float, limit: int, inside: float) -> int | None:
+    """Thickness of the band of :func:`_ring_band`, or None."""
+    rows = _ring_band(levels, start, step, mid, limit, inside)
     return None if rows is None else abs(rows[1] - rows[0]) + 1
 
 
@@ -64,7 +85,7 @@ def _normalised(plane: np.ndarray, bar: BarCandidate) -> np.ndarray:
 def _ring(v: np.ndarray, bar: BarCandidate) -> tuple[int, tuple[int, int], tuple[int, int]] | None:
     """A thin ring of the other shade closed around the bar on all four sides (above, below, left
     and right, each within :data:`_MAX_GAP` px, beyond :data:`_RING_LEVEL` of the way to the other
-    shade and followed by a shade short of it): (its thickness, the rows (first, last) of its top
+    shade and followed by a shade well short of it, :func:`_ring_band`): (its thickness, the rows (first, last) of its top
     and of its bottom edge), or None."""
     r0, c0, r1, c1 = bar.bar_box
     H, W = v.shape
@@ -79,8 +100,9 @@ def _ring(v: np.ndarray, bar: BarCandidate) -> tuple[int, tuple[int, int], tuple
         return None
     across = np.median(v[rows, c0 + inset : c1 - inset], axis=1)
     along = np.median(v[r0:r1, cols], axis=0)
-    top, bottom = _band_rows(across, r0 - rows.start - 1, -1, mid, limit), _band_rows(across, r1 - rows.start, +1, mid, limit)
-    sides = [_band(along, c0 - cols.start - 1, -1, mid, limit), _band(along, c1 - cols.start, +1, mid, limit)]
+    top = _ring_band(across, r0 - rows.start - 1, -1, mid, limit, inside)
+    bottom = _ring_band(across, r1 - rows.start, +1, mid, limit, inside)
+    sides = [_band(along, c0 - cols.start - 1, -1, mid, limit, inside), _band(along, c1 - cols.start, +1, mid, limit, inside)]
     if top is None or bottom is None or None in sides:
         return None
     thickness = max(abs(top[1] - top[0]), abs(bottom[1] - bottom[0])) + 1
