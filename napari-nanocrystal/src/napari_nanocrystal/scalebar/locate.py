@@ -17,6 +17,10 @@ from .parse import ScaleBarError
 
 logger = logging.getLogger(__name__)
 
+#: A block bar's thickness, at most (this share of its length, of the image's height + 2 px); a usual bar's
+#: is at most (0.25, 0.08).  Blocks are tried only when no usual bar's label reads (read_scale_bar).
+_BLOCK = (0.5, 0.2)
+
 
 @dataclass(frozen=True)
 class BarCandidate:
@@ -186,10 +190,11 @@ def _end(profile: np.ndarray, inside: float, outside: float, start: int, step: i
     return half[0]
 
 
-def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True) -> BarCandidate | None:
+def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True, block=False) -> BarCandidate | None:
     """Score a stack of runs (bar low in ``v``, in [0, 1]) as a scale bar; None if it cannot be one.
 
-    Refused: thicker than a quarter of its length, touching the top or bottom border or
+    Refused: thicker than a quarter of its length or than 8 % of the image's height + 2 px (with
+    ``block``: :data:`_BLOCK`, and only such a thick block is kept), touching the top or bottom border or
     spanning the width, a slice of a larger blob, contrast < 0.2.  The score is a
     weighted mean of contrast to its surroundings, uniformity, straight ends, isolation
     (its share of its connected component), length, thickness > 1 px, being framed by an
@@ -198,12 +203,15 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True) -> B
     H, W = v.shape
     t = len(starts)
     r0, r1 = first_row, first_row + t  # exclusive end
-    if r0 < 1 or r1 > H - 1 or t > 0.08 * H + 2 or t > max(1.0, 0.25 * (ends.max() - starts.min())):
+    along, across = _BLOCK if block else (0.25, 0.08)
+    if r0 < 1 or r1 > H - 1 or t > across * H + 2 or t > max(1.0, along * (ends.max() - starts.min())):
         return None
     s, e = int(np.sort(starts)[t // 2]), int(np.sort(ends)[t // 2])
     length = e - s
-    if t > max(1.0, 0.25 * length) or (s < 1 and e > W - 1):
+    if t > max(1.0, along * length) or (s < 1 and e > W - 1):
         return None  # too thick, or spanning the width: a frame or a panel edge
+    if block and t <= 0.08 * H + 2 and t <= max(1.0, 0.25 * (ends.max() - starts.min()), 0.25 * length):
+        return None  # a usual bar, found without ``block``
     frac = [np.count_nonzero(mask[r, s:e]) / length for r in (r0 - 1, max(0, r0 - 2), r1, min(H - 1, r1 + 1))]
     if min(frac[0], frac[1]) >= 0.5 or min(frac[2], frac[3]) >= 0.5:
         return None  # a slice of a larger blob
@@ -320,8 +328,8 @@ class _Found:
         return bool(self._holes[r, c])
 
 
-def _scan(plane: np.ndarray, index: int) -> list[_Found]:
-    """Candidates of one gray plane, both polarities, a few thresholds."""
+def _scan(plane: np.ndarray, index: int, block: bool = False) -> list[_Found]:
+    """Candidates of one gray plane, both polarities, a few thresholds (``block``: :func:`_evaluate`)."""
     lo, hi = float(plane.min()), float(plane.max())
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         return []
@@ -339,7 +347,7 @@ def _scan(plane: np.ndarray, index: int) -> list[_Found]:
             levels.append(comp)
             rows, starts, ends = _long_runs(mask, min_len)
             for first_row, s, e in _group_runs(rows, starts, ends):
-                candidate = _evaluate(v, mask, comp, first_row, s, e, polarity, sharp=index == 0)
+                candidate = _evaluate(v, mask, comp, first_row, s, e, polarity, sharp=index == 0, block=block)
                 if candidate is not None:
                     r0, c0, r1, c1 = candidate.bar_box
                     here.append(_Found(candidate, index, comp, int(comp[(r0 + r1) // 2, (c0 + c1) // 2])))
@@ -365,9 +373,10 @@ def _local_component(levels, box) -> tuple | None:
     return None
 
 
-def _candidates(planes: list[np.ndarray]) -> list[_Found]:
-    """Bar candidates of all planes, best first, without duplicates, outlines and panels."""
-    found = [item for i, plane in enumerate(planes) for item in _scan(plane, i)]
+def _candidates(planes: list[np.ndarray], block: bool = False) -> list[_Found]:
+    """Bar candidates of all planes, best first, without duplicates, outlines and panels; with
+    ``block``, only the thick blocks the usual limits refuse (:data:`_BLOCK`)."""
+    found = [item for i, plane in enumerate(planes) for item in _scan(plane, i, block)]
     for item in found:
         if item.plane > 0:
             item.bar = _on_luminance(item.bar, planes[0])
