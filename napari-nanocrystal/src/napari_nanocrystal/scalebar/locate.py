@@ -210,7 +210,7 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True, bloc
     length = e - s
     if t > max(1.0, along * length) or (s < 1 and e > W - 1):
         return None  # too thick, or spanning the width: a frame or a panel edge
-    if block and t <= 0.08 * H + 2 and t <= max(1.0, 0.25 * (ends.max() - starts.min()), 0.25 * length):
+    if block and t <= 0.08 * H + 2 and t <= max(1.0, 0.25 * min(ends.max() - starts.min(), length)):
         return None  # a usual bar, found without ``block``
     frac = [np.count_nonzero(mask[r, s:e]) / length for r in (r0 - 1, max(0, r0 - 2), r1, min(H - 1, r1 + 1))]
     if min(frac[0], frac[1]) >= 0.5 or min(frac[2], frac[3]) >= 0.5:
