@@ -246,10 +246,3 @@ def hollow_bar(plane: np.ndarray, bar: BarCandidate) -> HollowBar | None:
         what = "one edge of a frame around a thin slit"
     reason = f"{_HOLLOW}: the bar found ({bar.bar_length_px:.1f} px) is {what}"
     return HollowBar(reason, outer)
-
-
-def hollow_reason(plane: np.ndarray, bar: BarCandidate) -> str | None:
-    """Why ``bar`` (found in ``plane``) is part of a hollow bar whose length is not its own, or None
-    (:func:`hollow_bar`)."""
-    found = hollow_bar(plane, bar)
-    return None if found is None else found.reason
