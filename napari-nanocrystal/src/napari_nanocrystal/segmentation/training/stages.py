@@ -172,5 +172,7 @@ def prepare_images(cfg, data: TrainingData, sources: dict, cache_dir: Path, prog
     ):
         if not pairs:
             continue
-        kwargs = {k: v for k, v in dict(extra).items() if k in ("diameter_px", "target_diameter_px", "percentiles", "max_images")}
+        kwargs = {
+            k: v for k, v in dict(extra).items() if k in ("diameter_px", "target_diameter_px", "percentiles", "max_images", "flow_targets")
+        }
         cls(pairs, **{**common, **kwargs}, progress=report)
