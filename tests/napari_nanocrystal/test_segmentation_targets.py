@@ -120,16 +120,22 @@ def test_weak_label_instances_keep_single_particles_grown_into_their_band():
     for center in ((95, 60), (95, 72)):
         weak[disk(center, 7, shape=weak.shape)] = 1
     weak[100:102, 130:132] = 1  # a fragment
+    star = np.hypot(*np.ogrid[-11:12, -11:12]) <= 4 + 6 * np.abs(np.cos(2 * np.arctan2(*np.ogrid[-11:12, -11:12])))
+    weak[49:72, 69:92][star] = 1  # a four-armed star at (60, 80): concave, but one particle
     instances = weak_label_instances(weak, band_px=4.0)
-    assert instances.dtype == np.int32 and instances.max() == len(singles)
+    assert instances.dtype == np.int32 and instances.max() == len(singles) + 1
+    assert instances[60, 80] > 0 and instances[60, 89] == instances[60, 80]  # the star, arm included
     for center in singles:
         label = instances[center]
         assert label > 0
         own = instances == label
         assert own.sum() == pytest.approx(np.pi * 8.5**2, rel=0.1)  # the core (r 7) grown to the band's middle (r 8.5)
     assert (weak[instances > 0] != 0).all()  # never into the background
-    assert instances[95, 66] == 0 and instances[100, 130] == 0  # the merged pair (convex but long) and the fragment
-    assert weak_label_instances(weak, band_px=4.0, max_elongation=3.0)[95, 66] > 0  # ... kept only when long is allowed
+    assert instances[95, 66] == 0 and instances[100, 130] == 0  # the merged pair and the fragment
+    assert weak_label_instances(weak, band_px=4.0, max_elongation=3.0)[95, 66] == 0  # long allowed: two peaks
+    assert weak_label_instances(weak, band_px=4.0, max_elongation=3.0, peak_depth=0.5)[95, 66] > 0  # shallow saddle
     assert weak_label_instances(np.zeros((8, 8), np.uint8)).max() == 0
     with pytest.raises(ValueError, match="2-D"):
         weak_label_instances(np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="peak_depth"):
+        weak_label_instances(weak, peak_depth=0)

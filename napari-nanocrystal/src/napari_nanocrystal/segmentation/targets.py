@@ -107,7 +107,7 @@ def area_weighted_diameter_px(labels) -> float:
 
 
 def weak_label_instances(
-    weak, *, band_px: float = 4.0, min_solidity: float = 0.9, max_elongation: float = 1.6, area_range=(0.25, 2.0)
+    weak, *, band_px: float = 4.0, peak_depth: float = 0.25, max_elongation: float = 1.6, area_range=(0.25, 2.0)
 ) -> np.ndarray:
     """The single particles a weak label outlines, as an instance map (0 elsewhere).
 
@@ -118,11 +118,12 @@ def weak_label_instances(
     straddles the particle's edge (growing through all of it taught the network particles ~30 %
     too large) — with :func:`skimage.segmentation.expand_labels` (a band shared by two cores is
     split between them, as the nearest core); an instance is kept when it looks like one particle:
-    solidity (area / convex-hull area) at least ``min_solidity``, major / minor axis at most
-    ``max_elongation`` (two touching particles whose cores merged are convex but long), area
-    within ``area_range`` × the area-weighted median instance area
-    (:func:`area_weighted_diameter_px`).  Merged clusters and fragments are left out (0), so
-    that flow targets are computed only where they are right.
+    its distance transform has one peak (:func:`skimage.morphology.h_maxima` with h =
+    ``peak_depth`` × its largest inscribed radius, at least 1 px: touching particles whose cores
+    merged have one peak each, while a star, concave as it is, has one), major / minor axis at
+    most ``max_elongation`` (two merged particles are long), area within ``area_range`` × the
+    area-weighted median instance area (:func:`area_weighted_diameter_px`).  Merged clusters and
+    fragments are left out (0), so that flow targets are computed only where they are right.
 
     Returns int32 (H, W), instances numbered 1..N.
     """
@@ -134,6 +135,8 @@ def weak_label_instances(
     weak = np.asarray(weak)
     if weak.ndim != 2:
         raise ValueError(f"weak label must be 2-D (rows, columns); got shape {weak.shape}")
+    if not peak_depth > 0:
+        raise ValueError(f"peak_depth must be positive, got {peak_depth}")
     low, high = (float(v) for v in area_range)
     if not 0 < low <= high:
         raise ValueError(f"area_range must be 0 < low <= high, got {area_range}")
@@ -148,10 +151,21 @@ def weak_label_instances(
     keep = np.zeros(n + 1, bool)
     for r in regions:
         elongation = r.axis_major_length / max(r.axis_minor_length, 1.0)
-        keep[r.label] = r.solidity >= min_solidity and elongation <= max_elongation and low * median_area <= r.area <= high * median_area
+        if elongation <= max_elongation and low * median_area <= r.area <= high * median_area:
+            keep[r.label] = _distance_peaks(r.image, peak_depth) == 1
     lut = np.zeros(n + 1, np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     return lut[grown]
+
+
+def _distance_peaks(mask: np.ndarray, depth: float) -> int:
+    """Regional maxima of a mask's distance transform after its peaks lower than ``depth`` × its
+    maximum (at least 1 px) are levelled (the h-maximum transform, by reconstruction)."""
+    from skimage.morphology import local_maxima, reconstruction
+
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))
+    levelled = reconstruction(distance - max(1.0, depth * float(distance.max())), distance, method="dilation")
+    return int(ndimage.label(local_maxima(levelled, connectivity=2) & (distance > 0), np.ones((3, 3)))[1])
 
 
 def rescale_to_diameter(image, labels, target_diameter_px: float = 30.0):

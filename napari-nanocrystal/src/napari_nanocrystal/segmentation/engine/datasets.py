@@ -53,7 +53,7 @@ METAINFO = {"classes": ("particle",)}
 #: Bump when the weak-label cache changes meaning.
 WEAK_CACHE_VERSION = 3  # 2: resize factor limited to WEAK_MAX_SCALE; 3: area-weighted diameter
 #: Bump when the flow targets of weak labels (``targets.weak_label_instances``) change.
-WEAK_FLOW_VERSION = 2  # 2: cores grown into the inner half of the band only
+WEAK_FLOW_VERSION = 3  # 2: cores grown into the inner half of the band only; 3: one distance peak, not convexity
 
 _MEMORY: dict[str, list] = {}
 #: Prepared samples of in-memory items: (memory key, index, dataset class, parameters) → sample.
