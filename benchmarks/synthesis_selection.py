@@ -321,6 +321,21 @@ def _report(results: dict, args, seconds: float, split_ok: bool, merged: int = 0
     return "\n".join(lines) + "\n"
 
 
+def load_data(datasets: str, descriptors: str, protocols) -> tuple[list, DescriptorTable, dict]:
+    """The Gu et al. recipes, the trees' descriptor table and each protocol's groups (None for paper)."""
+    gu = Path(datasets) / "gu2025"
+    recipes = list(read_recipes(gu / "recipes.csv", roles=read_roles(gu / "chemical_abbreviations.xlsx")))
+    if descriptors == "unimol":
+        table = DescriptorTable.from_npz(gu / "unimol_descriptors.npz")
+    else:
+        from nc_synthmodel.computed import ComputedDescriptors
+
+        names = sorted({c.name for r in recipes for c in r.chemicals})
+        table = ComputedDescriptors().fit(names).to_table(names)
+    groups = {p: publication_groups(recipes, gu / "raw_recipe_dataset.xlsx") if p == "grouped" else None for p in protocols}
+    return recipes, table, groups
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")))
@@ -358,16 +373,8 @@ def main(argv=None) -> int:
         )
         atomic_write_bytes(out.with_suffix(".md"), _report(results, args, seconds, True, merged=len(parts)).encode())
         return 0
+    recipes, table, groups = load_data(args.datasets, args.descriptors, args.protocols)
     gu = Path(args.datasets) / "gu2025"
-    roles = read_roles(gu / "chemical_abbreviations.xlsx")
-    recipes = list(read_recipes(gu / "recipes.csv", roles=roles))
-    if args.descriptors == "unimol":
-        table = DescriptorTable.from_npz(gu / "unimol_descriptors.npz")
-    else:
-        from nc_synthmodel.computed import ComputedDescriptors
-
-        names = sorted({c.name for r in recipes for c in r.chemicals})
-        table = ComputedDescriptors().fit(names).to_table(names)
     paper_true, _ = read_paper_predictions(gu / "paper_cv_size_predictions.csv")
     ours = np.concatenate([_size([recipes[i] for i in val]) for _, val in paper_folds(recipes)])
     split_ok = ours.shape == paper_true.shape and np.allclose(ours, paper_true, rtol=0, atol=1e-9)
@@ -378,7 +385,6 @@ def main(argv=None) -> int:
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
-    groups = {p: publication_groups(recipes, gu / "raw_recipe_dataset.xlsx") if p == "grouped" else None for p in args.protocols}
     oofs = {}
     for protocol in args.protocols:  # first every outer fit (the candidates' plain cross-validation)
         cache = json.loads((RESULTS / "synthesis" / TRANSFORMER_CACHE[protocol]).read_text())
