@@ -94,6 +94,28 @@ def test_weak_label_agreement_counts_particle_pixels_and_ignores_the_uncertain_b
     pred[8, 8] = 2  # one background pixel
     scores = weak_label_agreement(pred, weak)
     assert scores["recall"] == 0.5 and scores["precision"] == 8 / 9
-    assert weak_label_agreement(np.zeros_like(pred), weak) == {"recall": 0.0, "precision": 0.0}
+    empty = weak_label_agreement(np.zeros_like(pred), weak)
+    assert empty["recall"] == 0.0 and empty["precision"] == 0.0 and empty["object_recall"] == 0.0
     with pytest.raises(ValueError, match="differ in shape"):
         weak_label_agreement(pred[:5], weak)
+
+
+def test_weak_label_agreement_counts_single_particles_matched_and_objects_on_background():
+    """Object scores: one small particle found counts as much as one large one, by pixels it would not."""
+    from skimage.draw import disk
+
+    from napari_nanocrystal.label_files import UNCERTAIN
+    from napari_nanocrystal.segmentation.evaluation import weak_label_agreement
+
+    weak = np.zeros((80, 120), np.uint8)
+    centres = [(20, 20), (20, 60), (20, 100), (60, 20), (60, 60)]
+    for centre in centres:
+        weak[disk(centre, 10, shape=weak.shape)] = UNCERTAIN
+        weak[disk(centre, 7, shape=weak.shape)] = 1
+    pred = np.zeros(weak.shape, np.int32)
+    for label, centre in enumerate(centres[:3], start=1):
+        pred[disk(centre, 9, shape=weak.shape)] = label  # three of the five particles, a little larger
+    pred[disk((60, 100), 6, shape=weak.shape)] = 4  # an object on the background
+    scores = weak_label_agreement(pred, weak)
+    assert scores["n_weak_particles"] == 5 and scores["object_recall"] == 3 / 5
+    assert scores["false_objects"] == 1 and scores["recall"] == pytest.approx(3 / 5, abs=0.01)

@@ -64,20 +64,35 @@ def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
 
 
 def weak_label_agreement(pred_labels, weak_label) -> dict:
-    """Pixel agreement of a segmentation with a weak label (0 background, 1 particle, 255 uncertain).
+    """Agreement of a segmentation with a weak label (0 background, 1 particle, 255 uncertain).
 
-    ``recall``: share of the weak label's particle pixels inside a predicted object;
-    ``precision``: share of the predicted pixels outside the uncertain band that the weak label
-    calls particle. The score for images that have weak labels only (the real TEM training images).
+    Pixels: ``recall``, the share of the weak label's particle pixels inside a predicted object;
+    ``precision``, the share of the predicted pixels outside the uncertain band that the weak
+    label calls particle.  Objects (pixels weigh a large blob more than a small particle):
+    ``object_recall``, the share of the single particles the weak label outlines
+    (:func:`~.targets.weak_label_instances`, ``n_weak_particles`` of them) matched by a predicted
+    object at IoU ≥ 0.5; ``false_objects``, predicted objects lying mostly (≥ 50 %) on what the
+    weak label calls background.  The score for images that have weak labels only (the real
+    TEM training images).
     """
-    pred, weak = np.asarray(pred_labels), np.asarray(weak_label)
+    from .targets import weak_label_instances
+
+    pred, weak = _as_labels(pred_labels, "predicted labels"), np.asarray(weak_label)
     if pred.shape != weak.shape:
         raise ValueError(f"predicted labels {pred.shape} and weak label {weak.shape} differ in shape")
     found, particle = pred > 0, weak == 1
     hit = int((found & particle).sum())
+    singles = weak_label_instances(weak)
+    n_singles = int(singles.max())
+    matched = int(metrics.average_precision([singles], [pred], threshold=[0.5])[1][0, 0]) if n_singles else 0
+    on_background = np.bincount(pred.ravel(), weights=(weak == 0).ravel(), minlength=pred.max() + 1)[1:]
+    sizes = np.bincount(pred.ravel(), minlength=pred.max() + 1)[1:]
     return {
         "recall": hit / max(1, int(particle.sum())),
         "precision": hit / max(1, int((found & (weak != 255)).sum())),
+        "object_recall": matched / max(1, n_singles),
+        "n_weak_particles": n_singles,
+        "false_objects": int(((sizes > 0) & (on_background >= 0.5 * sizes)).sum()),
     }
 
 
