@@ -11,8 +11,9 @@ import numpy as np
 from .glyphs import _has_descender, _truncated, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
-from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
+from .parse import ScaleBarError
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
+from .votes import _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 
 __all__ = ["get_ocr_reader", "ocr_model_dir", "read_scale_text", "_OCR_MODEL_FILES", "_OCR_PACKAGE"]
 
@@ -168,66 +169,6 @@ def _readings(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, 
     return readings + _recognise_line(reader, crop, box, polarity, binary=True, heights=_LINE_HEIGHTS[::2])
 
 
-def _normalise(text: str) -> tuple[str, bool]:
-    """An OCR line made parseable where that is unambiguous: (text, whether a µ was left unread).
-
-    Decimal marks touching no digit are dropped (a speck, or a µ the English model cannot
-    read: "1.0 , m"), "u m" becomes "um", a "u" after a digit and before more digits, " nm",
-    "nm", " um" or " A" is a 0 ("2u nm", "1unm": a "u" cannot be part of a number, and no
-    unit is written "unm"), and a bare "m" after the number becomes "um" — flagged, since it
-    must be confirmed by the glyph before the ``m`` (:func:`_check_line`).
-    """
-    clean = re.sub(r"(?<![0-9])[.,](?![0-9])", " ", text)
-    clean = re.sub(r"\s+", " ", clean).strip()
-    clean = re.sub(r"(?<=[0-9 ])u m$", "um", clean)
-    # a "u" inside the number or right before "nm" is a 0 (the allowlist's only round glyph)
-    clean = re.sub(r"(?<=[0-9])u(?=[0-9]*(?: ?nm| um| A)$)", "0", clean)
-    bare = re.match(r"^([0-9.,]+) ?m$", clean)
-    if bare:
-        return f"{bare.group(1)} um", True
-    return clean, False
-
-
-def _vote(readings: list[tuple[str, float]], bar_length_px=None):
-    """The consensus of several readings of one line, or why there is none.
-
-    Readings that do not parse (or imply an implausible calibration) abstain; of the others
-    at least two must agree and they must not be outvoted: the winner needs every parseable
-    reading, or at least 3 of them and three quarters.
-
-    Returns ((value, unit, text, agreement, confidence, µ unread) or None, reason or None).
-    """
-    votes: dict[tuple[float, str], list[tuple[str, float]]] = {}
-    unread_by: dict[tuple[float, str], list[bool]] = {}
-    for text, confidence in readings:
-        clean, unread = _normalise(text)
-        parsed = _plausible_reading(clean, bar_length_px)
-        if parsed is not None:
-            votes.setdefault(parsed, []).append((text, confidence))
-            unread_by.setdefault(parsed, []).append(unread)
-    if not votes:
-        return None, None
-    key, agreeing = max(votes.items(), key=lambda item: len(item[1]))
-    total = sum(len(v) for v in votes.values())
-    others = total - len(agreeing)
-    tally = ", ".join(f"{k[0]:g} {k[1]} ×{len(v)}" for k, v in sorted(votes.items(), key=lambda item: -len(item[1])))
-    if len(agreeing) < 2:
-        return None, None if others == 0 else f"readings disagree ({tally})"
-    if others and (len(agreeing) < 3 or 4 * len(agreeing) < 3 * total):
-        return None, f"readings disagree ({tally})"
-    value, unit = key
-    confidence = float(np.mean([c for _, c in agreeing]))
-    unread = all(unread_by[key])  # a µ read as u by some readings and left blank by others: the u is checked
-    text = next((t for (t, _), blank in zip(agreeing, unread_by[key]) if not blank), agreeing[0][0])
-    return (value, unit, text, len(agreeing) / len(readings), confidence, unread), None
-
-
-def _usual_value(value: float) -> bool:
-    """Whether a label value has the significant digits of a scale bar (1–9, 15, 25, 35, 45, 75)."""
-    digits = f"{value:.6f}".replace(".", "").strip("0")
-    return digits in {"1", "2", "3", "4", "5", "6", "7", "8", "9", "15", "25", "35", "45", "75"}
-
-
 def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, glyphs=True, extra=()):
     """Read the line in ``box`` and check the reading: (value, unit, text, confidence, box) or None, and notes.
 
@@ -247,6 +188,7 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     if consensus is None:
         return None, notes + ([reason] if reason else [])
     value, unit, text, agreement, confidence, unread = consensus
+    read_unit = unit  # as voted on (a descender may make an "nm" a µm below)
     if confidence < _MIN_CONFIDENCE:
         return None, notes + [f"{text!r}: OCR confidence {confidence:.2f} < {_MIN_CONFIDENCE} (small or faint glyphs misread?)"]
     if _truncated(crop, box, polarity):
@@ -273,6 +215,10 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         if unit == "nm" and shape == "u":
             return None, notes + [f"{text!r}: the glyph before 'm' is open above with a bowl below (a u or µ?)"]
     mismatch = _glyph_mismatch(layout, text, unit)
+    if mismatch is None and any(
+        _spaced_point(t) and _plausible_reading(_normalise(t)[0], bar_length_px) == (value, read_unit) for t, _ in readings
+    ):
+        mismatch = _point_unseen(layout, text)  # "0 . 1 um" (monospace) or a speck between two digits?
     if mismatch is not None:
         return None, notes + [mismatch]
     return (value, unit, text, agreement * confidence, box), notes
@@ -334,42 +280,6 @@ def _layout(crop: np.ndarray, box, polarity: str | None):
     return glyph_layout(ink, (r1 - r0) * ink.shape[0] / u8.shape[0])
 
 
-def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
-    """Why the ink of a line (its :func:`_layout`) disagrees with the OCR ``text``, or None.
-
-    More tall glyphs than the text's digits (and its ``Å``) is a digit OCR did not read
-    ("10 nm" from "100 nm"); fewer than the text's digits, when the number starts with a ``1``
-    (the digit a stroke looks like), is a 1 OCR invented from a stroke at the edge of the label
-    ("150 nm" from the edge of a panel: the stroke, taller than the digits, sets the cap line
-    and only it is counted) or a decimal point lost between glyphs the ink merged ("10 um" from
-    "1.0 µm").  Other shortfalls are not refused (a 1 inside the number, as in "210 nm"): digits
-    merge in the ink of small print too often; nor when a particle touches the line, nor for
-    ``Å``, a capital that is counted as a digit-height glyph and whose ring can set the cap line
-    above the digits (then only the ``Å`` is counted).  More decimal marks than the text has is
-    a lost decimal point.
-    When the glyphs cannot be counted (thin print, or a row merged with particle rims), a
-    number 10, 100, … is refused: it may be 1.0 or 1.00 whose point was lost
-    (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
-    often merges with a digit in the ink.
-    """
-    text = _normalise(text)[0]  # as parsed: a "u" read inside the number is a 0 ("20unm": 3 digits)
-    if layout is None or layout.tall is None:
-        if layout is not None and re.fullmatch(r"10+", re.sub(r"[^0-9.,]", "", text)):
-            return f"{text!r}: the ink cannot be counted to tell it from '1.0' or '1.00' (a lost decimal point?)"
-        return None
-    expected = sum(ch.isdigit() for ch in text) + (unit == "Å")
-    points = sum(ch in ".," for ch in text)
-    if layout.tall > expected:
-        return f"{layout.tall} digit-height glyphs in the ink but {expected} in {text!r} (a digit OCR did not read?)"
-    digits = re.sub(r"[^0-9]", "", text)
-    if unit != "Å" and digits.startswith("1") and layout.tall < len(digits) and not layout.blobs:
-        # "150 nm" from a panel's edge (whose stroke, taller than the digits, sets the cap line: one glyph counted)
-        return f"{layout.tall} digit-height glyphs in the ink but {len(digits)} digits in {text!r} (a digit invented from a stroke at its edge, or a lost decimal point?)"
-    if layout.marks > points:
-        return f"{layout.marks} decimal mark(s) in the ink but {points} in {text!r} (a lost decimal point?)"
-    return None
-
-
 def _ink(u8: np.ndarray) -> np.ndarray:
     """Binary ink of a label-only line (dark text on a light ground), magnified to a 60-px line
     (cubic interpolation joins thin diagonal strokes) and thresholded half-way from the ink
@@ -386,18 +296,6 @@ def _at_cut_edge(box, cut) -> bool:
         return False
     (h, w), (top, left, bottom, right) = cut
     return bool((top and box[0] <= 0) or (left and box[1] <= 1) or (bottom and box[2] >= h) or (right and box[3] >= w - 1))
-
-
-def _plausible_reading(text: str, bar_length_px=None) -> tuple[float, str] | None:
-    """(value, unit) of a label text, or None if it does not parse or (with ``bar_length_px``)
-    implies an implausible calibration ("5 mm" for a 60 px bar is a misreading)."""
-    try:
-        value, unit = parse_scale_text(text)
-    except ScaleBarError:
-        return None
-    if bar_length_px and _plausible(to_nm(value, unit) / bar_length_px, f"the reading {text!r}") is None:
-        return None
-    return value, unit
 
 
 def _best_reading(lines, near=None, cut=None, bar_length_px=None):
