@@ -139,3 +139,25 @@ def test_weak_label_instances_keep_single_particles_grown_into_their_band():
         weak_label_instances(np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(ValueError, match="peak_depth"):
         weak_label_instances(weak, peak_depth=0)
+
+
+def test_pin_weak_edges_resolves_the_band_of_single_particles_only():
+    """Around a kept particle the band becomes particle (inner half) and background (outer); elsewhere it stays."""
+    from napari_nanocrystal.label_files import UNCERTAIN
+    from napari_nanocrystal.segmentation.targets import pin_weak_edges
+
+    weak = np.zeros((60, 120), np.uint8)
+    centres = ((30, 20), (30, 50), (30, 82), (30, 94))  # two single particles, then a merged pair
+    for centre in centres:
+        weak[disk(centre, 10, shape=weak.shape)] = UNCERTAIN
+    for centre in centres:
+        weak[disk(centre, 7, shape=weak.shape)] = 1
+    instances = weak_label_instances(weak, band_px=4.0)
+    assert instances[30, 88] == 0 and instances[30, 20] > 0 and instances[30, 50] > 0
+    pinned = pin_weak_edges(weak, instances, band_px=4.0)
+    assert (pinned[instances > 0] == 1).all()
+    assert pinned[30, 20 + 10] == 0 and pinned[30, 50 - 10] == 0  # the outer half of a kept particle's band
+    assert pinned[30, 94 + 9] == UNCERTAIN  # the band of a dropped component stays uncertain
+    assert ((pinned == weak) | (weak == UNCERTAIN)).all()  # only the band changes
+    with pytest.raises(ValueError, match="differ in shape"):
+        pin_weak_edges(weak, instances[:5])

@@ -200,7 +200,7 @@ def test_weak_flow_targets_reach_the_loss(weak_pair, cache_dir, tmp_path):
     from napari_nanocrystal.segmentation.engine.datasets import WeakLabelDataset, register_memory_source, release_memory_source
     from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
     from napari_nanocrystal.segmentation.engine.transforms import PackSeedFlowInputs
-    from napari_nanocrystal.segmentation.targets import weak_label_instances
+    from napari_nanocrystal.segmentation.targets import pin_weak_edges, weak_label_instances
 
     image, weak = weak_pair
     key = register_memory_source([("weak", image, weak)])
@@ -217,6 +217,8 @@ def test_weak_flow_targets_reach_the_loss(weak_pair, cache_dir, tmp_path):
     norms = targets[:2].norm(dim=0)[targets[2] > 0.5]
     assert float(norms.max()) == pytest.approx(1.0, abs=1e-3)
     assert float(without["data_samples"]["targets"].abs().sum()) == 0.0
+    np.testing.assert_array_equal(with_flows["data_samples"]["weak"].numpy(), pin_weak_edges(weak, instances))  # edges too
+    np.testing.assert_array_equal(without["data_samples"]["weak"].numpy(), weak)
 
     _write(tmp_path / "w_image.tif", image)
     _write(tmp_path / "w_weak.tif", weak)

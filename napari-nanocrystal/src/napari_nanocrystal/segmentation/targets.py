@@ -34,6 +34,7 @@ __all__ = [
     "cached_targets",
     "flow_targets",
     "median_diameter_px",
+    "pin_weak_edges",
     "rescale_to_diameter",
     "weak_label_instances",
 ]
@@ -156,6 +157,32 @@ def weak_label_instances(
     lut = np.zeros(n + 1, np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     return lut[grown]
+
+
+def pin_weak_edges(weak, instances, *, band_px: float = 4.0) -> np.ndarray:
+    """A weak label whose uncertain band is resolved around the single particles it outlines.
+
+    ``instances`` (from :func:`weak_label_instances`, same ``band_px``) become particle (1), and
+    the rest of the band that their cores are nearest to (up to ``band_px`` px) background (0), so
+    that the seed is taught the same edge as the flows; the band around everything else stays
+    uncertain.  Without it, nothing on a weak image says where a particle ends, and flows taught
+    there draw particles ~20 % larger in area than the weak label's.
+    """
+    from skimage.segmentation import expand_labels
+
+    from ..label_files import UNCERTAIN
+
+    weak, instances = np.asarray(weak), np.asarray(instances)
+    if weak.shape != instances.shape:
+        raise ValueError(f"weak label {weak.shape} and instances {instances.shape} differ in shape")
+    cores, n = ndimage.label(weak == 1)
+    kept = np.zeros(n + 1, bool)
+    kept[np.unique(cores[instances > 0])] = True
+    kept[0] = False
+    pinned = weak.copy()
+    pinned[(weak == UNCERTAIN) & kept[expand_labels(cores, distance=float(band_px))]] = 0
+    pinned[instances > 0] = 1
+    return pinned
 
 
 def _distance_peaks(mask: np.ndarray, depth: float) -> int:

@@ -32,7 +32,14 @@ from scipy import ndimage
 from ...label_files import UNCERTAIN
 from .._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from ..data import read_image, read_weak_label
-from ..targets import area_weighted_diameter_px, cached_targets, flow_targets, rescale_to_diameter, weak_label_instances
+from ..targets import (
+    area_weighted_diameter_px,
+    cached_targets,
+    flow_targets,
+    pin_weak_edges,
+    rescale_to_diameter,
+    weak_label_instances,
+)
 from .registry import DATASETS
 
 __all__ = [
@@ -53,7 +60,7 @@ METAINFO = {"classes": ("particle",)}
 #: Bump when the weak-label cache changes meaning.
 WEAK_CACHE_VERSION = 3  # 2: resize factor limited to WEAK_MAX_SCALE; 3: area-weighted diameter
 #: Bump when the flow targets of weak labels (``targets.weak_label_instances``) change.
-WEAK_FLOW_VERSION = 3  # 2: cores grown into the inner half of the band only; 3: one distance peak, not convexity
+WEAK_FLOW_VERSION = 4  # 2: inner half of the band only; 3: one distance peak, not convexity; 4: edges pinned
 
 _MEMORY: dict[str, list] = {}
 #: Prepared samples of in-memory items: (memory key, index, dataset class, parameters) → sample.
@@ -320,8 +327,9 @@ class WeakLabelDataset(_SeedFlowDataset):
     ``flow_targets=True``: the samples also get ``targets`` (3, H, W): the flows of the single
     particles the weak label outlines (:func:`~..targets.weak_label_instances`, after rescaling)
     and their mask in the seed channel, so that the network's flows learn the target domain too
-    (:func:`~..losses.weak_loss` masks the flow term to those pixels).  Without it, weak images
-    train the seed only (the paper's weak loss).
+    (:func:`~..losses.weak_loss` masks the flow term to those pixels), and the band around those
+    particles is resolved in ``weak`` (:func:`~..targets.pin_weak_edges`) so that the seed learns
+    the same edges.  Without it, weak images train the seed only (the paper's weak loss).
     """
 
     _label_key = "weak"
@@ -361,7 +369,9 @@ class WeakLabelDataset(_SeedFlowDataset):
             weak = resize_labels(weak, shape)
         result = {"image": image.astype(np.float32), "weak": weak.astype(np.uint8), "scale": float(scale)}
         if self.flow_targets:
-            result["targets"] = flow_targets(weak_label_instances(weak))
+            instances = weak_label_instances(weak)
+            result["targets"] = flow_targets(instances)
+            result["weak"] = pin_weak_edges(weak, instances).astype(np.uint8)
         return result
 
     def _prepare(self, entry: dict) -> dict:
