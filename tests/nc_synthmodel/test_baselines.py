@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import Ridge
-
 from nc_synthmodel.baselines import BASELINES, FlatFeatureRegressor, LSTMRegressor
-from nc_synthmodel.models import make_model as make_baseline
 from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import cross_validate, paper_folds
+from nc_synthmodel.models import make_model as make_baseline
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
 FAST = {
     "DT": {},
     "RF": {"n_estimators": 10},
+    "ET": {"n_estimators": 10},
     "GB": {"max_iter": 20},
     "DNN": {"max_iter": 30},
     "LSTM": {"n_epochs": 3, "hidden_size": 8, "embed_size": 8},
@@ -56,7 +56,7 @@ def toy():
 
 
 def test_registry_names():
-    assert set(BASELINES) == {"DT", "RF", "GB", "DNN", "LSTM"}
+    assert set(BASELINES) == {"DT", "RF", "ET", "GB", "DNN", "LSTM"}
     with pytest.raises(ValueError, match="unknown model"):
         make_baseline("SVM", None)
 

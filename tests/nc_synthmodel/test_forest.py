@@ -7,13 +7,18 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
-
 from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
 from nc_synthmodel.models.forest import combine_members, fit_combination
 from nc_synthmodel.models.trees import TreeArrays, tree_arrays
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
@@ -54,8 +59,11 @@ def test_tree_arrays_predict_what_sklearn_predicts_and_round_trip_without_pickle
         (RandomForestRegressor(15, max_features=1 / 3, random_state=0), lambda e: e.predict(X_new)[:, None]),
         (HistGradientBoostingRegressor(max_iter=30), lambda e: e.predict(X_new)[:, None]),
         (RandomForestClassifier(15, random_state=0), lambda e: e.predict_proba(X_new)),
+        (ExtraTreesRegressor(15, max_features=0.5, random_state=0), lambda e: e.predict(X_new)[:, None]),
+        (ExtraTreesClassifier(15, random_state=0), lambda e: e.predict_proba(X_new)),
     ):
-        target = (y > 2).astype(int) + (y > 3) if isinstance(estimator, RandomForestClassifier) else y
+        classifier = isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier))
+        target = (y > 2).astype(int) + (y > 3) if classifier else y
         estimator.fit(X, target)
         buffer = io.BytesIO()
         np.savez(buffer, **tree_arrays(estimator).to_npz_dict("m/"))
@@ -115,6 +123,29 @@ def test_forest_predicts_size_shape_success_and_saves_without_pickle(size_model,
     loaded = load_model(folder)
     assert isinstance(loaded, SynthesisForest) and loaded.metadata_ == {"descriptors": "toy"}
     assert loaded.predict_outcomes(recipes[70:]) == outcomes
+
+
+def test_extra_trees_size_model_with_max_features_saves_and_loads(table, toy, tmp_path):
+    recipes, failed = toy
+    model = SynthesisForest(table, size_model="ET", max_features=0.5, **FAST).fit(recipes[:70], failed_recipes=failed)
+    # the size model is exactly the ET baseline with those features per split, trained on <= 20 nm
+    et = make_model("ET", table, n_estimators=12, max_features=0.5).fit(recipes[:70])
+    np.testing.assert_allclose(model.predict(recipes[70:]), et.predict(recipes[70:]), rtol=1e-12)
+    rf = SynthesisForest(table, size_model="RF", max_features=0.5, **FAST).fit(recipes[:70])
+    assert not np.allclose(rf.predict(recipes[70:]), model.predict(recipes[70:]))
+    folder = model.save(tmp_path / "et")
+    config = json.loads((folder / "model.json").read_text())
+    assert config["params"]["size_model"] == "ET" and config["params"]["max_features"] == 0.5
+    loaded = load_model(folder)
+    assert loaded.size_model == "ET" and loaded.max_features == 0.5
+    assert loaded.predict_outcomes(recipes[70:]) == model.predict_outcomes(recipes[70:])
+    # a model saved before max_features existed reads the RF preset's 1/3
+    del config["params"]["max_features"]
+    (folder / "model.json").write_text(json.dumps(config))
+    assert load_model(folder).max_features == pytest.approx(1 / 3)
+    for bad in (0, 1.5, "sqrt", True):
+        with pytest.raises(ValueError, match="max_features"):
+            SynthesisForest(table, max_features=bad, **FAST).fit(recipes[:60])
 
 
 def test_forest_without_failed_recipes_has_no_success(table, toy):

@@ -7,7 +7,7 @@ the training recipes only.
 
 * :class:`FlatFeatureRegressor` - any scikit-learn regressor on
   :func:`~nc_synthmodel.encoding.flat_features`: decision tree ("DT"), random forest
-  ("RF"), histogram gradient boosting ("GB") and an MLP ("DNN").
+  ("RF"), extremely randomised trees ("ET"), histogram gradient boosting ("GB") and an MLP ("DNN").
 * :class:`LSTMRegressor` - a small LSTM (torch, CPU) over the token sequence, product
   first, with the scaled conditions joined to its last state.
 
@@ -343,6 +343,21 @@ def _rf(
     return FlatFeatureRegressor(descriptors, forest, **params)
 
 
+def _et(
+    descriptors: DescriptorTable,
+    random_state: int = 0,
+    n_estimators: int = 300,
+    max_features: float = 1 / 3,
+    n_jobs: int | None = None,
+    **params,
+) -> FlatFeatureRegressor:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    # extremely randomised trees: random thresholds as well as random features, no bootstrap sample
+    forest = ExtraTreesRegressor(n_estimators=n_estimators, max_features=max_features, random_state=random_state, n_jobs=n_jobs)
+    return FlatFeatureRegressor(descriptors, forest, **params)
+
+
 def _gb(descriptors: DescriptorTable, random_state: int = 0, max_iter: int = 500, **params) -> FlatFeatureRegressor:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -375,6 +390,7 @@ def _lstm(descriptors: DescriptorTable, random_state: int = 0, **params) -> LSTM
 BASELINES: dict[str, Callable[..., Any]] = {
     "DT": _dt,
     "RF": _rf,
+    "ET": _et,
     "GB": _gb,
     "DNN": _dnn,
     "LSTM": _lstm,

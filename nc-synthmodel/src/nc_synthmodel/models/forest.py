@@ -5,9 +5,9 @@
 and is built from the baselines that the nested model selection of issue 18 compares
 (``benchmarks/synthesis_selection.py``):
 
-* size - ``size_model="RF"`` or ``"GB"``: the :data:`~nc_synthmodel.models.baselines.BASELINES`
-  regressor of that name (log target, flat features), trained on the recipes with a known size
-  up to ``train_max_size_nm`` (20 nm, the paper's fine-tuning limit, as in the benchmark);
+* size - ``size_model="RF"``, ``"ET"`` or ``"GB"``: the :data:`~nc_synthmodel.models.baselines.BASELINES`
+  regressor of that name (log target, flat features; the forests try ``max_features`` of the
+  features at each split), trained on the recipes with a known size up to ``train_max_size_nm`` (20 nm, the paper's fine-tuning limit, as in the benchmark);
   ``"weighted"`` / ``"stack"``: RF, GB and the training mean combined with convex weights
   (MAE) or a non-negative linear stack with intercept, fitted on their out-of-fold predictions
   over the training recipes' paper pool (``inner_folds`` folds, the paper's fold rule) - the
@@ -50,7 +50,9 @@ FOREST_FORMAT = "nc-synthmodel.SynthesisForest"
 _FORMAT_VERSION = 1
 _CONFIG, _TREES, _DESCRIPTORS = "model.json", "trees.npz", "descriptors.npz"
 #: Size models: a single regressor, or an ensemble of RF, GB and the training mean.
-SIZE_MODELS = ("RF", "GB", "weighted", "stack")
+SIZE_MODELS = ("RF", "ET", "GB", "weighted", "stack")
+#: The size models that are one regressor.
+_SINGLE = ("RF", "ET", "GB")
 #: Members of the ensembles, in the order of their weights.
 ENSEMBLE_MEMBERS = ("RF", "GB", "mean")
 _MIN_SIZE_NM = 0.1
@@ -131,14 +133,18 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     descriptors : DescriptorTable
-    size_model : {"RF", "GB", "weighted", "stack"}
-        The size regressor (see the module docstring).
+    size_model : {"RF", "ET", "GB", "weighted", "stack"}
+        The size regressor (see the module docstring): random forest, extremely randomised
+        trees, gradient boosting, or an ensemble.
     train_max_size_nm : float or None
         Size regressors train on recipes up to this size (unknown sizes are skipped).
     inner_folds : int
         Folds of the out-of-fold predictions that fit an ensemble's combination.
     n_estimators, gb_max_iter : int
         Trees of the size forest and iterations of the size boosting (the ``RF`` / ``GB`` presets' values).
+    max_features : float
+        Fraction of the features the size forest (``RF``/``ET``, and the ensembles' ``RF``) tries
+        at each split, in (0, 1]; 1/3 is the ``RF`` preset's.
     classifier_estimators, classifier_min_samples_leaf : int
         Trees of the shape and success forests, and their smallest leaf (2 halves the saved size).
     unknown_product : {"zeros", "raise"}
@@ -165,6 +171,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         inner_folds: int = 5,
         n_estimators: int = 300,
         gb_max_iter: int = 500,
+        max_features: float = 1 / 3,
         classifier_estimators: int = 100,
         classifier_min_samples_leaf: int = 2,
         unknown_product: str = "zeros",
@@ -177,6 +184,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         self.inner_folds = inner_folds
         self.n_estimators = n_estimators
         self.gb_max_iter = gb_max_iter
+        self.max_features = max_features
         self.classifier_estimators = classifier_estimators
         self.classifier_min_samples_leaf = classifier_min_samples_leaf
         self.unknown_product = unknown_product
@@ -189,6 +197,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         "inner_folds",
         "n_estimators",
         "gb_max_iter",
+        "max_features",
         "classifier_estimators",
         "classifier_min_samples_leaf",
         "unknown_product",
@@ -200,6 +209,9 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.size_model not in SIZE_MODELS:
             raise ValueError(f"size_model must be one of {SIZE_MODELS}, got {self.size_model!r}")
+        mf = self.max_features
+        if isinstance(mf, bool) or not isinstance(mf, (int, float, np.integer, np.floating)) or not 0 < mf <= 1:
+            raise ValueError(f"max_features must be a fraction of the features in (0, 1], got {mf!r}")
         if not isinstance(self.classifier_min_samples_leaf, (int, np.integer)) or self.classifier_min_samples_leaf < 1:
             raise ValueError(f"classifier_min_samples_leaf must be an integer >= 1, got {self.classifier_min_samples_leaf!r}")
         for name in ("inner_folds", "n_estimators", "gb_max_iter", "classifier_estimators"):
@@ -211,8 +223,8 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         from .baselines import BASELINES
 
         params = {"random_state": self.random_state, "unknown_product": self.unknown_product}
-        if name == "RF":
-            params.update(n_jobs=self.n_jobs, n_estimators=self.n_estimators)
+        if name in ("RF", "ET"):
+            params.update(n_jobs=self.n_jobs, n_estimators=self.n_estimators, max_features=float(self.max_features))
         else:
             params["max_iter"] = self.gb_max_iter
         return BASELINES[name](self.descriptors, **params)
@@ -223,7 +235,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
 
     def _fit_size(self, recipes: list[Recipe], y: np.ndarray) -> None:
         rows = self._size_rows(y)
-        names = [self.size_model] if self.size_model in ("RF", "GB") else ["RF", "GB"]
+        names = [self.size_model] if self.size_model in _SINGLE else ["RF", "GB"]
         members = {}
         for name in names:
             members[name] = self._regressor(name).fit([recipes[i] for i in rows], y[rows])
@@ -408,8 +420,8 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{directory}: damaged model ({type(exc).__name__}: {exc})") from None
-        expected = {model.size_model} if model.size_model in ("RF", "GB") else {"RF", "GB"}
-        if set(model.size_members_) != expected or (model.combination_ is None) != (model.size_model in ("RF", "GB")):
+        expected = {model.size_model} if model.size_model in _SINGLE else {"RF", "GB"}
+        if set(model.size_members_) != expected or (model.combination_ is None) != (model.size_model in _SINGLE):
             raise ModelFormatError(f"{config_path}: members {sorted(model.size_members_)} do not fit size_model {model.size_model!r}")
         model.has_success_ = model.success_ is not None
         model.encoder_ = model.shape_.encoder

@@ -1,7 +1,7 @@
 """Fitted tree ensembles as plain arrays: saved in ``.npz`` (no pickle) and predicted with numpy.
 
 :func:`tree_arrays` reads a fitted scikit-learn ``RandomForestRegressor``,
-``RandomForestClassifier`` or ``HistGradientBoostingRegressor`` into a :class:`TreeArrays` -
+``RandomForestClassifier``, ``ExtraTreesRegressor``, ``ExtraTreesClassifier`` or ``HistGradientBoostingRegressor`` into a :class:`TreeArrays` -
 every tree's nodes concatenated (split feature, threshold, children, where a missing value goes,
 leaf values) - and :meth:`TreeArrays.predict` walks them for all samples and trees at once.
 The arrays hold only numbers, so :meth:`TreeArrays.to_npz_dict` / :meth:`TreeArrays.from_npz_dict`
@@ -165,15 +165,21 @@ def _concat(trees, kind: str, baseline: float, float32: bool, n_features: int) -
 
 
 def tree_arrays(estimator) -> TreeArrays:
-    """The fitted ``estimator`` (random forest regressor/classifier, histogram gradient boosting) as arrays."""
-    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+    """The fitted ``estimator`` (random forest or extra-trees regressor/classifier, histogram gradient boosting) as arrays."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
 
-    if isinstance(estimator, (RandomForestRegressor, RandomForestClassifier)):
+    if isinstance(estimator, (RandomForestRegressor, RandomForestClassifier, ExtraTreesRegressor, ExtraTreesClassifier)):
         trees = []
         for tree in estimator.estimators_:
             t = tree.tree_
             inner = t.children_left >= 0
-            if isinstance(estimator, RandomForestClassifier):
+            if isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier)):
                 v = t.value[:, 0, :]
                 v = v / np.maximum(v.sum(axis=1, keepdims=True), 1e-300)
             else:
