@@ -65,6 +65,7 @@ def test_weak_flow_term_counts_only_the_outlined_particles():
     worse = y.detach().clone()
     worse[:, 0] += 1.0  # flow_y off by 1 everywhere: 1/4 on the masked pixels, as the labelled term
     assert weak_loss(worse, weak, t).item() == pytest.approx(seed_only.item() + 0.25, abs=1e-5)
+    assert weak_loss(worse, weak, t, flow_weight=0.2).item() == pytest.approx(seed_only.item() + 0.05, abs=1e-5)
     noisy = torch.randn(1, 3, 32, 32, requires_grad=True)
     weak_loss(noisy, weak, t).backward()
     mask = t[:, 2] > 0.5

@@ -65,7 +65,9 @@ def labelled_loss(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return flow_loss + seed_loss
 
 
-def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Tensor | None = None) -> torch.Tensor:
+def weak_loss(
+    y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Tensor | None = None, *, flow_weight: float = 1.0
+) -> torch.Tensor:
     """Loss for weakly labelled images: the seed, and the flows of the particles outlined.
 
     Parameters
@@ -77,6 +79,8 @@ def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Te
     flow_targets : float tensor (B, 3, H, W) or None
         Unit flows of the weak label's single particles and their mask (seed channel > 0.5);
         needs ``y`` with flows.  None, or an empty mask: seed only.
+    flow_weight : float
+        Factor on the flow term.
 
     Returns
     -------
@@ -99,4 +103,4 @@ def weak_loss(y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Te
     if not bool(mask.any()):
         return loss
     error = (y[:, :2] - FLOW_SCALE * flow_targets[:, :2]) ** 2  # (B, 2, H, W)
-    return loss + error.sum(dim=1)[mask].mean() / 4.0
+    return loss + error.sum(dim=1)[mask].mean() * (float(flow_weight) / 4.0)

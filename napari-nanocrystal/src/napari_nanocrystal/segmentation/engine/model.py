@@ -46,6 +46,9 @@ class SeedFlowModel(BaseModel):
         ``percentiles``, ``max_pool``).
     weak_weight : float
         Factor on the weak-label loss.
+    weak_flow_weight : float
+        Factor on the flow term inside it (weak samples with flow targets only): the flows of a
+        weak image's particles outweigh its seed term several times over.
     split_batches : bool
         Run the labelled and the weak samples of a mixed batch through the network separately,
         so that batch normalisation uses each kind's own statistics (weak crops then cannot
@@ -63,6 +66,7 @@ class SeedFlowModel(BaseModel):
         self,
         net: dict | None = None,
         weak_weight: float = 1.0,
+        weak_flow_weight: float = 1.0,
         split_batches: bool = False,
         test_cfg: dict | None = None,
         data_preprocessor=None,
@@ -73,6 +77,9 @@ class SeedFlowModel(BaseModel):
         if not float(weak_weight) >= 0:
             raise ValueError(f"weak_weight must be >= 0, got {weak_weight}")
         self.weak_weight = float(weak_weight)
+        if not float(weak_flow_weight) >= 0:
+            raise ValueError(f"weak_flow_weight must be >= 0, got {weak_flow_weight}")
+        self.weak_flow_weight = float(weak_flow_weight)
         self.split_batches = bool(split_batches)
         self.test_cfg = dict(test_cfg or {})
         if "diameter_px" in self.test_cfg:
@@ -107,7 +114,8 @@ class SeedFlowModel(BaseModel):
         loss_labelled = labelled_loss(y_labelled, targets) * ((n - n_weak) / n) if n_weak < n else zero
         if n_weak and self.weak_weight > 0:
             weak_targets = data_samples["targets"][is_weak].to(y_weak.dtype)  # zeros unless the dataset made flow targets
-            loss_weak = weak_loss(y_weak, data_samples["weak"][is_weak], weak_targets) * (self.weak_weight * n_weak / n)
+            loss_weak = weak_loss(y_weak, data_samples["weak"][is_weak], weak_targets, flow_weight=self.weak_flow_weight)
+            loss_weak = loss_weak * (self.weak_weight * n_weak / n)
         else:
             loss_weak = zero
         return {"loss_labelled": loss_labelled, "loss_weak": loss_weak}
