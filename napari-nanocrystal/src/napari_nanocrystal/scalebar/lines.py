@@ -71,17 +71,18 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
             key=lambda b: b[1],
         )
         small = [b for b in boxes if 2 <= b[2] - b[0] < _MIN_GLYPH_PX and b[3] - b[1] < 2 * _MIN_GLYPH_PX]
-        rows: list[list[int]] = []  # [r0, c0, r1, c1, glyph height]
+        rows: list[list] = []  # [r0, c0, r1, c1, glyph height, member boxes]
         for r0, c0, r1, c1 in glyphs:
             h = r1 - r0
             for row in rows:
                 shared = min(r1, row[2]) - max(r0, row[0])
                 gap = c0 - row[3]
                 if shared >= 0.5 * min(h, row[4]) and -2 <= gap <= 1.2 * max(h, row[4]) and max(h, row[4]) <= 2.5 * min(h, row[4]):
-                    row[:] = [min(r0, row[0]), row[1], max(r1, row[2]), max(c1, row[3]), max(h, row[4])]
+                    row[:] = [min(r0, row[0]), row[1], max(r1, row[2]), max(c1, row[3]), max(h, row[4]), [*row[5], (r0, c0, r1, c1)]]
                     break
             else:
-                rows.append([r0, c0, r1, c1, h])
+                rows.append([r0, c0, r1, c1, h, [(r0, c0, r1, c1)]])
+        rows = [_off_baseline_trimmed(row[5]) for row in rows]
         for row in rows:
             h = row[4]
             for r0, c0, r1, c1 in small:  # a decimal point before, between or after the glyphs
@@ -96,6 +97,33 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
     # bold print inks more of its box than the gaps between its glyphs do (tune 934d76aaf2)
     ordered = sorted(zip(ground, found), key=lambda pair: (pair[0], pair[1][0]))
     return [(box, shade) for _, (_, box, shade, _) in ordered[:count]]
+
+
+def _off_baseline_trimmed(members: list[tuple[int, int, int, int]]) -> list:
+    """A row's box and glyph height ([r0, c0, r1, c1, height]) without the components at its ends
+    that end well above its baseline (the median bottom) and stand apart: a rod or particle beside
+    the label (tune 7f50b86c4b: a nanorod left of "200 nm", whose bottom is half a glyph height
+    above the digits', read as a leading 1).  Every glyph of a scale-bar label sits on the baseline
+    (a µ reaches below it; a decimal point is no member).  Such a component must lie a quarter of
+    the row's glyph height or more from the next: pieces of the ground between a label's glyphs,
+    found in the other shade, touch each other (trimming them made tune 6d0f510327's ground read
+    "9 nm").  At least two members are kept, and a row of fewer than three is left whole (its
+    median says nothing)."""
+    members = sorted(members, key=lambda b: b[1])
+    if len(members) >= 3:
+        base = float(np.median([b[2] for b in members]))
+        height = max(b[2] - b[0] for b in members)
+        while len(members) > 2 and members[0][2] < base - 0.25 * height and members[1][1] - members[0][3] >= 0.25 * height:
+            members = members[1:]
+        while len(members) > 2 and members[-1][2] < base - 0.25 * height and members[-1][1] - members[-2][3] >= 0.25 * height:
+            members = members[:-1]
+    return [
+        min(b[0] for b in members),
+        members[0][1],
+        max(b[2] for b in members),
+        max(b[3] for b in members),
+        max(b[2] - b[0] for b in members),
+    ]
 
 
 def _gaps_of(row, other) -> bool:

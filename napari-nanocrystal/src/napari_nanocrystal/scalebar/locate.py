@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .parse import ScaleBarError
+from .window import _GLYPH_IN_PIECE_PX, _bar_only, _clean_crop, _label_windows  # noqa: F401 (names kept importable here)
 
 logger = logging.getLogger(__name__)
 
@@ -420,76 +421,6 @@ def find_scale_bar(image) -> BarCandidate:
     if not candidates:
         raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar in the image")
     return candidates[0].bar
-
-
-def _label_windows(plane: np.ndarray, bar: BarCandidate, bar_pixels: np.ndarray) -> list[tuple[slice, slice]]:
-    """Where the label may be — above, below, right and left of the bar — most ink first, then
-    above and below again reaching twice as far up or down and sideways (a label taller or
-    wider than the first windows, whose lines touched their cut edges and were skipped there).
-
-    Ink is what has the bar's own shade (labels are drawn in the bar's colour).
-    """
-    H, W = plane.shape
-    r0, c0, r1, c1 = bar.bar_box
-    length, t = c1 - c0, r1 - r0
-    reach_v = int(max(0.5 * length, 6 * t, 0.15 * min(H, W)))
-    reach_h = int(max(length, 0.3 * W))
-    widen = int(max(0.5 * length, 0.16 * W))
-    middle = (c0 + c1) // 2
-    boxes = [  # each overlaps the bar (painted over later), so a label next to it is not at an edge
-        (r0 - reach_v, c0 - widen, r1, c1 + widen),  # above
-        (r0, c0 - widen, r1 + reach_v, c1 + widen),  # below
-        (r0 - reach_v // 2, middle, r1 + reach_v // 2, c1 + reach_h),  # right
-        (r0 - reach_v // 2, c0 - reach_h, r1 + reach_v // 2, middle),  # left
-    ]
-    level = float(np.median(plane[r0:r1, c0:c1]))
-    windows = []
-    for top, left, bottom, right in boxes:
-        region = (slice(max(0, top), min(H, bottom)), slice(max(0, left), min(W, right)))
-        patch = plane[region]
-        if patch.shape[0] < 6 or patch.shape[1] < 6:
-            continue
-        free = ~bar_pixels[region]
-        spread = abs(float(np.median(patch[free])) - level) if free.any() else 0.0
-        ink = float(np.mean(np.abs(patch[free] - level) < 0.25 * spread)) if spread > 0 else 0.0
-        windows.append((ink, region))
-    ordered = [region for _, region in sorted(windows, key=lambda w: -w[0])]
-    wide = 2 * widen
-    for top, left, bottom, right in ((r0 - 2 * reach_v, c0 - wide, r1, c1 + wide), (r0, c0 - wide, r1 + 2 * reach_v, c1 + wide)):
-        region = (slice(max(0, top), min(H, bottom)), slice(max(0, left), min(W, right)))
-        if region not in ordered and region[0].stop - region[0].start >= 6:
-            ordered.append(region)
-    return ordered
-
-
-def _bar_only(bar_pixels: np.ndarray, bar_box) -> np.ndarray:
-    """The bar's component (:meth:`_Found.region`) less the glyphs that touch it: a piece of it
-    above or below the bar's rows, within the bar's columns away from its ends (ticks stand at the
-    ends), at least 0.3 times as wide as high (a tick or a frame's edge is a thin line), is a glyph
-    whose descender reaches the bar ("1 µm", tune 2bc87a8698 and 39e18a8f4c), not painted out."""
-    r0, c0, r1, c1 = bar_box
-    margin = max(2, int(0.05 * (c1 - c0)))
-    rest = bar_pixels.copy()
-    rest[max(0, r0 - 1) : r1 + 1] = False
-    if not rest.any():
-        return bar_pixels
-    pieces, _ = ndi.label(rest, structure=np.ones((3, 3)))
-    kept = bar_pixels.copy()
-    for index, (rows, cols) in enumerate(ndi.find_objects(pieces), start=1):
-        tall, wide = rows.stop - rows.start, cols.stop - cols.start
-        if cols.start >= c0 + margin and cols.stop <= c1 - margin and tall >= 3 and wide >= 0.3 * tall:
-            kept[rows, cols] &= pieces[rows, cols] != index
-    return kept
-
-
-def _clean_crop(plane: np.ndarray, region: tuple[slice, slice], bar_pixels: np.ndarray) -> np.ndarray:
-    """The crop with the bar and its ticks painted in the surrounding shade (OCR reads bars as '1' or '-')."""
-    crop = plane[region].copy()
-    bar = ndi.binary_dilation(bar_pixels[region], iterations=2)
-    ring = ndi.binary_dilation(bar, iterations=3) & ~bar
-    if ring.any():
-        crop[bar] = np.median(crop[ring])
-    return crop
 
 
 def _beside(a: BarCandidate, b: BarCandidate) -> bool:
