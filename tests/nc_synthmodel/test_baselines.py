@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nc_synthmodel.baselines import BASELINES, FlatFeatureRegressor, LSTMRegressor
-from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
-from nc_synthmodel.descriptors import DescriptorTable
-from nc_synthmodel.evaluation import cross_validate, paper_folds
-from nc_synthmodel.models import make_model as make_baseline
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
+
+from nc_synthmodel.baselines import BASELINES, FlatFeatureRegressor, LSTMRegressor
+from nc_synthmodel.models import make_model as make_baseline
+from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
+from nc_synthmodel.descriptors import DescriptorTable
+from nc_synthmodel.evaluation import cross_validate, paper_folds
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
