@@ -440,6 +440,51 @@ def test_crossfit_model_trains_tokens_out_of_fold_and_predicts_from_the_unchange
             SynthesisTransformer(table, **{**common, **params}).fit(toy)
 
 
+def test_extra_trees_proximity_forest_needs_crossfit_and_builds_the_bank(table, toy, tmp_path):
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    from nc_synthmodel.models.retrieval import fit_proximity_forest
+    from nc_synthmodel.models.trees import tree_arrays
+
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(60, N_FEATURES)).astype(np.float32)
+    target = rng.normal(size=60)
+    trees, out_of_bag = fit_proximity_forest(f, target, n_trees=8, random_state=3, kind="extra", max_features=0.5)
+    assert not out_of_bag.any()  # no bootstrap: every recipe shaped every tree
+    expected = tree_arrays(ExtraTreesRegressor(8, max_features=0.5, random_state=3, n_jobs=1).fit(f, target))
+    np.testing.assert_array_equal(trees.threshold, expected.threshold)
+    with pytest.raises(ValueError, match="proximity forest"):
+        fit_proximity_forest(f, target, kind="boosted")
+    common = dict(
+        retrieval_k=3,
+        retrieval_metric="forest",
+        retrieval_aggregate=True,
+        retrieval_crossfit=4,
+        pretrain_epochs=0,
+        finetune_epochs=3,
+        validation_fraction=0.0,
+        augment=False,
+        **TINY,
+    )
+    extra = SynthesisTransformer(table, retrieval_forest="extra", retrieval_max_features=0.5, **common).fit(toy)
+    random = SynthesisTransformer(table, **common).fit(toy)
+    assert not np.allclose(extra._neighbours(toy), random._neighbours(toy))  # another forest, other neighbours
+    loaded = SynthesisTransformer.load(extra.save(tmp_path / "m"))
+    assert loaded.retrieval_forest == "extra" and loaded.retrieval_max_features == 0.5
+    np.testing.assert_allclose(loaded.predict(toy), extra.predict(toy), rtol=1e-5)
+    for params, message in (
+        ({"retrieval_forest": "extra", "retrieval_crossfit": 0}, "retrieval_crossfit >= 2"),
+        ({"retrieval_forest": "boosted"}, "retrieval_forest"),
+        ({"retrieval_max_features": 0}, "retrieval_max_features"),
+        (
+            {"retrieval_max_features": 0.5, "retrieval_metric": "euclidean", "retrieval_aggregate": False, "retrieval_crossfit": 0},
+            "retrieval_metric",
+        ),
+    ):
+        with pytest.raises(ValueError, match=message):
+            SynthesisTransformer(table, **{**common, **params}).fit(toy)
+
+
 def test_residual_from_the_aggregate_starts_at_the_forest_estimate(table, toy, tmp_path):
     from nc_synthmodel.models.network import build_network
 

@@ -68,27 +68,52 @@ METRICS = ("euclidean", "forest")
 RESIDUAL_MODES = (False, True, "aggregate")
 #: Trees of the proximity forest (each bank recipe is out of bag for ~37 % of them).
 FOREST_TREES = 100
+#: Proximity forests (``SynthesisTransformer(retrieval_forest=...)``): random forest, or extremely
+#: randomised trees (no bootstrap, so no out-of-bag trees: needs ``retrieval_crossfit``).
+FOREST_KINDS = ("random", "extra")
 _FOREST = "forest_"
 
 
-def fit_proximity_forest(features, target, *, n_trees: int = FOREST_TREES, random_state: int = 0):
-    """A random forest on the bank (``features`` raw, ``target`` its outcomes) as tree arrays.
+def fit_proximity_forest(
+    features, target, *, n_trees: int = FOREST_TREES, random_state: int = 0, kind: str = "random", max_features: float = 1 / 3
+):
+    """A forest on the bank (``features`` raw, ``target`` its outcomes) as tree arrays.
 
     Returns ``(trees, out_of_bag)``: :class:`~nc_synthmodel.models.trees.TreeArrays` and an
-    (n, n_trees) boolean array, True where a recipe was not drawn into that tree's bootstrap.
-    p/3 features per split, fully grown trees (the benchmark's forest).
+    (n, n_trees) boolean array, True where a recipe was not drawn into that tree's bootstrap
+    (all False for ``kind="extra"``: extremely randomised trees see every recipe).  Fully grown
+    trees, ``max_features`` of the features per split (1/3: the benchmark's random forest).
     """
-    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
     from .trees import tree_arrays
 
+    if kind not in FOREST_KINDS:
+        raise ValueError(f"the proximity forest must be one of {FOREST_KINDS}, got {kind!r}")
     features = np.asarray(features, dtype=np.float32)
-    forest = RandomForestRegressor(n_estimators=n_trees, max_features=1 / 3, random_state=random_state, n_jobs=1)
+    cls = RandomForestRegressor if kind == "random" else ExtraTreesRegressor
+    forest = cls(n_estimators=n_trees, max_features=max_features, random_state=random_state, n_jobs=1)
     forest.fit(features, np.asarray(target, dtype=float))
-    out_of_bag = np.ones((len(features), n_trees), dtype=bool)
-    for t, drawn in enumerate(forest.estimators_samples_):
-        out_of_bag[drawn, t] = False
+    out_of_bag = np.zeros((len(features), n_trees), dtype=bool)
+    if kind == "random":
+        out_of_bag[:] = True
+        for t, drawn in enumerate(forest.estimators_samples_):
+            out_of_bag[drawn, t] = False
     return tree_arrays(forest), out_of_bag
+
+
+def _forest_params(model) -> dict:
+    """``fit_proximity_forest`` keywords of a model (models saved before the options: a random forest, p/3)."""
+    return {"kind": getattr(model, "retrieval_forest", "random"), "max_features": float(getattr(model, "retrieval_max_features", 1 / 3))}
+
+
+def _group_kwargs(groups, query, bank) -> dict:
+    """``NeighbourBank.tokens`` keywords keeping the rows ``query`` from retrieving bank rows ``bank``
+    (indices or masks into ``groups``) of their own group; none without ``groups``."""
+    if groups is None:
+        return {}
+    groups = np.asarray(groups, dtype=object)
+    return {"groups": groups[query], "bank_groups": groups[bank]}
 
 
 def _one_hot(leaves: np.ndarray, n_nodes: int, use=None):
@@ -297,6 +322,15 @@ def check_retrieval_params(model) -> None:
         raise ValueError(f"retrieval_crossfit must be 0 (off) or a whole number of parts >= 2, got {crossfit!r}")
     if crossfit and (not k or metric != "forest"):
         raise ValueError("retrieval_crossfit needs retrieval tokens with retrieval_metric='forest'")
+    forest, max_features = model.retrieval_forest, model.retrieval_max_features
+    if forest not in FOREST_KINDS:
+        raise ValueError(f"retrieval_forest must be one of {FOREST_KINDS}, got {forest!r}")
+    if isinstance(max_features, bool) or not isinstance(max_features, (int, float, np.integer, np.floating)) or not 0 < max_features <= 1:
+        raise ValueError(f"retrieval_max_features must be a fraction of the features in (0, 1], got {max_features!r}")
+    if (forest != "random" or max_features != 1 / 3) and metric != "forest":
+        raise ValueError("retrieval_forest / retrieval_max_features need retrieval_metric='forest'")
+    if forest == "extra" and not crossfit:
+        raise ValueError("retrieval_forest='extra' has no out-of-bag trees for the training recipes: it needs retrieval_crossfit >= 2")
 
 
 def crossfit_parts(n: int, n_parts: int, *, groups=None, random_state: int = 0) -> np.ndarray:
@@ -321,14 +355,25 @@ def crossfit_parts(n: int, n_parts: int, *, groups=None, random_state: int = 0) 
 
 
 def crossfit_tokens(
-    bank: NeighbourBank, features, target, shape_index, k: int, n_parts: int, *, groups=None, aggregate=False, random_state: int = 0
+    bank: NeighbourBank,
+    features,
+    target,
+    shape_index,
+    k: int,
+    n_parts: int,
+    *,
+    groups=None,
+    aggregate=False,
+    random_state: int = 0,
+    forest: dict | None = None,
 ) -> np.ndarray:
     """Tokens (n, k (+1), :data:`TOKEN_WIDTH`) of the ``bank``'s own recipes, cross-fitted.
 
     ``features`` (raw), ``target`` and ``shape_index`` are the bank's rows in its order.  Each part
     of :func:`crossfit_parts` retrieves from the other parts with a forest fitted on them only,
     all its trees counted - what a new recipe gets from the whole bank.  Features keep the whole
-    bank's standardisation; ``groups`` (one per bank row) put whole groups in one part.
+    bank's standardisation; ``groups`` (one per bank row) put whole groups in one part; ``forest``:
+    :func:`fit_proximity_forest` keywords (kind, max_features).
     """
     features = np.asarray(features, dtype=np.float32)
     target = np.asarray(target, dtype=np.float32)
@@ -339,14 +384,9 @@ def crossfit_tokens(
     out = np.zeros((len(bank), int(k) + bool(aggregate), TOKEN_WIDTH), dtype=np.float32)
     for j in range(int(n_parts)):
         fit, query = part != j, part == j
-        trees, _ = fit_proximity_forest(features[fit], target[fit], random_state=random_state + 1 + j)
+        trees, _ = fit_proximity_forest(features[fit], target[fit], random_state=random_state + 1 + j, **(forest or {}))
         others = NeighbourBank(features[fit], target[fit], shape_index[fit], mean=bank.mean, std=bank.std, trees=trees)
-        kw = (
-            {}
-            if groups is None
-            else {"groups": np.asarray(groups, dtype=object)[query], "bank_groups": np.asarray(groups, dtype=object)[fit]}
-        )
-        out[query] = others.tokens(features[query], k, aggregate=aggregate, **kw)
+        out[query] = others.tokens(features[query], k, aggregate=aggregate, **_group_kwargs(groups, query, fit))
     return out
 
 
@@ -370,7 +410,7 @@ def attach_neighbours(model, train_recipes, train_y, originals, copies, copy_own
     target = model._target(train_y[rows])
     trees, trees_used = None, None
     if getattr(model, "retrieval_metric", "euclidean") == "forest":
-        trees, out_of_bag = fit_proximity_forest(features[rows], target, random_state=model.random_state)
+        trees, out_of_bag = fit_proximity_forest(features[rows], target, random_state=model.random_state, **_forest_params(model))
         trees_used = np.ones((len(train_recipes), len(trees.roots)), dtype=bool)
         trees_used[rows] = out_of_bag  # a bank recipe's own label shaped its in-bag trees
         lonely = ~trees_used.any(axis=1)
@@ -389,8 +429,7 @@ def attach_neighbours(model, train_recipes, train_y, originals, copies, copy_own
         originals.neighbours = np.zeros((len(train_recipes), k + aggregate, TOKEN_WIDTH), dtype=np.float32)
         rest = np.flatnonzero(~in_bank)
         if len(rest):
-            kw = {} if groups is None else {"groups": np.asarray(groups, dtype=object)[rest], "bank_groups": bank_groups}
-            originals.neighbours[rest] = bank.tokens(features[rest], k, aggregate=aggregate, **kw)
+            originals.neighbours[rest] = bank.tokens(features[rest], k, aggregate=aggregate, **_group_kwargs(groups, rest, rows))
         originals.neighbours[rows] = crossfit_tokens(
             bank,
             features[rows],
@@ -401,6 +440,7 @@ def attach_neighbours(model, train_recipes, train_y, originals, copies, copy_own
             groups=bank_groups,
             aggregate=aggregate,
             random_state=model.random_state,
+            forest=_forest_params(model),
         )
     if copies is not None:
         copies.neighbours = originals.neighbours[copy_owner]

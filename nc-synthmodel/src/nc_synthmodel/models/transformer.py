@@ -141,6 +141,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
     fused_optimizer : bool
         torch's fused AdamW (one kernel for all parameters).
     retrieval_k, retrieval_metric, retrieval_aggregate, retrieval_dropout, retrieval_residual, retrieval_crossfit
+    retrieval_forest, retrieval_max_features
         Retrieval tokens (:mod:`~nc_synthmodel.models.retrieval`): ``k`` nearest training recipes
         with a known size and their outcomes join every recipe's tokens (0: none); a training
         recipe never retrieves itself (nor its group when ``fit`` gets ``groups``).  ``metric``
@@ -151,6 +152,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         correction to the tokens' gated mean (True) or to the aggregate token (``"aggregate"``,
         the correction starting at zero).  ``crossfit`` K >= 2 (forest): a training recipe's
         tokens come from a forest and bank of the other K - 1 parts of the bank (0: out of bag).
+        ``forest`` ``"random"`` or ``"extra"`` (extremely randomised trees; needs ``crossfit``) with
+        ``max_features`` of the features per split: the proximity forest.
     validation_fraction : float
         Share of the solid training recipes held out for early stopping (0 disables it:
         the last epoch is kept).
@@ -217,6 +220,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         retrieval_dropout: float = 0.0,
         retrieval_residual: bool | str = False,
         retrieval_crossfit: int = 0,
+        retrieval_forest: str = "random",
+        retrieval_max_features: float = 1 / 3,
         unknown_product: str = "zeros",
         encoder_params: dict | None = None,
         random_state: int = 0,
@@ -256,6 +261,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.retrieval_dropout = retrieval_dropout
         self.retrieval_residual = retrieval_residual
         self.retrieval_crossfit = retrieval_crossfit
+        self.retrieval_forest = retrieval_forest
+        self.retrieval_max_features = retrieval_max_features
         self.unknown_product = unknown_product
         self.encoder_params = encoder_params
         self.random_state = random_state
@@ -598,6 +605,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "retrieval_dropout",
         "retrieval_residual",
         "retrieval_crossfit",
+        "retrieval_forest",
+        "retrieval_max_features",
         "unknown_product",
         "encoder_params",
         "random_state",
