@@ -433,7 +433,7 @@ def test_a_glyph_touching_the_bar_is_not_painted_out_with_it():
     """A µ whose descender reaches the bar is part of the bar's component; it stays in the label
     crop (tune 2bc87a8698, 1b935635dd: the µ was painted out, and "1" or "3 4m" read), the end ticks go."""
     from matplotlib import font_manager
-    from napari_nanocrystal.scalebar import locate
+    from napari_nanocrystal.scalebar import locate, window
     from PIL import Image, ImageDraw, ImageFont
 
     canvas = Image.new("L", (220, 80), 20)
@@ -448,11 +448,10 @@ def test_a_glyph_touching_the_bar_is_not_painted_out_with_it():
     found = locate._candidates(planes)[0]
     region = found.region()
     assert (region & ink).sum() > 20  # the µ is part of the bar's component
-    kept = locate._bar_only(region, found.bar.bar_box)
+    kept = window._bar_only(region, found.bar.bar_box)
     assert (kept & ink).sum() <= 4  # ... but not of what is painted out (bar rows only)
     assert kept[bottom - 8 : bottom, 30:33].all() and kept[bottom - 8 : bottom, 187:190].all()  # the ticks are
-    window = (slice(0, bottom + 8), slice(0, 220))
-    crop = locate._clean_crop(planes[0], window, kept)
+    crop = window._clean_crop(planes[0], (slice(0, bottom + 8), slice(0, 220)), kept)
     assert (crop[: bottom - 3][ink[: bottom - 3]] > 128).all()  # the whole label is left, the descender's tip aside
 
 

@@ -75,7 +75,7 @@ def test_a_glyph_joined_to_ground_past_the_bars_end_is_not_painted_out():
     # tune 85a5d4d8b9: the bold serif m of "0.5 µm" touches the bar near its right end and, through
     # bright noise, a bright patch past the end: the whole piece was painted out with the bar, and
     # the label was read "0.5 ," or "0.5 A" (refused)
-    from napari_nanocrystal.scalebar.locate import _bar_only
+    from napari_nanocrystal.scalebar.window import _bar_only
     from scipy import ndimage as ndi
 
     image = np.zeros((130, 300), bool)

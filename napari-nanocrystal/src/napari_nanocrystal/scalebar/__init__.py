@@ -56,10 +56,11 @@ from dataclasses import dataclass
 from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
 from .hollow import hollow_bar
-from .locate import BarCandidate, _bar_only, _beside, _candidates, _clean_crop, _label_windows, _overlap, _planes, _to_gray, find_scale_bar
+from .locate import BarCandidate, _beside, _candidates, _overlap, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
+from .window import _bar_only, _clean_crop, _label_windows
 
 __all__ = [
     "ScaleBar",

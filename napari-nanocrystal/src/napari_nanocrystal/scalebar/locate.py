@@ -14,7 +14,6 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .parse import ScaleBarError
-from .window import _GLYPH_IN_PIECE_PX, _bar_only, _clean_crop, _label_windows  # noqa: F401 (names kept importable here)
 
 logger = logging.getLogger(__name__)
 
