@@ -40,7 +40,7 @@ import numpy as np
 from nc_synthmodel.evaluation import regression_metrics
 from nc_synthmodel.evaluation.compare import paired_comparison
 from nc_synthmodel.files import atomic_write_bytes
-from nc_synthmodel.models.baselines import FlatFeatureRegressor
+from nc_synthmodel.models.baselines import BASELINES, FlatFeatureRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_selection import RESULTS, _folds, _size, load_data  # noqa: E402
@@ -63,18 +63,17 @@ N_INNER_TREES = 50
 
 
 def make_regressor(table, setting: dict, n_trees: int = N_TREES) -> FlatFeatureRegressor:
-    """The candidate as the shipped model builds its size forest (seed 0, one thread)."""
-    from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
-
-    cls = RandomForestRegressor if setting["kind"] == "RF" else ExtraTreesRegressor
-    forest = cls(
+    """The candidate as the shipped model builds its size forest (the ``RF`` / ``ET`` baseline, seed 0, one thread)."""
+    return BASELINES[setting["kind"]](
+        table,
+        random_state=0,
         n_estimators=n_trees,
         max_features=setting["max_features"],
         min_samples_leaf=setting["min_samples_leaf"],
-        random_state=0,
         n_jobs=1,
+        log_target=setting["log_target"],
+        unknown_product="zeros",
     )
-    return FlatFeatureRegressor(table, forest, log_target=setting["log_target"], unknown_product="zeros")
 
 
 def fit_predict(table, setting: dict, recipes, y, train: np.ndarray, test: np.ndarray, n_trees: int = N_TREES) -> np.ndarray:

@@ -335,6 +335,7 @@ def _forest(
     random_state: int = 0,
     n_estimators: int = 300,
     max_features: float = 1 / 3,
+    min_samples_leaf: int = 1,
     n_jobs: int | None = None,
     **params,
 ) -> FlatFeatureRegressor:
@@ -344,7 +345,13 @@ def _forest(
     from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
     cls = {"RF": RandomForestRegressor, "ET": ExtraTreesRegressor}[kind]
-    forest = cls(n_estimators=n_estimators, max_features=max_features, random_state=random_state, n_jobs=n_jobs)
+    forest = cls(
+        n_estimators=n_estimators,
+        max_features=max_features,
+        min_samples_leaf=min_samples_leaf,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
     return FlatFeatureRegressor(descriptors, forest, **params)
 
 
