@@ -119,9 +119,10 @@ def weak_label_instances(
     straddles the particle's edge (growing through all of it taught the network particles ~30 %
     too large) — with :func:`skimage.segmentation.expand_labels` (a band shared by two cores is
     split between them, as the nearest core); an instance is kept when it looks like one particle:
-    its distance transform has one peak (:func:`skimage.morphology.h_maxima` with h =
-    ``peak_depth`` × its largest inscribed radius, at least 1 px: touching particles whose cores
-    merged have one peak each, while a star, concave as it is, has one), major / minor axis at
+    its distance transform has one peak after the h-maximum transform (h = ``peak_depth`` × its
+    largest inscribed radius, at least 1 px; :func:`skimage.morphology.h_maxima` would count two
+    equal peaks twice): touching particles whose cores merged keep a peak each, while a star,
+    concave as it is, has one; major / minor axis at
     most ``max_elongation`` (two merged particles are long), area within ``area_range`` × the
     area-weighted median instance area (:func:`area_weighted_diameter_px`).  Merged clusters and
     fragments are left out (0), so that flow targets are computed only where they are right.
@@ -165,8 +166,9 @@ def pin_weak_edges(weak, instances, *, band_px: float = 4.0) -> np.ndarray:
     ``instances`` (from :func:`weak_label_instances`, same ``band_px``) become particle (1), and
     the rest of the band that their cores are nearest to (up to ``band_px`` px) background (0), so
     that the seed is taught the same edge as the flows; the band around everything else stays
-    uncertain.  Without it, nothing on a weak image says where a particle ends, and flows taught
-    there draw particles ~20 % larger in area than the weak label's.
+    uncertain.  Without it, nothing on a weak image says where a particle ends (flows taught there
+    drew particles ~20 % larger in area than the weak label's; with it too, as measured in
+    BENCHMARKS.md: the seed term is outweighed, see ``SeedFlowModel(weak_flow_weight=...)``).
     """
     from skimage.segmentation import expand_labels
 
