@@ -1,5 +1,8 @@
 """Scale-bar reader benchmark: real labels of published figures, the real TEM images, generated samples.
 
+(~650 lines: three benchmark sets, each with its own scoring rules and report tables; the reader
+itself lives in :mod:`napari_nanocrystal.scalebar`.)
+
 1. **Real labels** (``--set real`` or ``both``): the scale bars listed in
    ``benchmarks/scalebar_real_labels.csv`` — source image (under the datasets folder: EMPS figure
    crops and the authors' TEM images, never the test image ``scalebar_5-0011.tif``), crop box
