@@ -7,6 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
+from nc_synthmodel.descriptors import DescriptorTable
+from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
+from nc_synthmodel.models.forest import combine_members, fit_combination
+from nc_synthmodel.models.trees import TreeArrays, tree_arrays
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -14,12 +19,6 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-
-from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
-from nc_synthmodel.descriptors import DescriptorTable
-from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
-from nc_synthmodel.models.forest import combine_members, fit_combination
-from nc_synthmodel.models.trees import TreeArrays, tree_arrays
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
@@ -147,6 +146,47 @@ def test_extra_trees_size_model_with_max_features_saves_and_loads(table, toy, tm
     for bad in (0, 1.5, "sqrt", True):
         with pytest.raises(ValueError, match="max_features"):
             SynthesisForest(table, max_features=bad, **FAST).fit(recipes[:60])
+
+
+def test_ensemble_members_extra_trees_and_boosting(table, toy, tmp_path):
+    recipes, failed = toy
+    model = SynthesisForest(table, size_model="weighted", members=["ET", "GB"], max_features=0.5, **FAST)
+    model.fit(recipes[:70], failed_recipes=failed)
+    assert sorted(model.size_members_) == ["ET", "GB"] and len(model.combination_["weights"]) == 3
+    # the ensemble is its weights applied to exactly the ET and GB baselines (trained <= 20 nm) and the mean
+    et = make_model("ET", table, n_estimators=12, max_features=0.5).fit(recipes[:70]).predict(recipes[70:])
+    gb = make_model("GB", table, max_iter=15).fit(recipes[:70]).predict(recipes[70:])
+    P = np.column_stack([et, gb, np.full(len(et), model.train_mean_nm_)])
+    np.testing.assert_allclose(model.predict(recipes[70:]), np.maximum(combine_members(model.combination_, P), 0.1), rtol=1e-12)
+    # the weights are fitted on the out-of-fold predictions of those members, not of RF
+    rf_gb = SynthesisForest(table, size_model="weighted", max_features=0.5, **FAST).fit(recipes[:70])
+    assert sorted(rf_gb.size_members_) == ["GB", "RF"]
+    folder = model.save(tmp_path / "etgb")
+    config = json.loads((folder / "model.json").read_text())
+    assert config["params"]["members"] == ["ET", "GB"]
+    loaded = load_model(folder)
+    assert list(loaded.members) == ["ET", "GB"]
+    assert loaded.predict_outcomes(recipes[70:]) == model.predict_outcomes(recipes[70:])
+    # a combination with the wrong number of weights is refused, not mispredicted
+    config["combination"]["weights"] = config["combination"]["weights"][:2]
+    (folder / "model.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="one weight for each"):
+        load_model(folder)
+    for bad in ("ET", [], ["ET", "ET"], ["SVM"]):
+        with pytest.raises(ValueError, match="members"):
+            SynthesisForest(table, size_model="stack", members=bad, **FAST).fit(recipes[:60])
+
+
+def test_a_saved_ensemble_without_members_reads_rf_and_boosting(table, toy, tmp_path):
+    model = SynthesisForest(table, size_model="stack", **FAST).fit(toy[0][:60])
+    folder = model.save(tmp_path / "old")
+    config = json.loads((folder / "model.json").read_text())
+    assert config["params"]["members"] is None
+    del config["params"]["members"]  # as written before the parameter existed
+    (folder / "model.json").write_text(json.dumps(config))
+    loaded = load_model(folder)
+    assert loaded.members is None and sorted(loaded.size_members_) == ["GB", "RF"]
+    np.testing.assert_array_equal(loaded.predict(toy[0][60:]), model.predict(toy[0][60:]))
 
 
 def test_forest_without_failed_recipes_has_no_success(table, toy):

@@ -8,10 +8,11 @@ and is built from the baselines that the nested model selection of issue 18 comp
 * size - ``size_model="RF"``, ``"ET"`` or ``"GB"``: the :data:`~nc_synthmodel.models.baselines.BASELINES`
   regressor of that name (log target, flat features; the forests try ``max_features`` of the
   features at each split), trained on the recipes with a known size up to ``train_max_size_nm`` (20 nm, the paper's fine-tuning limit, as in the benchmark);
-  ``"weighted"`` / ``"stack"``: RF, GB and the training mean combined with convex weights
-  (MAE) or a non-negative linear stack with intercept, fitted on their out-of-fold predictions
-  over the training recipes' paper pool (``inner_folds`` folds, the paper's fold rule) - the
-  exact procedure the selection benchmark scores;
+  ``"weighted"`` / ``"stack"``: the regressors named by ``members`` (default RF and GB; e.g. ET
+  and GB) and the training mean combined with convex weights (MAE) or a non-negative linear
+  stack with intercept, fitted on their out-of-fold predictions over the training recipes' paper
+  pool (``inner_folds`` folds, the paper's fold rule) - the exact procedure the selection
+  benchmarks score;
 * shape - a random-forest classifier over the 11 classes of
   :data:`~nc_synthmodel.contract.SHAPE_CLASSES` (recipes with a shape);
 * success - a random-forest classifier, successful recipes against ``failed_recipes``.
@@ -49,11 +50,12 @@ __all__ = ["FOREST_FORMAT", "SIZE_MODELS", "SynthesisForest", "combine_members",
 FOREST_FORMAT = "nc-synthmodel.SynthesisForest"
 _FORMAT_VERSION = 1
 _CONFIG, _TREES, _DESCRIPTORS = "model.json", "trees.npz", "descriptors.npz"
-#: Size models: a single regressor, or an ensemble of RF, GB and the training mean.
+#: Size models: a single regressor, or an ensemble of regressors and the training mean.
 SIZE_MODELS = ("RF", "ET", "GB", "weighted", "stack")
-#: The size models that are one regressor.
+#: The size models that are one regressor (and the regressors an ensemble can combine).
 _SINGLE = ("RF", "ET", "GB")
-#: Members of the ensembles, in the order of their weights.
+#: Members of the ensembles by default (``members=None``; every model saved before ``members``
+#: existed), in the order of their weights; the training mean is always the last member.
 ENSEMBLE_MEMBERS = ("RF", "GB", "mean")
 _MIN_SIZE_NM = 0.1
 
@@ -136,6 +138,9 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     size_model : {"RF", "ET", "GB", "weighted", "stack"}
         The size regressor (see the module docstring): random forest, extremely randomised
         trees, gradient boosting, or an ensemble.
+    members : sequence of {"RF", "ET", "GB"} or None
+        The regressors an ensemble combines (with the training mean, always its last member), in
+        the order of their weights; None: RF and GB (:data:`ENSEMBLE_MEMBERS`).  Only ensembles use it.
     train_max_size_nm : float or None
         Size regressors train on recipes up to this size (unknown sizes are skipped).
     inner_folds : int
@@ -143,7 +148,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     n_estimators, gb_max_iter : int
         Trees of the size forest and iterations of the size boosting (the ``RF`` / ``GB`` presets' values).
     max_features : float
-        Fraction of the features the size forest (``RF``/``ET``, and the ensembles' ``RF``) tries
+        Fraction of the features the size forest (``RF``/``ET``, and the ensembles' forests) tries
         at each split, in (0, 1]; 1/3 is the ``RF`` preset's.
     classifier_estimators, classifier_min_samples_leaf : int
         Trees of the shape and success forests, and their smallest leaf (2 halves the saved size).
@@ -167,6 +172,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         self,
         descriptors: DescriptorTable,
         size_model: str = "RF",
+        members: Sequence[str] | None = None,
         train_max_size_nm: float | None = 20.0,
         inner_folds: int = 5,
         n_estimators: int = 300,
@@ -180,6 +186,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     ):
         self.descriptors = descriptors
         self.size_model = size_model
+        self.members = members
         self.train_max_size_nm = train_max_size_nm
         self.inner_folds = inner_folds
         self.n_estimators = n_estimators
@@ -193,6 +200,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
 
     _SAVED_PARAMS = (
         "size_model",
+        "members",
         "train_max_size_nm",
         "inner_folds",
         "n_estimators",
@@ -209,6 +217,12 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.size_model not in SIZE_MODELS:
             raise ValueError(f"size_model must be one of {SIZE_MODELS}, got {self.size_model!r}")
+        if self.members is not None:
+            members = self.members
+            if isinstance(members, str) or not isinstance(members, Sequence) or not members:
+                raise ValueError(f"members must be a non-empty list of {_SINGLE} (or None: RF and GB), got {members!r}")
+            if any(m not in _SINGLE for m in members) or len(set(members)) != len(members):
+                raise ValueError(f"members must name distinct regressors of {_SINGLE}, got {list(members)!r}")
         mf = self.max_features
         if isinstance(mf, bool) or not isinstance(mf, (int, float, np.integer, np.floating)) or not 0 < mf <= 1:
             raise ValueError(f"max_features must be a fraction of the features in (0, 1], got {mf!r}")
@@ -229,15 +243,22 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             params["max_iter"] = self.gb_max_iter
         return BASELINES[name](self.descriptors, **params)
 
+    def _ensemble_members(self) -> list[str]:
+        """The regressors of an ensemble, in the order of their weights (the mean follows them)."""
+        return list(ENSEMBLE_MEMBERS[:-1] if self.members is None else self.members)
+
+    def _size_names(self) -> list[str]:
+        """The size regressors this configuration fits (and a saved model must hold)."""
+        return [self.size_model] if self.size_model in _SINGLE else self._ensemble_members()
+
     def _size_rows(self, y: np.ndarray) -> np.ndarray:
         keep = np.ones(len(y), dtype=bool) if self.train_max_size_nm is None else ~(y > self.train_max_size_nm)
         return np.flatnonzero(keep)
 
     def _fit_size(self, recipes: list[Recipe], y: np.ndarray) -> None:
         rows = self._size_rows(y)
-        names = [self.size_model] if self.size_model in _SINGLE else ["RF", "GB"]
         members = {}
-        for name in names:
+        for name in self._size_names():
             members[name] = self._regressor(name).fit([recipes[i] for i in rows], y[rows])
         self.size_members_ = {name: _member_from_regressor(m) for name, m in members.items()}
         known = rows[np.isfinite(y[rows])]
@@ -247,14 +268,15 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             self.combination_ = fit_combination(self.size_model, *self._out_of_fold(recipes, y))
 
     def _out_of_fold(self, recipes: list[Recipe], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Out-of-fold predictions of RF, GB and the mean over the training recipes' paper pool."""
+        """Out-of-fold predictions of the ensemble's regressors and the mean over the training recipes' paper pool."""
         from ..evaluation.splits import paper_folds  # the paper's fold rule; imported only for ensembles
 
         P, truth = [], []
         for train, val in paper_folds(recipes, n_splits=self.inner_folds, random_state=self.random_state):
             train = train[self._size_rows(y[train])]
             column = [
-                self._regressor(name).fit([recipes[i] for i in train], y[train]).predict([recipes[i] for i in val]) for name in ("RF", "GB")
+                self._regressor(name).fit([recipes[i] for i in train], y[train]).predict([recipes[i] for i in val])
+                for name in self._ensemble_members()
             ]
             known = train[np.isfinite(y[train])]
             column.append(np.full(len(val), float(np.mean(y[known]))))
@@ -310,11 +332,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         if self.combination_ is None:
             return self.size_members_[self.size_model].size_nm(recipes)
         P = np.column_stack(
-            [
-                self.size_members_["RF"].size_nm(recipes),
-                self.size_members_["GB"].size_nm(recipes),
-                np.full(len(recipes), self.train_mean_nm_),
-            ]
+            [self.size_members_[name].size_nm(recipes) for name in self._ensemble_members()] + [np.full(len(recipes), self.train_mean_nm_)]
         )
         return np.maximum(combine_members(self.combination_, P), _MIN_SIZE_NM)
 
@@ -358,7 +376,9 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         config = {
             "format": FOREST_FORMAT,
             "format_version": _FORMAT_VERSION,
-            "params": {k: getattr(self, k) for k in self._SAVED_PARAMS},
+            "params": {
+                k: list(v) if k == "members" and v is not None else v for k, v in ((k, getattr(self, k)) for k in self._SAVED_PARAMS)
+            },
             "members": {name: m.to_dict() for name, m in members.items()},
             "combination": self.combination_,
             "train_mean_nm": self.train_mean_nm_,
@@ -420,9 +440,12 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{directory}: damaged model ({type(exc).__name__}: {exc})") from None
-        expected = {model.size_model} if model.size_model in _SINGLE else {"RF", "GB"}
+        expected = set(model._size_names())
         if set(model.size_members_) != expected or (model.combination_ is None) != (model.size_model in _SINGLE):
             raise ModelFormatError(f"{config_path}: members {sorted(model.size_members_)} do not fit size_model {model.size_model!r}")
+        weights = model.combination_.get("weights") if isinstance(model.combination_, dict) else None
+        if model.combination_ is not None and (not isinstance(weights, list) or len(weights) != len(expected) + 1):
+            raise ModelFormatError(f"{config_path}: the combination needs one weight for each of {sorted(expected)} and the mean")
         model.has_success_ = model.success_ is not None
         model.encoder_ = model.shape_.encoder
         model.metadata_ = config.get("metadata", {})
