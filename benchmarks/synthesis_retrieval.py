@@ -125,6 +125,31 @@ CONFIGS: dict[str, dict] = {
         "retrieval_forest": "extra",
         "retrieval_max_features": 0.5,
     },
+    # issue 18, sixth round: the extra-trees-base choice with the reaction-intermediate augmentation - a fresh
+    # copy per recipe and epoch (10 generated per recipe) added to the fine-tune stage (no pretraining stage),
+    # or, as the paper does it, a pretraining stage on originals + copies before the same 5 fine-tune epochs
+    "small-forest-et-aggres-drop-cf5-augft": {
+        **FOREST,
+        "retrieval_aggregate": True,
+        "retrieval_residual": "aggregate",
+        "retrieval_dropout": 0.25,
+        "retrieval_crossfit": 5,
+        "retrieval_forest": "extra",
+        "retrieval_max_features": 0.5,
+        "augment": True,
+        "augment_stages": "finetune",
+    },
+    "small-forest-et-aggres-drop-cf5-augpre5": {
+        **FOREST,
+        "retrieval_aggregate": True,
+        "retrieval_residual": "aggregate",
+        "retrieval_dropout": 0.25,
+        "retrieval_crossfit": 5,
+        "retrieval_forest": "extra",
+        "retrieval_max_features": 0.5,
+        "augment": True,
+        "pretrain_epochs": 5,
+    },
     "small-forest-res-drop50": {
         **FOREST,
         "retrieval_residual": True,

@@ -7,15 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
-
 from nc_synthmodel.cli import main
 from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import cross_validate, paper_folds
 from nc_synthmodel.io import write_recipes
 from nc_synthmodel.models import ModelFormatError, SynthesisTransformer, make_model, model_names
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE", "PbO@OA", "CdO@OA"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
@@ -83,6 +82,30 @@ def test_augmentation_and_history(fitted, toy):
     assert len(fitted.history_["pretrain"]) == 15 and len(fitted.history_["finetune"]) == 15
     assert "val_MAE" in fitted.history_["finetune"][0]  # 10 % of the 40 solid rows held out
     assert 0 <= fitted.best_epoch_["finetune"] < 15
+
+
+def test_augmented_fine_tune_stage(table, toy, monkeypatch, tmp_path):
+    from nc_synthmodel.models import trainer
+
+    rows, real = [], trainer._Batches
+
+    def spy(sets, *args, **kwargs):  # the rows of every training epoch
+        rows.append(sum(len(s) for s in sets))
+        return real(sets, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_Batches", spy)
+    params = dict(pretrain_epochs=0, finetune_epochs=2, validation_fraction=0.0, **TINY)
+    plain = SynthesisTransformer(table, **params).fit(toy)  # the paper's stage only: no pretraining, no copies
+    assert plain.n_copies_ == 0 and rows == [len(toy)] * 2
+    rows.clear()
+    model = SynthesisTransformer(table, augment_stages="finetune", **params).fit(toy)
+    assert model.n_copies_ > len(toy) and rows == [2 * len(toy)] * 2  # one fresh copy per recipe and epoch
+    rows.clear()
+    both = SynthesisTransformer(table, **{**params, "pretrain_epochs": 1, "augment_stages": "both"}).fit(toy)
+    assert both.n_copies_ > 0 and rows == [2 * len(toy)] * 3
+    assert SynthesisTransformer.load(model.save(tmp_path / "m")).augment_stages == "finetune"
+    with pytest.raises(ValueError, match="augment_stages"):
+        SynthesisTransformer(table, augment_stages="all", **params).fit(toy)
 
 
 def test_without_failed_recipes_success_is_unknown(table, toy):

@@ -106,7 +106,9 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
     augment : bool
         Pretrain on reaction-intermediate copies (needs ``A@B`` names in ``descriptors``).
     augment_copies, augment_per_epoch : int
-        Copies generated per recipe; copies drawn per recipe and pretraining epoch.
+        Copies generated per recipe; copies drawn per recipe and epoch of an augmented stage.
+    augment_stages : {"pretrain", "finetune", "both"}
+        The stages whose epochs add the copies (the paper: pretraining only).
     pretrain_epochs, finetune_epochs : int
         Epochs of each stage (0 skips the stage).
     finetune_max_size_nm : float or None
@@ -196,6 +198,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         augment: bool = True,
         augment_copies: int = 10,
         augment_per_epoch: int = 1,
+        augment_stages: str = "pretrain",
         pretrain_epochs: int = 30,
         finetune_epochs: int = 40,
         finetune_max_size_nm: float | None = None,
@@ -237,6 +240,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         self.augment = augment
         self.augment_copies = augment_copies
         self.augment_per_epoch = augment_per_epoch
+        self.augment_stages = augment_stages
         self.pretrain_epochs = pretrain_epochs
         self.finetune_epochs = finetune_epochs
         self.finetune_max_size_nm = finetune_max_size_nm
@@ -283,6 +287,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
             ("schedule", ("cosine", "onecycle")),
             ("lr_scaling", ("sqrt", "linear", "none")),
             ("precision", ("auto", "bf16", "fp32")),
+            ("augment_stages", ("pretrain", "finetune", "both")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -388,7 +393,8 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         validation = _Compact(self.encoder_, [recipes[i] for i in val_rows], vocabulary, vectors) if n_val else None
         copies, copy_owner = None, None
         self.n_copies_ = 0
-        if self.augment and self.pretrain_epochs > 0:
+        augmented = {s for s in ("pretrain", "finetune") if self.augment_stages in (s, "both") and getattr(self, f"{s}_epochs") > 0}
+        if self.augment and augmented:
             t0 = time.perf_counter()
             augmenter = IntermediateAugmenter(self.descriptors, n_copies=self.augment_copies, random_state=self.random_state)
             copy_recipes, owner = [], []
@@ -453,7 +459,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
 
                 def epoch_sets(epoch_rng, stage=stage):
                     sets = [originals] + ([failed_set] if failed_set is not None else [])
-                    if stage == "pretrain" and copies is not None and self.augment_per_epoch > 0:
+                    if stage in augmented and copies is not None and self.augment_per_epoch > 0:
                         sets.append(_sample_copies(copies, copy_owner, self.augment_per_epoch, epoch_rng))
                     return sets
 
@@ -581,6 +587,7 @@ class SynthesisTransformer(RegressorMixin, BaseEstimator):
         "augment",
         "augment_copies",
         "augment_per_epoch",
+        "augment_stages",
         "pretrain_epochs",
         "finetune_epochs",
         "finetune_max_size_nm",
