@@ -316,6 +316,12 @@ def test_blur_and_noise_change_only_the_image():
         TRANSFORMS.get("RandomGaussianBlur")(prob=1.5)
     with pytest.raises(ValueError, match="std_range"):
         TRANSFORMS.get("RandomGaussianNoise")(std_range=(0.2, 0.1))
+    # zoom and contrast factors must be positive; a blur of 0 px is allowed
+    with pytest.raises(ValueError, match=r"scale_range must be 0 < low"):
+        TRANSFORMS.get("RandomAffineCrop")(scale_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match=r"contrast_range must be 0 < low"):
+        TRANSFORMS.get("RandomBrightnessContrast")(contrast_range=(1.2, 0.8))
+    assert TRANSFORMS.get("RandomGaussianBlur")(sigma_range=(0, 1)).sigma_range == (0.0, 1.0)
 
 
 def test_model_loss_is_the_paper_loss_on_a_mixed_batch():

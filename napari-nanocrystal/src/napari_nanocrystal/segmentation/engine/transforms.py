@@ -134,12 +134,9 @@ class RandomAffineCrop(BaseTransform):
 
     def __init__(self, crop_size=256, scale_range=(0.75, 1.25), rotate: bool = True, flip: bool = True):
         self.crop_size = (int(crop_size), int(crop_size)) if np.isscalar(crop_size) else tuple(int(c) for c in crop_size)
-        low, high = (float(v) for v in scale_range)
-        if not 0 < low <= high:
-            raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
+        self.scale_range = _check_range("scale_range", scale_range, positive=True)
         if min(self.crop_size) < 8:
             raise ValueError(f"crop_size must be at least 8 px, got {crop_size}")
-        self.scale_range = (low, high)
         self.rotate = bool(rotate)
         self.flip = bool(flip)
 
@@ -167,11 +164,8 @@ class RandomBrightnessContrast(BaseTransform):
     def __init__(self, brightness: float = 0.1, contrast_range=(0.8, 1.2)):
         if brightness < 0:
             raise ValueError(f"brightness must be >= 0, got {brightness}")
-        low, high = (float(v) for v in contrast_range)
-        if not 0 < low <= high:
-            raise ValueError(f"contrast_range must be 0 < low <= high, got {contrast_range}")
         self.brightness = float(brightness)
-        self.contrast_range = (low, high)
+        self.contrast_range = _check_range("contrast_range", contrast_range, positive=True)
 
     def transform(self, results: dict) -> dict:
         image = results["image"]
@@ -189,10 +183,11 @@ def _check_probability(prob: float) -> float:
     return float(prob)
 
 
-def _check_range(name: str, value_range) -> tuple[float, float]:
+def _check_range(name: str, value_range, *, positive: bool = False) -> tuple[float, float]:
+    """``(low, high)`` as floats, with ``0 <= low <= high`` (``0 < low`` when ``positive``)."""
     low, high = (float(v) for v in value_range)
-    if not 0 <= low <= high:
-        raise ValueError(f"{name} must be 0 <= low <= high, got {value_range}")
+    if not (0 < low if positive else 0 <= low) or low > high:
+        raise ValueError(f"{name} must be {'0 <' if positive else '0 <='} low <= high, got {value_range}")
     return low, high
 
 
