@@ -6,7 +6,8 @@ For each MODEL ("default" or a ``.safetensors`` file with its ``.json``): AP50 o
 publication-grouped validation split with the defaults (the size model estimates the diameter)
 and with each image's true median diameter (*oracle*), and the pixel agreement
 (:func:`~napari_nanocrystal.segmentation.evaluation.weak_label_agreement`, and its object scores:
-single particles matched at IoU 0.5, objects on the background) with the weak labels of the four
+single particles matched at IoU 0.5, objects on the background; edges: the matched particles' area
+over the weak label's and over the half-contrast extent) with the weak labels of the four
 real TEM training images. The labelled PbSe crop and ``scalebar_5-0011`` are test
 images and are not used here (``benchmarks/real_micrographs.py --model`` scores them once a model
 is chosen). Writes ``benchmarks/results/candidate_model_<tag>.md`` / ``.json``.
@@ -50,8 +51,9 @@ def score(model: str, datasets: Path) -> dict:
         print(model, diameter, f"AP50 {report['model']['ap50']:.3f}", flush=True)
     weak = []
     for pair in weak_pairs(datasets / "tem-examples"):
-        result = segment(read_image(pair.image), net)
-        agreement = weak_label_agreement(result.labels, read_weak_label(pair.labels))
+        image = read_image(pair.image)
+        result = segment(image, net)
+        agreement = weak_label_agreement(result.labels, read_weak_label(pair.labels), image=image)
         weak.append({"image": pair.image.name, "found": int(result.n_objects), **agreement})
     row["weak"] = weak
     row["weak_mean"] = {k: float(np.mean([w[k] for w in weak])) for k in ("recall", "precision", "object_recall")}
@@ -89,12 +91,17 @@ def main(argv=None) -> int:
         )
     lines += [
         "",
-        "| model | weak image | found | recall | precision | object recall (of single particles) | objects on background |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "Edges: median area of the matched predicted particles over their weak label's (its band middle) and over their",
+        "half-contrast extent (`half_contrast_areas`: past the level half-way between core and background).",
+        "",
+        "| model | weak image | found | recall | precision | object recall (of single particles) | objects on background "
+        "| area / weak label | area / half-contrast |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| `{r['model']}` | `{w['image']}` | {w['found']} | {w['recall']:.3f} | {w['precision']:.3f} "
-        f"| {w['object_recall']:.3f} (of {w['n_weak_particles']}) | {w['false_objects']} |"
+        f"| {w['object_recall']:.3f} (of {w['n_weak_particles']}) | {w['false_objects']} "
+        f"| {w['weak_area_ratio']:.3f} | {w['contrast_area_ratio']:.3f} |"
         for r in rows
         for w in r["weak"]
     ]

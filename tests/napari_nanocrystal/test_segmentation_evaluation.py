@@ -119,3 +119,32 @@ def test_weak_label_agreement_counts_single_particles_matched_and_objects_on_bac
     scores = weak_label_agreement(pred, weak)
     assert scores["n_weak_particles"] == 5 and scores["object_recall"] == 3 / 5
     assert scores["false_objects"] == 1 and scores["recall"] == pytest.approx(3 / 5, abs=0.01)
+
+
+def test_edges_are_scored_against_the_weak_label_and_the_half_contrast_edge():
+    """Dark discs of radius 10 whose weak label's band middle is at 8.5 px: predictions of radius 10 match
+    the image's half-contrast edge (ratio ~1) and are ~(10 / 8.5)² larger than the weak label."""
+    from scipy import ndimage
+    from skimage.draw import disk
+
+    from napari_nanocrystal.label_files import UNCERTAIN
+    from napari_nanocrystal.segmentation.evaluation import half_contrast_areas, weak_label_agreement
+    from napari_nanocrystal.segmentation.targets import weak_label_instances
+
+    centres = [(25, 25), (25, 75), (75, 25), (75, 75)]
+    image, weak, pred = np.ones((100, 100)), np.zeros((100, 100), np.uint8), np.zeros((100, 100), np.int32)
+    for label, centre in enumerate(centres, start=1):
+        image[disk(centre, 10, shape=image.shape)] = 0.2
+        weak[disk(centre, 10, shape=weak.shape)] = UNCERTAIN
+        weak[disk(centre, 7, shape=weak.shape)] = 1
+        pred[disk(centre, 10, shape=weak.shape)] = label
+    image = ndimage.gaussian_filter(image, 1.5)
+    areas = half_contrast_areas(image, weak, weak_label_instances(weak))
+    assert areas == pytest.approx(np.pi * 10**2, rel=0.1)
+    scores = weak_label_agreement(pred, weak, image=image)
+    assert scores["object_recall"] == 1.0 and scores["contrast_area_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert scores["weak_area_ratio"] > 1.2 and "contrast_area_ratio" not in weak_label_agreement(pred, weak)
+    # no contrast (a flat image): nothing can be measured
+    assert np.isnan(half_contrast_areas(np.ones((100, 100)), weak, weak_label_instances(weak))).all()
+    with pytest.raises(ValueError, match="differ in shape"):
+        half_contrast_areas(image[:50], weak, weak_label_instances(weak))

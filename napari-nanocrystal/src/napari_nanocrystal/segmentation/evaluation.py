@@ -26,7 +26,7 @@ from skimage.segmentation import watershed
 
 from ._image import prepare_image
 
-__all__ = ["count_merges", "evaluate", "otsu_min_distance_px", "otsu_watershed", "weak_label_agreement"]
+__all__ = ["count_merges", "evaluate", "half_contrast_areas", "otsu_min_distance_px", "otsu_watershed", "weak_label_agreement"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
     return int((counts >= 2).sum())
 
 
-def weak_label_agreement(pred_labels, weak_label) -> dict:
+def weak_label_agreement(pred_labels, weak_label, image=None) -> dict:
     """Agreement of a segmentation with a weak label (0 background, 1 particle, 255 uncertain).
 
     Pixels: ``recall``, the share of the weak label's particle pixels inside a predicted object;
@@ -72,8 +72,11 @@ def weak_label_agreement(pred_labels, weak_label) -> dict:
     ``object_recall``, the share of the single particles the weak label outlines
     (:func:`~.targets.weak_label_instances`, ``n_weak_particles`` of them) matched by a predicted
     object at IoU ≥ 0.5; ``false_objects``, predicted objects lying mostly (≥ 50 %) on what the
-    weak label calls background.  The score for images that have weak labels only (the real
-    TEM training images).
+    weak label calls background.  Edges: ``weak_area_ratio``, the median area of a matched
+    predicted object over its weak particle's (NaN when none matched); with the ``image``,
+    ``contrast_area_ratio``, the same over the particle's extent by contrast
+    (:func:`half_contrast_areas`) - the edge a sizing tool should find.  The score for images
+    that have weak labels only (the real TEM training images).
     """
     from .targets import weak_label_instances
 
@@ -84,16 +87,64 @@ def weak_label_agreement(pred_labels, weak_label) -> dict:
     hit = int((found & particle).sum())
     singles = weak_label_instances(weak)
     n_singles = int(singles.max())
-    matched = int(metrics.average_precision([singles], [pred], threshold=[0.5])[1][0, 0]) if n_singles else 0
     on_background = np.bincount(pred.ravel(), weights=(weak == 0).ravel(), minlength=pred.max() + 1)[1:]
     sizes = np.bincount(pred.ravel(), minlength=pred.max() + 1)[1:]
-    return {
+    iou, match = metrics.mask_ious(singles, pred) if n_singles and pred.max() else (np.zeros(n_singles), np.zeros(n_singles, int))
+    is_matched = iou >= 0.5
+    pred_area = sizes[match[is_matched] - 1].astype(float)
+    row = {
         "recall": hit / max(1, int(particle.sum())),
         "precision": hit / max(1, int((found & (weak != 255)).sum())),
-        "object_recall": matched / max(1, n_singles),
+        "object_recall": int(is_matched.sum()) / max(1, n_singles),
         "n_weak_particles": n_singles,
         "false_objects": int(((sizes > 0) & (on_background >= 0.5 * sizes)).sum()),
+        "weak_area_ratio": _median_ratio(pred_area, np.bincount(singles.ravel(), minlength=n_singles + 1)[1:][is_matched]),
     }
+    if image is not None:
+        contrast = half_contrast_areas(image, weak, singles)
+        row["contrast_area_ratio"] = _median_ratio(pred_area, contrast[is_matched])
+    return row
+
+
+def _median_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
+    ok = np.isfinite(denominator) & (denominator > 0)
+    return float(np.median(numerator[ok] / denominator[ok])) if ok.any() else float("nan")
+
+
+def half_contrast_areas(image, weak_label, instances, *, territory_px: float = 12.0, min_contrast: float = 0.05) -> np.ndarray:
+    """Each weak particle's area by image contrast (px; NaN where it cannot be measured).
+
+    The image is smoothed (Gaussian σ = 1 px) and percentile-normalised; each particle of
+    ``instances`` (from :func:`~.targets.weak_label_instances`) owns the pixels nearer to it than
+    to any other within ``territory_px``; its level is the median over its weak core (label 1),
+    the background's the median over the weak background (label 0) in its territory, and its
+    extent the territory's pixels past the level half-way between, connected to its core - the
+    half-contrast edge a microscopist sizes by.  NaN when the core or the background is missing
+    or the two levels differ by less than ``min_contrast`` (normalised units).
+    """
+    from skimage.segmentation import expand_labels
+
+    weak, instances = np.asarray(weak_label), np.asarray(instances)
+    gray = ndimage.gaussian_filter(prepare_image(image), 1.0)
+    if gray.shape != weak.shape or weak.shape != instances.shape:
+        raise ValueError(f"image {gray.shape}, weak label {weak.shape} and instances {instances.shape} differ in shape")
+    territory = expand_labels(instances, distance=float(territory_px))
+    areas = np.full(int(instances.max()), np.nan)
+    for index, window in enumerate(ndimage.find_objects(territory)):
+        if window is None:
+            continue
+        own = territory[window] == index + 1
+        core, background = own & (weak[window] == 1) & (instances[window] == index + 1), own & (weak[window] == 0)
+        if not core.any() or not background.any():
+            continue
+        level, ground = float(np.median(gray[window][core])), float(np.median(gray[window][background]))
+        if abs(level - ground) < min_contrast:
+            continue
+        past = own & ((gray[window] - (level + ground) / 2) * np.sign(level - ground) > 0)
+        parts, _ = ndimage.label(past)
+        touching = np.unique(parts[core & past])
+        areas[index] = float(np.isin(parts, touching[touching > 0]).sum())
+    return areas
 
 
 def evaluate(pred_labels_list, true_labels_list, thresholds=(0.5, 0.75, 0.9)) -> dict:
