@@ -24,6 +24,20 @@ run side by side (``--protocols paper`` / ``grouped``, then ``--report``)::
     python benchmarks/synthesis_forest_tuning.py --protocols paper
     python benchmarks/synthesis_forest_tuning.py --protocols grouped
     python benchmarks/synthesis_forest_tuning.py --report
+
+Sixth round, ``--ensembles``: the same nested protocol over the shipped size forest (``et-mf0.5``),
+the ``GB`` preset and their convex-weighted / stacked ensembles with the training mean (what
+``SynthesisForest(size_model="weighted"/"stack", members=["ET", "GB"], max_features=0.5)`` fits).  ET is
+refitted in every inner fold with N_INNER_TREES trees, as the grid's inner fits; GB's inner predictions are
+those ``synthesis_selection.py --inner refit`` made on the same inner folds (deterministic: one inner fit
+per protocol is redone and compared), the outer ones are ET's of the grid (``et-mf0.5``, 300 trees) and
+the cached GB preset's; the ensembles' inner scores are cross-fitted over the inner folds
+(``synthesis_selection._inner_scores``), their outer weights fitted on all inner predictions.  Cached per fold in ``results/synthesis_ensemble_PROTOCOL.json``; report
+``results/synthesis_ensemble.md``, paired against ET and against GB::
+
+    python benchmarks/synthesis_forest_tuning.py --ensembles --protocols paper
+    python benchmarks/synthesis_forest_tuning.py --ensembles --protocols grouped
+    python benchmarks/synthesis_forest_tuning.py --ensembles --report
 """
 
 from __future__ import annotations
@@ -43,7 +57,8 @@ from nc_synthmodel.files import atomic_write_bytes
 from nc_synthmodel.models.baselines import BASELINES, FlatFeatureRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_selection import RESULTS, _folds, _size, load_data  # noqa: E402
+from synthesis_selection import RESULTS, _apply_ensemble, _fit_ensemble, _folds, _inner_scores, _size, load_data  # noqa: E402
+from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 #: name -> forest setting; the first entry is the shipped model's size forest.
 GRID: dict[str, dict] = {
@@ -214,6 +229,191 @@ def report(summaries: dict, seconds: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------- ET + GB ensembles (sixth round)
+
+#: Members (columns of the inner / outer prediction matrices): the shipped size forest, the GB preset, the mean.
+ENSEMBLE_MEMBERS = ("ET", "GB", "mean")
+#: ensemble candidate -> (combination kind, member columns), as ``synthesis_selection.ENSEMBLES``.
+ENSEMBLES = {"weighted": ("weighted", (0, 1, 2)), "stack": ("stack", (0, 1, 2))}
+#: Candidates in order of simplicity: on equal inner scores the earlier one is chosen.
+ENSEMBLE_CANDIDATES = ("ET", "GB", "weighted", "stack")
+ENSEMBLE_CAP_NM = 20.0
+_MIN_SIZE_NM = 0.1  # SynthesisForest's floor under an ensemble's prediction
+
+
+def _mean_member(y, train: np.ndarray, n: int) -> np.ndarray:
+    known = train[np.isfinite(y[train]) & ~(y[train] > ENSEMBLE_CAP_NM)]
+    return np.full(n, float(np.mean(y[known])))
+
+
+def _cached_members(protocol: str) -> dict:
+    """GB's inner predictions per outer fold (``synthesis_selection_refit.json``), ET's and GB's outer predictions."""
+    selection = json.loads((RESULTS / "synthesis_selection_refit.json").read_text())
+    if selection["descriptors"] != "computed":
+        raise SystemExit("synthesis_selection_refit.json was not made with the computed descriptors")
+    inner = [
+        dict(zip(f["inner_predictions"]["index"], zip(f["inner_predictions"]["fold"], f["inner_predictions"]["GB"])))
+        for f in selection["results"][protocol]["folds"]
+    ]
+    tuning = json.loads(_cache(protocol).read_text())
+    et = [dict(zip(f["val"], f["outer_pred"]["et-mf0.5"])) for f in tuning["folds"]]
+    gb = json.loads((RESULTS / "synthesis" / f"GB-computed-{protocol}.json").read_text())
+    return {"gb_inner": inner, "et_outer": et, "gb_outer": dict(zip(gb["index"], gb["y_pred"]))}
+
+
+def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log) -> dict:
+    sub = [recipes[i] for i in train]
+    sub_groups = None if groups is None else [groups[i] for i in train]
+    t0 = time.perf_counter()
+    rows, fold_id, P_in, check = [], [], [], None
+    for j, (tr, va) in enumerate(_folds(protocol, sub, sub_groups)):
+        t = time.perf_counter()
+        g_tr, g_va = train[tr], train[va]
+        et = fit_predict(table, GRID["et-mf0.5"], recipes, y, g_tr, g_va, N_INNER_TREES)
+        gb_fold = {cached["gb_inner"][k][i][0] for i in g_va.tolist()}
+        if gb_fold != {j}:
+            raise SystemExit(f"[{protocol}] outer {k + 1} inner {j + 1}: the cached GB inner folds differ ({gb_fold})")
+        gb = np.array([cached["gb_inner"][k][i][1] for i in g_va.tolist()])
+        if k == 0 and j == 0:  # the cache is deterministic: redo this one GB fit and compare
+            check = bool(np.allclose(preset_fit_predict("GB", table, recipes, y, g_tr, g_va), gb, rtol=0, atol=1e-9))
+        P_in.append(np.column_stack([et, gb, _mean_member(y, g_tr, len(g_va))]))
+        rows.append(g_va)
+        fold_id.append(np.full(len(va), j))
+        log(f"[{protocol}] outer {k + 1} inner {j + 1}: {time.perf_counter() - t:.0f} s")
+    rows, fold_id, P_in = np.concatenate(rows), np.concatenate(fold_id), np.concatenate(P_in)
+    if len(rows) != len(cached["gb_inner"][k]):
+        raise SystemExit(f"[{protocol}] outer {k + 1}: {len(rows)} inner rows, the GB cache has {len(cached['gb_inner'][k])}")
+    scores = _inner_scores(P_in, y[rows], fold_id, ENSEMBLE_MEMBERS, ENSEMBLES)
+    choice = min(ENSEMBLE_CANDIDATES, key=lambda c: scores[c])  # ties go to the earlier (simpler) one
+    P_out = np.column_stack(
+        [
+            [cached["et_outer"][k][i] for i in val.tolist()],
+            [cached["gb_outer"][i] for i in val.tolist()],
+            _mean_member(y, train, len(val)),
+        ]
+    )
+    combinations = {c: _fit_ensemble(c, P_in, y[rows], ENSEMBLES) for c in ENSEMBLES}
+    outer = {"ET": P_out[:, 0], "GB": P_out[:, 1]}
+    for c, combination in combinations.items():
+        outer[c] = np.maximum(_apply_ensemble(c, combination, P_out, ENSEMBLES), _MIN_SIZE_NM)
+    log(
+        f"[{protocol}] outer {k + 1}: inner "
+        + ", ".join(f"{c} {m:.3f}" for c, m in scores.items())
+        + f" -> {choice}; outer MAE {np.mean(np.abs(outer[choice] - y[val])):.3f} ({time.perf_counter() - t0:.0f} s)"
+    )
+    return {
+        "fold": k,
+        "val": val.tolist(),
+        "inner_MAE": scores,
+        "choice": choice,
+        "combinations": combinations,
+        "outer_pred": {c: p.tolist() for c, p in outer.items()},
+        "gb_refit_equals_cache": check,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _ensemble_cache(protocol: str) -> Path:
+    return RESULTS / f"synthesis_ensemble_{protocol}.json"
+
+
+def run_ensembles(protocol, table, recipes, groups, log) -> None:
+    y = _size(recipes)
+    path = _ensemble_cache(protocol)
+    spec = {
+        "protocol": protocol,
+        "members": {"ET": GRID["et-mf0.5"], "GB": "preset"},
+        "trees": [N_TREES, N_INNER_TREES],
+        "candidates": list(ENSEMBLE_CANDIDATES),
+    }
+    done = json.loads(path.read_text()) if path.is_file() else {**spec, "folds": []}
+    if {k: done.get(k) for k in spec} != json.loads(json.dumps(spec)):
+        raise SystemExit(f"{path}: made with other candidates; move it away to rerun")
+    cached = _cached_members(protocol)
+    for k, (train, val) in enumerate(_folds(protocol, recipes, groups)):
+        if k < len(done["folds"]):
+            continue
+        done["folds"].append(run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log))
+        done["y_true"] = y.tolist()
+        atomic_write_bytes(path, json.dumps(done).encode())
+
+
+def summarise_ensembles(data: dict, protocol: str) -> dict:
+    """Each candidate's and the procedure's outer metrics, paired against ET and GB; reproducibility checks."""
+    y = np.asarray(data["y_true"], dtype=float)
+    folds = data["folds"]
+    index = np.concatenate([f["val"] for f in folds])
+    preds = {c: np.concatenate([f["outer_pred"][c] for f in folds]) for c in ENSEMBLE_CANDIDATES}
+    preds["nested"] = np.concatenate([f["outer_pred"][f["choice"]] for f in folds])
+    out = {"index": index.tolist(), "choices": [f["choice"] for f in folds], "rows": {}, "checks": {}}
+    for c, p in preds.items():
+        per_fold, start = [], 0
+        for f in folds:
+            per_fold.append(regression_metrics(y[f["val"]], p[start : start + len(f["val"])]))
+            start += len(f["val"])
+        out["rows"][c] = {
+            "fold_mean": {m: float(np.mean([q[m] for q in per_fold])) for m in ("MAE", "R2")},
+            "per_fold_MAE": [q["MAE"] for q in per_fold],
+            "pooled": regression_metrics(y[index], p),
+            "vs": {ref: paired_comparison(p, preds[ref], y[index], n_boot=2000) for ref in ("ET", "GB") if ref != c},
+        }
+    out["checks"]["a GB inner fit redone equals its cached prediction"] = folds[0].get("gb_refit_equals_cache")
+    return out
+
+
+def ensemble_report(summaries: dict, seconds: dict) -> str:
+    lines = [
+        "## ET + GB ensembles, nested (issue 18, sixth round)",
+        "",
+        "Command: `python benchmarks/synthesis_forest_tuning.py --ensembles --protocols paper` and `--protocols grouped` side "
+        f"by side, then `--ensembles --report` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores "
+        "shared with other work, nice 15, one thread per process; "
+        + ", ".join(f"{p} {s / 60:.0f} min" for p, s in seconds.items())
+        + ").  Computed descriptors.  Candidates: `ET` (extra trees, 1/2 of the features, ln target: the shipped size "
+        "member), `GB` (the preset), `weighted` (convex MAE weights over ET, GB, training mean) and `stack` (non-negative "
+        "linear stack with intercept over the same); all trained <= 20 nm.  Inner folds (the outer rule inside each outer "
+        f"training set) choose by pooled inner MAE (ensembles cross-fitted over the inner folds), the outer fold scores.  ET "
+        f"grows {N_INNER_TREES} trees in the inner fits, {N_TREES} in the outer ones (the grid's `et-mf0.5` outer predictions); "
+        "GB's inner and outer predictions are `synthesis_selection.py --inner refit`'s (same folds, deterministic).",
+        "",
+    ]
+    for protocol, s in summaries.items():
+        lines += [
+            f"### {protocol} split",
+            "",
+            f"Checks: {s['checks']}.  Inner choices per outer fold: {', '.join(s['choices'])}.",
+            "",
+            "| candidate | MAE nm fold mean | MAE nm pooled | R² % fold mean | R² % pooled | per-fold MAE "
+            "| vs ET: Δ|error| nm [95 % CI] | vs GB: Δ|error| nm [95 % CI] |",
+            "|---|---:|---:|---:|---:|---|---|---|",
+        ]
+        for c, r in s["rows"].items():
+            vs = []
+            for ref in ("ET", "GB"):
+                v = r["vs"].get(ref)
+                vs.append("–" if v is None else f"{v['mean_abs_error_diff']:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]")
+            label = "**nested choice**" if c == "nested" else f"`{c}`"
+            lines.append(
+                f"| {label} | {r['fold_mean']['MAE']:.3f} | {r['pooled']['MAE']:.3f} | {100 * r['fold_mean']['R2']:.1f} "
+                f"| {100 * r['pooled']['R2']:.1f} | {' '.join(f'{m:.2f}' for m in r['per_fold_MAE'])} | {vs[0]} | {vs[1]} |"
+            )
+        best = min(ENSEMBLE_CANDIDATES, key=lambda c: s["rows"][c]["pooled"]["MAE"])
+        lines += ["", f"The procedure applied to all recipes with this protocol (lowest outer CV MAE, pooled) picks `{best}`.", ""]
+        lines += ["| outer fold | " + " | ".join(ENSEMBLE_CANDIDATES) + " (inner MAE) | choice | weights (intercept; ET, GB, mean) |"]
+        lines.append("|---|" + "---:|" * len(ENSEMBLE_CANDIDATES) + "---|---|")
+        for f in s["folds"]:
+            combos = "; ".join(
+                f"{c} {v['intercept']:.2f}; " + ", ".join(f"{w:.2f}" for w in v["weights"]) for c, v in f["combinations"].items()
+            )
+            lines.append(
+                f"| {f['fold'] + 1} | "
+                + " | ".join(f"{f['inner_MAE'][c]:.3f}" for c in ENSEMBLE_CANDIDATES)
+                + f" | {f['choice']} | {combos} |"
+            )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -221,11 +421,34 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
     parser.add_argument("--report", action="store_true", help="write the report from the cached folds")
+    parser.add_argument("--ensembles", action="store_true", help="the sixth round's ET / GB / ensemble comparison instead of the grid")
     args = parser.parse_args(argv)
 
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
+    if args.ensembles:
+        if args.protocols:
+            recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
+            for protocol in args.protocols:
+                started = time.perf_counter()
+                run_ensembles(protocol, table, recipes, groups[protocol], log)
+                log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+        if args.report:
+            summaries, seconds = {}, {}
+            for protocol in ("paper", "grouped"):
+                path = _ensemble_cache(protocol)
+                data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
+                if len(data["folds"]) < 5:
+                    log(f"{path}: {len(data['folds'])} of 5 folds; not reported")
+                    continue
+                summaries[protocol] = summarise_ensembles(data, protocol)
+                summaries[protocol]["folds"] = data["folds"]
+                seconds[protocol] = sum(f["seconds"] for f in data["folds"])
+            text = ensemble_report(summaries, seconds)
+            atomic_write_bytes((RESULTS / "synthesis_ensemble").with_suffix(".md"), text.encode())
+            print(text)
+        return 0
     if args.protocols:
         recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
         for protocol in args.protocols:

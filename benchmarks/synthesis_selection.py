@@ -80,13 +80,13 @@ ENSEMBLES = {
 }
 
 
-def _fit_ensemble(name, P, y):
-    kind, cols = ENSEMBLES[name]
+def _fit_ensemble(name, P, y, ensembles=ENSEMBLES):
+    kind, cols = ensembles[name]
     return fit_combination(kind, P[:, cols], y)
 
 
-def _apply_ensemble(name, combination, P):
-    return combine_members(combination, P[:, ENSEMBLES[name][1]])
+def _apply_ensemble(name, combination, P, ensembles=ENSEMBLES):
+    return combine_members(combination, P[:, ensembles[name][1]])
 
 
 # ---------------------------------------------------------------------- folds
@@ -190,13 +190,14 @@ def _inner(protocol, table, recipes, y, groups, outer_train, oof, mode, log):
     return rows, np.concatenate(fold_id), P
 
 
-def _inner_scores(P, y_rows, fold_id) -> dict[str, float]:
-    scores = {m: float(np.mean(np.abs(P[:, i] - y_rows))) for i, m in enumerate(MEMBERS) if m != "mean"}
-    for name in ENSEMBLES:
+def _inner_scores(P, y_rows, fold_id, members=MEMBERS, ensembles=ENSEMBLES) -> dict[str, float]:
+    """Inner MAE of every member column of ``P`` (but the mean) and, cross-fitted over the inner folds, of every ensemble."""
+    scores = {m: float(np.mean(np.abs(P[:, i] - y_rows))) for i, m in enumerate(members) if m != "mean"}
+    for name in ensembles:
         out = np.empty(len(y_rows))
         for j in np.unique(fold_id):
             fit = fold_id != j
-            out[~fit] = _apply_ensemble(name, _fit_ensemble(name, P[fit], y_rows[fit]), P[~fit])
+            out[~fit] = _apply_ensemble(name, _fit_ensemble(name, P[fit], y_rows[fit], ensembles), P[~fit], ensembles)
         scores[name] = float(np.mean(np.abs(out - y_rows)))
     return scores
 
