@@ -7,11 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
-from nc_synthmodel.descriptors import DescriptorTable
-from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
-from nc_synthmodel.models.forest import combine_members, fit_combination
-from nc_synthmodel.models.trees import TreeArrays, tree_arrays
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -19,6 +14,12 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+
+from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
+from nc_synthmodel.descriptors import DescriptorTable
+from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
+from nc_synthmodel.models.forest import combine_members, fit_combination
+from nc_synthmodel.models.trees import TreeArrays, tree_arrays
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}

@@ -7,14 +7,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
 from nc_synthmodel.cli import main
 from nc_synthmodel.contract import Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import cross_validate, paper_folds
 from nc_synthmodel.io import write_recipes
 from nc_synthmodel.models import ModelFormatError, SynthesisTransformer, make_model, model_names
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
 NAMES = ["PbSe", "CdSe", "PbO", "CdO", "Se", "OLA", "OA", "ODE", "PbO@OA", "CdO@OA"]
 ROLES = {"PbO": "precursor", "CdO": "precursor", "Se": "precursor", "OLA": "ligand", "OA": "ligand", "ODE": "solvent"}
