@@ -56,6 +56,17 @@ def toy():
     return recipes
 
 
+def test_boosting_leaf_settings_default_to_scikit_learns(table, toy):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    preset = make_baseline("GB", table).estimator
+    default = HistGradientBoostingRegressor()
+    assert (preset.min_samples_leaf, preset.max_leaf_nodes) == (default.min_samples_leaf, default.max_leaf_nodes)
+    small = make_baseline("GB", table, max_iter=20, min_samples_leaf=3, max_leaf_nodes=15)
+    assert (small.estimator.min_samples_leaf, small.estimator.max_leaf_nodes) == (3, 15)
+    assert not np.allclose(small.fit(toy[:60]).predict(toy[60:]), make_baseline("GB", table, max_iter=20).fit(toy[:60]).predict(toy[60:]))
+
+
 def test_registry_names():
     assert set(BASELINES) == {"DT", "RF", "ET", "GB", "DNN", "LSTM"}
     with pytest.raises(ValueError, match="unknown model"):

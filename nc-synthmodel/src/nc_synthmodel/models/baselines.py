@@ -355,10 +355,26 @@ def _forest(
     return FlatFeatureRegressor(descriptors, forest, **params)
 
 
-def _gb(descriptors: DescriptorTable, random_state: int = 0, max_iter: int = 500, **params) -> FlatFeatureRegressor:
+def _gb(
+    descriptors: DescriptorTable,
+    random_state: int = 0,
+    max_iter: int = 500,
+    min_samples_leaf: int = 20,
+    max_leaf_nodes: int = 31,
+    **params,
+) -> FlatFeatureRegressor:
+    """Histogram gradient boosting, learning rate 0.05, no early stopping; leaves and leaf count default to
+    scikit-learn's (20 recipes, 31 leaves: the preset)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    boosting = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.05, early_stopping=False, random_state=random_state)
+    boosting = HistGradientBoostingRegressor(
+        max_iter=max_iter,
+        learning_rate=0.05,
+        min_samples_leaf=min_samples_leaf,
+        max_leaf_nodes=max_leaf_nodes,
+        early_stopping=False,
+        random_state=random_state,
+    )
     return FlatFeatureRegressor(descriptors, boosting, **params)
 
 
