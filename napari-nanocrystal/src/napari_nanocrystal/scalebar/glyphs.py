@@ -19,6 +19,7 @@ class GlyphLayout(NamedTuple):
     height: float  # cap line to baseline, px
     blobs: bool  # a component taller than the line (a particle) touches it
     descenders: int  # x-height glyphs reaching below the baseline (µ)
+    spans: tuple = ()  # (first, last + 1) column of each digit-height glyph in the ink, left to right
 
 
 _SHAPE_MARGIN = 0.15  # correlation margin by which an n or u shape must win (:func:`_n_or_u`)
@@ -391,7 +392,7 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
         return GlyphLayout(None, None, height, blobs, descenders)  # thin print breaks apart: not counted
     baseline = float(np.median([c[3] for c in columns]))
     marks = sum(_is_mark(b, area, height, stroke, baseline, columns, ink, cap) for b, area, t in zip(boxes, areas, is_tall) if not t)
-    return GlyphLayout(len(columns), marks, height, blobs, descenders)
+    return GlyphLayout(len(columns), marks, height, blobs, descenders, tuple((c[0], c[1]) for c in columns))
 
 
 def _bracket(piece: np.ndarray) -> str | None:

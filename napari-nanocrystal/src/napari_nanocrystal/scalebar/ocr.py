@@ -8,12 +8,13 @@ import re
 
 import numpy as np
 
+from .apart import number_apart, unit_only
 from .glyphs import _has_descender, _truncated, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
-from .votes import _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
+from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 
 __all__ = ["get_ocr_reader", "ocr_model_dir", "read_scale_text", "_OCR_MODEL_FILES", "_OCR_PACKAGE"]
 
@@ -150,21 +151,24 @@ def _readings(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, 
     parse to the same label with a mean confidence of at least :data:`_SURE_CONFIDENCE`
     and hold no ``u``, they are the readings (OCR reads the ``n`` of a serif font as ``u``
     with high confidence at some heights, so a ``u`` is always voted on).  When neither
-    parses, they are the readings too (no label, cheaply).  Otherwise the other text heights of :data:`_LINE_HEIGHTS`
-    are added and — unless those agree unanimously, or none of them parses — the binarised
-    preprocessing at three more.
+    parses, they are the readings too (no label, cheaply) — unless one is a number with a garbled
+    unit word (:func:`~.votes._garbled_number`: "1umn").  Otherwise the other text heights of
+    :data:`_LINE_HEIGHTS` are added and — unless those agree unanimously, or none of them parses
+    and none is garbled — the binarised preprocessing at three more (tune ``245e1a4826``'s small
+    ``1 µm``: ``1umn`` at every gray height, ``1um`` binarised).
     """
     first = _recognise_line(reader, crop, box, polarity, heights=_FIRST_HEIGHTS) + list(extra)
     parsed = [_plausible_reading(_normalise(text)[0], bar_length_px) for text, _ in first]
     sure = None not in parsed and len(set(parsed)) == 1 and np.mean([c for _, c in first]) >= _SURE_CONFIDENCE
     if sure and not any("u" in text for text, _ in first):  # n read as u: the alphabet's likeliest confusion
         return first
-    if all(p is None for p in parsed):
+    garbled = any(_garbled_number(text) is not None for text, _ in first)  # "1umn": a label, its unit word garbled
+    if all(p is None for p in parsed) and not garbled:
         return first  # no label here (or not legible at these heights): not worth six more readings
     rest = tuple(h for h in _LINE_HEIGHTS if h not in _FIRST_HEIGHTS)
     readings = first + _recognise_line(reader, crop, box, polarity, heights=rest)
     parsed = {_plausible_reading(_normalise(text)[0], bar_length_px) for text, _ in readings}
-    if len(parsed - {None}) == 1 and None not in parsed or parsed == {None}:
+    if len(parsed - {None}) == 1 and None not in parsed or (parsed == {None} and not garbled):
         return readings
     return readings + _recognise_line(reader, crop, box, polarity, binary=True, heights=_LINE_HEIGHTS[::2])
 
@@ -172,7 +176,9 @@ def _readings(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, 
 def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, glyphs=True, extra=()):
     """Read the line in ``box`` and check the reading: (value, unit, text, confidence, box) or None, and notes.
 
-    ``extra``: readings from elsewhere (EasyOCR's full ``readtext``) that vote too.  A reading
+    ``extra``: readings from elsewhere (EasyOCR's full ``readtext``) that vote too.  When every
+    reading is a unit word alone ("um": a glyph of the number dropped at every text height), the
+    number is read by itself (:func:`~.apart.number_apart`) and joined to it.  A reading
     is refused, with the reason in the notes, when the readings disagree, more label ink
     continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
@@ -185,10 +191,19 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     readings = _readings(reader, crop, box, polarity, bar_length_px, extra)
     notes = [text for text, _ in readings if text]
     consensus, reason = _vote(readings, bar_length_px)
+    if consensus is None and unit_only(readings) is not None:  # "um": a glyph of the number dropped?
+        number = number_apart(reader, crop, box, polarity, _recognise_line)
+        if number is not None:  # the number read by itself, joined to the unit and checked as one reading
+            readings = [(f"{number[0]} {text}", min(confidence, number[1])) for text, confidence in readings]
+            notes.append(f"number read apart: {number[0]!r}")
+            consensus, reason = _vote(readings, bar_length_px)
     if consensus is None:
         return None, notes + ([reason] if reason else [])
     value, unit, text, agreement, confidence, unread = consensus
     read_unit = unit  # as voted on (a descender may make an "nm" a µm below)
+    dissent = sorted({_garbled_number(t) for t, _ in readings} - {None, value})
+    if dissent:  # "10 mn" among readings of "100 nm": a digit lost or invented by some reading
+        return None, notes + [f"{text!r}: other readings have the number {', '.join(f'{d:g}' for d in dissent)} (with a garbled unit)"]
     if confidence < _MIN_CONFIDENCE:
         return None, notes + [f"{text!r}: OCR confidence {confidence:.2f} < {_MIN_CONFIDENCE} (small or faint glyphs misread?)"]
     if _truncated(crop, box, polarity):

@@ -15,6 +15,21 @@ from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
 
 #: A decimal mark with a space on both sides between two digits ("0 . 1 um").
 _SPACED_POINT = re.compile(r"([0-9]) ([.,]) ([0-9])")
+#: A number and letters of the recogniser's alphabet (:data:`~.ocr._OCR_ALLOWLIST`), as read.
+_NUMBER_LETTERS = re.compile(r"([0-9]+(?:[.,][0-9]+)?) ?[nmuA]{1,4}")
+
+
+def _garbled_number(text: str) -> float | None:
+    """The number of a reading that is a number and letters that do not parse as a unit ("1umn",
+    "100 n": a unit word OCR garbled, the number read), or None.
+
+    Such a reading does not vote (it names no unit), but its number must not disagree with the
+    consensus (:func:`~.ocr._check_line`), and it asks for more readings (:func:`~.ocr._readings`)."""
+    clean = _normalise(text)[0]
+    match = _NUMBER_LETTERS.fullmatch(clean)
+    if match is None or _plausible_reading(clean) is not None:
+        return None
+    return float(match.group(1).replace(",", "."))
 
 
 def _spaced_point(text: str) -> bool:
