@@ -1,6 +1,6 @@
 """Nested tuning of the size forest (issue 18, fifth round): inner folds choose a setting, outer folds score it.
 
-(~520 lines: two nested comparisons - the forest grid and the sixth round's ET / GB ensembles - share the
+(~560 lines: two nested comparisons - the forest grid and the sixth round's ET / GB ensembles - share the
 fold machinery, caches and report conventions here rather than in a third copy of them.)
 
 The shipped default model is a :class:`~nc_synthmodel.models.forest.SynthesisForest` whose size model is
@@ -41,6 +41,9 @@ the cached GB preset's; the ensembles' inner scores are cross-fitted over the in
     python benchmarks/synthesis_forest_tuning.py --ensembles --protocols paper
     python benchmarks/synthesis_forest_tuning.py --ensembles --protocols grouped
     python benchmarks/synthesis_forest_tuning.py --ensembles --report
+
+``--extra NAME`` adds single boosting settings of :data:`EXTRA` to those candidates (own caches and report,
+suffix ``_extra``), fitted in every inner and outer fold.
 
 The ensemble report ends with a post-hoc diagnostic (nothing is chosen by it): ET's and GB's outer errors by
 the distance of a test recipe to its nearest training recipe (standardised flat features).
@@ -244,6 +247,8 @@ ENSEMBLES = {"weighted": ("weighted", (0, 1, 2)), "stack": ("stack", (0, 1, 2))}
 #: Candidates in order of simplicity: on equal inner scores the earlier one is chosen.
 ENSEMBLE_CANDIDATES = ("ET", "GB", "weighted", "stack")
 ENSEMBLE_CAP_NM = 20.0
+#: Further single candidates (``--extra``): GB factory parameters beyond the preset's (seed 0, <= 20 nm).
+EXTRA = {"gb-leaf5-it1000": {"min_samples_leaf": 5, "max_iter": 1000}}
 _MIN_SIZE_NM = 0.1  # SynthesisForest's floor under an ensemble's prediction
 
 
@@ -267,15 +272,24 @@ def _cached_members(protocol: str) -> dict:
     return {"gb_inner": inner, "et_outer": et, "gb_outer": dict(zip(gb["index"], gb["y_pred"]))}
 
 
-def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log) -> dict:
+def _extra_fit_predict(name, table, recipes, y, train, test):
+    train = train[~(y[train] > ENSEMBLE_CAP_NM)]
+    model = BASELINES["GB"](table, random_state=0, **EXTRA[name]).fit([recipes[i] for i in train], y[train])
+    return model.predict([recipes[i] for i in test])
+
+
+def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log, extras=()) -> dict:
     sub = [recipes[i] for i in train]
     sub_groups = None if groups is None else [groups[i] for i in train]
     t0 = time.perf_counter()
     rows, fold_id, P_in, check = [], [], [], None
+    extra_in = {name: [] for name in extras}
     for j, (tr, va) in enumerate(_folds(protocol, sub, sub_groups)):
         t = time.perf_counter()
         g_tr, g_va = train[tr], train[va]
         et = fit_predict(table, GRID["et-mf0.5"], recipes, y, g_tr, g_va, N_INNER_TREES)
+        for name in extras:
+            extra_in[name].append(_extra_fit_predict(name, table, recipes, y, g_tr, g_va))
         gb_fold = {cached["gb_inner"][k][i][0] for i in g_va.tolist()}
         if gb_fold != {j}:
             raise SystemExit(f"[{protocol}] outer {k + 1} inner {j + 1}: the cached GB inner folds differ ({gb_fold})")
@@ -290,7 +304,8 @@ def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached
     if len(rows) != len(cached["gb_inner"][k]):
         raise SystemExit(f"[{protocol}] outer {k + 1}: {len(rows)} inner rows, the GB cache has {len(cached['gb_inner'][k])}")
     scores = _inner_scores(P_in, y[rows], fold_id, ENSEMBLE_MEMBERS, ENSEMBLES)
-    choice = min(ENSEMBLE_CANDIDATES, key=lambda c: scores[c])  # ties go to the earlier (simpler) one
+    scores.update({name: float(np.mean(np.abs(np.concatenate(p) - y[rows]))) for name, p in extra_in.items()})
+    choice = min((*ENSEMBLE_CANDIDATES, *extras), key=lambda c: scores[c])  # ties go to the earlier (simpler) one
     P_out = np.column_stack(
         [
             [cached["et_outer"][k][i] for i in val.tolist()],
@@ -302,6 +317,8 @@ def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached
     outer = {"ET": P_out[:, 0], "GB": P_out[:, 1]}
     for c, combination in combinations.items():
         outer[c] = np.maximum(_apply_ensemble(c, combination, P_out, ENSEMBLES), _MIN_SIZE_NM)
+    for name in extras:
+        outer[name] = _extra_fit_predict(name, table, recipes, y, train, val)
     log(
         f"[{protocol}] outer {k + 1}: inner "
         + ", ".join(f"{c} {m:.3f}" for c, m in scores.items())
@@ -319,18 +336,18 @@ def run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached
     }
 
 
-def _ensemble_cache(protocol: str) -> Path:
-    return RESULTS / f"synthesis_ensemble_{protocol}.json"
+def _ensemble_cache(protocol: str, extras=()) -> Path:
+    return RESULTS / f"synthesis_ensemble_{protocol}{'_extra' if extras else ''}.json"
 
 
-def run_ensembles(protocol, table, recipes, groups, log) -> None:
+def run_ensembles(protocol, table, recipes, groups, log, extras=()) -> None:
     y = _size(recipes)
-    path = _ensemble_cache(protocol)
+    path = _ensemble_cache(protocol, extras)
     spec = {
         "protocol": protocol,
-        "members": {"ET": GRID["et-mf0.5"], "GB": "preset"},
+        "members": {"ET": GRID["et-mf0.5"], "GB": "preset", **{name: EXTRA[name] for name in extras}},
         "trees": [N_TREES, N_INNER_TREES],
-        "candidates": list(ENSEMBLE_CANDIDATES),
+        "candidates": [*ENSEMBLE_CANDIDATES, *extras],
     }
     done = json.loads(path.read_text()) if path.is_file() else {**spec, "folds": []}
     if {k: done.get(k) for k in spec} != json.loads(json.dumps(spec)):
@@ -339,7 +356,7 @@ def run_ensembles(protocol, table, recipes, groups, log) -> None:
     for k, (train, val) in enumerate(_folds(protocol, recipes, groups)):
         if k < len(done["folds"]):
             continue
-        done["folds"].append(run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log))
+        done["folds"].append(run_ensemble_fold(protocol, table, recipes, y, groups, k, train, val, cached, log, extras))
         done["y_true"] = y.tolist()
         atomic_write_bytes(path, json.dumps(done).encode())
 
@@ -349,9 +366,10 @@ def summarise_ensembles(data: dict, protocol: str) -> dict:
     y = np.asarray(data["y_true"], dtype=float)
     folds = data["folds"]
     index = np.concatenate([f["val"] for f in folds])
-    preds = {c: np.concatenate([f["outer_pred"][c] for f in folds]) for c in ENSEMBLE_CANDIDATES}
+    preds = {c: np.concatenate([f["outer_pred"][c] for f in folds]) for c in data["candidates"]}
     preds["nested"] = np.concatenate([f["outer_pred"][f["choice"]] for f in folds])
     out = {"index": index.tolist(), "choices": [f["choice"] for f in folds], "rows": {}, "checks": {}}
+    out["candidates"] = data["candidates"]
     for c, p in preds.items():
         per_fold, start = [], 0
         for f in folds:
@@ -421,6 +439,13 @@ def ensemble_report(summaries: dict, seconds: dict) -> str:
         "GB's inner and outer predictions are `synthesis_selection.py --inner refit`'s (same folds, deterministic).",
         "",
     ]
+    extras = sorted({c for s in summaries.values() for c in s["candidates"] if c in EXTRA})
+    if extras:
+        lines += [
+            "Further single candidates (GB factory parameters beyond the preset's; fitted in every inner fold and outer "
+            "fold): " + "; ".join(f"`{c}` {EXTRA[c]}" for c in extras) + ".",
+            "",
+        ]
     for protocol, s in summaries.items():
         lines += [
             f"### {protocol} split",
@@ -441,18 +466,17 @@ def ensemble_report(summaries: dict, seconds: dict) -> str:
                 f"| {label} | {r['fold_mean']['MAE']:.3f} | {r['pooled']['MAE']:.3f} | {100 * r['fold_mean']['R2']:.1f} "
                 f"| {100 * r['pooled']['R2']:.1f} | {' '.join(f'{m:.2f}' for m in r['per_fold_MAE'])} | {vs[0]} | {vs[1]} |"
             )
-        best = min(ENSEMBLE_CANDIDATES, key=lambda c: s["rows"][c]["pooled"]["MAE"])
+        candidates = s["candidates"]
+        best = min(candidates, key=lambda c: s["rows"][c]["pooled"]["MAE"])
         lines += ["", f"The procedure applied to all recipes with this protocol (lowest outer CV MAE, pooled) picks `{best}`.", ""]
-        lines += ["| outer fold | " + " | ".join(ENSEMBLE_CANDIDATES) + " (inner MAE) | choice | weights (intercept; ET, GB, mean) |"]
-        lines.append("|---|" + "---:|" * len(ENSEMBLE_CANDIDATES) + "---|---|")
+        lines += ["| outer fold | " + " | ".join(candidates) + " (inner MAE) | choice | weights (intercept; ET, GB, mean) |"]
+        lines.append("|---|" + "---:|" * len(candidates) + "---|---|")
         for f in s["folds"]:
             combos = "; ".join(
                 f"{c} {v['intercept']:.2f}; " + ", ".join(f"{w:.2f}" for w in v["weights"]) for c, v in f["combinations"].items()
             )
             lines.append(
-                f"| {f['fold'] + 1} | "
-                + " | ".join(f"{f['inner_MAE'][c]:.3f}" for c in ENSEMBLE_CANDIDATES)
-                + f" | {f['choice']} | {combos} |"
+                f"| {f['fold'] + 1} | " + " | ".join(f"{f['inner_MAE'][c]:.3f}" for c in candidates) + f" | {f['choice']} | {combos} |"
             )
         lines.append("")
     return "\n".join(lines) + "\n"
@@ -466,6 +490,7 @@ def main(argv=None) -> int:
     parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
     parser.add_argument("--report", action="store_true", help="write the report from the cached folds")
     parser.add_argument("--ensembles", action="store_true", help="the sixth round's ET / GB / ensemble comparison instead of the grid")
+    parser.add_argument("--extra", nargs="+", choices=list(EXTRA), default=[], help="with --ensembles: further single candidates")
     args = parser.parse_args(argv)
 
     def log(text):
@@ -476,12 +501,12 @@ def main(argv=None) -> int:
             recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
             for protocol in args.protocols:
                 started = time.perf_counter()
-                run_ensembles(protocol, table, recipes, groups[protocol], log)
+                run_ensembles(protocol, table, recipes, groups[protocol], log, tuple(args.extra))
                 log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
         if args.report:
             summaries, seconds = {}, {}
             for protocol in ("paper", "grouped"):
-                path = _ensemble_cache(protocol)
+                path = _ensemble_cache(protocol, args.extra)
                 data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
                 if len(data["folds"]) < 5:
                     log(f"{path}: {len(data['folds'])} of 5 folds; not reported")
@@ -490,9 +515,10 @@ def main(argv=None) -> int:
                 summaries[protocol]["folds"] = data["folds"]
                 seconds[protocol] = sum(f["seconds"] for f in data["folds"])
             text = ensemble_report(summaries, seconds)
-            if len(summaries) == 2:
+            if len(summaries) == 2 and not args.extra:
                 text += "\n".join(distance_table(args.datasets)) + "\n"
-            atomic_write_bytes((RESULTS / "synthesis_ensemble").with_suffix(".md"), text.encode())
+            out = RESULTS / f"synthesis_ensemble{'_extra' if args.extra else ''}"
+            atomic_write_bytes(out.with_suffix(".md"), text.encode())
             print(text)
         return 0
     if args.protocols:
