@@ -79,7 +79,9 @@ def test_presets_hold_the_paper_and_cpu_settings():
     assert cpu.model.net.nbase == [1, 16, 32, 64, 128] and cpu.train_pipeline[0].crop_size == 224
     shipped = load_config("default-model")  # the shipped model's recipe: zooms 0.5-2, weak data in both stages
     assert shipped.train_pipeline[0].scale_range == (0.5, 2.0) and shipped.model.net.nbase == [1, 16, 32, 64, 128]
-    assert [stage.data for stage in shipped.stages.values()] == ["mixed", "mixed", "mixed"] and shipped.size_model.zooms_per_image == 3
+    assert [stage.data for stage in shipped.stages.values()] == ["mixed"] * 4 and shipped.size_model.zooms_per_image == 3
+    # the last stage: the weak images train the flows too, that term weighted 0.1
+    assert shipped.stages.weakflow.weak_dataset == {"flow_targets": True} and shipped.model.weak_flow_weight == 0.1
     noisy = [step.type for step in shipped.stages.augment.train_pipeline]  # the last stage adds defocus and noise
     assert "RandomGaussianBlur" in noisy and "RandomGaussianNoise" in noisy and "RandomGaussianBlur" not in str(shipped.train_pipeline)
     assert cpu.model.net.diameter_px == 30.0 and cpu.rescale_to_diameter
