@@ -140,3 +140,62 @@ def test_a_garbled_reading_with_another_number_refuses():
     crop, box = _drawn("1 um")
     reading, notes = ocr._check_line(_SequenceReader(["10umn"] * 5 + ["1um"] * 3), crop, box, "dark")
     assert reading is None and any("other readings have the number 10" in note for note in notes)
+
+
+# A comma between the digits is no µ descender
+
+
+def _ink_line(comma: bool = True, mu: bool = False) -> np.ndarray:
+    """Binary ink of a drawn line: a ``1`` and a ``0`` (40 px, rows 20–59), between them a tall comma
+    reaching below the baseline (a bold serif comma, as in tune ce41e4e56d's ``1,0 µm``), then an
+    x-height ``n`` — or, with ``mu``, a ``µ``: an x-height stem reaching 16 px below the baseline — and an ``m``."""
+    ink = np.zeros((100, 200), bool)
+    ink[20:60, 10:18] = True  # 1
+    if comma:
+        ink[42:76, 26:34] = True
+    ink[20:60, 42:66] = True  # 0
+    ink[28:52, 50:58] = False
+    ink[32:60, 80:102] = True  # n (or the u of a µ)
+    ink[40:60, 88:94] = False
+    if mu:
+        ink[60:76, 80:86] = True
+    ink[32:60, 110:150] = True  # m
+    ink[40:60, 118:126] = ink[40:60, 134:142] = False
+    return ink
+
+
+@pytest.mark.parametrize("comma", [False, True])
+@pytest.mark.parametrize("mu", [False, True])
+def test_a_comma_between_the_digits_is_no_mu_descender(comma, mu):
+    from napari_nanocrystal.scalebar.glyphs import glyph_layout
+
+    layout = glyph_layout(_ink_line(comma, mu), 40.0)
+    assert layout is not None and layout.tall == 2
+    assert layout.descenders == int(mu)  # before the eighth pass the comma counted: 1 and 2
+
+
+def test_a_serif_n_read_as_u_after_a_tall_comma_is_refused():
+    """``1,0 nm`` read ``1,0 um``: the comma's descender must not confirm a µ (before the eighth pass
+    it did: a silent 1.0 µm)."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Serif"), 40)
+    canvas = Image.new("L", (260, 100), 200)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((15, 12), "1", font=font, fill=10)
+    draw.text((60, 12), "0", font=font, fill=10)
+    draw.text((110, 12), "nm", font=font, fill=10)
+    ink = np.asarray(canvas) < 100
+    rows = np.flatnonzero(ink.any(axis=1))
+    draw.rectangle((44, rows[-1] - 14, 51, rows[-1] + 14), fill=10)  # a tall comma reaching below the baseline
+    crop = np.asarray(canvas).astype(float)
+    rows, cols = np.nonzero((crop < 100).any(axis=1))[0], np.nonzero((crop < 100).any(axis=0))[0]
+    box = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+    class Fixed:
+        def recognize(self, image, **kwargs):
+            return [([[0, 0], [1, 0], [1, 1], [0, 1]], "1,0 um", 0.95)]
+
+    reading, notes = ocr._check_line(Fixed(), crop, box, "dark")
+    assert reading is None and any("'u'" in note for note in notes)

@@ -357,7 +357,8 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
         ``marks`` None when its strokes are thinner than 9 % of the glyph height (thin print
         breaks apart: nothing can be counted).  ``descenders``: x-height glyphs reaching below
         the baseline — a ``µ`` (or, in thin serif print, a stroke piece hanging under an x-height
-        glyph's left stem: :func:`_detached_descenders`).
+        glyph's left stem: :func:`_detached_descenders`) — centred right of the last digit-height
+        glyph when there is one (a comma between digits reaches below the baseline too).
     """
     if ink.size == 0 or not 0.02 < ink.mean() < 0.6:
         return None
@@ -380,10 +381,12 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
     tall = sorted(((b, k + 1) for k, (b, t) in enumerate(zip(boxes, is_tall)) if t), key=lambda item: item[0][1])
     columns = _columns(_join_halves(tall, comp, height))
     blobs = any(b[2] - b[0] > 1.15 * line_height for b in boxes)
-    # µ: an x-height glyph reaching below the baseline (no other glyph of a label does but a comma)
+    # µ: an x-height glyph reaching below the baseline (no other glyph of a label does but a comma), after
+    # the number: a tall serif comma between the digits ("1,0 µm", tune ce41e4e56d) is no µ
+    unit = [b for b in boxes if not columns or 0.5 * (b[1] + b[3]) >= columns[-1][1]]
     descenders = sum(
-        b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height for b in boxes
-    ) + _detached_descenders(boxes, cap, base, height)
+        b[2] - b[0] >= 0.5 * height and b[0] >= cap + 0.2 * height and base + 0.15 * height <= b[2] <= base + 0.6 * height for b in unit
+    ) + _detached_descenders(boxes, cap, base, height, unit)
     if not columns:
         return GlyphLayout(None, None, height, blobs, descenders)
     tall_ink = np.isin(comp, 1 + np.flatnonzero(is_tall))
@@ -442,16 +445,17 @@ def _join_halves(tall, comp: np.ndarray, height: float) -> list[tuple[int, int, 
     return out
 
 
-def _detached_descenders(boxes, cap: float, base: float, height: float) -> int:
+def _detached_descenders(boxes, cap: float, base: float, height: float, pieces=None) -> int:
     """Stroke pieces below the baseline right under the left stem of an x-height glyph: a serif µ
     whose descender's thin join to its stem fell below the ink threshold (tune 3537f150cd).  A piece
     is at most 0.25 glyph heights wide and at least 0.1 high, starts at most 0.12 heights below the
     bottom of a stem whose top is at the x-height (0.2 heights or more below the cap line) and whose
     bottom is at the baseline, ends 0.15–0.6 heights below the baseline, and lies under that stem's
-    left half (a µ's descender hangs from its left stem)."""
+    left half (a µ's descender hangs from its left stem).  ``pieces``: the boxes that may be such a
+    piece (default all; :func:`glyph_layout` passes those after the number)."""
     stems = [b for b in boxes if b[0] >= cap + 0.2 * height and abs(b[2] - base) <= 0.15 * height and b[2] - b[0] >= 0.5 * height]
     count = 0
-    for r0, c0, r1, c1 in boxes:
+    for r0, c0, r1, c1 in boxes if pieces is None else pieces:
         if not (c1 - c0 <= 0.25 * height and r1 - r0 >= 0.1 * height and base + 0.15 * height <= r1 <= base + 0.6 * height):
             continue
         if any(-1 <= r0 - s[2] <= 0.12 * height and s[1] < c1 and c0 < s[1] + 0.5 * (s[3] - s[1]) for s in stems):
