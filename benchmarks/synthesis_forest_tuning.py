@@ -424,11 +424,13 @@ def distance_table(datasets: str) -> list[str]:
 
 
 def ensemble_report(summaries: dict, seconds: dict) -> str:
+    extras = sorted({c for s in summaries.values() for c in s["candidates"] if c in EXTRA})
+    flag = "".join(f" --extra {c}" for c in extras)
     lines = [
         "## ET + GB ensembles, nested (issue 18, sixth round)",
         "",
-        "Command: `python benchmarks/synthesis_forest_tuning.py --ensembles --protocols paper` and `--protocols grouped` side "
-        f"by side, then `--ensembles --report` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores "
+        f"Command: `python benchmarks/synthesis_forest_tuning.py --ensembles{flag} --protocols paper` and `--protocols grouped` "
+        f"side by side, then `--ensembles{flag} --report` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores "
         "shared with other work, nice 15, one thread per process; "
         + ", ".join(f"{p} {s / 60:.0f} min" for p, s in seconds.items())
         + ").  Computed descriptors.  Candidates: `ET` (extra trees, 1/2 of the features, ln target: the shipped size "
@@ -439,7 +441,6 @@ def ensemble_report(summaries: dict, seconds: dict) -> str:
         "GB's inner and outer predictions are `synthesis_selection.py --inner refit`'s (same folds, deterministic).",
         "",
     ]
-    extras = sorted({c for s in summaries.values() for c in s["candidates"] if c in EXTRA})
     if extras:
         lines += [
             "Further single candidates (GB factory parameters beyond the preset's; fitted in every inner fold and outer "
