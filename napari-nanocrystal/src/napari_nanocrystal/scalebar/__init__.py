@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from .files import read_file_calibration, read_image
 from .glyphs import _glyph_drop, _has_descender, _truncated
 from .hollow import hollow_bar
+from .lines import label_shade, padded
 from .locate import BarCandidate, _beside, _candidates, _overlap, _planes, _to_gray, find_scale_bar
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
@@ -221,7 +222,8 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
         value, unit, text, confidence, box, (top, left) = reading
         text_box = (box[0] + top, box[1] + left, box[2] + top, box[3] + left)
         length, what = bar.bar_length_px, "bar"
-        hollow = hollow_bar(planes[found.plane], bar)
+        shade = label_shade(padded(planes[found.plane], text_box))  # a frame is drawn in its label's shade
+        hollow = hollow_bar(planes[found.plane], bar, label=shade)
         if hollow is not None and hollow.outer is None:  # no bar in the error: nothing to type a label over
             raise ScaleBarError(
                 f"{hollow.reason}; its frame's outside was not measured consistently (label {text!r}, bar at {bar.bar_box})",

@@ -13,7 +13,9 @@ An *outlined* bar (a filled bar with a thin outline of the other shade, tune ``2
 the same ring around it; it is told apart by its thickness: its filled inside is more than twice
 as thick as the outline, where a hollow bar's inside is as thin as its frame.  Its length is the
 fill's (the outline is a contrast edge, as around outlined glyphs).  (The label's shade does not
-tell them apart: ``2e5dab1969``'s outlined glyphs are judged dark on its white bar.)
+tell them apart: ``2e5dab1969``'s outlined glyphs are judged dark on its white bar.)  But a bar
+inside a ring whose label is judged in the bar's own shade is no frame's inside (a frame is drawn
+in its label's shade): its ring is an outline or the margin of a panel, and its length is its own.
 """
 
 from __future__ import annotations
@@ -221,17 +223,24 @@ class HollowBar:
         return None if self.outer is None else self.outer[1] - self.outer[0]
 
 
-def hollow_bar(plane: np.ndarray, bar: BarCandidate) -> HollowBar | None:
+def hollow_bar(plane: np.ndarray, bar: BarCandidate, label: str | None = None) -> HollowBar | None:
     """Whether ``bar`` (found in ``plane``) is part of a hollow bar, and the frame's outer length.
 
     Two cases: the bar is the inside of a thin frame (:func:`_ring`) at most twice as thick as the
-    frame (an outlined *filled* bar is thicker); or the bar is one edge of a closed frame whose
+    frame (an outlined *filled* bar is thicker) — unless the label's shade ``label`` ("dark" or
+    "bright", judged from the label's own pixels) is the bar's: a frame is drawn in its label's
+    shade, so the ring around a bar of the label's shade is a thin bar's outline or the panel's
+    margin around it (generated seeds 24014, a 4-px black bar with a white outline, and 24083, a
+    black bar 6 px from the edges of its white panel: their outsides were taken, 1.6 and 8 % long);
+    or the bar is one edge of a closed frame whose
     inside is a thin slit (:func:`_edge_of_frame`).  The frame's outer ends are measured on its
     two long edges (:func:`_outer_ends`): for the inside, 0.5 to ring + :data:`_MAX_GAP` + 1 px beyond
     its ends; for an edge, which spans the frame, within 1 px of its own ends.
     """
     v = _normalised(plane, bar)
     ring = _ring(v, bar)
+    if ring is not None and label == bar.polarity:
+        return None  # the bar is drawn in its label's shade: the ring is an outline or a panel's margin
     if ring is not None and bar.bar_box[2] - bar.bar_box[0] <= 2 * ring[0]:
         thickness, top, bottom = ring
         outer = _outer_ends(v, (top, bottom), bar, thickness + _MAX_GAP + 1)
