@@ -1,0 +1,247 @@
+"""Confirmation on re-drawn folds (issue 18, seventh round): ET vs GB vs ``gb-leaf5-it1000``.
+
+``gb-leaf5-it1000`` (the GB preset with ``min_samples_leaf=5``, ``max_iter=1000``) was added as a candidate
+after an outer-only look at the seed-0 folds, so those folds cannot select it.  This script re-draws the folds
+of both protocols with fold seeds 1, 2, 3 (``paper_folds`` / ``grouped_folds``, ``random_state``; seed 0 is the
+folds of every earlier round and is not used) and scores the three size models on each:
+
+* ``ET``   - extra trees, 300 trees, ``max_features=0.5`` (the shipped size member, ``synthesis_forest_tuning.GRID["et-mf0.5"]``)
+* ``GB``   - the ``GB`` preset (500 iterations, learning rate 0.05, ln target)
+* ``gb-leaf5-it1000`` - ``synthesis_forest_tuning.EXTRA``
+
+All: computed descriptors, trained on recipes <= 20 nm, model seed 0, one thread.  The re-drawn folds use the
+SAME recipes: a check against fold luck, not new data.  On the grouped protocol the ``self-synthesis`` group
+(319 of the 617 pool recipes) is fold 0 for every seed, so its predictions are the same in every re-draw (they
+are fitted once and reused: same training and validation indices); only the published-paper recipes are re-dealt.
+
+Statistics, per protocol, pooled over the 3 re-draws: pooled MAE and R^2 of all 3 x 617 predictions; paired
+difference = per-recipe difference of the mean (over re-draws) absolute errors, 95 % percentile bootstrap over
+recipes (2,000 resamples, seed 0).  The decision rule (written before the run, BENCHMARKS.md): ship
+``gb-leaf5-it1000`` iff on both protocols it is the best or its interval against the best includes 0, and its
+grouped pooled R^2 > 0.
+
+Predictions are cached per fold in ``results/synthesis_redraw_PROTOCOL.json`` (a rerun resumes); the protocols
+can run side by side, then the report ``results/synthesis_redraw.md``::
+
+    OMP_NUM_THREADS=1 python benchmarks/synthesis_redraw.py --protocols paper
+    OMP_NUM_THREADS=1 python benchmarks/synthesis_redraw.py --protocols grouped
+    python benchmarks/synthesis_redraw.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from nc_synthmodel.evaluation import regression_metrics
+from nc_synthmodel.evaluation.splits import grouped_folds, paper_folds
+from nc_synthmodel.files import atomic_write_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthesis_forest_tuning import GRID, _extra_fit_predict, fit_predict  # noqa: E402
+from synthesis_selection import RESULTS, _size, load_data  # noqa: E402
+from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
+
+SEEDS = (1, 2, 3)
+CANDIDATES = ("ET", "GB", "gb-leaf5-it1000")
+SHIP = "gb-leaf5-it1000"
+N_BOOT = 2000
+
+
+def predict(name: str, table, recipes, y, train: np.ndarray, val: np.ndarray) -> np.ndarray:
+    if name == "ET":
+        return fit_predict(table, GRID["et-mf0.5"], recipes, y, train, val)
+    if name == "GB":
+        return preset_fit_predict("GB", table, recipes, y, train, val)
+    return _extra_fit_predict(name, table, recipes, y, train, val)
+
+
+def folds(protocol: str, recipes, groups, seed: int):
+    if protocol == "paper":
+        return paper_folds(recipes, random_state=seed)
+    return grouped_folds(recipes, groups, random_state=seed)
+
+
+def _digest(train: np.ndarray) -> str:
+    """SHA-1 of the training indices (int64): identifies a fold's training set in the cache."""
+    return hashlib.sha1(np.asarray(train, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _cache(protocol: str) -> Path:
+    return RESULTS / f"synthesis_redraw_{protocol}.json"
+
+
+def run(protocol: str, table, recipes, groups, log) -> None:
+    y = _size(recipes)
+    path = _cache(protocol)
+    data = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "seeds": list(SEEDS), "folds": []}
+    if data["seeds"] != list(SEEDS):
+        raise SystemExit(f"{path}: made with other seeds; move it away to rerun")
+    done = {(f["seed"], f["fold"]): f for f in data["folds"]}
+    for seed in SEEDS:
+        for k, (train, val) in enumerate(folds(protocol, recipes, groups, seed)):
+            if (seed, k) in done:
+                continue
+            digest = _digest(train)
+            twin = next((f for f in data["folds"] if f["train_sha1"] == digest and f["val"] == val.tolist()), None)
+            if twin is not None:  # the same fold in another re-draw (grouped: self-synthesis)
+                entry = {**twin, "seed": seed, "fold": k, "reused_from_seed": twin["seed"], "seconds": {}}
+            else:
+                entry = {"seed": seed, "fold": k, "train_sha1": digest, "val": val.tolist(), "pred": {}, "seconds": {}}
+                for name in CANDIDATES:
+                    t = time.perf_counter()
+                    entry["pred"][name] = predict(name, table, recipes, y, train, val).tolist()
+                    entry["seconds"][name] = time.perf_counter() - t
+                    log(f"[{protocol}] seed {seed} fold {k + 1} {name}: {entry['seconds'][name]:.0f} s")
+            data["folds"].append(entry)
+            done[(seed, k)] = entry
+            data["y_true"] = y.tolist()
+            atomic_write_bytes(path, json.dumps(data).encode())
+
+
+def _bootstrap(diff: np.ndarray) -> tuple[float, float, float]:
+    rng = np.random.default_rng(0)
+    means = np.array([diff[rng.integers(0, diff.size, diff.size)].mean() for _ in range(N_BOOT)])
+    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(data: dict) -> dict:
+    y = np.asarray(data["y_true"], dtype=float)
+    folds_ = sorted(data["folds"], key=lambda f: (f["seed"], f["fold"]))
+    idx = np.concatenate([f["val"] for f in folds_ if f["seed"] == SEEDS[0]])
+    err = {}  # candidate -> (seeds, recipes) absolute errors in idx order
+    pooled, per_seed, fold_mae = {}, {}, {}
+    for c in CANDIDATES:
+        rows = []
+        for seed in SEEDS:
+            fs = [f for f in folds_ if f["seed"] == seed]
+            p = dict(zip((i for f in fs for i in f["val"]), (v for f in fs for v in f["pred"][c])))
+            rows.append(np.array([p[i] for i in idx]))
+            per_seed.setdefault(c, []).append(regression_metrics(y[idx], rows[-1])["MAE"])
+            fold_mae.setdefault(c, []).append([float(np.mean(np.abs(np.array(f["pred"][c]) - y[f["val"]]))) for f in fs])
+        P = np.array(rows)
+        err[c] = np.abs(P - y[idx]).mean(axis=0)
+        m = regression_metrics(np.tile(y[idx], len(SEEDS)), P.ravel())
+        pooled[c] = {"MAE": m["MAE"], "R2": m["R2"], "fold_mean_MAE": float(np.mean(fold_mae[c]))}
+    best = min(CANDIDATES, key=lambda c: pooled[c]["MAE"])
+    paired = {f"{a} - {b}": _bootstrap(err[a] - err[b]) for a in CANDIDATES for b in CANDIDATES if a < b}
+    vs_best = _bootstrap(err[SHIP] - err[best]) if best != SHIP else (0.0, 0.0, 0.0)
+    parts = {}
+    if data["protocol"] == "grouped":  # fold 0 is the same group (self-synthesis) in every re-draw
+        first = set(next(f for f in folds_ if f["seed"] == SEEDS[0] and f["fold"] == 0)["val"])
+        in_first = np.array([i in first for i in idx])
+        for label, mask in (("fold 1 (self-synthesis)", in_first), ("folds 2-5 (published papers)", ~in_first)):
+            parts[label] = {
+                "n": int(mask.sum()),
+                "MAE": {c: float(err[c][mask].mean()) for c in CANDIDATES},
+                "paired": {f"{a} - {b}": _bootstrap(err[a][mask] - err[b][mask]) for a in CANDIDATES for b in CANDIDATES if a < b},
+            }
+    return {
+        "pooled": pooled,
+        "per_seed": per_seed,
+        "fold_mae": fold_mae,
+        "best": best,
+        "paired": paired,
+        "ship_vs_best": vs_best,
+        "parts": parts,
+    }
+
+
+def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
+    lines = [
+        "# Size model on re-drawn folds (issue 18, seventh round)",
+        "",
+        f"`benchmarks/synthesis_redraw.py`; {platform.machine()} {os.cpu_count()} cores shared with other jobs, nice 15,",
+        f"one thread per fit.  Fold seeds {', '.join(map(str, SEEDS))} (seed 0 - the earlier rounds' folds - excluded).",
+        "Same recipes, re-drawn folds: a check against fold luck, not new data.  Fit time: "
+        + ", ".join(f"{p} {s / 60:.0f} min" for p, s in seconds.items())
+        + ".",
+        "",
+    ]
+    ok = True
+    for protocol, s in summaries.items():
+        lines += [
+            f"## {protocol}",
+            "",
+            "| candidate | pooled MAE (nm) | pooled R² | fold-mean MAE | MAE per re-draw | per-fold MAE (seed 1 / 2 / 3) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in CANDIDATES:
+            p = s["pooled"][c]
+            folds_text = " / ".join(" ".join(f"{v:.2f}" for v in fm) for fm in s["fold_mae"][c])
+            lines.append(
+                f"| {c} | {p['MAE']:.3f} | {100 * p['R2']:+.1f} % | {p['fold_mean_MAE']:.3f} | "
+                + " ".join(f"{v:.3f}" for v in s["per_seed"][c])
+                + f" | {folds_text} |"
+            )
+        lines += ["", "Paired (per-recipe mean |error| over the re-draws, bootstrap over recipes):", ""]
+        for pair, (d, lo, hi) in s["paired"].items():
+            lines.append(f"- {pair}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}] nm")
+        for label, part in s["parts"].items():
+            lines.append(
+                f"- {label}, {part['n']} recipes: MAE "
+                + ", ".join(f"{c} {v:.3f}" for c, v in part["MAE"].items())
+                + "; "
+                + "; ".join(f"{pair} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for pair, (d, lo, hi) in part["paired"].items())
+            )
+        d, lo, hi = s["ship_vs_best"]
+        level = s["best"] == SHIP or lo <= 0
+        against = "it is the best" if s["best"] == SHIP else f"{SHIP} vs best {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        ok &= level
+        lines += [
+            "",
+            f"Best: {s['best']}; {against} -> {'level or better' if level else 'worse'}.",
+            "",
+        ]
+    r2 = summaries["grouped"]["pooled"][SHIP]["R2"] if "grouped" in summaries else float("nan")
+    ok = ok and len(summaries) == 2 and r2 > 0
+    lines += [
+        f"Rule: {SHIP} level with the best on both protocols and grouped pooled R² > 0 ({100 * r2:+.1f} %) -> {'SHIP ' + SHIP if ok else 'keep ET'}.",
+        "",
+    ]
+    return "\n".join(lines), ok
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(RESULTS.parents[1].parent / "shared" / "datasets"))
+    )
+    parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
+    parser.add_argument("--report", action="store_true", help="write the report from the cached folds")
+    args = parser.parse_args(argv)
+
+    def log(text):
+        print(text, file=sys.stderr, flush=True)
+
+    if args.protocols:
+        recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
+        for protocol in args.protocols:
+            started = time.perf_counter()
+            run(protocol, table, recipes, groups[protocol], log)
+            log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+    if args.report:
+        summaries, seconds = {}, {}
+        for protocol in ("paper", "grouped"):
+            path = _cache(protocol)
+            data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
+            if len(data["folds"]) < 5 * len(SEEDS):
+                log(f"{path}: {len(data['folds'])} of {5 * len(SEEDS)} folds; not reported")
+                continue
+            summaries[protocol] = summarise(data)
+            seconds[protocol] = sum(sum(f["seconds"].values()) for f in data["folds"])
+        text, _ = report(summaries, seconds)
+        atomic_write_bytes(RESULTS / "synthesis_redraw.md", text.encode())
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
