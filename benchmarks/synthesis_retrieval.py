@@ -46,6 +46,17 @@ from synthesis_benchmark import TRANSFORMER_CPU, _load  # noqa: E402
 SMALL = {**TRANSFORMER_CPU, "d_model": 64, "n_layers": 2, "dim_feedforward": 128, "augment": False, "pretrain_epochs": 0}
 #: SMALL with 4 retrieval tokens chosen by forest proximity (fp32: faster than bf16 autocast with retrieval tokens here).
 FOREST = {**SMALL, "retrieval_k": 4, "retrieval_metric": "forest", "precision": "fp32"}
+#: Fifth round's choice: the nested forest tuning's winner as the proximity forest (extremely randomised trees, half
+#: of the features per split; no out-of-bag trees, so cross-fitted training tokens), residual from the aggregate.
+ET_BASE = {
+    **FOREST,
+    "retrieval_aggregate": True,
+    "retrieval_residual": "aggregate",
+    "retrieval_dropout": 0.25,
+    "retrieval_crossfit": 5,
+    "retrieval_forest": "extra",
+    "retrieval_max_features": 0.5,
+}
 
 #: Configurations (SynthesisTransformer parameters).  The trainer's defaults now include bf16
 #: autocast where native and fused AdamW; ``retrieval`` adds 8 retrieval tokens.
@@ -116,40 +127,12 @@ CONFIGS: dict[str, dict] = {
     },
     # fifth round: the same with the nested forest tuning's winner as the proximity forest (extremely randomised
     # trees, half of the features per split; no out-of-bag trees, so cross-fitted training tokens)
-    "small-forest-et-aggres-drop-cf5": {
-        **FOREST,
-        "retrieval_aggregate": True,
-        "retrieval_residual": "aggregate",
-        "retrieval_dropout": 0.25,
-        "retrieval_crossfit": 5,
-        "retrieval_forest": "extra",
-        "retrieval_max_features": 0.5,
-    },
+    "small-forest-et-aggres-drop-cf5": ET_BASE,
     # issue 18, sixth round: the extra-trees-base choice with the reaction-intermediate augmentation - a fresh
     # copy per recipe and epoch (10 generated per recipe) added to the fine-tune stage (no pretraining stage),
     # or, as the paper does it, a pretraining stage on originals + copies before the same 5 fine-tune epochs
-    "small-forest-et-aggres-drop-cf5-augft": {
-        **FOREST,
-        "retrieval_aggregate": True,
-        "retrieval_residual": "aggregate",
-        "retrieval_dropout": 0.25,
-        "retrieval_crossfit": 5,
-        "retrieval_forest": "extra",
-        "retrieval_max_features": 0.5,
-        "augment": True,
-        "augment_stages": "finetune",
-    },
-    "small-forest-et-aggres-drop-cf5-augpre5": {
-        **FOREST,
-        "retrieval_aggregate": True,
-        "retrieval_residual": "aggregate",
-        "retrieval_dropout": 0.25,
-        "retrieval_crossfit": 5,
-        "retrieval_forest": "extra",
-        "retrieval_max_features": 0.5,
-        "augment": True,
-        "pretrain_epochs": 5,
-    },
+    "small-forest-et-aggres-drop-cf5-augft": {**ET_BASE, "augment": True, "augment_stages": "finetune"},
+    "small-forest-et-aggres-drop-cf5-augpre5": {**ET_BASE, "augment": True, "pretrain_epochs": 5},
     "small-forest-res-drop50": {
         **FOREST,
         "retrieval_residual": True,
