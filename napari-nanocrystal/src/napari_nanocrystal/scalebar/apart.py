@@ -74,9 +74,8 @@ def number_end(crop: np.ndarray, box, polarity: str) -> tuple[int, int] | None:
     first = min(after, key=lambda o: o[1].start)  # the unit word's first letter: an x-height letter
     if first[0].start < min(o[0].start for o in digits) + 0.15 * layout.height:
         return None  # as tall as the digits: no unit word (or a capital) after them
-    starts = [first[1].start]
     scale = ink.shape[1] / u8.shape[1]
-    return left + int(round(0.5 * (last + min(starts)) / scale)), layout.tall
+    return left + int(round(0.5 * (last + first[1].start) / scale)), layout.tall
 
 
 def number_apart(reader, crop: np.ndarray, box, polarity: str, recognise) -> tuple[str, float] | None:
