@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 from nc_synthmodel.evaluation import regression_metrics
-from nc_synthmodel.evaluation.splits import grouped_folds, paper_folds
+from nc_synthmodel.evaluation.compare import bootstrap_interval
 from nc_synthmodel.files import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import GRID, _extra_fit_predict, fit_predict  # noqa: E402
-from synthesis_selection import RESULTS, _size, load_data  # noqa: E402
+from synthesis_selection import RESULTS, _folds, _size, load_data  # noqa: E402
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 SEEDS = (1, 2, 3)
@@ -61,12 +61,6 @@ def predict(name: str, table, recipes, y, train: np.ndarray, val: np.ndarray) ->
     if name == "GB":
         return preset_fit_predict("GB", table, recipes, y, train, val)
     return _extra_fit_predict(name, table, recipes, y, train, val)
-
-
-def folds(protocol: str, recipes, groups, seed: int):
-    if protocol == "paper":
-        return paper_folds(recipes, random_state=seed)
-    return grouped_folds(recipes, groups, random_state=seed)
 
 
 def _digest(train: np.ndarray) -> str:
@@ -86,7 +80,7 @@ def run(protocol: str, table, recipes, groups, log) -> None:
         raise SystemExit(f"{path}: made with other seeds; move it away to rerun")
     done = {(f["seed"], f["fold"]): f for f in data["folds"]}
     for seed in SEEDS:
-        for k, (train, val) in enumerate(folds(protocol, recipes, groups, seed)):
+        for k, (train, val) in enumerate(_folds(protocol, recipes, groups, random_state=seed)):
             if (seed, k) in done:
                 continue
             digest = _digest(train)
@@ -107,9 +101,8 @@ def run(protocol: str, table, recipes, groups, log) -> None:
 
 
 def _bootstrap(diff: np.ndarray) -> tuple[float, float, float]:
-    rng = np.random.default_rng(0)
-    means = np.array([diff[rng.integers(0, diff.size, diff.size)].mean() for _ in range(N_BOOT)])
-    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    """(mean, 95 % interval) of per-recipe differences."""
+    return (float(diff.mean()), *bootstrap_interval(diff, n_boot=N_BOOT))
 
 
 def summarise(data: dict) -> dict:

@@ -92,10 +92,10 @@ def _apply_ensemble(name, combination, P, ensembles=ENSEMBLES):
 # ---------------------------------------------------------------------- folds
 
 
-def _folds(protocol: str, recipes: list, groups, train_max=None):
+def _folds(protocol: str, recipes: list, groups, train_max=None, random_state: int = 0):
     if protocol == "paper":
-        return paper_folds(recipes, train_max_size_nm=train_max)
-    return grouped_folds(recipes, groups, train_max_size_nm=train_max)
+        return paper_folds(recipes, train_max_size_nm=train_max, random_state=random_state)
+    return grouped_folds(recipes, groups, train_max_size_nm=train_max, random_state=random_state)
 
 
 def _size(recipes) -> np.ndarray:

@@ -22,6 +22,18 @@ def read_paper_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndar
     return frame["true"].to_numpy(dtype=float), frame["pred"].to_numpy(dtype=float)
 
 
+def bootstrap_interval(values, *, n_boot: int = 10_000, confidence: float = 0.95, random_state: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean of ``values`` (``n_boot`` resamples)."""
+    values = np.asarray(values, dtype=float).ravel()
+    rng = np.random.default_rng(random_state)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, 1000):  # bounded memory
+        stop = min(start + 1000, n_boot)
+        means[start:stop] = values[rng.integers(0, values.size, size=(stop - start, values.size))].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+
+
 def paired_comparison(
     ours,
     paper,
@@ -49,12 +61,7 @@ def paired_comparison(
     if not (np.isfinite(ours).all() and np.isfinite(paper).all() and np.isfinite(truth).all()):
         raise ValueError("predictions and truth must be finite")
     diff = np.abs(ours - truth) - np.abs(paper - truth)
-    rng = np.random.default_rng(random_state)
-    means = np.empty(n_boot)
-    for start in range(0, n_boot, 1000):  # bounded memory
-        stop = min(start + 1000, n_boot)
-        means[start:stop] = diff[rng.integers(0, diff.size, size=(stop - start, diff.size))].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
+    ci_low, ci_high = bootstrap_interval(diff, n_boot=n_boot, confidence=confidence, random_state=random_state)
     if np.any(diff != 0):
         test = wilcoxon(diff)
         statistic, p = float(test.statistic), float(test.pvalue)
@@ -65,8 +72,8 @@ def paired_comparison(
         "mae_ours": float(np.mean(np.abs(ours - truth))),
         "mae_paper": float(np.mean(np.abs(paper - truth))),
         "mean_abs_error_diff": float(diff.mean()),
-        "ci_low": float(np.quantile(means, alpha)),
-        "ci_high": float(np.quantile(means, 1.0 - alpha)),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
         "wilcoxon_statistic": statistic,
         "wilcoxon_p": p,
     }

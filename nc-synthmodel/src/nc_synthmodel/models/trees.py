@@ -166,6 +166,7 @@ def _concat(trees, kind: str, baseline: float, float32: bool, n_features: int) -
 
 def tree_arrays(estimator) -> TreeArrays:
     """The fitted ``estimator`` (random forest or extra-trees regressor/classifier, histogram gradient boosting) as arrays."""
+    from sklearn.base import is_classifier
     from sklearn.ensemble import (
         ExtraTreesClassifier,
         ExtraTreesRegressor,
@@ -179,7 +180,7 @@ def tree_arrays(estimator) -> TreeArrays:
         for tree in estimator.estimators_:
             t = tree.tree_
             inner = t.children_left >= 0
-            if isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier)):
+            if is_classifier(estimator):
                 v = t.value[:, 0, :]
                 v = v / np.maximum(v.sum(axis=1, keepdims=True), 1e-300)
             else:
