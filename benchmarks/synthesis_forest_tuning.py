@@ -57,6 +57,7 @@ import os
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ from nc_synthmodel.files import atomic_write_bytes
 from nc_synthmodel.models.baselines import BASELINES, FlatFeatureRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_selection import RESULTS, _apply_ensemble, _fit_ensemble, _folds, _inner_scores, _size, load_data  # noqa: E402
+from synthesis_selection import RESULTS, _apply_ensemble, _fit_ensemble, _folds, _inner_scores, _size, load_data, run_protocols  # noqa: E402
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 #: name -> forest setting; the first entry is the shipped model's size forest.
@@ -499,11 +500,7 @@ def main(argv=None) -> int:
 
     if args.ensembles:
         if args.protocols:
-            recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
-            for protocol in args.protocols:
-                started = time.perf_counter()
-                run_ensembles(protocol, table, recipes, groups[protocol], log, tuple(args.extra))
-                log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+            run_protocols(args.datasets, args.protocols, partial(run_ensembles, extras=tuple(args.extra)), log)
         if args.report:
             summaries, seconds = {}, {}
             for protocol in ("paper", "grouped"):
@@ -523,11 +520,7 @@ def main(argv=None) -> int:
             print(text)
         return 0
     if args.protocols:
-        recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
-        for protocol in args.protocols:
-            started = time.perf_counter()
-            run(protocol, table, recipes, groups[protocol], log)
-            log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+        run_protocols(args.datasets, args.protocols, run, log)
     if args.report:
         summaries, seconds = {}, {}
         for protocol in ("paper", "grouped"):

@@ -46,7 +46,7 @@ from nc_synthmodel.files import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import GRID, _extra_fit_predict, fit_predict  # noqa: E402
-from synthesis_selection import RESULTS, _folds, _size, load_data  # noqa: E402
+from synthesis_selection import RESULTS, _folds, _size, run_protocols  # noqa: E402
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 SEEDS = (1, 2, 3)
@@ -215,11 +215,7 @@ def main(argv=None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     if args.protocols:
-        recipes, table, groups = load_data(args.datasets, "computed", args.protocols)
-        for protocol in args.protocols:
-            started = time.perf_counter()
-            run(protocol, table, recipes, groups[protocol], log)
-            log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+        run_protocols(args.datasets, args.protocols, run, log)
     if args.report:
         summaries, seconds = {}, {}
         for protocol in ("paper", "grouped"):

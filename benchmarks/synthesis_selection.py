@@ -337,6 +337,16 @@ def load_data(datasets: str, descriptors: str, protocols) -> tuple[list, Descrip
     return recipes, table, groups
 
 
+def run_protocols(datasets: str, protocols, runner, log) -> None:
+    """Load the recipes once (computed descriptors) and run ``runner(protocol, table, recipes, groups, log)``
+    for each protocol, logging its wall time: the per-fold benchmarks' run step."""
+    recipes, table, groups = load_data(datasets, "computed", protocols)
+    for protocol in protocols:
+        started = time.perf_counter()
+        runner(protocol, table, recipes, groups[protocol], log)
+        log(f"[{protocol}] {time.perf_counter() - started:.0f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")))
