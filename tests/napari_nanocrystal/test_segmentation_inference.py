@@ -11,7 +11,6 @@ from skimage.draw import disk
 from napari_nanocrystal.segmentation.evaluation import evaluate
 from napari_nanocrystal.segmentation.inference import (
     SegmentationResult,
-    _tile_layout,
     bfloat16_supported,
     predict_flows,
     remove_bad_flow_masks,
@@ -19,6 +18,7 @@ from napari_nanocrystal.segmentation.inference import (
 )
 from napari_nanocrystal.segmentation.network import FLOW_SCALE, SeedFlowNet
 from napari_nanocrystal.segmentation.targets import flow_targets
+from napari_nanocrystal.segmentation.tiling import _tile_layout
 
 TINY = (1, 4, 8, 8, 8)
 

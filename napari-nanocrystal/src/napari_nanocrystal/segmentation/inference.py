@@ -1,7 +1,8 @@
 """Segment particles in an image with a seed/flow network (Gu et al. 2025; Cellpose-style).
 
-(Why past ~500 lines: the tiled network pass, the GIL-free flow QC kernel and the two diameter
-rules of ``"auto"`` are one pipeline with shared options; the QC kernel could move out next.)
+(Why past ~500 lines: the passes and the two diameter rules of ``"auto"`` that drive them share one
+set of options and timings; the tiled network pass (:mod:`.tiling`) and the flow following with its
+QC kernel (:mod:`.masks`) are split out.)
 
 Pipeline of :func:`segment`:
 
@@ -18,7 +19,12 @@ Pipeline of :func:`segment`:
      on zooms over that band and more), and segmented once; when the area-weighted median
      diameter of the particles found (``targets.area_weighted_diameter_px``: small pieces do
      not outvote large particles) disagrees with the one used by more than ``REFINE_RATIO`` ×,
-     the image is segmented once more at the measured diameter (cellpose's second step);
+     the image is segmented once more at the measured diameter (cellpose's second step).
+     That first pass only measures, so it runs on the central tiles (``PROBE_FIRST_PASS``:
+     the tiles whose centres lie in the same central ``PROBE_SIZE``² px; their network
+     outputs are kept): the rest of the image is run only when no second pass follows, and
+     the whole first pass decides as before when those tiles are the whole image or hold
+     fewer than ``PROBE_MIN_PARTICLES`` particles not cut by their edges;
    * other models: segment at the input size and at a size where particles
      ``AUTO_DIAMETER_LARGE`` times the model's diameter fit, keep the pass whose median
      particle diameter agrees best with the diameter it assumed, then segment again at the
@@ -26,44 +32,51 @@ Pipeline of :func:`segment`:
      ``AUTO_DIAMETER_PASSES`` - 1 more passes).
 
    ``diameter_px=None`` runs the network at the input size.
-3. **Network, tiled**: per axis the fewest tiles of at most ``tile_size`` px whose neighbours
+3. **Network, tiled** (:mod:`.tiling`): per axis the fewest tiles of at most ``tile_size`` px whose neighbours
    overlap by at least ``tile_overlap`` × ``tile_size``, shrunk to the smallest size that keeps
    that overlap and evenly spaced; run one at a time and blended: every tile's output is
    weighted by a separable linear ramp that rises from ~0 at the tile edge to 1 at
    ``tile_overlap`` × tile inwards, and the weighted sum is divided by the summed weights.
    Where one tile alone covers a pixel (image border) its output is used as is.  Memory is
-   one tile plus the (3, H, W) float32 output.
-4. **Masks**: cellpose ``dynamics.compute_masks`` on the whole (rescaled) image: pixels with
-   seed probability > ``seed_threshold`` follow the flows for ``niter`` steps, converge into
-   instances; instances whose flows disagree with their own shape by more than
-   ``flow_threshold`` (cellpose's flow-error QC) are dropped.  On CPU its cost is the number
-   of seed pixels × ``niter`` plus a few full-image int32 arrays (≈ 1 GB peak at 4096²).
-5. **Back to the input size**: labels by nearest neighbour, seed probability and flows
-   bilinearly; holes filled and objects below ``min_size_px`` (input pixels) removed.
+   one tile plus the (3, H, W) float32 output.  Weights and tensors are channels-last (oneDNN's
+   faster convolutions, float32 or bfloat16).
+4. **Masks** (:mod:`.masks`): cellpose ``dynamics.compute_masks``: pixels with seed probability
+   > ``seed_threshold`` follow the flows for ``niter`` steps, converge into instances; instances
+   whose flows disagree with their own shape by more than ``flow_threshold`` (cellpose's
+   flow-error QC) are dropped.  On CPU its cost is the number of seed pixels × ``niter`` plus a
+   few full-image int32 arrays (≈ 1 GB peak at 4096²).  Run at the network's scale, except for
+   an enlarged image (``MASKS_AT_INPUT_SCALE``): its flows and seed logits are resized back first
+   and followed for ``niter`` / scale steps (cellpose's ``resample``; 1/scale³ of the work).
+5. **Back to the input size**: labels by nearest neighbour (seed probability and flows
+   bilinearly), unless the masks were computed there; holes filled and objects below
+   ``min_size_px`` (input pixels) removed.
 6. **Confidence filter**: each instance's confidence is its mean seed probability; instances
    below ``confidence_threshold`` are dropped and labels renumbered 1..N.  The default pixel
    threshold (0.4) is below the default confidence threshold (0.5), so masks can grow into
    uncertain pixels while instances that are uncertain overall are removed.
+
+``SegmentationResult.timings`` holds the seconds of each stage of each pass (the size estimate, the
+probe, the network, flow following, flow QC, ...): ``benchmarks/segmentation_speed.py`` reports them.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import warnings
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import fastremap
-import numba
 import numpy as np
 import torch
-from cellpose import dynamics, utils
+from cellpose import utils
 from scipy import ndimage
 
 from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
+from .masks import flows_to_masks, mask_flows, remove_bad_flow_masks
 from .network import resolve_model
+from .tiling import PRECISIONS, _report, _use_bfloat16, bfloat16_supported, channels_last_copy, predict_flows, tile_grid
 
 __all__ = [
     "AUTO_DIAMETER_LARGE",
@@ -74,6 +87,8 @@ __all__ = [
     "SCALE_BAND",
     "SegmentationResult",
     "bfloat16_supported",
+    "channels_last_copy",
+    "flows_to_masks",
     "mask_flows",
     "predict_flows",
     "refine_diameter",
@@ -81,14 +96,10 @@ __all__ = [
     "rescale_diameter",
     "second_pass_diameter",
     "segment",
+    "tile_grid",
 ]
 
 logger = logging.getLogger(__name__)
-
-_CPU = torch.device("cpu")
-
-#: Arithmetic of the network pass (see :func:`predict_flows`).
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 #: ``diameter_px="auto"`` with a size model: no rescaling when the estimate is within this
 #: factor of the model's diameter (the default model is trained on zooms 0.5-2) ...
@@ -102,6 +113,16 @@ SCALE_BAND = 1.5
 #: area-weighted median (same benchmark: EMPS-train AP50 0.782 vs 0.726 for the count median, and on the
 #: weak real TEM images the stars of 1-0007 are segmented whole, recall 0.90 vs 0.61).
 REFINE_RATIO = 1.5
+
+#: ``diameter_px="auto"`` with a size model: the first pass, which only measures the particles, runs on the
+#: central tiles (:func:`_probe_diameter`; the rest of the image only when no second pass follows) ...
+PROBE_FIRST_PASS = True
+#: ... unless they hold fewer than this many whole particles (then the whole image decides).
+PROBE_MIN_PARTICLES = 10
+
+#: An enlarged image's masks are computed at the input size (its flows and seed logits resized back,
+#: ``niter`` / scale steps: cellpose's ``resample``), not at the network's.
+MASKS_AT_INPUT_SCALE = True
 
 #: ``diameter_px="auto"`` without a size model: after the two starting passes, at most this many - 1 refinements ...
 AUTO_DIAMETER_PASSES = 3
@@ -134,7 +155,9 @@ class SegmentationResult:
     diameter_estimate_px : float or None
         ``diameter_px="auto"`` with a size model: the size model's estimate (input px).
     passes : int
-        Segmentation passes run (``"auto"`` may run more than one).
+        Segmentation passes run (``"auto"`` may run more than one; a probe counts as one).
+    timings : dict
+        Seconds per stage, e.g. ``{"size estimate": 0.1, "pass 1: network": 0.9, ...}``.
     """
 
     labels: np.ndarray
@@ -145,6 +168,7 @@ class SegmentationResult:
     diameter_px: float | None = None
     diameter_estimate_px: float | None = None
     passes: int = 1
+    timings: dict = field(default_factory=dict)
 
     @property
     def n_objects(self) -> int:
@@ -153,220 +177,6 @@ class SegmentationResult:
     def confidence_by_label(self) -> dict[int, float]:
         """{label: mean seed probability} for labels 1..N."""
         return {i + 1: float(c) for i, c in enumerate(self.confidence)}
-
-
-def _report(progress: ProgressCallback | None, message: str, fraction: float) -> None:
-    logger.debug("%s (%.0f %%)", message, 100 * fraction)
-    if progress is not None:
-        progress(message, float(fraction))
-
-
-def _tile_layout(length: int, tile: int, overlap_px: int, multiple: int = 16) -> tuple[int, list[int]]:
-    """Tile edge and start offsets along one axis.
-
-    The fewest tiles of at most ``tile`` px whose neighbours overlap by at least
-    ``overlap_px``; the tiles are then shrunk to the smallest size (a multiple of
-    ``multiple`` where possible) that keeps that overlap, and spaced evenly.
-    """
-    if length <= tile:
-        return length, [0]
-    count = int(math.ceil((length - overlap_px) / (tile - overlap_px)))
-    size = int(math.ceil((length + (count - 1) * overlap_px) / count))
-    size = min(tile, -(-size // multiple) * multiple)
-    return size, [int(s) for s in np.linspace(0, length - size, count).round().astype(int)]
-
-
-def _ramp(length: int, ramp: int) -> np.ndarray:
-    """1-D blending weight: linear from 1/(ramp+1) at both ends to 1 at ``ramp`` px inwards."""
-    index = np.arange(length, dtype=np.float32)
-    return np.minimum(1.0, np.minimum(index + 1, length - index) / (ramp + 1.0)).astype(np.float32)
-
-
-def bfloat16_supported() -> bool:
-    """Whether this CPU runs bfloat16 convolutions natively (oneDNN with AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _use_bfloat16(precision: str) -> bool:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    return precision == "bfloat16" or (precision == "auto" and bfloat16_supported())
-
-
-def _call_network(net, tile: np.ndarray, in_channels: int, bfloat16: bool = False) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None]
-    if in_channels > 1:
-        x = x.expand(1, in_channels, *tile.shape).contiguous()
-    if bfloat16:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = net(x.contiguous(memory_format=torch.channels_last))
-        y = y.float() if isinstance(y, torch.Tensor) else [t.float() if isinstance(t, torch.Tensor) else t for t in y]
-    else:
-        y = net(x)
-    if isinstance(y, (tuple, list)):  # e.g. a bare cellpose CPnet returns (y, style, ...)
-        y = y[0]
-    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if y.shape != (1, 3, *tile.shape):
-        raise ValueError(f"network returned shape {y.shape} for a tile of {tile.shape}; expected (1, 3, {tile.shape[0]}, {tile.shape[1]})")
-    return y[0].astype(np.float32, copy=False)
-
-
-def predict_flows(
-    net,
-    image: np.ndarray,
-    *,
-    tile_size: int = 512,
-    tile_overlap: float = 0.1,
-    precision: str = "auto",
-    progress: ProgressCallback | None = None,
-    progress_span=(0.0, 1.0),
-) -> np.ndarray:
-    """Run a network over a normalised gray image in blended overlapping tiles.
-
-    Parameters
-    ----------
-    net : callable
-        Maps a float32 tensor (1, C, h, w) to (1, 3, h, w): flow_y, flow_x, seed logit.
-        ``C`` is ``net.in_channels`` if present, else 1 (the gray image is repeated).
-    image : np.ndarray
-        float32 (H, W), already normalised (see ``prepare_image``).
-    tile_size : int
-        Largest tile edge (px); images up to this size are run in one piece.  Larger images
-        get the fewest tiles that overlap by ``tile_overlap``, shrunk to the smallest size
-        that keeps the overlap (less work than full-size tiles).
-    tile_overlap : float
-        Minimum overlap of neighbouring tiles as a fraction of ``tile_size``, in [0.05, 0.5]
-        (clipped, as in cellpose); also the width of the blending ramp.
-    precision : {"auto", "float32", "bfloat16"}
-        Arithmetic of the network pass.  "bfloat16": autocast to bfloat16 with channels-last
-        tensors (~3× faster on CPUs with native bfloat16; outputs differ from float32 by
-        ~1 % of their spread); "auto": bfloat16 where :func:`bfloat16_supported`, else float32.
-
-    Returns
-    -------
-    np.ndarray
-        float32 (3, H, W): flow_y, flow_x, seed logit.
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"image must be 2-D (rows, columns), got shape {image.shape}")
-    tile_size = int(tile_size)
-    if tile_size < 16:
-        raise ValueError(f"tile_size must be >= 16 px, got {tile_size}")
-    overlap_px = max(1, int(round(min(0.5, max(0.05, float(tile_overlap))) * tile_size)))
-    rows, cols = image.shape
-    th, ys = _tile_layout(rows, tile_size, overlap_px)
-    tw, xs = _tile_layout(cols, tile_size, overlap_px)
-    ramp = overlap_px
-    weight = _ramp(th, ramp)[:, None] * _ramp(tw, ramp)[None, :]
-    in_channels = int(getattr(net, "in_channels", 1))
-
-    bfloat16 = _use_bfloat16(precision) and isinstance(net, torch.nn.Module)
-    if bfloat16:  # a channels-last copy: the caller's module keeps its memory format
-        net = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    was_training = isinstance(net, torch.nn.Module) and net.training
-    if isinstance(net, torch.nn.Module):
-        net.eval()
-    n_tiles, done = len(ys) * len(xs), 0
-    start, span = progress_span[0], progress_span[1] - progress_span[0]
-    try:
-        with torch.inference_mode():
-            if n_tiles == 1:
-                return _call_network(net, image, in_channels, bfloat16)
-            output = np.zeros((3, rows, cols), np.float32)
-            total = np.zeros((rows, cols), np.float32)
-            for y0 in ys:
-                for x0 in xs:
-                    tile_out = _call_network(net, image[y0 : y0 + th, x0 : x0 + tw], in_channels, bfloat16)
-                    output[:, y0 : y0 + th, x0 : x0 + tw] += tile_out * weight
-                    total[y0 : y0 + th, x0 : x0 + tw] += weight
-                    done += 1
-                    _report(progress, f"network: tile {done}/{n_tiles}", start + span * done / n_tiles)
-    finally:
-        if was_training:
-            net.train()
-    output /= total
-    return output
-
-
-@numba.njit(nogil=True)
-def _diffuse_from_centre(T, y, x, ymed, xmed, lx, niter):  # pragma: no cover - compiled
-    """cellpose's ``dynamics._extend_centers`` as scalar loops: same sums, same order, bitwise the
-    same result, without the nine temporary arrays per step (3x faster)."""
-    n = y.size
-    new = np.empty(n, np.float64)
-    for _ in range(niter):
-        T[ymed * lx + xmed] += 1
-        for k in range(n):
-            i = y[k] * lx + x[k]
-            new[k] = (
-                1
-                / 9.0
-                * (T[i] + T[i - lx] + T[i + lx] + T[i - 1] + T[i + 1] + T[i - lx - 1] + T[i - lx + 1] + T[i + lx - 1] + T[i + lx + 1])
-            )
-        for k in range(n):
-            T[y[k] * lx + x[k]] = new[k]
-    return T
-
-
-def mask_flows(masks: np.ndarray) -> np.ndarray:
-    """Unit flows (2, H, W) of an instance map: ``cellpose.dynamics.masks_to_flows_cpu(masks)[0]``.
-
-    The same heat diffusion from each mask's centre pixel (tested bitwise equal), with the
-    diffusion kernel written as scalar loops; releases the GIL.
-    """
-    Ly, Lx = masks.shape
-    mu = np.zeros((2, Ly, Lx), np.float64)
-    for i, si in enumerate(ndimage.find_objects(masks)):
-        if si is None:
-            continue
-        sr, sc = si
-        ly, lx = sr.stop - sr.start + 2, sc.stop - sc.start + 2
-        y, x = np.nonzero(masks[sr, sc] == (i + 1))
-        y = y.astype(np.int32) + 1
-        x = x.astype(np.int32) + 1
-        nearest = ((x - x.mean()) ** 2 + (y - y.mean()) ** 2).argmin()
-        ymed, xmed = y[nearest], x[nearest]
-        T = _diffuse_from_centre(np.zeros(ly * lx, np.float64), y, x, np.int32(ymed), np.int32(xmed), np.int32(lx), np.int32(2 * (ly + lx)))
-        dy = T[(y + 1) * lx + x] - T[(y - 1) * lx + x]
-        dx = T[y * lx + x + 1] - T[y * lx + x - 1]
-        mu[:, sr.start + y - 1, sc.start + x - 1] = np.stack((dy, dx))
-    mu /= 1e-60 + (mu**2).sum(axis=0) ** 0.5
-    return mu
-
-
-def remove_bad_flow_masks(masks: np.ndarray, flows: np.ndarray, threshold: float, workers: int | None = None) -> np.ndarray:
-    """Cellpose's flow-error QC, with the masks' flows computed on ``workers`` threads.
-
-    As ``cellpose.dynamics.remove_bad_flow_masks``: the flows of each mask (:func:`mask_flows`,
-    which releases the GIL) are compared with the predicted ``flows`` (cellpose scale, 5 × unit
-    vectors); masks whose mean squared difference exceeds ``threshold`` are set to 0 (in place;
-    labels are not renumbered).
-    """
-    n = int(masks.max(initial=0))
-    if n == 0:
-        return masks
-    workers = max(1, min(int(workers or torch.get_num_threads()), n))
-    if workers == 1:
-        parts = [mask_flows(masks)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        groups = [np.where(masks % workers == k, masks, 0) for k in range(workers)]  # disjoint label sets
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(mask_flows, groups))
-    own = parts[0]
-    for part in parts[1:]:  # disjoint masks: adding the parts in place joins them
-        own += part
-    index = np.arange(1, n + 1)
-    errors = sum(ndimage.mean((own[i] - flows[i] / 5.0) ** 2, masks, index=index) for i in range(2))
-    bad = index[np.asarray(errors) > threshold]
-    if bad.size:
-        masks[np.isin(masks, bad)] = 0
-    return masks
 
 
 def _model_settings(net) -> tuple[float, tuple[float, float]]:
@@ -451,6 +261,8 @@ def segment(
     if not 0.0 < seed_threshold < 1.0:
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
     net = resolve_model(model)
+    if isinstance(net, torch.nn.Module):  # once for the size estimate and every pass (the caller's module is left as is)
+        net = channels_last_copy(net)
     options = dict(
         confidence_threshold=confidence_threshold,
         flow_threshold=flow_threshold,
@@ -495,33 +307,114 @@ def second_pass_diameter(labels: np.ndarray, assumed: float, ratio: float | None
     return refine_diameter(found, assumed, ratio)
 
 
+def _probe_diameter(gray: np.ndarray, net, used, options: dict, cache: dict, clock: _Clock) -> tuple[float | None, np.ndarray]:
+    """The first pass of ``"auto"`` on the central tiles only: (diameter, image at the scale of ``used``).
+
+    The tiles of the layout at that scale whose centres lie in the central :data:`~.size_model.PROBE_SIZE`²
+    input px (the size estimate's crop; at least the tile nearest the centre) are run through the network
+    (outputs kept in ``cache`` for the full pass) and their masks filtered as a full pass would be; the
+    diameter is the area-weighted median of the particles not cut by the probe's edges, in input px.
+    None when those tiles are the whole image or hold fewer than :data:`PROBE_MIN_PARTICLES` particles
+    (then the whole first pass decides, as before).
+    """
+    from .size_model import PROBE_SIZE
+    from .targets import area_weighted_diameter_px
+
+    net_diameter, _ = _model_settings(net)
+    scale = 1.0 if used is None else net_diameter / float(used)
+    scaled = gray if scale == 1.0 else resize_image(gray, scaled_shape(gray.shape, scale))
+    clock.lap("normalise + resize")
+    th, ys, tw, xs, _ = tile_grid(scaled.shape, options["tile_size"], options["tile_overlap"])
+    rows, cols = scaled.shape
+    half = PROBE_SIZE * scale / 2.0
+    layout = [(y0, x0) for y0 in ys for x0 in xs]
+    chosen = [(y0, x0) for y0, x0 in layout if abs(y0 + th / 2 - rows / 2) <= half and abs(x0 + tw / 2 - cols / 2) <= half]
+    chosen = chosen or [min(layout, key=lambda t: (t[0] + th / 2 - rows / 2) ** 2 + (t[1] + tw / 2 - cols / 2) ** 2)]
+    if len(chosen) == len(layout):
+        return None, scaled
+    maps = predict_flows(
+        net,
+        scaled,
+        tile_size=options["tile_size"],
+        tile_overlap=options["tile_overlap"],
+        precision=options["precision"],
+        tiles=chosen,
+        cache=cache,
+    )
+    clock.lap("network")
+    masks = flows_to_masks(
+        maps[:2],
+        maps[2],
+        niter=options["niter"],
+        seed_threshold=options["seed_threshold"],
+        flow_threshold=options["flow_threshold"],
+        lap=clock.lap,
+    )
+    labels, _ = _filter_instances(masks, _sigmoid(maps[2]), options["min_size_px"] * scale**2, options["confidence_threshold"])
+    top, left = min(y0 for y0, _ in chosen), min(x0 for _, x0 in chosen)
+    edges = [
+        edge
+        for edge, inside in (
+            (labels[0], top > 0),
+            (labels[-1], top + labels.shape[0] < rows),
+            (labels[:, 0], left > 0),
+            (labels[:, -1], left + labels.shape[1] < cols),
+        )
+        if inside
+    ]
+    cut = np.unique(np.concatenate(edges)) if edges else np.zeros(0, np.int32)
+    labels[np.isin(labels, cut[cut > 0])] = 0
+    count = len(np.unique(labels)) - 1
+    clock.lap("holes, size and confidence filters")
+    if count < PROBE_MIN_PARTICLES:
+        logger.info("probe: %d whole particles on %d of %d tiles, too few: the whole image decides", count, len(chosen), len(layout))
+        return None, scaled
+    found = area_weighted_diameter_px(labels) / scale
+    logger.info("probe: %d particles on %d of %d tiles, area-weighted median %.1f px", count, len(chosen), len(layout), found)
+    return found, scaled
+
+
 def _segment_size_model(image, net, options: dict, progress: ProgressCallback | None) -> SegmentationResult:
     """``diameter_px="auto"`` with the model's size model (see the module docstring)."""
     from .size_model import SizeModel, image_style
 
+    timings: dict = {}
+    clock = _Clock(timings)
     net_diameter, percentiles = _model_settings(net)
     _report(progress, "estimating the particle size", 0.0)
     gray = prepare_image(image, percentiles)  # normalised once, for the estimate and the passes
     style = image_style(net, gray, bfloat16=_use_bfloat16(options["precision"]))
     estimate = float(SizeModel.from_dict(net.config["size_model"]).predict(style)[0])
+    clock.lap("size estimate")
     used = rescale_diameter(estimate, net_diameter)
     logger.info("size model: median particle diameter %.1f px (%s)", estimate, "no rescaling" if used is None else "rescaling")
 
     def _span(start, stop):
         return None if progress is None else (lambda message, fraction: progress(message, start + (stop - start) * fraction))
 
-    result = _segment_once(gray, net, used, progress=_span(0.05, 0.7), prepared=True, **options)
-    passes = 1
     assumed = net_diameter if used is None else used
-    found = second_pass_diameter(result.labels, assumed)
+    cache: dict = {}  # network tiles at the scale of `used`: the probe's are not run twice
+    probed, scaled = (None, None)
+    if PROBE_FIRST_PASS:
+        probed, scaled = _probe_diameter(gray, net, used, options, cache, _Clock(timings, "pass 1 (probe): "))
+    first = dict(prepared=True, scaled=scaled, cache=cache, timings=timings, **options)
+    if probed is None:  # the whole first pass decides
+        result = _segment_once(gray, net, used, progress=_span(0.05, 0.7), name="pass 1", **first)
+        found = second_pass_diameter(result.labels, assumed)
+    else:
+        result, found = None, refine_diameter(probed, assumed)
+    passes = 1
     if found is not None:
         logger.info("particles found measure %.1f px, segmented at %.1f px: segmenting again", found, assumed)
-        again = _segment_once(gray, net, found, progress=_span(0.7, 1.0), prepared=True, **options)
+        again = _segment_once(gray, net, found, progress=_span(0.7, 1.0), prepared=True, timings=timings, name="pass 2", **options)
         passes = 2
         if again.n_objects:
             result = again
+    if result is None:  # the probe decided against a second pass (or the second found nothing): the whole first pass
+        result = _segment_once(gray, net, used, progress=_span(0.05, 1.0), name="pass 1", **first)
     result.diameter_estimate_px = estimate
     result.passes = passes
+    result.timings = timings
     if result.diameter_px is None:
         result.diameter_px = estimate
     _report(progress, f"done: {result.n_objects} particles (diameter {result.diameter_px:.1f} px)", 1.0)
@@ -569,6 +462,39 @@ def _segment_auto_diameter(image, net, options: dict, progress: ProgressCallback
     return result
 
 
+def _filter_instances(masks: np.ndarray, seed_prob: np.ndarray, min_size_px: float, confidence_threshold) -> tuple[np.ndarray, np.ndarray]:
+    """Holes filled, objects under ``min_size_px`` removed, instances with mean seed probability under
+    ``confidence_threshold`` dropped; returns (labels int32 1..N, confidence float32 (N,))."""
+    labels = utils.fill_holes_and_remove_small_masks(masks.astype(np.int32, copy=False), min_size=int(min_size_px))
+    labels = fastremap.renumber(labels, in_place=True)[0].astype(np.int32, copy=False)  # 1..n, no gaps
+    n = int(labels.max(initial=0))
+    confidence = (
+        np.asarray(ndimage.mean(seed_prob, labels, index=np.arange(1, n + 1)), dtype=np.float32).reshape(-1)
+        if n
+        else np.zeros(0, np.float32)
+    )
+    keep = np.ones(n, bool) if not confidence_threshold else confidence >= confidence_threshold
+    if not keep.all():
+        logger.info("confidence filter dropped %d of %d instances", int((~keep).sum()), n)
+    lut = np.zeros(n + 1, np.int32)
+    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return lut[labels], confidence[keep]
+
+
+class _Clock:
+    """Seconds per stage, added up under ``prefix`` + stage name into ``timings``."""
+
+    def __init__(self, timings: dict | None, prefix: str = ""):
+        self.timings, self.prefix, self.last = timings, prefix, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            key = self.prefix + stage
+            self.timings[key] = self.timings.get(key, 0.0) + now - self.last
+        self.last = now
+
+
 def _segment_once(
     image,
     net,
@@ -584,75 +510,71 @@ def _segment_once(
     precision,
     progress,
     prepared: bool = False,
+    scaled: np.ndarray | None = None,
+    cache: dict | None = None,
+    timings: dict | None = None,
+    name: str = "pass 1",
 ) -> SegmentationResult:
-    """One segmentation at ``diameter_px``; ``prepared=True``: ``image`` is already the normalised gray."""
+    """One segmentation at ``diameter_px``; ``prepared=True``: ``image`` is already the normalised gray.
+
+    ``scaled``: that gray already resized for ``diameter_px``; ``cache``: tile outputs of the network
+    at this scale (:func:`predict_flows`); ``timings``: seconds per stage added under ``name``.
+    """
     net_diameter, percentiles = _model_settings(net)
+    timings = {} if timings is None else timings
+    clock = _Clock(timings, f"{name}: ")
 
     _report(progress, "normalising image", 0.0)
     gray = image if prepared else prepare_image(image, percentiles)
     shape = gray.shape
     scale = 1.0 if diameter_px is None else net_diameter / float(diameter_px)
-    if scale != 1.0:
+    if scaled is not None:
+        gray = scaled
+    elif scale != 1.0:
         gray = resize_image(gray, scaled_shape(shape, scale))
         logger.info("resized %s → %s for the network (scale %.3f)", shape, gray.shape, scale)
+    clock.lap("normalise + resize")
 
     maps = predict_flows(
-        net, gray, tile_size=tile_size, tile_overlap=tile_overlap, precision=precision, progress=progress, progress_span=(0.05, 0.8)
+        net,
+        gray,
+        tile_size=tile_size,
+        tile_overlap=tile_overlap,
+        precision=precision,
+        progress=progress,
+        progress_span=(0.05, 0.8),
+        cache=cache,
     )
     flows, logits = maps[:2], maps[2]
+    clock.lap("network")
 
     _report(progress, "following flows", 0.8)
-    cellprob_threshold = math.log(seed_threshold / (1.0 - seed_threshold))
-    cellpose_log = logging.getLogger("cellpose.dynamics")
-    level = cellpose_log.level
-    cellpose_log.setLevel(logging.ERROR)  # "no seeds found": an empty image is a valid answer here
-    try:
-        with warnings.catch_warnings():  # cellpose builds a sparse tensor; torch warns about unchecked invariants
-            warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
-            masks = dynamics.compute_masks(
-                np.ascontiguousarray(flows),
-                logits,
-                niter=int(niter),
-                cellprob_threshold=cellprob_threshold,
-                flow_threshold=0.0,  # the QC below, on all cores
-                min_size=-1,
-                device=_CPU,
-            )
-    finally:
-        cellpose_log.setLevel(level)
-    if flow_threshold:
-        masks = remove_bad_flow_masks(masks, flows, float(flow_threshold))
     seed_prob = _sigmoid(logits)
+    if scale > 1.0 and MASKS_AT_INPUT_SCALE:  # enlarged: flows followed at the input size, as cellpose does
+        seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
+        flows, logits = resize_image(flows, shape), resize_image(logits, shape)
+        clock.lap("back to the input size")
+        steps = max(1, int(round(niter / scale)))
+        masks = flows_to_masks(flows, logits, niter=steps, seed_threshold=seed_threshold, flow_threshold=flow_threshold, lap=clock.lap)
+    else:
+        masks = flows_to_masks(flows, logits, niter=niter, seed_threshold=seed_threshold, flow_threshold=flow_threshold, lap=clock.lap)
+        if scale != 1.0:
+            masks = resize_labels(masks, shape)
+            seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
+            flows = resize_image(flows, shape)
+        clock.lap("back to the input size")
     del maps, logits
 
     _report(progress, "filtering instances", 0.95)
-    if scale != 1.0:
-        labels = resize_labels(masks, shape)
-        seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
-        flows = resize_image(flows, shape)
-    else:
-        labels = masks.astype(np.int32)
-    labels = utils.fill_holes_and_remove_small_masks(labels, min_size=int(min_size_px))
-    labels = fastremap.renumber(labels, in_place=True)[0].astype(np.int32, copy=False)  # 1..n, no gaps
-
-    n = int(labels.max(initial=0))
-    confidence = (
-        np.asarray(ndimage.mean(seed_prob, labels, index=np.arange(1, n + 1)), dtype=np.float32).reshape(-1)
-        if n
-        else np.zeros(0, np.float32)
-    )
-    keep = np.ones(n, bool) if not confidence_threshold else confidence >= confidence_threshold
-    if not keep.all():
-        logger.info("confidence filter dropped %d of %d instances", int((~keep).sum()), n)
-    lut = np.zeros(n + 1, np.int32)
-    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    labels = lut[labels]
-    _report(progress, f"done: {int(keep.sum())} particles", 1.0)
+    labels, confidence = _filter_instances(masks, seed_prob, min_size_px, confidence_threshold)
+    clock.lap("holes, size and confidence filters")
+    _report(progress, f"done: {confidence.size} particles", 1.0)
     return SegmentationResult(
         labels=labels,
-        confidence=confidence[keep],
+        confidence=confidence,
         seed_prob=seed_prob.astype(np.float32, copy=False),
         flows=flows.astype(np.float32, copy=False),
         scale=scale,
         diameter_px=None if diameter_px is None else float(diameter_px),
+        timings=timings,
     )
