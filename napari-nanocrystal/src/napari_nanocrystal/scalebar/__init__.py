@@ -53,8 +53,9 @@ import logging
 import math
 from dataclasses import dataclass
 
+from .beside import _truncated
 from .files import read_file_calibration, read_image
-from .glyphs import _glyph_drop, _has_descender, _truncated
+from .glyphs import _glyph_drop, _has_descender
 from .hollow import hollow_bar
 from .lines import label_shade, padded
 from .locate import BarCandidate, _beside, _candidates, _overlap, _planes, _to_gray, find_scale_bar

@@ -1,4 +1,5 @@
-"""Glyph-shape checks on a label crop: a descender (µ vs n), label ink beside a read line (a missed glyph)."""
+"""Glyph-shape checks on a label crop: a descender (µ vs n), the glyphs and decimal marks of a line
+(label ink beside a read line, a missed glyph, is checked in :mod:`.beside`)."""
 
 from __future__ import annotations
 
@@ -295,44 +296,6 @@ def u_shape(crop: np.ndarray, box, polarity: str) -> str | None:
     if not answers and _n_or_u(crop, box, polarity) == "u":
         return "u"  # the correlation test (it errs only towards n on drawn fonts: a u drawn like an n)
     return None
-
-
-def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
-    """Whether label ink continues right beside a read line (OCR missed a glyph: "1 um"
-    read from "0.1 µm").  Ink is classified as in :func:`_has_descender` and must have the
-    shade of the line's own ink (a grey particle beside a black label is no glyph); a side
-    whose surface differs from the label's background (the edge of a panel) is not looked at."""
-    from skimage.filters import threshold_multiotsu
-
-    r0, c0, r1, c1 = (max(0, int(v)) for v in box)
-    h = r1 - r0
-    patch = crop[r0:r1, c0:c1]
-    if h < 4 or patch.size < 20 or np.ptp(patch) == 0:
-        return False
-    try:
-        low, high = threshold_multiotsu(patch, classes=3)
-    except ValueError:
-        return False
-    kinds = {"bright": ["bright"], "dark": ["dark"]}.get(polarity, ["bright", "dark"])
-    reach, gap = int(round(1.2 * h)), max(2, int(round(0.15 * h)))  # the gap: glyph edges the box cut
-    for side in (crop[r0:r1, max(0, c0 - reach) : max(0, c0 - gap)], crop[r0:r1, c1 + gap : c1 + reach]):
-        if side.size == 0:
-            continue
-        for kind in kinds:
-            ink_in = patch > high if kind == "bright" else patch < low
-            if not ink_in.any() or ink_in.all():
-                continue
-            ink_level, ground = float(np.median(patch[ink_in])), float(np.median(patch[~ink_in]))
-            if abs(float(np.median(side)) - ground) > 0.25 * abs(ink_level - ground):
-                continue  # another surface: the label's panel or patch ends here
-            comp, _ = ndi.label(side > high if kind == "bright" else side < low)
-            for index, sl in enumerate(ndi.find_objects(comp), start=1):
-                tall, wide = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
-                if not (tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h):
-                    continue  # not a glyph-sized stroke inside the line band (a blob crossing it)
-                if abs(float(np.median(side[sl][comp[sl] == index])) - ink_level) <= _INK_TOLERANCE * abs(ground - ink_level):
-                    return True  # of the label's own shade (a particle beside it is not)
-    return False
 
 
 def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:

@@ -9,7 +9,8 @@ import re
 import numpy as np
 
 from .apart import number_apart, unit_only
-from .glyphs import _has_descender, _truncated, glyph_layout, u_shape
+from .beside import _truncated
+from .glyphs import _has_descender, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
