@@ -51,7 +51,6 @@ the distance of a test recipe to its nearest training recipe (standardised flat 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -67,7 +66,18 @@ from nc_synthmodel.files import atomic_write_bytes
 from nc_synthmodel.models.baselines import BASELINES, FlatFeatureRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_selection import RESULTS, _apply_ensemble, _fit_ensemble, _folds, _inner_scores, _size, load_data, run_protocols  # noqa: E402
+from synthesis_selection import (  # noqa: E402
+    RESULTS,
+    _apply_ensemble,
+    _fit_ensemble,
+    _folds,
+    _inner_scores,
+    _size,
+    load_data,
+    protocols_cli,
+    run_protocols,
+    stderr_log,
+)
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 #: name -> forest setting; the first entry is the shipped model's size forest.
@@ -416,8 +426,8 @@ def distance_table(datasets: str) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     for protocol, r in rows.items():
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            m = (r[:, 0] >= lo) & (r[:, 0] <= hi)
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            m = (r[:, 0] >= lo) & ((r[:, 0] < hi) if i < len(edges) - 2 else (r[:, 0] <= hi))  # half-open bins, the last closed
             if m.any():
                 et, gb = r[m, 1].mean(), r[m, 2].mean()
                 lines.append(f"| {protocol} | {lo:.2f}–{hi:.2f} | {m.sum()} | {et:.3f} | {gb:.3f} | {et - gb:+.3f} |")
@@ -485,18 +495,11 @@ def ensemble_report(summaries: dict, seconds: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(RESULTS.parents[1].parent / "shared" / "datasets"))
-    )
-    parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
-    parser.add_argument("--report", action="store_true", help="write the report from the cached folds")
+    parser = protocols_cli(__doc__)
     parser.add_argument("--ensembles", action="store_true", help="the sixth round's ET / GB / ensemble comparison instead of the grid")
     parser.add_argument("--extra", nargs="+", choices=list(EXTRA), default=[], help="with --ensembles: further single candidates")
     args = parser.parse_args(argv)
-
-    def log(text):
-        print(text, file=sys.stderr, flush=True)
+    log = stderr_log
 
     if args.ensembles:
         if args.protocols:

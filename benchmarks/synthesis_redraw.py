@@ -30,7 +30,6 @@ can run side by side, then the report ``results/synthesis_redraw.md``::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -46,7 +45,7 @@ from nc_synthmodel.files import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import GRID, _extra_fit_predict, fit_predict  # noqa: E402
-from synthesis_selection import RESULTS, _folds, _size, run_protocols  # noqa: E402
+from synthesis_selection import RESULTS, _folds, _size, protocols_cli, run_protocols, stderr_log  # noqa: E402
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 SEEDS = (1, 2, 3)
@@ -203,16 +202,9 @@ def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(RESULTS.parents[1].parent / "shared" / "datasets"))
-    )
-    parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
-    parser.add_argument("--report", action="store_true", help="write the report from the cached folds")
+    parser = protocols_cli(__doc__)
     args = parser.parse_args(argv)
-
-    def log(text):
-        print(text, file=sys.stderr, flush=True)
+    log = stderr_log
 
     if args.protocols:
         run_protocols(args.datasets, args.protocols, run, log)

@@ -30,7 +30,6 @@ are cached in ``results/synthesis_residual_PROTOCOL.json`` (a rerun resumes); re
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -46,7 +45,7 @@ from sklearn.model_selection import KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import GRID, fit_predict  # noqa: E402
-from synthesis_selection import RESULTS, TRAIN_MAX_NM, _folds, _size, run_protocols  # noqa: E402
+from synthesis_selection import RESULTS, TRAIN_MAX_NM, _folds, _size, protocols_cli, run_protocols, stderr_log  # noqa: E402
 from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 CANDIDATES = ("ET", "GB", "R-in", "R-cf", "R-in-it50", "R-in-it100", "R-in-it200", "R-leaf", "R-leaf-it100")
@@ -175,16 +174,9 @@ def report(datasets: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(RESULTS.parents[1].parent / "shared" / "datasets"))
-    )
-    parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
-    parser.add_argument("--report", action="store_true", help="write the report from the cached predictions")
+    parser = protocols_cli(__doc__, report_help="write the report from the cached predictions")
     args = parser.parse_args(argv)
-
-    def log(text):
-        print(text, file=sys.stderr, flush=True)
+    log = stderr_log
 
     if args.protocols:
         run_protocols(args.datasets, args.protocols, run, log)

@@ -337,6 +337,26 @@ def load_data(datasets: str, descriptors: str, protocols) -> tuple[list, Descrip
     return recipes, table, groups
 
 
+def default_datasets() -> str:
+    """``NANOCRYSTAL_DATASETS``, else ``shared/datasets`` beside the repository."""
+    return os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets"))
+
+
+def stderr_log(text: str) -> None:
+    """The benchmarks' progress log: one flushed line on stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def protocols_cli(description: str, report_help: str = "write the report from the cached folds") -> argparse.ArgumentParser:
+    """The per-fold benchmarks' command line: ``--datasets``, ``--protocols`` (run them; the caches resume)
+    and ``--report`` (write the report from the caches)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=default_datasets())
+    parser.add_argument("--protocols", nargs="+", choices=("paper", "grouped"), default=[])
+    parser.add_argument("--report", action="store_true", help=report_help)
+    return parser
+
+
 def run_protocols(datasets: str, protocols, runner, log) -> None:
     """Load the recipes once (computed descriptors) and run ``runner(protocol, table, recipes, groups, log)``
     for each protocol, logging its wall time: the per-fold benchmarks' run step."""
@@ -349,7 +369,7 @@ def run_protocols(datasets: str, protocols, runner, log) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")))
+    parser.add_argument("--datasets", default=default_datasets())
     parser.add_argument(
         "--descriptors",
         choices=("computed", "unimol"),
@@ -392,10 +412,7 @@ def main(argv=None) -> int:
     print(f"split proof: {'PASS' if split_ok else 'FAIL'}", flush=True)
     if not split_ok:
         return 1
-
-    def log(text):
-        print(text, file=sys.stderr, flush=True)
-
+    log = stderr_log
     oofs = {}
     for protocol in args.protocols:  # first every outer fit (the candidates' plain cross-validation)
         cache = json.loads((RESULTS / "synthesis" / TRANSFORMER_CACHE[protocol]).read_text())
