@@ -79,6 +79,9 @@ def test_ink_past_a_panels_edge_off_the_cap_line_is_no_label_ink():
     aligned = image.copy()
     aligned[box[0] + 2 : box[2] - 4, 50:54] = 255  # a white stroke from the cap line down: counted
     assert _truncated(aligned, box, "bright")
+    patch = image.copy()
+    patch[box[0] : box[2] - 6, :54] = 255  # a bright patch of the image past the edge, from the band's top (tune 5c418c2eb0)
+    assert not _truncated(patch, box, "bright")
 
 
 def test_generated_seed_26023_is_refused_not_read_five_micrometres(reader):
@@ -93,3 +96,38 @@ def test_generated_seed_26023_is_refused_not_read_five_micrometres(reader):
     except ScaleBarError:
         return
     assert (result.value, result.unit) == (0.5, "µm")
+
+
+def test_a_digit_on_a_particle_at_a_tight_boxs_top_is_label_ink():
+    """A recogniser's box is often tight: the missed ``0`` then starts at the band's top row, which
+    the same-surface rule takes for a blob crossing the band; on a particle it counts."""
+    image, box = _label("under")
+    tight = (box[0] + 2, *box[1:])
+    assert _truncated(image, tight, "dark")
+
+
+def _particle_line(under: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A black monospace ``50 nm`` (30 px) on a grey ground (170) with a dark grey (80) triangle under
+    glyph ``under``, and the line's box (the text's rows, from the triangle's left edge to the text's end)."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.new("L", (260, 90), 170)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans Mono")), 30)
+    left = 60 + draw.textlength("50 nm"[:under], font=font)
+    centre = left + draw.textlength("50 nm"[under], font=font) / 2
+    draw.polygon([(centre - 27, 18), (centre + 27, 31), (centre - 6, 67)], fill=80)
+    draw.text((60, 22), "50 nm", font=font, fill=0)
+    image = np.asarray(canvas).astype(float)
+    rows = np.flatnonzero((image < 40).any(axis=1))
+    cols = np.flatnonzero((image < 120)[rows[0] : rows[-1] + 1].any(axis=0))
+    return image, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def test_a_digit_invented_from_a_particles_edge_is_refused():
+    from napari_nanocrystal.scalebar.particle import particle_mismatch
+
+    image, box = _particle_line(0)
+    assert particle_mismatch(image, box, "dark", "150 nm", "nm") is not None
+    assert particle_mismatch(image, box, "dark", "50 nm", "nm") is None

@@ -29,7 +29,10 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
     label's ground (the edge of a panel, a particle under the label) is looked at too, but there
     only ink at the label's ink level counts (within :data:`~.glyphs._INK_TOLERANCE` of the ink-to-ground
     contrast) and the stroke must start at the line's cap line (within :data:`_CAP_ALIGN` of its
-    height): a digit of the label drawn over a particle, not what lies past a panel's edge.
+    height; a tight box's cap line is its top row), be at most 0.9 line heights wide and end within
+    2.5 of them (tune ``5c418c2eb0``: a bright patch of the image past the edge of a dark label
+    panel, from the band's top, is no glyph): a digit of the label drawn over a particle, not what
+    lies past a panel's edge.
     """
     from skimage.filters import threshold_multiotsu
 
@@ -44,28 +47,34 @@ def _truncated(crop: np.ndarray, box, polarity: str | None = None) -> bool:
         return False
     kinds = {"bright": ["bright"], "dark": ["dark"]}.get(polarity, ["bright", "dark"])
     reach, gap = int(round(1.2 * h)), max(2, int(round(0.15 * h)))  # the gap: glyph edges the box cut
-    for side in (crop[r0:r1, max(0, c0 - reach) : max(0, c0 - gap)], crop[r0:r1, c1 + gap : c1 + reach]):
+    wide_reach = int(round(2.5 * h))  # on another surface a stroke must end within this (a glyph, not a patch)
+    for far, side in ((0, crop[r0:r1, max(0, c0 - wide_reach) : max(0, c0 - gap)]), (1, crop[r0:r1, c1 + gap : c1 + wide_reach])):
         if side.size == 0:
             continue
+        near = side[:, -(reach - gap) :] if far == 0 else side[:, : reach - gap]  # within 1.2 heights of the line
         for kind in kinds:
             ink_in = patch > high if kind == "bright" else patch < low
             if not ink_in.any() or ink_in.all():
                 continue
             ink_level, ground = float(np.median(patch[ink_in])), float(np.median(patch[~ink_in]))
             tolerance = _INK_TOLERANCE * abs(ground - ink_level)
-            other = abs(float(np.median(side)) - ground) > 0.25 * abs(ink_level - ground)  # a panel's edge, a particle
-            if other:
-                mask = np.abs(side - ink_level) <= tolerance
+            other = abs(float(np.median(near)) - ground) > 0.25 * abs(ink_level - ground)  # a panel's edge, a particle
+            if other:  # the wider side: a glyph ends within it, a patch of the image past a panel's edge does not
+                mask, offset = np.abs(side - ink_level) <= tolerance, (side.shape[1] - near.shape[1] if far == 0 else 0)
                 cap = int(np.flatnonzero(ink_in.any(axis=1))[0])
             else:
-                mask = side > high if kind == "bright" else side < low
+                mask, offset = (near > high if kind == "bright" else near < low), 0
             comp, _ = ndi.label(mask)
             for index, sl in enumerate(ndi.find_objects(comp), start=1):
                 tall, wide = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
-                if not (tall >= 0.4 * h and wide >= 2 and sl[0].start > 0 and sl[0].stop < h):
+                if not (tall >= 0.4 * h and wide >= 2 and sl[0].stop < h and (other or sl[0].start > 0)):
                     continue  # not a glyph-sized stroke inside the line band (a blob crossing it)
-                if other and abs(sl[0].start - cap) > max(2.0, _CAP_ALIGN * h):
-                    continue  # on another surface: only a glyph standing on the line's cap line
-                if abs(float(np.median(side[sl][comp[sl] == index])) - ink_level) <= tolerance:
+                if other:  # only a glyph standing on the line's cap line (which may be the band's top), within reach
+                    inside = sl[1].stop > offset if far == 0 else sl[1].start < near.shape[1]
+                    ends = sl[1].start > 0 if far == 0 else sl[1].stop < side.shape[1]
+                    if abs(sl[0].start - cap) > max(2.0, _CAP_ALIGN * h) or wide > 0.9 * h or not (inside and ends):
+                        continue
+                    return True  # at the label's ink level by the mask
+                if abs(float(np.median(near[sl][comp[sl] == index])) - ink_level) <= tolerance:
                     return True  # of the label's own shade (a particle beside it is not)
     return False

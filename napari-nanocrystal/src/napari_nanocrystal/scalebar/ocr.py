@@ -14,6 +14,7 @@ from .glyphs import _has_descender, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
+from .particle import particle_mismatch
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
 from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 
@@ -231,6 +232,8 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         if unit == "nm" and shape == "u":
             return None, notes + [f"{text!r}: the glyph before 'm' is open above with a bowl below (a u or µ?)"]
     mismatch = _glyph_mismatch(layout, text, unit)
+    if mismatch is None and (layout is None or layout.blobs):  # a particle touches the line: count at the ink's level
+        mismatch = particle_mismatch(crop, box, polarity, _normalise(text)[0], unit)
     if mismatch is None and any(
         _spaced_point(t) and _plausible_reading(_normalise(t)[0], bar_length_px) == (value, read_unit) for t, _ in readings
     ):
