@@ -286,17 +286,25 @@ def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px
     return None, seen
 
 
-def _layout(crop: np.ndarray, box, polarity: str | None):
-    """:func:`~.glyphs.glyph_layout` of the line in ``box``: its ink has the shade ``polarity`` the
-    line was read in (else the minority shade of the line), magnified as in :func:`_ink`."""
+def _line_label(crop: np.ndarray, box, polarity: str | None) -> np.ndarray | None:
+    """The line in ``box`` (padded by a quarter of its height) as dark ink on a light ground: its ink
+    has the shade ``polarity`` the line was read in (else the minority shade of the line); None for
+    a patch too small or flat to hold text."""
     r0, c0, r1, c1 = box
     pad = max(2, (r1 - r0) // 4)
     patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
     if patch.size < 20 or np.ptp(patch) == 0:
         return None
-    u8 = _label_only(patch, polarity or _label_shade(patch))
+    return _label_only(patch, polarity or _label_shade(patch))
+
+
+def _layout(crop: np.ndarray, box, polarity: str | None):
+    """:func:`~.glyphs.glyph_layout` of the line in ``box`` (:func:`_line_label`), magnified as in :func:`_ink`."""
+    u8 = _line_label(crop, box, polarity)
+    if u8 is None:
+        return None
     ink = _ink(u8)
-    return glyph_layout(ink, (r1 - r0) * ink.shape[0] / u8.shape[0])
+    return glyph_layout(ink, (box[2] - box[0]) * ink.shape[0] / u8.shape[0])
 
 
 def _ink(u8: np.ndarray) -> np.ndarray:

@@ -29,17 +29,14 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
     invented from the particle's edge), or more decimal marks than the text.  Fewer glyphs are
     not refused otherwise: the tight threshold breaks the strokes of faint print (tune
     ``6d0f510327``'s white ``100 nm``, one glyph counted)."""
-    from .ocr import _label_only, _label_shade, _resize
+    from .ocr import _line_label, _resize
 
-    r0, c0, r1, c1 = box
-    pad = max(2, (r1 - r0) // 4)
-    patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
-    if patch.size < 20 or np.ptp(patch) == 0:
+    u8 = _line_label(crop, box, polarity)
+    if u8 is None:
         return None
-    u8 = _label_only(patch, polarity or _label_shade(patch))
     big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
     ink_level, ground = (float(v) for v in np.percentile(big, (2, 50)))
-    layout = glyph_layout(big < ink_level + _TIGHT * (ground - ink_level), (r1 - r0) * big.shape[0] / u8.shape[0])
+    layout = glyph_layout(big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0])
     if layout is None or layout.tall is None:
         return None
     digits = sum(ch.isdigit() for ch in text) + (unit == "Å")
