@@ -1,16 +1,21 @@
-"""Inference time on one 1024x1024 TEM image: our seed/flow model vs cellpose's default CPnet.
+"""Inference time on 1024x1024 TEM images, each pass's cost, against cellpose's default CPnet.
 
     python benchmarks/segmentation_speed.py [--model default] [--threads 2] [--repeats 3]
 
-The image is a synthetic TEM image (``make_tem_image``, 1024², spheres of ~30 px, seed 7) so the
-answer has ground truth: AP50/AP75 of each method are reported beside its time.  Ours: the
-shipped default model through :func:`napari_nanocrystal.segment` (tiles of 512, flow following
-and flow QC included), with its defaults (bfloat16 network pass where the CPU has it natively) and
-with ``precision="float32"``.  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` — cellpose's
-default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no cellpose
-weights can be downloaded here, so its time is that of an untrained net of the default size (its
-AP is not meaningful and is reported only as a sanity value).  Median of ``--repeats`` runs after
-one warm-up run.  Writes ``benchmarks/results/segmentation_speed.md``.
+Images: a generated TEM image (``make_tem_image``, 1024², spheres of ~30 px, seed 7: the answer has
+ground truth, AP50/AP75 reported beside the time) and two real micrographs mirrored out to 1024² (timing
+only): the labelled PbSe crop (~18 px particles) and ``unlabelled/1-0021_9_v2`` (~15 px particles).
+Ours: the shipped default model through :func:`napari_nanocrystal.segment` with its defaults (size
+estimate, tiles of 512, flow following and flow QC included; bfloat16 network pass where the CPU has it
+natively), and for comparison the same with the speed paths of ``"auto"`` off (``PROBE_FIRST_PASS`` and
+``MASKS_AT_INPUT_SCALE`` False: the whole first pass, masks at the network's scale), with
+``diameter_px=None`` and with ``precision="float32"``.  Each stage's cost is the median over the repeats of
+``SegmentationResult.timings``.  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` —
+cellpose's default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no
+cellpose weights can be downloaded here, so its time is that of an untrained net of the default size
+(its AP is not meaningful).  Median of ``--repeats`` runs after one warm-up run; the variants of an
+image are interleaved, so load from other jobs falls on all of them alike.  The load average is
+reported.  Writes ``benchmarks/results/segmentation_speed.md``.
 """
 
 from __future__ import annotations
@@ -27,14 +32,34 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _timed(fn, repeats: int):
-    fn()  # warm-up
-    times, result = [], None
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _interleaved(calls: dict, repeats: int) -> dict:
+    """{name: (median s, last result, [results])}: each call once to warm up, then ``repeats`` rounds."""
+    for fn in calls.values():
+        fn()
+    times = {name: [] for name in calls}
+    results = {name: [] for name in calls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            results[name].append(fn())
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name][-1], results[name]) for name in calls}
+
+
+def _stage_rows(results: list) -> list[str]:
+    """Median seconds of each stage over the runs (a stage missing in a run counts 0)."""
+    keys = list(dict.fromkeys(key for result in results for key in result.timings))
+    return [f"| &nbsp;&nbsp;{key} | {statistics.median(r.timings.get(key, 0.0) for r in results):.3f} | | | |" for key in keys]
 
 
 def main(argv=None) -> int:
@@ -44,80 +69,116 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "segmentation_speed.md")
+    parser.add_argument("--no-cellpose", action="store_true", help="skip cellpose's CPnet (the slowest row)")
     args = parser.parse_args(argv)
 
+    import numpy as np
     import torch
-    from cellpose import models as cp_models
     from napari_nanocrystal import make_tem_image, segment
+    from napari_nanocrystal.analysis import read_micrograph
+    from napari_nanocrystal.segmentation import inference
     from napari_nanocrystal.segmentation.evaluation import evaluate
+    from napari_nanocrystal.segmentation.inference import bfloat16_supported
+    from napari_nanocrystal.segmentation.network import resolve_model
     from nc_synthmodel.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    net = resolve_model(args.model)
+
+    def with_speed_paths(image, on: bool, **kwargs):
+        def run():
+            saved = inference.PROBE_FIRST_PASS, inference.MASKS_AT_INPUT_SCALE
+            inference.PROBE_FIRST_PASS = inference.MASKS_AT_INPUT_SCALE = on
+            try:
+                return segment(image, net, **kwargs)
+            finally:
+                inference.PROBE_FIRST_PASS, inference.MASKS_AT_INPUT_SCALE = saved
+
+        return run
+
     sample = make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15.0, 1.5), nm_per_px=0.5, scale_bar=False, rng=7)
     image, truth = sample.image, sample.labels
-
-    from napari_nanocrystal.analysis import read_micrograph
-    from napari_nanocrystal.segmentation._image import prepare_image
-    from napari_nanocrystal.segmentation.inference import bfloat16_supported
-    from napari_nanocrystal.segmentation.network import resolve_model
-    from napari_nanocrystal.segmentation.size_model import image_style
-
-    net = resolve_model(args.model)
-    ours_s, ours = _timed(lambda: segment(image, net).labels, args.repeats)
-    native_s, native = _timed(lambda: segment(image, net, diameter_px=None).labels, args.repeats)
-    fp32_s, fp32 = _timed(lambda: segment(image, net, precision="float32").labels, args.repeats)
-    rows_extra = []
-    if (getattr(net, "config", None) or {}).get("size_model") is not None:
-        gray = prepare_image(image)
-        style_s, _ = _timed(lambda: image_style(net, gray, bfloat16=bfloat16_supported()), args.repeats)
-        rows_extra.append(f"| of which the size estimate (encoder on the central 512² px) | {style_s:.2f} | | | |")
-    # a real TEM micrograph: the labelled PbSe crop (1002×667) mirrored out to 1024² (timing only)
-    real_path = Path(args.datasets) / "tem-examples" / "pbse_1-0001_16_image.png"
-    real_rows = []
-    if real_path.is_file():
-        import numpy as np
-
-        real, _, _ = read_micrograph(real_path)
-        real = np.pad(real, [(0, 1024 - real.shape[0]), (0, 1024 - real.shape[1])], mode="reflect")
-        real_s, real_labels = _timed(lambda: segment(real, net), args.repeats)
-        real_rows.append(
-            f"| ours, defaults, on a real TEM image (PbSe crop mirrored to 1024²; {real_labels.passes} pass(es), "
-            f"diameter {real_labels.diameter_px:.1f} px) | {real_s:.2f} | – | – | {real_labels.n_objects} |"
-        )
-    cellpose = cp_models.CellposeModel(gpu=False, pretrained_model=False, nchan=2)
-    cp_s, cp_masks = _timed(lambda: cellpose.eval(image, diameter=30.0, channels=[0, 0])[0], args.repeats)
-
-    default_name = "ours, defaults: size-model estimate + segmentation (network pass in " + (
-        "bfloat16: this CPU has it natively)" if bfloat16_supported() else "float32: no native bfloat16 here)"
+    default_name = "ours, defaults (network pass in " + (
+        "bfloat16: this CPU has it natively)" if bfloat16_supported() else "float32: no native bfloat16 on this CPU)"
+    )
+    generated = _interleaved(
+        {
+            "defaults": with_speed_paths(image, True),
+            "off": with_speed_paths(image, False),
+            "none": with_speed_paths(image, True, diameter_px=None),
+            "float32": with_speed_paths(image, True, precision="float32"),
+        },
+        args.repeats,
     )
     rows = []
-    for name, seconds, labels in (
-        (default_name, ours_s, ours),
-        ("ours, no estimate (`diameter_px=None`: one pass at the input size)", native_s, native),
-        ('ours, float32 network pass (`precision="float32"`)', fp32_s, fp32),
-        ("cellpose CPnet, default width (untrained)", cp_s, cp_masks),
+    for key, name in (
+        ("defaults", default_name),
+        ("off", "ours, defaults with the speed paths off (whole first pass, masks at the network's scale)"),
+        ("none", "ours, no estimate (`diameter_px=None`: one pass at the input size)"),
+        ("float32", 'ours, float32 network pass (`precision="float32"`)'),
     ):
-        scores = evaluate([labels], [truth])
-        rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {int(labels.max())} |")
-        if name == default_name:
-            rows += rows_extra
-    rows += real_rows
+        seconds, result, results = generated[key]
+        scores = evaluate([result.labels], [truth])
+        rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {result.n_objects} |")
+        if key == "defaults":
+            rows += _stage_rows(results)
+
+    real_rows = []
+    for stem, label in (
+        ("pbse_1-0001_16_image.png", "the labelled PbSe crop (~18 px particles)"),
+        ("unlabelled/1-0021_9_v2_image.png", "`1-0021_9_v2` (~15 px particles)"),
+    ):
+        path = Path(args.datasets) / "tem-examples" / stem
+        if not path.is_file():
+            real_rows.append(f"| {label}: not found under {path.parent} | – | – | – | – |")
+            continue
+        real, _, _ = read_micrograph(path)
+        mirrored = np.pad(real, [(0, max(0, 1024 - real.shape[0])), (0, max(0, 1024 - real.shape[1]))], mode="reflect")[:1024, :1024]
+        timed = _interleaved({"defaults": with_speed_paths(mirrored, True), "off": with_speed_paths(mirrored, False)}, args.repeats)
+        for key, what in (("defaults", "defaults"), ("off", "defaults with the speed paths off")):
+            seconds, result, results = timed[key]
+            real_rows.append(
+                f"| ours, {what}, real TEM: {label} mirrored to 1024²; {result.passes} pass(es), "
+                f"estimate {result.diameter_estimate_px:.1f} px, segmented at {result.diameter_px:.1f} px | {seconds:.2f} | – | – | {result.n_objects} |"
+            )
+            if key == "defaults":
+                real_rows += _stage_rows(results)
+
+    cellpose_line = ""
+    if not args.no_cellpose:
+        from cellpose import models as cp_models
+
+        cellpose = cp_models.CellposeModel(gpu=False, pretrained_model=False, nchan=2)
+        cp = _interleaved({"cellpose": lambda: cellpose.eval(image, diameter=30.0, channels=[0, 0])[0]}, args.repeats)
+        cp_s, cp_masks, _ = cp["cellpose"]
+        scores = evaluate([cp_masks], [truth])
+        rows.append(
+            f"| cellpose CPnet, default width (untrained) | {cp_s:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {int(cp_masks.max())} |"
+        )
+        cellpose_line = f"Ratio cellpose / ours on the generated image: {cp_s / generated['defaults'][0]:.2f}× (the cellpose net is untrained: no weights can be downloaded here)."
+    load_after = os.getloadavg()
     text = "\n".join(
         [
             "## Segmentation inference time on a 1024×1024 image",
             "",
-            f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}`  ",
+            f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}"
+            + (" --no-cellpose" if args.no_cellpose else "")
+            + "`  ",
             f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
-            f"Machine: {platform.platform()}, {platform.machine()}, torch {torch.__version__} with {args.threads} thread(s), no GPU  ",
-            f"Image: `make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15, 1.5), nm_per_px=0.5, rng=7)`: "
-            f"{int(truth.max())} particles of ~30 px (a generated image: AP here is a sanity value, the accuracy numbers are "
-            "in real_micrographs.md and the EMPS evaluation).",
+            f"Machine: {_cpu_name()}, {os.cpu_count()} cores, {platform.platform()}, torch {torch.__version__} with {args.threads} thread(s), "
+            f"no GPU; native bfloat16: {'yes' if bfloat16_supported() else 'no'}  ",
+            f"Load average (1 min) at the start / end: {load_before[0]:.2f} / {load_after[0]:.2f} (other jobs on the same cores slow every row)  ",
+            f"Generated image: `make_tem_image((1024, 1024), n_particles=420, diameter_nm=(15, 1.5), nm_per_px=0.5, rng=7)`: "
+            f"{int(truth.max())} particles of ~30 px (AP here is a sanity value; the accuracy numbers are in real_micrographs.md "
+            "and emps_grouped.md).  Indented rows: the seconds of each stage of the row above (median over the runs).",
             "",
             f"| method | median s (of {args.repeats}, after warm-up) | AP50 | AP75 | instances |",
             "|---|---:|---:|---:|---:|",
             *rows,
+            *real_rows,
             "",
-            f"Ratio cellpose / ours: {cp_s / ours_s:.2f}× (the cellpose net is untrained: no weights can be downloaded here).",
+            cellpose_line,
             "",
         ]
     )

@@ -240,7 +240,8 @@ def segment(
         Remove instances smaller than this many input pixels (after hole filling).
     niter : int
         Flow-following steps (at network scale, where particles are ~30 px across; 100 gives
-        the same EMPS validation AP as cellpose's 200 in half the time).
+        the same EMPS validation AP as cellpose's 200 in half the time).  An enlarged image's
+        flows are followed at the input size for ``niter`` / scale steps.
     precision : {"auto", "float32", "bfloat16"}
         Arithmetic of the network pass (:func:`predict_flows`); "auto" uses bfloat16 on CPUs
         that run it natively.
