@@ -73,6 +73,7 @@ from synthesis_selection import (  # noqa: E402
     _folds,
     _inner_scores,
     _size,
+    complete_caches,
     load_data,
     protocols_cli,
     run_protocols,
@@ -115,6 +116,20 @@ def fit_predict(table, setting: dict, recipes, y, train: np.ndarray, test: np.nd
     train = train[~(y[train] > setting["cap"])]  # unknown sizes stay (the encoder sees them), as in the benchmark
     model = make_regressor(table, setting, n_trees).fit([recipes[i] for i in train], y[train])
     return model.predict([recipes[i] for i in test])
+
+
+#: The reference size models every later round compares with (:func:`reference_fit_predict`).
+REFERENCES = ("ET", "GB")
+
+
+def reference_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Predictions of a reference size model fitted on ``train``: ``ET`` (the shipped size member,
+    :data:`GRID` ``et-mf0.5``) or ``GB`` (the preset)."""
+    if name == "ET":
+        return fit_predict(table, GRID["et-mf0.5"], recipes, y, train, test)
+    if name == "GB":
+        return preset_fit_predict("GB", table, recipes, y, train, test)
+    raise ValueError(f"not a reference model: {name!r}; choose one of {REFERENCES}")
 
 
 def run_fold(protocol, table, recipes, y, groups, k, train, val, log) -> dict:
@@ -506,12 +521,7 @@ def main(argv=None) -> int:
             run_protocols(args.datasets, args.protocols, partial(run_ensembles, extras=tuple(args.extra)), log)
         if args.report:
             summaries, seconds = {}, {}
-            for protocol in ("paper", "grouped"):
-                path = _ensemble_cache(protocol, args.extra)
-                data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
-                if len(data["folds"]) < 5:
-                    log(f"{path}: {len(data['folds'])} of 5 folds; not reported")
-                    continue
+            for protocol, data in complete_caches(partial(_ensemble_cache, extras=args.extra), 5, log).items():
                 summaries[protocol] = summarise_ensembles(data, protocol)
                 summaries[protocol]["folds"] = data["folds"]
                 seconds[protocol] = sum(f["seconds"] for f in data["folds"])
@@ -526,14 +536,7 @@ def main(argv=None) -> int:
         run_protocols(args.datasets, args.protocols, run, log)
     if args.report:
         summaries, seconds = {}, {}
-        for protocol in ("paper", "grouped"):
-            path = _cache(protocol)
-            if not path.is_file():
-                continue
-            data = json.loads(path.read_text())
-            if len(data["folds"]) < 5:
-                log(f"{path}: {len(data['folds'])} of 5 folds; not reported")
-                continue
+        for protocol, data in complete_caches(_cache, 5, log).items():
             summaries[protocol] = summarise(data, RESULTS / "synthesis" / f"RF-computed-{protocol}.json")
             summaries[protocol]["folds"] = [{k: f[k] for k in ("fold", "inner_MAE", "choice")} for f in data["folds"]]
             seconds[protocol] = sum(f["seconds"] for f in data["folds"])

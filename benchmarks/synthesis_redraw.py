@@ -44,9 +44,8 @@ from nc_synthmodel.evaluation.compare import bootstrap_interval
 from nc_synthmodel.files import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_forest_tuning import GRID, _extra_fit_predict, fit_predict  # noqa: E402
-from synthesis_selection import RESULTS, _folds, _size, protocols_cli, run_protocols, stderr_log  # noqa: E402
-from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
+from synthesis_forest_tuning import REFERENCES, _extra_fit_predict, reference_fit_predict  # noqa: E402
+from synthesis_selection import RESULTS, _folds, _size, complete_caches, protocols_cli, run_protocols, stderr_log  # noqa: E402
 
 SEEDS = (1, 2, 3)
 CANDIDATES = ("ET", "GB", "gb-leaf5-it1000")
@@ -55,10 +54,8 @@ N_BOOT = 2000
 
 
 def predict(name: str, table, recipes, y, train: np.ndarray, val: np.ndarray) -> np.ndarray:
-    if name == "ET":
-        return fit_predict(table, GRID["et-mf0.5"], recipes, y, train, val)
-    if name == "GB":
-        return preset_fit_predict("GB", table, recipes, y, train, val)
+    if name in REFERENCES:
+        return reference_fit_predict(name, table, recipes, y, train, val)
     return _extra_fit_predict(name, table, recipes, y, train, val)
 
 
@@ -210,12 +207,7 @@ def main(argv=None) -> int:
         run_protocols(args.datasets, args.protocols, run, log)
     if args.report:
         summaries, seconds = {}, {}
-        for protocol in ("paper", "grouped"):
-            path = _cache(protocol)
-            data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
-            if len(data["folds"]) < 5 * len(SEEDS):
-                log(f"{path}: {len(data['folds'])} of {5 * len(SEEDS)} folds; not reported")
-                continue
+        for protocol, data in complete_caches(_cache, 5 * len(SEEDS), log).items():
             summaries[protocol] = summarise(data)
             seconds[protocol] = sum(sum(f["seconds"].values()) for f in data["folds"])
         text, _ = report(summaries, seconds)

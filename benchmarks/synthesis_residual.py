@@ -44,9 +44,8 @@ from nc_synthmodel.models.baselines import BASELINES
 from sklearn.model_selection import KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_forest_tuning import GRID, fit_predict  # noqa: E402
+from synthesis_forest_tuning import GRID, REFERENCES, reference_fit_predict  # noqa: E402
 from synthesis_selection import RESULTS, TRAIN_MAX_NM, _folds, _size, protocols_cli, run_protocols, stderr_log  # noqa: E402
-from synthesis_selection import _fit_predict as preset_fit_predict  # noqa: E402
 
 CANDIDATES = ("ET", "GB", "R-in", "R-cf", "R-in-it50", "R-in-it100", "R-in-it200", "R-leaf", "R-leaf-it100")
 DEV_OUTER_FOLD = 1
@@ -104,10 +103,8 @@ def residual_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: 
 
 
 def predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    if name == "ET":
-        return fit_predict(table, GRID["et-mf0.5"], recipes, y, train, test)
-    if name == "GB":
-        return preset_fit_predict("GB", table, recipes, y, train, test)
+    if name in REFERENCES:
+        return reference_fit_predict(name, table, recipes, y, train, test)
     return residual_fit_predict(name, table, recipes, y, train, test)
 
 

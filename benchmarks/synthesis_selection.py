@@ -357,6 +357,20 @@ def protocols_cli(description: str, report_help: str = "write the report from th
     return parser
 
 
+def complete_caches(path_of, n_folds: int, log) -> dict[str, dict]:
+    """The per-fold caches (``path_of(protocol)``, JSON with a ``folds`` list) of the protocols that hold all
+    ``n_folds`` folds, by protocol; an incomplete or missing one is logged and left out of the report."""
+    caches = {}
+    for protocol in ("paper", "grouped"):
+        path = path_of(protocol)
+        data = json.loads(path.read_text()) if path.is_file() else {"folds": []}
+        if len(data["folds"]) < n_folds:
+            log(f"{path}: {len(data['folds'])} of {n_folds} folds; not reported")
+            continue
+        caches[protocol] = data
+    return caches
+
+
 def run_protocols(datasets: str, protocols, runner, log) -> None:
     """Load the recipes once (computed descriptors) and run ``runner(protocol, table, recipes, groups, log)``
     for each protocol, logging its wall time: the per-fold benchmarks' run step."""
