@@ -551,14 +551,14 @@ def _segment_once(
 
     _report(progress, "following flows", 0.8)
     seed_prob = _sigmoid(logits)
-    if scale > 1.0 and MASKS_AT_INPUT_SCALE:  # enlarged: flows followed at the input size, as cellpose does
+    at_input = scale > 1.0 and MASKS_AT_INPUT_SCALE  # enlarged: flows followed at the input size, as cellpose does
+    if at_input:
         seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
         flows, logits = resize_image(flows, shape), resize_image(logits, shape)
         clock.lap("back to the input size")
-        steps = max(1, int(round(niter / scale)))
-        masks = flows_to_masks(flows, logits, niter=steps, seed_threshold=seed_threshold, flow_threshold=flow_threshold, lap=clock.lap)
-    else:
-        masks = flows_to_masks(flows, logits, niter=niter, seed_threshold=seed_threshold, flow_threshold=flow_threshold, lap=clock.lap)
+    steps = max(1, int(round(niter / scale))) if at_input else niter
+    masks = flows_to_masks(flows, logits, niter=steps, seed_threshold=seed_threshold, flow_threshold=flow_threshold, lap=clock.lap)
+    if not at_input:
         if scale != 1.0:
             masks = resize_labels(masks, shape)
             seed_prob = np.clip(resize_image(seed_prob, shape), 0.0, 1.0)
