@@ -1,7 +1,8 @@
 """Nested tuning of the size forest (issue 18, fifth round): inner folds choose a setting, outer folds score it.
 
-(~560 lines: two nested comparisons - the forest grid and the sixth round's ET / GB ensembles - share the
-fold machinery, caches and report conventions here rather than in a third copy of them.)
+(~550 lines: two nested comparisons - the forest grid and the sixth round's ET / GB ensembles - share the
+fold machinery, caches and report conventions here rather than in a third copy of them; the later rounds'
+scripts take their reference models from here, :func:`reference_fit_predict`.)
 
 The shipped default model is a :class:`~nc_synthmodel.models.forest.SynthesisForest` whose size model is
 the ``RF`` baseline (300 trees, 1/3 of the features per split, ln-size target, trained on recipes
