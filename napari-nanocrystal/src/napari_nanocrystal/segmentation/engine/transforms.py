@@ -33,7 +33,15 @@ import torch
 from ...label_files import UNCERTAIN
 from .registry import TRANSFORMS
 
-__all__ = ["PackSeedFlowInputs", "RandomAffineCrop", "RandomBrightnessContrast", "RandomGaussianBlur", "RandomGaussianNoise", "warp_sample"]
+__all__ = [
+    "PackSeedFlowInputs",
+    "RandomAffineCrop",
+    "RandomBrightnessContrast",
+    "RandomGaussianBlur",
+    "RandomGaussianNoise",
+    "RandomInvert",
+    "warp_sample",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +243,32 @@ class RandomGaussianNoise(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(std_range={self.std_range}, prob={self.prob})"
+
+
+@TRANSFORMS.register_module()
+class RandomInvert(BaseTransform):
+    """Polarity: with probability ``prob``, the crop becomes ``1 - image``.
+
+    Figures show particles dark on bright (bright field) or bright on dark (dark field, inverted
+    display).  On the percentile-normalised image ``1 - x`` is exactly the inverted raw image
+    normalised the same way (its lower and upper percentiles swap), so the network sees a
+    particle's other polarity at the same contrast; labels, flows and weak labels stay as they are.
+    One random number is drawn per call whatever ``prob`` is, so ``prob=0`` leaves the rest of a
+    pipeline's random stream unchanged (a control run).
+    """
+
+    def __init__(self, prob: float = 0.5):
+        self.prob = _check_probability(prob)
+
+    def transform(self, results: dict) -> dict:
+        if np.random.rand() >= self.prob:
+            return results
+        out = dict(results)
+        out["image"] = (1.0 - np.asarray(results["image"], np.float32)).astype(np.float32)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prob={self.prob})"
 
 
 @TRANSFORMS.register_module()
