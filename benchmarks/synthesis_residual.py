@@ -1,4 +1,4 @@
-"""Boosting plus extra trees on its residuals: a dev-only check (issue 18, eighth round).
+"""Boosting plus extra trees on its residuals, and local linear forests: dev-only checks (issue 18, rounds 8-9).
 
 Why: on the publication-grouped split the shipped extra trees (ET) lose to gradient boosting (GB) only on the
 authors' own ``self-synthesis`` recipes, mostly PbSe, which ET under-predicts (mean signed error of the seed-0
@@ -15,7 +15,11 @@ Candidates (all trained on recipes <= 20 nm, computed descriptors, seed 0, one t
 * ``R-in-itN`` - ``R-in`` with a smoother base: GB with N boosting iterations instead of 500;
 * ``R-leaf``, ``R-leaf-itN`` - ET fitted on ln size exactly as the shipped member (its leaves hold a recipe's
   twins), each leaf's value replaced by the mean in-sample GB ln-residual of its training recipes: GB plus the
-  residual of the recipe's twins.
+  residual of the recipe's twins;
+* ``LLF-l<lambda>``, ``LLF-proc-l<lambda>`` (ninth round) - a local linear forest (Friedberg et al. 2020, grf's
+  ``ll_regression_forest``): the shipped member's proximity weights, then a weighted ridge of ln size on the
+  standardised features (``-proc-``: only the 13 process columns) centred at the test recipe; lambda -> infinity
+  gives the extra trees' prediction (checked to 4e-10).
 
 Dev protocol (never the outer folds): the inner 5 folds, by the protocol's own rule, inside the training set of
 outer fold 2 (index 1; seed 0) - for the grouped protocol that training set holds the self-synthesis recipes, which
@@ -47,7 +51,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import GRID, REFERENCES, reference_fit_predict  # noqa: E402
 from synthesis_selection import RESULTS, TRAIN_MAX_NM, _folds, _size, protocols_cli, run_protocols, stderr_log  # noqa: E402
 
-CANDIDATES = ("ET", "GB", "R-in", "R-cf", "R-in-it50", "R-in-it100", "R-in-it200", "R-leaf", "R-leaf-it100")
+CANDIDATES = (
+    "ET",
+    "GB",
+    "R-in",
+    "R-cf",
+    "R-in-it50",
+    "R-in-it100",
+    "R-in-it200",
+    "R-leaf",
+    "R-leaf-it100",
+    "LLF-l0.01",
+    "LLF-l0.1",
+    "LLF-l1",
+    "LLF-proc-l0.01",
+    "LLF-proc-l0.1",
+    "LLF-proc-l1",
+)
+PROCESS_COLUMNS = np.r_[0:4, -9:0]  # flat_features: the 4 scaled conditions, then (at the end) per-role amounts and counts
 DEV_OUTER_FOLD = 1
 GATE = 1.02
 
@@ -102,9 +123,51 @@ def residual_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: 
     return np.exp(np.log(base.predict(test_recipes)) + correction / leaves.shape[1])
 
 
+def local_linear_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Prediction (nm) of a local linear forest ``LLF-l<lambda>`` fitted on ``train``: the shipped size member's
+    proximity weights, then a weighted ridge regression of ln size on the standardised features centred at the
+    test recipe (intercept unpenalised); lambda -> infinity gives the extra trees' own prediction."""
+    penalty = float(name.split("-l")[1])
+    train = train[~(y[train] > TRAIN_MAX_NM)]
+    train = train[np.isfinite(y[train]) & (y[train] > 0)]
+    fit_recipes = [recipes[i] for i in train]
+    forest = _et(table, log_target=True).fit(fit_recipes, y[train])
+    features = flat_features(forest.encoder_.transform(fit_recipes))
+    test_features = flat_features(forest.encoder_.transform([recipes[i] for i in test]))
+    centre, spread = features.mean(axis=0), features.std(axis=0)
+    varying = spread > 0
+    if "-proc-" in name:
+        process = np.zeros(len(spread), dtype=bool)
+        process[PROCESS_COLUMNS] = True
+        varying &= process
+    features = (features[:, varying] - centre[varying]) / spread[varying]
+    test_features = (test_features[:, varying] - centre[varying]) / spread[varying]
+    leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform(fit_recipes)))
+    test_leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform([recipes[i] for i in test])))
+    target = np.log(y[train])
+    n_trees = leaves.shape[1]
+    ridge = penalty * np.eye(features.shape[1] + 1)
+    ridge[0, 0] = 0.0
+    out = np.empty(len(test))
+    for k in range(len(test)):
+        weights = np.zeros(len(train))
+        for t in range(n_trees):
+            members = leaves[:, t] == test_leaves[k, t]
+            weights[members] += 1.0 / members.sum()
+        weights /= n_trees
+        used = weights > 0
+        design = np.hstack([np.ones((used.sum(), 1)), features[used] - test_features[k]])
+        weighted = design * weights[used, None]
+        coef = np.linalg.solve(design.T @ weighted + ridge, weighted.T @ target[used])
+        out[k] = coef[0]
+    return np.exp(out)
+
+
 def predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     if name in REFERENCES:
         return reference_fit_predict(name, table, recipes, y, train, test)
+    if name.startswith("LLF"):
+        return local_linear_fit_predict(name, table, recipes, y, train, test)
     return residual_fit_predict(name, table, recipes, y, train, test)
 
 
@@ -146,7 +209,7 @@ def report(datasets: dict) -> str:
             for name, p in data["pred"].items()
         }
     lines = [
-        "## Boosting + extra trees on its residuals, dev only (issue 18, eighth round)",
+        "## Boosting + extra trees on its residuals, local linear forests: dev only (issue 18, rounds 8-9)",
         "",
         "Command: `OMP_NUM_THREADS=1 python benchmarks/synthesis_residual.py --protocols paper` and `--protocols grouped` "
         f"side by side, then `--report` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores shared "
