@@ -170,7 +170,6 @@ def _images(root: Path) -> dict[str, Path]:
 
 def _models(root: Path) -> dict[str, Path]:
     import torch
-
     from napari_nanocrystal.segmentation.network import SeedFlowNet
 
     torch.manual_seed(0)

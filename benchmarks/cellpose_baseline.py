@@ -41,9 +41,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # train_seg's progress
 
     import torch
-    from nc_synthmodel.io import atomic_write_text
-
     from napari_nanocrystal.segmentation.baselines import evaluate_cellpose_baseline, train_cellpose_baseline
+    from nc_synthmodel.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
     emps = args.datasets / "emps-train"

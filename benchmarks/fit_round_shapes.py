@@ -17,9 +17,8 @@ import argparse
 import json
 import sys
 
-from nc_synthmodel.io import atomic_write_text
-
 from napari_nanocrystal.shapes import ROUND_MODEL_FILE, fit_round_shape_model
+from nc_synthmodel.io import atomic_write_text
 
 
 def main(argv=None) -> int:

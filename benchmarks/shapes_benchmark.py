@@ -38,9 +38,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
-from nc_synthmodel.contract import SHAPE_CLASSES
-from nc_synthmodel.io import atomic_write_bytes
 from napari_nanocrystal.measure import measure_particles
 from napari_nanocrystal.shapes import (
     RANDOM_BLUR_SIGMAS,
@@ -50,6 +47,8 @@ from napari_nanocrystal.shapes import (
     random_shape_mask,
 )
 from napari_nanocrystal.shapes.render import _ASPECT_DEFAULT
+from nc_synthmodel.contract import SHAPE_CLASSES
+from nc_synthmodel.io import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from nc_synthmodel.descriptors import DescriptorTable
 from nc_synthmodel.evaluation import (
     CVResult,

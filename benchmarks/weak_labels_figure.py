@@ -44,11 +44,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from nc_synthmodel.io import atomic_write_bytes
 from napari_nanocrystal.segmentation.data import read_image, weak_label_from_pair
 from napari_nanocrystal.synthetic import make_tem_image
 from napari_nanocrystal.weak_labels import UNCERTAIN, boxes_from_labels, load_box_detector, weak_label_from_boxes
+from nc_synthmodel.io import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -250,7 +249,6 @@ def _calibrated_model(name: str, image: np.ndarray):
     from mmdet.structures import DetDataSample
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
-
     from napari_nanocrystal.detection import load_config
     from napari_nanocrystal.detection.dataset import PARTICLE_METAINFO, detector_input
 
@@ -277,7 +275,6 @@ def _calibrated_model(name: str, image: np.ndarray):
 
 def timing(datasets: Path) -> list[str]:
     import torch
-
     from napari_nanocrystal.detection import detect_boxes, train_detector
 
     torch.set_num_threads(1)
