@@ -1,5 +1,8 @@
 """Bad and odd inputs against the CLIs and the API: the reproducible table of ``docs/bad_inputs.md``.
 
+(~830 lines: mostly the probes themselves, a few declarative lines each in three groups - segment, analyze,
+recipes - kept in one file so that the report is one reproducible table.)
+
 Each probe runs one bad input through ``nanocrystal`` / ``nc-synthmodel`` (in-process, exactly
 as the console scripts run them) or the API, and is put in one category:
 

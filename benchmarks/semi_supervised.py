@@ -1,5 +1,8 @@
 """The paper's semi-supervised claim, controlled: labelled subset only vs labelled subset + weak labels.
 
+(~600 lines: one resumable protocol - split, supervised run, weak labels from three sources, semi-supervised
+run, evaluation - whose steps share the work folder's layout and the option set below.)
+
     python benchmarks/semi_supervised.py WORK_DIR [--datasets DIR] [--threads 1] [--iters 200]
         [--confident-background P] [--otsu-background F] [--split-batches] [--mixed-lr LR] [--finetune-warmup N]
         [--mmdet CONFIG [--semi-weak mmdet]] [--semi-weak paper-tem|otsu-tem [--weak-finetune]]
