@@ -39,7 +39,9 @@ bowl below (:func:`~.glyphs.u_shape`); a serif ``n`` that OCR reads as ``u`` is 
 guessed: words of one line are never read separately (a lost decimal point in "0 1 um"
 must not give "1 um"), a line touching the edge of the search window may be cut, so
 may a line with more label ink right beside it (a glyph OCR missed), a leading zero
-("02 µm") means a lost decimal point, and a calibration outside
+("02 µm") means a lost decimal point, a line diagonally off the bar is no label of it
+(:func:`~.window.off_diagonal`), a label in a drawn frame that closes on the bar leaves the bar's
+length ambiguous (:func:`~.window.frames_label`), and a calibration outside
 :data:`PLAUSIBLE_NM_PER_PX` is a misreading.  Only the best bar and bars scoring within
 15 % of it are read, so that an unreadable label is reported, not replaced by text found
 near some other stroke.
@@ -62,7 +64,7 @@ from .locate import BarCandidate, _beside, _candidates, _overlap, _planes, _to_g
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
-from .window import _bar_only, _clean_crop, _label_windows
+from .window import _bar_only, _clean_crop, _label_windows, frames_label, off_diagonal
 
 __all__ = [
     "ScaleBar",
@@ -222,6 +224,15 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
             continue
         value, unit, text, confidence, box, (top, left) = reading
         text_box = (box[0] + top, box[1] + left, box[2] + top, box[3] + left)
+        if off_diagonal(text_box, bar.bar_box):  # the costly pass reads any line of its windows
+            seen.append(f"{text!r} at {text_box} lies diagonally off the bar at {bar.bar_box}: no label of it")
+            continue
+        if frames_label(planes[found.plane], bar.bar_box, text_box):  # no other stroke is read with this label
+            raise ScaleBarError(
+                f"the label {text!r} is drawn in a frame that joins the bar at {bar.bar_box} (or the bar is the frame's "
+                "edge): the bar's length is ambiguous; type the value",
+                texts=[*seen, text],
+            )
         length, what = bar.bar_length_px, "bar"
         shade = label_shade(padded(planes[found.plane], text_box))  # a frame is drawn in its label's shade
         hollow = hollow_bar(planes[found.plane], bar, label=shade)

@@ -66,10 +66,8 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
             continue
         comp, n = ndi.label(ink, structure=np.ones((3, 3)))
         boxes = [(o[0].start, o[1].start, o[0].stop, o[1].stop) for o in ndi.find_objects(comp)]
-        glyphs = sorted(
-            (b for b in boxes if _MIN_GLYPH_PX <= b[2] - b[0] <= 0.8 * H and b[3] - b[1] <= _MAX_ASPECT * (b[2] - b[0])),
-            key=lambda b: b[1],
-        )
+        sized = [b for b in boxes if _MIN_GLYPH_PX <= b[2] - b[0] <= 0.8 * H and b[3] - b[1] <= _MAX_ASPECT * (b[2] - b[0])]
+        glyphs = sorted((b for b in sized if not _encloses_any(b, sized)), key=lambda b: b[1])
         small = [b for b in boxes if 2 <= b[2] - b[0] < _MIN_GLYPH_PX and b[3] - b[1] < 2 * _MIN_GLYPH_PX]
         rows: list[list] = []  # [r0, c0, r1, c1, glyph height, member boxes]
         for r0, c0, r1, c1 in glyphs:
@@ -97,6 +95,18 @@ def ink_lines(crop: np.ndarray, near=None, count: int = 4) -> list[tuple[tuple[i
     # bold print inks more of its box than the gaps between its glyphs do (tune 934d76aaf2)
     ordered = sorted(zip(ground, found), key=lambda pair: (pair[0], pair[1][0]))
     return [(box, shade) for _, (_, box, shade, _) in ordered[:count]]
+
+
+def _encloses_any(box, others) -> bool:
+    """Whether ``box`` is a frame drawn around a line: wider than high, it holds two or more other
+    glyph-sized boxes wholly inside it.  Read as a row of its own, a frame around ``5 nm`` gave
+    ``6nm`` (a drawn stress label of the tenth pass).  One box inside is not enough: the bright
+    ground left inside the outlined bold ``0`` of generated seed 29051's ``0.1 µm`` is one, and
+    dropping the ``0`` read ``1 um``."""
+    r0, c0, r1, c1 = box
+    if c1 - c0 <= r1 - r0:
+        return False
+    return sum(o != box and r0 <= o[0] and o[2] <= r1 and c0 <= o[1] and o[3] <= c1 for o in others) >= 2
 
 
 def _off_baseline_trimmed(members: list[tuple[int, int, int, int]]) -> list:

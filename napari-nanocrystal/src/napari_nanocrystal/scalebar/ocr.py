@@ -17,6 +17,7 @@ from .parse import ScaleBarError
 from .particle import particle_mismatch
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
 from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
+from .window import off_diagonal
 
 __all__ = ["get_ocr_reader", "ocr_model_dir", "read_scale_text", "_OCR_MODEL_FILES", "_OCR_PACKAGE"]
 
@@ -274,6 +275,8 @@ def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px
             continue
         if bar is not None and box[0] < bar[2] + 2 and bar[0] - 2 < box[2] and box[1] < bar[3] + 2 and bar[1] - 2 < box[3]:
             continue
+        if bar is not None and off_diagonal(box, bar):
+            continue  # no label of this bar (:func:`~.window.off_diagonal`)
         if tried is not None:
             key = (box[0] + offset[0], box[1] + offset[1], box[2] + offset[0], box[3] + offset[1], shade)
             if key in tried:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
+from .lines import label_shade, padded
+
 if TYPE_CHECKING:
     from .locate import BarCandidate
 
@@ -52,6 +54,44 @@ def _label_windows(plane: np.ndarray, bar: BarCandidate, bar_pixels: np.ndarray)
         if region not in ordered and region[0].stop - region[0].start >= 6:
             ordered.append(region)
     return ordered
+
+
+def off_diagonal(box, bar_box) -> bool:
+    """Whether a text line's ``box`` lies diagonally off the bar (both boxes in one frame): more than
+    the line's height away from the bar's rows *and* from its columns.  A label is drawn beside its
+    bar — above or below it, overlapping its columns, or left or right of it, level with it — so such
+    a line is some other pattern (generated seed 31044: the grey ground between dark particles below
+    and right of a bold ``10nm`` was read ``7A``, a silent 14-fold error)."""
+    r0, c0, r1, c1 = box
+    b0, d0, b1, d1 = bar_box
+    height = max(1, r1 - r0)
+    return max(b0 - r1, r0 - b1) > height and max(d0 - c1, c0 - d1) > height
+
+
+def frames_label(plane: np.ndarray, bar_box, text_box) -> bool:
+    """Whether the bar is part of a frame drawn around its label (a box around the text in the
+    label's shade): between the bar's columns, from 0.6 line heights before the first of bar and
+    label to as far past the last, the label's shade closes around at least 90 % of the label's box,
+    and the closed shape holds the bar (as one of its edges, or inside it).  End ticks do not close:
+    they leave the side away from the bar open.  A drawn ``50 nm`` in a thin box was read over the
+    box's 60-px edge, or over the 48-px strip of ground inside the box below the text, instead of
+    its bar (tenth pass, drawn stress labels)."""
+    r0, c0, r1, c1 = bar_box
+    t0, s0, t1, s1 = text_box
+    if s0 < c0 - 2 or s1 > c1 + 2 or (t0 < r1 and r0 < t1):
+        return False  # a frame's edge spans its label; a label inside the bar's rows is in a block bar
+    reach = max(2, int(0.6 * (t1 - t0)))
+    top, bottom = max(0, min(t0, r0) - reach), min(plane.shape[0], max(t1, r1) + reach)
+    left, right = max(0, c0 - 2), min(plane.shape[1], c1 + 2)
+    patch, text = plane[top:bottom, left:right], plane[t0:t1, s0:s1]
+    ground = float(np.median(text))  # the ground between and inside the glyphs
+    ink = float(np.percentile(text, 1.0 if label_shade(padded(plane, text_box)) == "dark" else 99.0))
+    if abs(ink - ground) < 1e-9:
+        return False
+    pieces, _ = ndi.label(ndi.binary_fill_holes(np.abs(patch - ink) < np.abs(patch - ground)))
+    own = np.unique(pieces[r0 - top : r1 - top, c0 - left : c1 - left])  # the closed shapes holding the bar
+    inside = np.isin(pieces[t0 - top : t1 - top, s0 - left : s1 - left], own[own > 0])
+    return bool(inside.size and inside.mean() >= 0.9)
 
 
 #: Height (px) of a glyph kept out of a piece of the bar's component that reaches past the bar's
