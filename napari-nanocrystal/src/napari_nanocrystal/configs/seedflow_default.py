@@ -13,6 +13,11 @@
 #   pin_weak_edges), that flow term weighted 0.1 (at 1 it outweighed their seed term ~5:1 and
 #   drew particles ~20 % too large): EMPS grouped AP50 0.729 -> 0.737, the labelled PbSe crop
 #   0.849 -> 0.889, faint stars found whole (BENCHMARKS "weak images train the flows").
+# Tried, not in the recipe: polarity augmentation as a fifth stage (4 epochs at lr 0.01 from the
+# shipped weights, the noisy pipeline with dict(type="RandomInvert", prob=0.5) after the crop;
+# benchmarks/results/polarity_stage/): true-diameter AP50 0.752 -> 0.766, but with the defaults
+# 0.736 -> 0.734 (the same stage without inversion 0.740) and the weak images' single-particle
+# recall fell (BENCHMARKS "Polarity augmentation as a fifth stage"). The transform stays an option.
 _base_ = ["./seedflow_cpu_small.py"]
 model = dict(weak_flow_weight=0.1)
 
