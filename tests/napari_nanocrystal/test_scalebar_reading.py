@@ -215,6 +215,20 @@ def test_reading_has_confidence_and_detail(reader):
     assert typed.detail == "typed by the user" and typed.confidence is None
 
 
+def test_reading_shows_none_of_easyocrs_own_warnings(reader):
+    """EasyOCR warns on every CPU read (pinned memory without an accelerator); a user cannot act on it."""
+    import warnings
+
+    from napari_nanocrystal.synthetic import make_scale_bar_sample
+
+    sample = make_scale_bar_sample((512, 512), rng=104)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_scale_bar(sample.image, reader=reader)
+    noise = [str(w.message) for w in caught if "pin_memory" in str(w.message) or "quantize_per" in str(w.message)]
+    assert noise == []
+
+
 def test_real_tem_images_calibrate(reader, tem_examples):
     """The authors' unlabelled TEM images (not the test image): value, unit and a plausible nm/px."""
     truths = {"1-0007_7_image.png": (0.2, "µm"), "1-0021_9_v2_image.png": (100.0, "nm"), "2-0018_32_image.png": (50.0, "nm")}

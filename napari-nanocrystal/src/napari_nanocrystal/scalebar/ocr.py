@@ -15,7 +15,7 @@ from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
 from .particle import particle_mismatch
-from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir
+from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir, quiet_easyocr
 from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 from .window import off_diagonal
 
@@ -47,7 +47,8 @@ def _ocr(reader, crop: np.ndarray, scale: int = 1) -> list[tuple[str, float, tup
     """
     if scale > 1:
         crop = np.kron(crop, np.ones((scale, scale), dtype=np.uint8))
-    results = reader.readtext(crop, allowlist=_OCR_ALLOWLIST, min_size=5, detail=1, paragraph=False)
+    with quiet_easyocr():
+        results = reader.readtext(crop, allowlist=_OCR_ALLOWLIST, min_size=5, detail=1, paragraph=False)
     words = []
     for points, text, confidence in results:
         points = np.asarray(points, dtype=float) / scale
@@ -138,9 +139,10 @@ def _recognise_line(reader, crop: np.ndarray, box, polarity: str, binary: bool =
     readings = []
     for height in heights:
         big = _resize(patch, height / max(1, r1 - r0))
-        found = reader.recognize(
-            big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1
-        )
+        with quiet_easyocr():
+            found = reader.recognize(
+                big, horizontal_list=[[0, big.shape[1], 0, big.shape[0]]], free_list=[], allowlist=_OCR_ALLOWLIST, detail=1
+            )
         text = " ".join(str(t) for _, t, _ in found).strip()
         confidence = float(np.mean([c for _, _, c in found])) if found else 0.0
         readings.append((text, confidence))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,24 @@ def ocr_model_dir() -> str:
     raise ImportError(f"{_OCR_PACKAGE} is installed but {', '.join(_OCR_MODEL_FILES)} were not found in it")
 
 
+#: Warnings EasyOCR's own code raises on every CPU run, which a user can do nothing about: its dynamically
+#: quantised recogniser uses torch's deprecated quantised-tensor constructors, and its data loader asks for
+#: pinned memory without an accelerator.
+_EASYOCR_NOISE = (
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+    r"'pin_memory' argument is set as true but no accelerator is found",
+)
+
+
+@contextlib.contextmanager
+def quiet_easyocr():
+    """Silence :data:`_EASYOCR_NOISE` (only those) inside the block: EasyOCR construction and reading."""
+    with warnings.catch_warnings():
+        for message in _EASYOCR_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
+
+
 def get_ocr_reader():
     """The shared EasyOCR English CPU reader on the offline weights (created once, thread-safe)."""
     global _READER
@@ -56,12 +76,13 @@ def get_ocr_reader():
                     raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
                 folder = ocr_model_dir()
                 logger.info("loading EasyOCR weights from %s", folder)
-                _READER = easyocr.Reader(
-                    ["en"],
-                    gpu=False,
-                    model_storage_directory=folder,
-                    user_network_directory=folder,  # exists already: nothing is written
-                    download_enabled=False,
-                    verbose=False,
-                )
+                with quiet_easyocr():
+                    _READER = easyocr.Reader(
+                        ["en"],
+                        gpu=False,
+                        model_storage_directory=folder,
+                        user_network_directory=folder,  # exists already: nothing is written
+                        download_enabled=False,
+                        verbose=False,
+                    )
     return _READER
