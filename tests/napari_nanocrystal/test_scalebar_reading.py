@@ -175,6 +175,26 @@ def test_the_angstrom_glyph_does_not_make_a_digit_shortfall(drawn, size):
     assert ocr._glyph_mismatch(layout, "10 A", "Å") is None
 
 
+@pytest.mark.parametrize("tall, refused", [(1, False), (2, True), (3, False)])
+def test_an_angstrom_label_with_its_digits_counted_refuses_a_shortfall(tall, refused):
+    # generated 36042: "50 Å" read "350 A" (a 3 from the noisy ground left of the 5), two glyphs counted;
+    # one counted is the Å ring setting the cap line, which says nothing about the digits
+    layout = GlyphLayout(tall=tall, marks=0, height=34.0, blobs=False, descenders=0)
+    assert (ocr._glyph_mismatch(layout, "350 A", "Å") is not None) is refused
+
+
+def test_generated_seed_36042_is_not_read_350_angstrom(reader):
+    from napari_nanocrystal.synthetic import make_scale_bar_sample
+
+    sample = make_scale_bar_sample((600, 480), rng=36042)
+    assert (sample.scale_bar.value, sample.scale_bar.unit) == (50.0, "Å")
+    try:
+        result = read_scale_bar(sample.image, reader=reader)
+    except ScaleBarError:
+        return  # a refusal asks the user; only a wrong number is a failure
+    assert (result.value, result.unit) == (50.0, "Å")
+
+
 @pytest.mark.parametrize(
     "read, refused",
     [("150 nm", True), ("100 nm", True), ("210 nm", False), ("250 nm", False)],

@@ -126,8 +126,9 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     "1.0 µm").  Other shortfalls are not refused (a 1 inside the number, as in "210 nm"): digits
     merge in the ink of small print too often; nor when a particle touches the line, nor for
     ``Å``, a capital that is counted as a digit-height glyph and whose ring can set the cap line
-    above the digits (then only the ``Å`` is counted).  More decimal marks than the text has is
-    a lost decimal point.
+    above the digits (then only the ``Å`` is counted) — but an ``Å`` label with two or more glyphs
+    counted and fewer than its digits is refused ("350 A" from "50 Å" and the noisy ground beside
+    it, generated seed 36042).  More decimal marks than the text has is a lost decimal point.
     When the glyphs cannot be counted (thin print, or a row merged with particle rims), a
     number 10, 100, … is refused: it may be 1.0 or 1.00 whose point was lost
     (".2 µm" read "2 µm").  Fewer marks than the text are not refused: a small decimal point
@@ -146,6 +147,9 @@ def _glyph_mismatch(layout, text: str, unit: str) -> str | None:
     if unit != "Å" and digits.startswith("1") and layout.tall < len(digits) and not layout.blobs:
         # "150 nm" from a panel's edge (whose stroke, taller than the digits, sets the cap line: one glyph counted)
         return f"{layout.tall} digit-height glyphs in the ink but {len(digits)} digits in {text!r} (a digit invented from a stroke at its edge, or a lost decimal point?)"
+    if unit == "Å" and 2 <= layout.tall < len(digits):
+        # two or more counted: the cap line is the digits' (a ring setting it leaves only the Å counted)
+        return f"{layout.tall} digit-height glyphs in the ink but {len(digits)} digits in {text!r} (a digit invented from noise beside the label?)"
     if layout.marks > points:
         return f"{layout.marks} decimal mark(s) in the ink but {points} in {text!r} (a lost decimal point?)"
     return None
