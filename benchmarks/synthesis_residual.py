@@ -134,6 +134,7 @@ def local_linear_fit_predict(name: str, table, recipes, y, train: np.ndarray, te
     forest = _et(table, log_target=True).fit(fit_recipes, y[train])
     features = flat_features(forest.encoder_.transform(fit_recipes))
     test_features = flat_features(forest.encoder_.transform([recipes[i] for i in test]))
+    leaves, test_leaves = forest.estimator_.apply(features), forest.estimator_.apply(test_features)
     centre, spread = features.mean(axis=0), features.std(axis=0)
     varying = spread > 0
     if "-proc-" in name:
@@ -142,8 +143,6 @@ def local_linear_fit_predict(name: str, table, recipes, y, train: np.ndarray, te
         varying &= process
     features = (features[:, varying] - centre[varying]) / spread[varying]
     test_features = (test_features[:, varying] - centre[varying]) / spread[varying]
-    leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform(fit_recipes)))
-    test_leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform([recipes[i] for i in test])))
     target = np.log(y[train])
     n_trees = leaves.shape[1]
     ridge = penalty * np.eye(features.shape[1] + 1)
