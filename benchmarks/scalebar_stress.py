@@ -30,18 +30,17 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / torch: the machine's cores are shared
 
 import argparse
-import io
 import itertools
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from napari_nanocrystal.synthetic.scale_bar_samples import _jpeg_round_trip
+from nc_synthmodel.io import atomic_write_text
 
-UNIT_NM = {"nm": 1.0, "µm": 1000.0, "Å": 0.1}
 FONTS = {
     "sans": "DejaVuSans.ttf",
     "serif": "DejaVuSerif.ttf",
@@ -122,10 +121,7 @@ def draw_case(kind: str, text: str, font: str, size: int, dark: bool, rng: np.ra
             draw.text((x0 - draw.textlength(other, font=face) - 30, ty), other, font=face, fill=ink)
     image = (np.asarray(canvas).astype(float) + rng.normal(0, 3, (H, W))).clip(0, 255).astype(np.uint8)
     if kind == "jpeg":
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=int(rng.integers(15, 40)))
-        buffer.seek(0)
-        image = np.asarray(Image.open(buffer)).copy()
+        image = _jpeg_round_trip(image, int(rng.integers(15, 40)))
     return image, bar
 
 
@@ -137,13 +133,6 @@ def cases(kinds, fonts, per: int, rng: np.random.Generator):
             for font in rng.choice(fonts, size=min(per, len(fonts)), replace=False):
                 size = int(rng.integers(10, 12)) if kind == "small" else int(rng.integers(16, 30))
                 yield kind, text, float(value), unit, str(font), size, dark
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8", suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
 
 
 def main(argv=None) -> int:
@@ -210,7 +199,7 @@ def main(argv=None) -> int:
         *rows,
         "",
     ]
-    _write_atomic(Path(args.out), "\n".join(lines))
+    atomic_write_text(Path(args.out), "\n".join(lines))
     return 1 if total["wrong"] else 0
 
 
