@@ -5,6 +5,7 @@ on the inverted image, and the per-image better of the two (a polarity oracle), 
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from napari_nanocrystal.segmentation import segment
 from napari_nanocrystal.segmentation.data import emps_split, load_emps_pair
 from napari_nanocrystal.segmentation.evaluation import evaluate
 from napari_nanocrystal.segmentation.network import resolve_model
+from nc_synthmodel.io import atomic_write_text
 
-ROOT = Path("/work/shared/datasets/emps-train")
+REPO = Path(__file__).resolve().parents[3]
+ROOT = Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")) / "emps-train"
 
 
 def pooled_ap50(rows: list, key: str) -> float:
@@ -39,7 +42,7 @@ def main() -> None:
             row[mode] = [int(s["tp"][0]), int(s["fp"][0]), int(s["fn"][0])]
         rows.append(row)
     out = {"model": sys.argv[1], "orig": pooled_ap50(rows, "orig"), "inv": pooled_ap50(rows, "inv"), "oracle": pooled_ap50(rows, "best")}
-    Path(sys.argv[2]).write_text(json.dumps({**out, "rows": rows}))
+    atomic_write_text(sys.argv[2], json.dumps({**out, "rows": rows}))
     print(sys.argv[1], {k: round(out[k], 3) for k in ("orig", "inv", "oracle")})
 
 
