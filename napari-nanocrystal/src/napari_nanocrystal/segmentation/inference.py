@@ -39,7 +39,8 @@ Pipeline of :func:`segment`:
    ``tile_overlap`` × tile inwards, and the weighted sum is divided by the summed weights.
    Where one tile alone covers a pixel (image border) its output is used as is.  Memory is
    one tile plus the (3, H, W) float32 output.  Weights and tensors are channels-last (oneDNN's
-   faster convolutions, float32 or bfloat16).
+   faster convolutions, float32 or bfloat16); ``precision="int8"`` runs the model's int8 copy
+   (:mod:`.quantize`: calibrated on training images, built at load from the float weights).
 4. **Masks** (:mod:`.masks`): cellpose ``dynamics.compute_masks``: pixels with seed probability
    > ``seed_threshold`` follow the flows for ``niter`` steps, converge into instances; instances
    whose flows disagree with their own shape by more than ``flow_threshold`` (cellpose's
@@ -76,7 +77,16 @@ from .._progress import ProgressCallback
 from ._image import DEFAULT_PERCENTILES, prepare_image, resize_image, resize_labels, scaled_shape
 from .masks import flows_to_masks, mask_flows, remove_bad_flow_masks
 from .network import resolve_model
-from .tiling import PRECISIONS, _report, _use_bfloat16, bfloat16_supported, channels_last_copy, predict_flows, tile_grid
+from .tiling import (
+    PRECISIONS,
+    _report,
+    _use_bfloat16,
+    bfloat16_supported,
+    channels_last_copy,
+    network_for_precision,
+    predict_flows,
+    tile_grid,
+)
 
 __all__ = [
     "AUTO_DIAMETER_LARGE",
@@ -242,9 +252,10 @@ def segment(
         Flow-following steps (at network scale, where particles are ~30 px across; 100 gives
         the same EMPS validation AP as cellpose's 200 in half the time).  An enlarged image's
         flows are followed at the input size for ``niter`` / scale steps.
-    precision : {"auto", "float32", "bfloat16"}
+    precision : {"auto", "float32", "bfloat16", "int8"}
         Arithmetic of the network pass (:func:`predict_flows`); "auto" uses bfloat16 on CPUs
-        that run it natively.
+        that run it natively; "int8": the model's int8 copy (:mod:`.quantize`; the size estimate
+        stays float32).
     progress : callable(message: str, fraction: float) or None
         Progress callback.
 
@@ -263,7 +274,7 @@ def segment(
         raise ValueError(f"seed_threshold must be in (0, 1), got {seed_threshold}")
     net = resolve_model(model)
     if isinstance(net, torch.nn.Module):  # once for the size estimate and every pass (the caller's module is left as is)
-        net = channels_last_copy(net)
+        net = network_for_precision(channels_last_copy(net), precision)
     options = dict(
         confidence_threshold=confidence_threshold,
         flow_threshold=flow_threshold,

@@ -267,6 +267,7 @@ def load_model(path) -> SeedFlowNet:
     except RuntimeError as error:
         raise _invalid(path, f"weights do not match the config: {error}") from error
     net.eval()
+    net.weights_path = path  # where it came from: an int8 calibration beside it (.quantize) is found from it
     logger.info("loaded SeedFlowNet nbase=%s from %s", config["nbase"], path)
     return net
 

@@ -16,12 +16,12 @@ import torch
 
 from .._progress import ProgressCallback
 
-__all__ = ["PRECISIONS", "bfloat16_supported", "channels_last_copy", "predict_flows", "tile_grid"]
+__all__ = ["PRECISIONS", "bfloat16_supported", "channels_last_copy", "network_for_precision", "predict_flows", "tile_grid"]
 
 logger = logging.getLogger(__name__)
 
 #: Arithmetic of the network pass (see :func:`predict_flows`).
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def _report(progress: ProgressCallback | None, message: str, fraction: float) -> None:
@@ -73,6 +73,18 @@ def _use_bfloat16(precision: str) -> bool:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     return precision == "bfloat16" or (precision == "auto" and bfloat16_supported())
+
+
+def network_for_precision(net, precision: str):
+    """``net`` itself, or for ``precision="int8"`` its int8 copy (:func:`~.quantize.int8_network`)."""
+    _use_bfloat16(precision)  # validates
+    if precision != "int8":
+        return net
+    from .quantize import int8_network
+
+    if not isinstance(net, torch.nn.Module) or not hasattr(net, "cpnet") and not hasattr(net, "float_net"):
+        raise ValueError(f"precision='int8' needs a SeedFlowNet loaded from a weight file, not {type(net).__name__}")
+    return int8_network(net)
 
 
 def _call_network(net, tile: np.ndarray, in_channels: int, bfloat16: bool = False, channels_last: bool = False) -> np.ndarray:
@@ -137,11 +149,12 @@ def predict_flows(
     tile_overlap : float
         Minimum overlap of neighbouring tiles as a fraction of ``tile_size``, in [0.05, 0.5]
         (clipped, as in cellpose); also the width of the blending ramp.
-    precision : {"auto", "float32", "bfloat16"}
+    precision : {"auto", "float32", "bfloat16", "int8"}
         Arithmetic of the network pass.  "bfloat16": autocast to bfloat16 (~3× faster on CPUs
         with native bfloat16; outputs differ from float32 by ~1 % of their spread); "auto":
-        bfloat16 where :func:`bfloat16_supported`, else float32.  A torch module runs on a
-        channels-last copy (:func:`channels_last_copy`) in either.
+        bfloat16 where :func:`bfloat16_supported`, else float32; "int8": the network's int8 copy
+        (:mod:`.quantize`; a SeedFlowNet from a weight file with its int8 calibration beside it).
+        A torch module runs on a channels-last copy (:func:`channels_last_copy`) in each.
     tiles : list of (row, column) offsets or None
         Run only these tiles of the layout (:func:`tile_grid`); the output then covers the
         box from their smallest to their largest offset + tile (None: all tiles, the whole image).
@@ -169,10 +182,10 @@ def predict_flows(
     cache = {} if cache is None else cache
     run_net, bfloat16, was_training = None, False, False
     if not all(offset in cache for offset in chosen):  # else nothing to run: no copy of the network
-        run_net = net
+        run_net = network_for_precision(net, precision)
         bfloat16 = _use_bfloat16(precision) and isinstance(net, torch.nn.Module)
-        if isinstance(net, torch.nn.Module):  # a channels-last copy: the caller's module keeps its memory format
-            run_net = channels_last_copy(net)
+        if isinstance(run_net, torch.nn.Module):  # a channels-last copy: the caller's module keeps its memory format
+            run_net = channels_last_copy(run_net)
         was_training = isinstance(run_net, torch.nn.Module) and run_net.training
         if isinstance(run_net, torch.nn.Module):
             run_net.eval()
