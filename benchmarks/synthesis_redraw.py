@@ -1,4 +1,4 @@
-"""Confirmation on re-drawn folds (issue 18, seventh round): ET vs GB vs ``gb-leaf5-it1000``.
+"""Confirmation on re-drawn folds (issue 18, seventh and tenth rounds): ET vs GB vs a candidate.
 
 ``gb-leaf5-it1000`` (the GB preset with ``min_samples_leaf=5``, ``max_iter=1000``) was added as a candidate
 after an outer-only look at the seed-0 folds, so those folds cannot select it.  This script re-draws the folds
@@ -7,7 +7,9 @@ folds of every earlier round and is not used) and scores the three size models o
 
 * ``ET``   - extra trees, 300 trees, ``max_features=0.5`` (the shipped size member, ``synthesis_forest_tuning.GRID["et-mf0.5"]``)
 * ``GB``   - the ``GB`` preset (500 iterations, learning rate 0.05, ln target)
-* ``gb-leaf5-it1000`` - ``synthesis_forest_tuning.EXTRA``
+* ``gb-leaf5-it1000`` - ``synthesis_forest_tuning.EXTRA`` (the seventh round's candidate)
+* ``R-leaf``, ``BLEND-w0.75`` - ``synthesis_residual`` (tenth round: the blend passed that script's dev gate;
+  ``--candidate BLEND-w0.75`` applies the rule to it, report ``results/synthesis_redraw_BLEND-w0.75.md``)
 
 All: computed descriptors, trained on recipes <= 20 nm, model seed 0, one thread.  The re-drawn folds use the
 SAME recipes: a check against fold luck, not new data.  On the grouped protocol the ``self-synthesis`` group
@@ -16,20 +18,23 @@ are fitted once and reused: same training and validation indices); only the publ
 
 Statistics, per protocol, pooled over the 3 re-draws: pooled MAE and R^2 of all 3 x 617 predictions; paired
 difference = per-recipe difference of the mean (over re-draws) absolute errors, 95 % percentile bootstrap over
-recipes (2,000 resamples, seed 0).  The decision rule (written before the run, BENCHMARKS.md): ship
-``gb-leaf5-it1000`` iff on both protocols it is the best or its interval against the best includes 0, and its
-grouped pooled R^2 > 0.
+recipes (2,000 resamples, seed 0).  The decision rule (written before each run, BENCHMARKS.md): ship the
+candidate iff on both protocols it is the best or its interval against the best includes 0, and its grouped
+pooled R^2 > 0.  The best is taken over ET, GB, ``gb-leaf5-it1000`` and the candidate.
 
 Predictions are cached per fold in ``results/synthesis_redraw_PROTOCOL.json`` (a rerun resumes); the protocols
 can run side by side, then the report ``results/synthesis_redraw.md``::
 
     OMP_NUM_THREADS=1 python benchmarks/synthesis_redraw.py --protocols paper
     OMP_NUM_THREADS=1 python benchmarks/synthesis_redraw.py --protocols grouped
-    python benchmarks/synthesis_redraw.py --report
+    python benchmarks/synthesis_redraw.py --report [--candidate BLEND-w0.75]
+
+A rerun fits only the candidates a cached fold lacks.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -45,17 +50,22 @@ from nc_synthmodel.files import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_forest_tuning import REFERENCES, _extra_fit_predict, reference_fit_predict  # noqa: E402
+from synthesis_residual import blend, residual_fit_predict  # noqa: E402
 from synthesis_selection import RESULTS, _folds, _size, complete_caches, protocols_cli, run_protocols, stderr_log  # noqa: E402
 
 SEEDS = (1, 2, 3)
-CANDIDATES = ("ET", "GB", "gb-leaf5-it1000")
-SHIP = "gb-leaf5-it1000"
+CANDIDATES = ("ET", "GB", "gb-leaf5-it1000", "R-leaf", "BLEND-w0.75")
+#: The candidates every rule compares against; ``--candidate`` names the one the rule tests.
+COMPARED = ("ET", "GB", "gb-leaf5-it1000")
+SEVENTH_ROUND = "gb-leaf5-it1000"
 N_BOOT = 2000
 
 
 def predict(name: str, table, recipes, y, train: np.ndarray, val: np.ndarray) -> np.ndarray:
     if name in REFERENCES:
         return reference_fit_predict(name, table, recipes, y, train, val)
+    if name.startswith("R-"):
+        return residual_fit_predict(name, table, recipes, y, train, val)
     return _extra_fit_predict(name, table, recipes, y, train, val)
 
 
@@ -68,32 +78,43 @@ def _cache(protocol: str) -> Path:
     return RESULTS / f"synthesis_redraw_{protocol}.json"
 
 
-def run(protocol: str, table, recipes, groups, log) -> None:
+def run(protocol: str, table, recipes, groups, log, seeds=SEEDS) -> None:
     y = _size(recipes)
     path = _cache(protocol)
-    data = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "seeds": list(SEEDS), "folds": []}
-    if data["seeds"] != list(SEEDS):
-        raise SystemExit(f"{path}: made with other seeds; move it away to rerun")
+    data = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "seeds": [], "folds": []}
+    data["seeds"] = sorted(set(data["seeds"]) | set(seeds))
     done = {(f["seed"], f["fold"]): f for f in data["folds"]}
-    for seed in SEEDS:
+    data["y_true"] = y.tolist()
+    for seed in seeds:
         for k, (train, val) in enumerate(_folds(protocol, recipes, groups, random_state=seed)):
-            if (seed, k) in done:
-                continue
-            digest = _digest(train)
-            twin = next((f for f in data["folds"] if f["train_sha1"] == digest and f["val"] == val.tolist()), None)
-            if twin is not None:  # the same fold in another re-draw (grouped: self-synthesis)
-                entry = {**twin, "seed": seed, "fold": k, "reused_from_seed": twin["seed"], "seconds": {}}
-            else:
-                entry = {"seed": seed, "fold": k, "train_sha1": digest, "val": val.tolist(), "pred": {}, "seconds": {}}
-                for name in CANDIDATES:
-                    t = time.perf_counter()
+            entry = done.get((seed, k))
+            if entry is None:
+                entry = {"seed": seed, "fold": k, "train_sha1": _digest(train), "val": val.tolist(), "pred": {}, "seconds": {}}
+                data["folds"].append(entry)
+                done[(seed, k)] = entry
+            for name in CANDIDATES:
+                if name in entry["pred"]:
+                    continue
+                # the same fold in another re-draw (grouped: self-synthesis) is fitted once
+                twin = next(
+                    (
+                        f
+                        for f in data["folds"]
+                        if f is not entry and f["train_sha1"] == entry["train_sha1"] and f["val"] == entry["val"] and name in f["pred"]
+                    ),
+                    None,
+                )
+                t = time.perf_counter()
+                if twin is not None:
+                    entry["pred"][name] = twin["pred"][name]
+                    entry["reused_from_seed"] = twin["seed"]
+                elif name.startswith("BLEND"):
+                    entry["pred"][name] = blend(name, entry["pred"]["ET"], entry["pred"]["R-leaf"]).tolist()
+                else:
                     entry["pred"][name] = predict(name, table, recipes, y, train, val).tolist()
                     entry["seconds"][name] = time.perf_counter() - t
                     log(f"[{protocol}] seed {seed} fold {k + 1} {name}: {entry['seconds'][name]:.0f} s")
-            data["folds"].append(entry)
-            done[(seed, k)] = entry
-            data["y_true"] = y.tolist()
-            atomic_write_bytes(path, json.dumps(data).encode())
+                atomic_write_bytes(path, json.dumps(data).encode())
 
 
 def _bootstrap(diff: np.ndarray) -> tuple[float, float, float]:
@@ -101,15 +122,21 @@ def _bootstrap(diff: np.ndarray) -> tuple[float, float, float]:
     return (float(diff.mean()), *bootstrap_interval(diff, n_boot=N_BOOT))
 
 
-def summarise(data: dict) -> dict:
+def _compared(ship: str) -> tuple[str, ...]:
+    return COMPARED + ((ship,) if ship not in COMPARED else ())
+
+
+def summarise(data: dict, ship: str = SEVENTH_ROUND, seeds=SEEDS) -> dict:
+    """Pooled, per-re-draw and paired statistics of ET, GB, ``gb-leaf5-it1000`` and ``ship`` over the folds of ``seeds``."""
+    candidates = _compared(ship)
     y = np.asarray(data["y_true"], dtype=float)
     folds_ = sorted(data["folds"], key=lambda f: (f["seed"], f["fold"]))
-    idx = np.concatenate([f["val"] for f in folds_ if f["seed"] == SEEDS[0]])
+    idx = np.concatenate([f["val"] for f in folds_ if f["seed"] == seeds[0]])
     err = {}  # candidate -> (seeds, recipes) absolute errors in idx order
     pooled, per_seed, fold_mae = {}, {}, {}
-    for c in CANDIDATES:
+    for c in candidates:
         rows = []
-        for seed in SEEDS:
+        for seed in seeds:
             fs = [f for f in folds_ if f["seed"] == seed]
             p = dict(zip((i for f in fs for i in f["val"]), (v for f in fs for v in f["pred"][c])))
             rows.append(np.array([p[i] for i in idx]))
@@ -117,22 +144,23 @@ def summarise(data: dict) -> dict:
             fold_mae.setdefault(c, []).append([float(np.mean(np.abs(np.array(f["pred"][c]) - y[f["val"]]))) for f in fs])
         P = np.array(rows)
         err[c] = np.abs(P - y[idx]).mean(axis=0)
-        m = regression_metrics(np.tile(y[idx], len(SEEDS)), P.ravel())
+        m = regression_metrics(np.tile(y[idx], len(seeds)), P.ravel())
         pooled[c] = {"MAE": m["MAE"], "R2": m["R2"], "fold_mean_MAE": float(np.mean(fold_mae[c]))}
-    best = min(CANDIDATES, key=lambda c: pooled[c]["MAE"])
-    paired = {f"{a} - {b}": _bootstrap(err[a] - err[b]) for a in CANDIDATES for b in CANDIDATES if a < b}
-    vs_best = _bootstrap(err[SHIP] - err[best]) if best != SHIP else (0.0, 0.0, 0.0)
+    best = min(candidates, key=lambda c: pooled[c]["MAE"])
+    paired = {f"{a} - {b}": _bootstrap(err[a] - err[b]) for a in candidates for b in candidates if a < b}
+    vs_best = _bootstrap(err[ship] - err[best]) if best != ship else (0.0, 0.0, 0.0)
     parts = {}
     if data["protocol"] == "grouped":  # fold 0 is the same group (self-synthesis) in every re-draw
-        first = set(next(f for f in folds_ if f["seed"] == SEEDS[0] and f["fold"] == 0)["val"])
+        first = set(next(f for f in folds_ if f["seed"] == seeds[0] and f["fold"] == 0)["val"])
         in_first = np.array([i in first for i in idx])
         for label, mask in (("fold 1 (self-synthesis)", in_first), ("folds 2-5 (published papers)", ~in_first)):
             parts[label] = {
                 "n": int(mask.sum()),
-                "MAE": {c: float(err[c][mask].mean()) for c in CANDIDATES},
-                "paired": {f"{a} - {b}": _bootstrap(err[a][mask] - err[b][mask]) for a in CANDIDATES for b in CANDIDATES if a < b},
+                "MAE": {c: float(err[c][mask].mean()) for c in candidates},
+                "paired": {f"{a} - {b}": _bootstrap(err[a][mask] - err[b][mask]) for a in candidates for b in candidates if a < b},
             }
     return {
+        "ship": ship,
         "pooled": pooled,
         "per_seed": per_seed,
         "fold_mae": fold_mae,
@@ -143,12 +171,15 @@ def summarise(data: dict) -> dict:
     }
 
 
-def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
+def report(summaries: dict, seconds: dict, ship: str = SEVENTH_ROUND, seeds=SEEDS) -> tuple[str, bool]:
+    """The markdown report and whether the rule ships ``ship``."""
+    round_ = "seventh round" if ship == SEVENTH_ROUND else "tenth round"
     lines = [
-        "# Size model on re-drawn folds (issue 18, seventh round)",
+        f"# Size model on re-drawn folds (issue 18, {round_}): the rule tested on `{ship}`",
         "",
         f"`benchmarks/synthesis_redraw.py`; {platform.machine()} {os.cpu_count()} cores shared with other jobs, nice 15,",
-        f"one thread per fit.  Fold seeds {', '.join(map(str, SEEDS))} (seed 0 - the earlier rounds' folds - excluded).",
+        f"one thread per fit.  Fold seeds {', '.join(map(str, seeds))}"
+        + (" (seed 0 - the earlier rounds' folds - excluded)." if tuple(seeds) == SEEDS else " (not the rule's re-draws: beside it)."),
         "Same recipes, re-drawn folds: a check against fold luck, not new data.  Fit time: "
         + ", ".join(f"{p} {s / 60:.0f} min" for p, s in seconds.items())
         + ".",
@@ -162,7 +193,7 @@ def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
             "| candidate | pooled MAE (nm) | pooled R² | fold-mean MAE | MAE per re-draw | per-fold MAE (seed 1 / 2 / 3) |",
             "|---|---|---|---|---|---|",
         ]
-        for c in CANDIDATES:
+        for c in _compared(ship):
             p = s["pooled"][c]
             folds_text = " / ".join(" ".join(f"{v:.2f}" for v in fm) for fm in s["fold_mae"][c])
             lines.append(
@@ -181,18 +212,18 @@ def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
                 + "; ".join(f"{pair} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for pair, (d, lo, hi) in part["paired"].items())
             )
         d, lo, hi = s["ship_vs_best"]
-        level = s["best"] == SHIP or lo <= 0
-        against = "it is the best" if s["best"] == SHIP else f"{SHIP} vs best {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        level = s["best"] == ship or lo <= 0
+        against = "it is the best" if s["best"] == ship else f"{ship} vs best {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
         ok &= level
         lines += [
             "",
             f"Best: {s['best']}; {against} -> {'level or better' if level else 'worse'}.",
             "",
         ]
-    r2 = summaries["grouped"]["pooled"][SHIP]["R2"] if "grouped" in summaries else float("nan")
+    r2 = summaries["grouped"]["pooled"][ship]["R2"] if "grouped" in summaries else float("nan")
     ok = ok and len(summaries) == 2 and r2 > 0
     lines += [
-        f"Rule: {SHIP} level with the best on both protocols and grouped pooled R² > 0 ({100 * r2:+.1f} %) -> {'SHIP ' + SHIP if ok else 'keep ET'}.",
+        f"Rule: {ship} level with the best on both protocols and grouped pooled R² > 0 ({100 * r2:+.1f} %) -> {'SHIP ' + ship if ok else 'keep ET'}.",
         "",
     ]
     return "\n".join(lines), ok
@@ -200,18 +231,28 @@ def report(summaries: dict, seconds: dict) -> tuple[str, bool]:
 
 def main(argv=None) -> int:
     parser = protocols_cli(__doc__)
+    parser.add_argument("--candidate", default=SEVENTH_ROUND, choices=CANDIDATES[2:], help="the candidate the rule tests")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(SEEDS), help="fold seeds (default 1 2 3, the rule's; 0 = the paper's folds, beside)"
+    )
     args = parser.parse_args(argv)
     log = stderr_log
+    seeds = tuple(args.seeds)
 
     if args.protocols:
-        run_protocols(args.datasets, args.protocols, run, log)
+        run_protocols(args.datasets, args.protocols, functools.partial(run, seeds=seeds), log)
     if args.report:
         summaries, seconds = {}, {}
-        for protocol, data in complete_caches(_cache, 5 * len(SEEDS), log).items():
-            summaries[protocol] = summarise(data)
-            seconds[protocol] = sum(sum(f["seconds"].values()) for f in data["folds"])
-        text, _ = report(summaries, seconds)
-        atomic_write_bytes(RESULTS / "synthesis_redraw.md", text.encode())
+        for protocol, data in complete_caches(_cache, 5 * len(seeds), log).items():
+            summaries[protocol] = summarise(data, args.candidate, seeds)
+            fitted = _compared(args.candidate)
+            chosen = [f for f in data["folds"] if f["seed"] in seeds]
+            seconds[protocol] = sum(sum(v for c, v in f["seconds"].items() if c in fitted) for f in chosen)
+        text, _ = report(summaries, seconds, args.candidate, seeds)
+        suffix = ("" if args.candidate == SEVENTH_ROUND else f"_{args.candidate}") + (
+            "" if seeds == SEEDS else "_seed" + "-".join(map(str, seeds))
+        )
+        atomic_write_bytes(RESULTS / f"synthesis_redraw{suffix}.md", text.encode())
         print(text)
     return 0
 

@@ -1,4 +1,4 @@
-"""Boosting plus extra trees on its residuals, and local linear forests: dev-only checks (issue 18, rounds 8-9).
+"""Boosting plus extra trees on its residuals, local linear forests, blends: dev-only checks (issue 18, rounds 8-10).
 
 Why: on the publication-grouped split the shipped extra trees (ET) lose to gradient boosting (GB) only on the
 authors' own ``self-synthesis`` recipes, mostly PbSe, which ET under-predicts (mean signed error of the seed-0
@@ -19,7 +19,9 @@ Candidates (all trained on recipes <= 20 nm, computed descriptors, seed 0, one t
 * ``LLF-l<lambda>``, ``LLF-proc-l<lambda>`` (ninth round) - a local linear forest (Friedberg et al. 2020, grf's
   ``ll_regression_forest``): the shipped member's proximity weights, then a weighted ridge of ln size on the
   standardised features (``-proc-``: only the 13 process columns) centred at the test recipe; lambda -> infinity
-  gives the extra trees' prediction (checked to 4e-10).
+  gives the extra trees' prediction (checked to 4e-10);
+* ``BLEND-w<w>`` (tenth round) - the geometric blend ``exp((1 - w) ln ET + w ln R-leaf)`` of two candidates above
+  (no fit of its own: made from their predictions), between ET's twin recall and R-leaf's grouped gain.
 
 Dev protocol (never the outer folds): the inner 5 folds, by the protocol's own rule, inside the training set of
 outer fold 2 (index 1; seed 0) - for the grouped protocol that training set holds the self-synthesis recipes, which
@@ -67,6 +69,9 @@ CANDIDATES = (
     "LLF-proc-l0.01",
     "LLF-proc-l0.1",
     "LLF-proc-l1",
+    "BLEND-w0.25",
+    "BLEND-w0.5",
+    "BLEND-w0.75",
 )
 PROCESS_COLUMNS = np.r_[0:4, -9:0]  # flat_features: the 4 scaled conditions, then (at the end) per-role amounts and counts
 DEV_OUTER_FOLD = 1
@@ -162,6 +167,12 @@ def local_linear_fit_predict(name: str, table, recipes, y, train: np.ndarray, te
     return np.exp(out)
 
 
+def blend(name: str, et: np.ndarray, r_leaf: np.ndarray) -> np.ndarray:
+    """Prediction (nm) of ``BLEND-w<w>`` from the ``ET`` and ``R-leaf`` predictions of the same recipes."""
+    weight = float(name.split("-w")[1])
+    return np.exp((1.0 - weight) * np.log(np.asarray(et)) + weight * np.log(np.asarray(r_leaf)))
+
+
 def predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     if name in REFERENCES:
         return reference_fit_predict(name, table, recipes, y, train, test)
@@ -188,7 +199,10 @@ def run(protocol: str, table, recipes, groups, log) -> None:
         if name in data["pred"]:
             continue
         started = time.perf_counter()
-        data["pred"][name] = np.concatenate([predict(name, table, recipes, y, train[tr], train[va]) for tr, va in inner]).tolist()
+        if name.startswith("BLEND"):
+            data["pred"][name] = blend(name, data["pred"]["ET"], data["pred"]["R-leaf"]).tolist()
+        else:
+            data["pred"][name] = np.concatenate([predict(name, table, recipes, y, train[tr], train[va]) for tr, va in inner]).tolist()
         data["seconds"][name] = time.perf_counter() - started
         atomic_write_bytes(path, json.dumps(data).encode())
         mae = np.mean(np.abs(np.asarray(data["pred"][name]) - y[rows]))
@@ -208,7 +222,7 @@ def report(datasets: dict) -> str:
             for name, p in data["pred"].items()
         }
     lines = [
-        "## Boosting + extra trees on its residuals, local linear forests: dev only (issue 18, rounds 8-9)",
+        "## Boosting + extra trees on its residuals, local linear forests, blends: dev only (issue 18, rounds 8-10)",
         "",
         "Command: `OMP_NUM_THREADS=1 python benchmarks/synthesis_residual.py --protocols paper` and `--protocols grouped` "
         f"side by side, then `--report` ({time.strftime('%Y-%m-%d')}; {platform.machine()}, {os.cpu_count()} CPU cores shared "
