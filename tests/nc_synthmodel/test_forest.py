@@ -17,6 +17,7 @@ from sklearn.ensemble import (
 
 from nc_synthmodel.contract import SHAPE_CLASSES, Chemical, Conditions, Outcome, Recipe
 from nc_synthmodel.descriptors import DescriptorTable
+from nc_synthmodel.features.flat import flat_features
 from nc_synthmodel.models import ModelFormatError, SynthesisForest, load_model, make_model
 from nc_synthmodel.models.forest import combine_members, fit_combination
 from nc_synthmodel.models.trees import TreeArrays, tree_arrays
@@ -176,6 +177,51 @@ def test_ensemble_members_extra_trees_and_boosting(table, toy, tmp_path):
     for bad in ("ET", [], ["ET", "ET"], ["SVM"]):
         with pytest.raises(ValueError, match="members"):
             SynthesisForest(table, size_model="stack", members=bad, **FAST).fit(recipes[:60])
+
+
+def test_blend_is_extra_trees_and_boosting_corrected_by_the_leaf_mates_residuals(table, toy, tmp_path):
+    recipes, failed = toy
+    train, new = recipes[:70], recipes[70:]
+    model = SynthesisForest(table, size_model="blend", max_features=0.5, **FAST).fit(train, failed_recipes=failed)
+    assert sorted(model.size_members_) == ["ET", "GB"] and model.blend_weight == 0.75
+    # computed here from the scikit-learn baselines: ln ET, ln GB, and per tree the mean in-sample
+    # GB ln-residual of the training recipes in the test recipe's ET leaf, averaged over the trees
+    et = make_model("ET", table, n_estimators=12, max_features=0.5).fit(train)
+    gb = make_model("GB", table, max_iter=15).fit(train)
+    y = np.array([r.outcome.size_nm for r in train])
+    residual = np.log(y) - np.log(gb.predict(train))
+    leaves = et.estimator_.apply(flat_features(et.encoder_.transform(train)))
+    new_leaves = et.estimator_.apply(flat_features(et.encoder_.transform(new)))
+    twins = np.mean(
+        [[residual[leaves[:, t] == leaf].mean() for leaf in new_leaves[:, t]] for t in range(leaves.shape[1])],
+        axis=0,
+    )
+    ln_size = 0.25 * np.log(et.predict(new)) + 0.75 * (np.log(gb.predict(new)) + twins)
+    np.testing.assert_allclose(model.predict(new), np.exp(ln_size), rtol=1e-9)
+    # weight 0 is the extra trees alone
+    only_et = SynthesisForest(table, size_model="blend", blend_weight=0.0, max_features=0.5, **FAST).fit(train)
+    np.testing.assert_allclose(only_et.predict(new), et.predict(new), rtol=1e-12)
+    # saved and loaded without pickle: the same predictions; a model saved before blend_weight reads 0.75
+    folder = model.save(tmp_path / "blend")
+    config = json.loads((folder / "model.json").read_text())
+    assert config["params"]["size_model"] == "blend" and config["params"]["blend_weight"] == 0.75
+    loaded = load_model(folder)
+    assert loaded.predict_outcomes(new) == model.predict_outcomes(new)
+    del config["params"]["blend_weight"]
+    (folder / "model.json").write_text(json.dumps(config))
+    assert load_model(folder).blend_weight == 0.75
+    # extra trees without the residual column are refused, not mispredicted
+    with np.load(folder / "trees.npz", allow_pickle=False) as arrays:
+        arrays = dict(arrays)
+    arrays["size_ET/value"] = arrays["size_ET/value"][:, :1]
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    (folder / "trees.npz").write_bytes(buffer.getvalue())
+    with pytest.raises(ModelFormatError, match="two outputs"):
+        load_model(folder)
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(ValueError, match="blend_weight"):
+            SynthesisForest(table, size_model="blend", blend_weight=bad, **FAST).fit(train)
 
 
 def test_a_saved_ensemble_without_members_reads_rf_and_boosting(table, toy, tmp_path):

@@ -12,7 +12,10 @@ and is built from the baselines that the nested model selection of issue 18 comp
   and GB) and the training mean combined with convex weights (MAE) or a non-negative linear
   stack with intercept, fitted on their out-of-fold predictions over the training recipes' paper
   pool (``inner_folds`` folds, the paper's fold rule) - the exact procedure the selection
-  benchmarks score;
+  benchmarks score; ``"blend"``: extra trees (ET) and gradient boosting (GB), the boosting corrected
+  by the mean in-sample boosting residual of the recipes sharing the extra trees' leaves (a
+  recipe's published twins), blended in ln size: ``(1 - w) ln ET + w (ln GB + twins' residual)``
+  with ``w = blend_weight`` (issue 18, tenth round: ``benchmarks/synthesis_residual.py``);
 * shape - a random-forest classifier over the 11 classes of
   :data:`~nc_synthmodel.contract.SHAPE_CLASSES` (recipes with a shape);
 * success - a random-forest classifier, successful recipes against ``failed_recipes``.
@@ -51,12 +54,15 @@ FOREST_FORMAT = "nc-synthmodel.SynthesisForest"
 _FORMAT_VERSION = 1
 _CONFIG, _TREES, _DESCRIPTORS = "model.json", "trees.npz", "descriptors.npz"
 #: Size models: a single regressor, or an ensemble of regressors and the training mean.
-SIZE_MODELS = ("RF", "ET", "GB", "weighted", "stack")
+SIZE_MODELS = ("RF", "ET", "GB", "weighted", "stack", "blend")
 #: The size models that are one regressor (and the regressors an ensemble can combine).
 _SINGLE = ("RF", "ET", "GB")
 #: Members of the ensembles by default (``members=None``; every model saved before ``members``
 #: existed), in the order of their weights; the training mean is always the last member.
 ENSEMBLE_MEMBERS = ("RF", "GB", "mean")
+#: The regressors of ``size_model="blend"``: the extra trees (whose leaves carry the twins' residual
+#: as a second output column) and the boosting.
+BLEND_MEMBERS = ("ET", "GB")
 _MIN_SIZE_NM = 0.1
 
 
@@ -135,12 +141,14 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     descriptors : DescriptorTable
-    size_model : {"RF", "ET", "GB", "weighted", "stack"}
+    size_model : {"RF", "ET", "GB", "weighted", "stack", "blend"}
         The size regressor (see the module docstring): random forest, extremely randomised
-        trees, gradient boosting, or an ensemble.
+        trees, gradient boosting, an ensemble, or the blend of extra trees and twin-corrected boosting.
     members : sequence of {"RF", "ET", "GB"} or None
         The regressors an ensemble combines (with the training mean, always its last member), in
         the order of their weights; None: RF and GB (:data:`ENSEMBLE_MEMBERS`).  Only ensembles use it.
+    blend_weight : float
+        ``size_model="blend"``: the weight in [0, 1] of the twin-corrected boosting (1 - it: the extra trees).
     train_max_size_nm : float or None
         Size regressors train on recipes up to this size (unknown sizes are skipped).
     inner_folds : int
@@ -178,6 +186,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         n_estimators: int = 300,
         gb_max_iter: int = 500,
         max_features: float = 1 / 3,
+        blend_weight: float = 0.75,
         classifier_estimators: int = 100,
         classifier_min_samples_leaf: int = 2,
         unknown_product: str = "zeros",
@@ -192,6 +201,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.gb_max_iter = gb_max_iter
         self.max_features = max_features
+        self.blend_weight = blend_weight
         self.classifier_estimators = classifier_estimators
         self.classifier_min_samples_leaf = classifier_min_samples_leaf
         self.unknown_product = unknown_product
@@ -206,6 +216,7 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         "n_estimators",
         "gb_max_iter",
         "max_features",
+        "blend_weight",
         "classifier_estimators",
         "classifier_min_samples_leaf",
         "unknown_product",
@@ -226,6 +237,9 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         mf = self.max_features
         if isinstance(mf, bool) or not isinstance(mf, (int, float, np.integer, np.floating)) or not 0 < mf <= 1:
             raise ValueError(f"max_features must be a fraction of the features in (0, 1], got {mf!r}")
+        w = self.blend_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 <= w <= 1:
+            raise ValueError(f"blend_weight must be a number in [0, 1], got {w!r}")
         if not isinstance(self.classifier_min_samples_leaf, (int, np.integer)) or self.classifier_min_samples_leaf < 1:
             raise ValueError(f"classifier_min_samples_leaf must be an integer >= 1, got {self.classifier_min_samples_leaf!r}")
         for name in ("inner_folds", "n_estimators", "gb_max_iter", "classifier_estimators"):
@@ -249,6 +263,8 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
 
     def _size_names(self) -> list[str]:
         """The size regressors this configuration fits (and a saved model must hold)."""
+        if self.size_model == "blend":
+            return list(BLEND_MEMBERS)
         return [self.size_model] if self.size_model in _SINGLE else self._ensemble_members()
 
     def _size_rows(self, y: np.ndarray) -> np.ndarray:
@@ -261,11 +277,23 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         for name in self._size_names():
             members[name] = self._regressor(name).fit([recipes[i] for i in rows], y[rows])
         self.size_members_ = {name: _member_from_regressor(m) for name, m in members.items()}
+        if self.size_model == "blend":
+            self._add_twin_residuals([recipes[i] for i in rows], y[rows])
         known = rows[np.isfinite(y[rows])]
         self.train_mean_nm_ = float(np.mean(y[known]))
         self.combination_ = None
         if self.size_model in ("weighted", "stack"):
             self.combination_ = fit_combination(self.size_model, *self._out_of_fold(recipes, y))
+
+    def _add_twin_residuals(self, recipes: list[Recipe], y: np.ndarray) -> None:
+        """Blend: give every extra-trees leaf a second output, the mean in-sample ln-residual of the boosting
+        over the training recipes in it (the same rows the regressors trained on: known sizes > 0)."""
+        known = np.flatnonzero(np.isfinite(y) & (y > 0))
+        known_recipes = [recipes[i] for i in known]
+        et, gb = (self.size_members_[name] for name in BLEND_MEMBERS)
+        residual = np.log(y[known]) - gb.raw(known_recipes)[:, 0]
+        column = et.trees.leaf_means(flat_features(et.encoder.transform(known_recipes)), residual)
+        et.trees.value = np.column_stack([et.trees.value[:, 0], column])
 
     def _out_of_fold(self, recipes: list[Recipe], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold predictions of the ensemble's regressors and the mean over the training recipes' paper pool."""
@@ -329,6 +357,11 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         recipes = list(recipes)
         if not recipes:
             return np.zeros(0)
+        if self.size_model == "blend":
+            et, gb = (self.size_members_[name] for name in BLEND_MEMBERS)
+            ln_et, twins = et.raw(recipes).T
+            ln_size = (1.0 - self.blend_weight) * ln_et + self.blend_weight * (gb.raw(recipes)[:, 0] + twins)
+            return np.maximum(np.exp(ln_size), _MIN_SIZE_NM)
         if self.combination_ is None:
             return self.size_members_[self.size_model].size_nm(recipes)
         P = np.column_stack(
@@ -441,8 +474,11 @@ class SynthesisForest(RegressorMixin, BaseEstimator):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{directory}: damaged model ({type(exc).__name__}: {exc})") from None
         expected = set(model._size_names())
-        if set(model.size_members_) != expected or (model.combination_ is None) != (model.size_model in _SINGLE):
+        combined = model.size_model in ("weighted", "stack")
+        if set(model.size_members_) != expected or (model.combination_ is not None) != combined:
             raise ModelFormatError(f"{config_path}: members {sorted(model.size_members_)} do not fit size_model {model.size_model!r}")
+        if model.size_model == "blend" and model.size_members_["ET"].trees.value.shape[1] != 2:
+            raise ModelFormatError(f"{config_path}: a blend's extra trees need two outputs (ln size, the twins' residual)")
         weights = model.combination_.get("weights") if isinstance(model.combination_, dict) else None
         if model.combination_ is not None and (not isinstance(weights, list) or len(weights) != len(expected) + 1):
             raise ModelFormatError(f"{config_path}: the combination needs one weight for each of {sorted(expected)} and the mean")

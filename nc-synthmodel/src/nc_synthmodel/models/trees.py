@@ -70,6 +70,15 @@ class TreeArrays:
             go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
 
+    def leaf_means(self, X, values) -> np.ndarray:
+        """(nodes,) mean of ``values`` over the rows of ``X`` that reach each leaf (0 where none does):
+        the leaves re-valued by another target of the same rows, e.g. another model's residuals."""
+        leaves = self.apply(X)
+        weights = np.repeat(np.asarray(values, dtype=float), leaves.shape[1])
+        sums = np.bincount(leaves.ravel(), weights=weights, minlength=len(self.feature))
+        counts = np.bincount(leaves.ravel(), minlength=len(self.feature))
+        return sums / np.maximum(counts, 1)
+
     def to_npz_dict(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays (and the scalars) under ``prefix + name``, stored compactly without changing a prediction.
 
