@@ -9,7 +9,8 @@ Ours: the shipped default model through :func:`napari_nanocrystal.segment` with 
 estimate, tiles of 512, flow following and flow QC included; bfloat16 network pass where the CPU has it
 natively), and for comparison the same with the speed paths of ``"auto"`` off (``PROBE_FIRST_PASS`` and
 ``MASKS_AT_INPUT_SCALE`` False: the whole first pass, masks at the network's scale), with
-``diameter_px=None`` and with ``precision="float32"``.  Each stage's cost is the median over the repeats of
+``diameter_px=None``, with ``precision="float32"`` and with ``precision="int8"`` (the int8 network; its
+one-off build time is reported below the table).  Each stage's cost is the median over the repeats of
 ``SegmentationResult.timings``.  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` —
 cellpose's default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no
 cellpose weights can be downloaded here, so its time is that of an untrained net of the default size
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     import torch
     from napari_nanocrystal import make_tem_image, segment
     from napari_nanocrystal.analysis import read_micrograph
-    from napari_nanocrystal.segmentation import inference
+    from napari_nanocrystal.segmentation import inference, quantize
     from napari_nanocrystal.segmentation.evaluation import evaluate
     from napari_nanocrystal.segmentation.inference import bfloat16_supported
     from napari_nanocrystal.segmentation.network import resolve_model
@@ -108,6 +109,7 @@ def main(argv=None) -> int:
             "off": with_speed_paths(image, False),
             "none": with_speed_paths(image, True, diameter_px=None),
             "float32": with_speed_paths(image, True, precision="float32"),
+            "int8": with_speed_paths(image, True, precision="int8"),
         },
         args.repeats,
     )
@@ -117,12 +119,17 @@ def main(argv=None) -> int:
         ("off", "ours, defaults with the speed paths off (whole first pass, masks at the network's scale)"),
         ("none", "ours, no estimate (`diameter_px=None`: one pass at the input size)"),
         ("float32", 'ours, float32 network pass (`precision="float32"`)'),
+        ("int8", 'ours, int8 network pass (`precision="int8"`; size estimate float32)'),
     ):
         seconds, result, results = generated[key]
         scores = evaluate([result.labels], [truth])
         rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {result.n_objects} |")
-        if key == "defaults":
+        if key in ("defaults", "int8"):
             rows += _stage_rows(results)
+    quantize._BUILT.clear()
+    start = time.perf_counter()
+    quantize.int8_network(net)
+    int8_build_s = time.perf_counter() - start
 
     real_rows = []
     for stem, label in (
@@ -135,14 +142,25 @@ def main(argv=None) -> int:
             continue
         real, _, _ = read_micrograph(path)
         mirrored = np.pad(real, [(0, max(0, 1024 - real.shape[0])), (0, max(0, 1024 - real.shape[1]))], mode="reflect")[:1024, :1024]
-        timed = _interleaved({"defaults": with_speed_paths(mirrored, True), "off": with_speed_paths(mirrored, False)}, args.repeats)
-        for key, what in (("defaults", "defaults"), ("off", "defaults with the speed paths off")):
+        timed = _interleaved(
+            {
+                "defaults": with_speed_paths(mirrored, True),
+                "off": with_speed_paths(mirrored, False),
+                "int8": with_speed_paths(mirrored, True, precision="int8"),
+            },
+            args.repeats,
+        )
+        for key, what in (
+            ("defaults", "defaults"),
+            ("off", "defaults with the speed paths off"),
+            ("int8", 'int8 network pass (`precision="int8"`)'),
+        ):
             seconds, result, results = timed[key]
             real_rows.append(
                 f"| ours, {what}, real TEM: {label} mirrored to 1024²; {result.passes} pass(es), "
                 f"estimate {result.diameter_estimate_px:.1f} px, segmented at {result.diameter_px:.1f} px | {seconds:.2f} | – | – | {result.n_objects} |"
             )
-            if key == "defaults":
+            if key in ("defaults", "int8"):
                 real_rows += _stage_rows(results)
 
     cellpose_line = ""
@@ -179,6 +197,9 @@ def main(argv=None) -> int:
             *real_rows,
             "",
             cellpose_line,
+            "",
+            f'The int8 network (`precision="int8"`) is built from the float weights and `models/default.int8.json` once per model '
+            f"and process (not in the rows above: the warm-up run builds it): {int8_build_s:.2f} s.",
             "",
         ]
     )
