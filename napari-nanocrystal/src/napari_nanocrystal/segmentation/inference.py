@@ -216,7 +216,7 @@ def segment(
     tile_size: int = 512,
     tile_overlap: float = 0.1,
     min_size_px: int = 15,
-    niter: int = 100,
+    niter: int = 50,
     precision: str = "auto",
     progress: ProgressCallback | None = None,
 ) -> SegmentationResult:
@@ -249,9 +249,11 @@ def segment(
     min_size_px : int
         Remove instances smaller than this many input pixels (after hole filling).
     niter : int
-        Flow-following steps (at network scale, where particles are ~30 px across; 100 gives
-        the same EMPS validation AP as cellpose's 200 in half the time).  An enlarged image's
-        flows are followed at the input size for ``niter`` / scale steps.
+        Flow-following steps (at network scale, where particles are ~30 px across).  50 (since
+        2026-12-07; was 100, cellpose's 200 before that) halves the flow following: EMPS grouped val
+        AP50/AP75 0.736/0.638 → 0.735/0.635, the PbSe crop and the real TEM images' counts and
+        sizes unchanged (BENCHMARKS.md, "Speed, session 19").  An enlarged image's flows are followed
+        at the input size for ``niter`` / scale steps.
     precision : {"auto", "float32", "bfloat16", "int8"}
         Arithmetic of the network pass (:func:`predict_flows`); "auto" uses bfloat16 on CPUs
         that run it natively; "int8": the model's int8 copy (:mod:`.quantize`; the size estimate
