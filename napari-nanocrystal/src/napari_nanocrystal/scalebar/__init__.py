@@ -200,25 +200,30 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
         r0, c0, r1, c1 = bar.bar_box
         bar_pixels = _bar_only(found.region(), bar.bar_box)  # glyphs touching the bar are kept
         windows = _label_windows(planes[found.plane], bar, bar_pixels)
-        reading = _read_by_ink(reader, planes, found, windows, bar_pixels, seen)
-        for scale in _OCR_SCALES if reading is None else ():  # the costly pass: capped, see _SLOW_WINDOWS
-            for region in windows[: _SLOW_WINDOWS[scale]]:
-                top, left = region[0].start, region[1].start
-                near = ((r0 + r1) / 2 - top, (c0 + c1) / 2 - left)
-                cut = (top > 0, left > 0, region[0].stop < planes[0].shape[0], region[1].stop < planes[0].shape[1])
-                readings = []
-                for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
-                    crop = _clean_crop(planes[index], region, bar_pixels)
-                    gray_label = index == 0 and found.plane == 0  # colour labels: blurred, faint glyphs
-                    one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, gray_label, bar.polarity, ink=False)
-                    seen += [text for text in texts if text not in seen]
-                    if one is not None:
-                        readings.append(one)
-                if readings:
-                    reading = (*max(readings, key=lambda item: item[3]), (top, left))
+        try:  # a label misread (ocr._check_line) refuses the image: its bar is the one to type a value for
+            reading = _read_by_ink(reader, planes, found, windows, bar_pixels, seen)
+            for scale in _OCR_SCALES if reading is None else ():  # the costly pass: capped, see _SLOW_WINDOWS
+                for region in windows[: _SLOW_WINDOWS[scale]]:
+                    top, left = region[0].start, region[1].start
+                    near = ((r0 + r1) / 2 - top, (c0 + c1) / 2 - left)
+                    cut = (top > 0, left > 0, region[0].stop < planes[0].shape[0], region[1].stop < planes[0].shape[1])
+                    readings = []
+                    for index in dict.fromkeys([0, found.plane]):  # the luminance, and a colour bar's chroma
+                        crop = _clean_crop(planes[index], region, bar_pixels)
+                        gray_label = index == 0 and found.plane == 0  # colour labels: blurred, faint glyphs
+                        one, texts = _read_label(reader, crop, near, cut, (scale,), bar.bar_length_px, gray_label, bar.polarity, ink=False)
+                        seen += [text for text in texts if text not in seen]
+                        if one is not None:
+                            readings.append(one)
+                    if readings:
+                        reading = (*max(readings, key=lambda item: item[3]), (top, left))
+                        break
+                if reading is not None:
                     break
-            if reading is not None:
-                break
+        except ScaleBarError as error:
+            if error.bar is None:
+                error.bar = bar
+            raise
         if reading is None:
             logger.debug("bar at %s: no readable label among %s", bar.bar_box, seen)
             continue
@@ -296,7 +301,9 @@ def read_scale_bar(
     ScaleBarError
         ``no scale bar found`` / ``scale bar label unreadable: …`` with the reasons (readings
         that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
-        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused.
+        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused;
+        ``scale bar label misread: …`` (with ``error.bar``) when the label's own ink shows that OCR
+        invented a digit from the ground beside it (no other line is read then).
         ``hollow scale bar: …`` (no ``error.bar``) when the bar found is the inside or one edge of
         a thin frame whose outside could not be measured (:func:`~.hollow.hollow_bar`); when it
         could, that outside is the bar's length (the convention of a drawn rectangle).

@@ -14,7 +14,7 @@ from .glyphs import _has_descender, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
-from .particle import particle_mismatch
+from .particle import blob_made_box, particle_mismatch, ring_shortfall
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir, quiet_easyocr
 from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 from .window import off_diagonal
@@ -237,6 +237,12 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     mismatch = _glyph_mismatch(layout, text, unit)
     if mismatch is None and (layout is None or layout.blobs):  # a particle touches the line: count at the ink's level
         mismatch = particle_mismatch(crop, box, polarity, _normalise(text)[0], unit)
+    if mismatch is None and (layout is None or layout.tall is None):  # uncountable: did glyphs make the box?
+        mismatch = blob_made_box(crop, box, polarity, text)
+    if mismatch is None and unit == "Å" and layout is not None and layout.tall == 1:  # the ring case: recount
+        invented = ring_shortfall(crop, box, polarity, _normalise(text)[0])
+        if invented is not None:  # the label is here, and OCR invents from the ground beside it: no other line
+            raise ScaleBarError(f"scale bar label misread: {invented}; type the value", texts=[*notes, invented])
     if mismatch is None and any(
         _spaced_point(t) and _plausible_reading(_normalise(t)[0], bar_length_px) == (value, read_unit) for t, _ in readings
     ):

@@ -6,7 +6,9 @@ the checks of the digit count (:func:`~.votes._glyph_mismatch`) then let a digit
 the particle's edge pass; a particle that covers much of the line leaves no layout at all (too much
 ink), and nothing is counted.  A drawn monospace ``50 nm`` over a dark grey triangle was read
 ``150 nm`` so (ninth pass of issue 16).  Such a line is counted again with the threshold a quarter
-of the way from the ink to the ground, which leaves a particle lighter than that out.
+of the way from the ink to the ground, which leaves a particle lighter than that out.  The same
+tight count checks an ``Å`` label whose ring hides its digits (:func:`ring_shortfall`) and a line
+box that a particle, not glyphs, made (:func:`blob_made_box`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .glyphs import glyph_layout
 
@@ -29,14 +32,10 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
     invented from the particle's edge), or more decimal marks than the text.  Fewer glyphs are
     not refused otherwise: the tight threshold breaks the strokes of faint print (tune
     ``6d0f510327``'s white ``100 nm``, one glyph counted)."""
-    from .ocr import _line_label, _resize
-
-    u8 = _line_label(crop, box, polarity)
-    if u8 is None:
+    tight = _tight_ink(crop, box, polarity)
+    if tight is None:
         return None
-    big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
-    ink_level, ground = (float(v) for v in np.percentile(big, (2, 50)))
-    layout = glyph_layout(big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0])
+    layout = glyph_layout(*tight)
     if layout is None or layout.tall is None:
         return None
     digits = sum(ch.isdigit() for ch in text) + (unit == "Å")
@@ -46,5 +45,78 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
         return (
             f"{text!r}: a particle touches the line, and at the ink's own level it shows {layout.tall} digit-height "
             f"glyph(s) and {layout.marks} decimal mark(s) (a digit invented from the particle's edge or lost on it?)"
+        )
+    return None
+
+
+def _tight_ink(crop: np.ndarray, box, polarity: str | None):
+    """The line's ink at the tight threshold, magnified as in :func:`~.ocr._ink`, and the line's height
+    in it; None for a patch too small or flat to hold text."""
+    from .ocr import _line_label, _resize
+
+    u8 = _line_label(crop, box, polarity)
+    if u8 is None:
+        return None
+    big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
+    ink_level, ground = (float(v) for v in np.percentile(big, (2, 50)))
+    return big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
+
+
+def ring_shortfall(crop: np.ndarray, box, polarity: str | None, text: str) -> str | None:
+    """Why an ``Å`` reading whose line counts one glyph at the usual threshold is refused, or None.
+
+    One glyph counted is the ring case of :func:`~.votes._glyph_mismatch`: the ``Å`` ring sets the
+    cap line and the digits are not counted — or, as in generated seed 37037 (oblique ``50Å``, JPEG),
+    a grey particle left of the label joins the digits into one component too wide for a glyph, and
+    OCR reads it as a leading digit (``750A``).  At the ink's own level the particle drops out; when
+    that count includes the ``Å`` (the last digit-height glyph is the line's rightmost glyph-sized
+    component) and shows two or more digits before it but fewer than the text has, a digit was
+    invented."""
+    tight = _tight_ink(crop, box, polarity)
+    if tight is None:
+        return None
+    ink, line_height = tight
+    layout = glyph_layout(ink, line_height)
+    if layout is None or layout.tall is None or not layout.spans:
+        return None
+    comp, n = ndi.label(ink, structure=np.ones((3, 3)))
+    sized = [o for o in ndi.find_objects(comp) if 0.5 * line_height <= o[0].stop - o[0].start <= 1.15 * line_height]
+    if not sized or layout.spans[-1][1] < max(o[1].stop for o in sized) - 1:
+        return None  # the Å is not among the counted glyphs: the digits' count is unknown
+    digits = sum(ch.isdigit() for ch in text)
+    if 2 <= layout.tall - 1 < digits:
+        return f"{text!r}: at the ink's own level the line shows {layout.tall - 1} digit(s) before its Å (a digit invented from the ground beside it?)"
+    return None
+
+
+#: Below this fraction of the line box's height, the tallest component at the ink's own level is no
+#: glyph that made the box.
+_SMALL_IN_BOX = 0.4
+
+
+def blob_made_box(crop: np.ndarray, box, polarity: str | None, text: str) -> str | None:
+    """Why a line whose glyphs could not be counted is refused, or None: the line box was made by a
+    particle, not by glyphs — at the usual threshold its tallest component is at least as wide as it
+    is high (a blob, where a digit or capital is narrower), and at the ink's own level, where a grey
+    particle drops out, the tallest component is under :data:`_SMALL_IN_BOX` of the box's height.  A
+    drawn 10-px STIX ``200 nm`` (7-px digits) over a particle gave a 22-px line, a part of the label
+    with the particle, read ``6 nm`` (issue 16).  Noisy thin print breaks apart at the ink's own level
+    too, but its tallest component at the usual threshold is a glyph (generated seed 33085's ``5 Å``)."""
+    from .ocr import _ink, _line_label
+
+    u8 = _line_label(crop, box, polarity)
+    tight = _tight_ink(crop, box, polarity)
+    if u8 is None or tight is None or not tight[0].any():
+        return None
+    usual = [(o[0].stop - o[0].start, o[1].stop - o[1].start) for o in ndi.find_objects(ndi.label(_ink(u8), structure=np.ones((3, 3)))[0])]
+    if not usual:
+        return None
+    high, wide = max(usual)
+    ink, height = tight
+    tallest = max(o[0].stop - o[0].start for o in ndi.find_objects(ndi.label(ink, structure=np.ones((3, 3)))[0]))
+    if wide >= high and tallest < _SMALL_IN_BOX * height:
+        return (
+            f"{text!r}: the line's tallest ink is a blob ({high} x {wide} px) and at the ink's own level its tallest "
+            f"glyph is {tallest / height:.2f} of the line's height (the line box is a particle's?)"
         )
     return None
