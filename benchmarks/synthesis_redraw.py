@@ -69,6 +69,14 @@ def predict(name: str, table, recipes, y, train: np.ndarray, val: np.ndarray) ->
     return _extra_fit_predict(name, table, recipes, y, train, val)
 
 
+def _versions() -> dict[str, str]:
+    """The libraries a fit depends on (the cached predictions are only comparable within one set)."""
+    import rdkit
+    import sklearn
+
+    return {"numpy": np.__version__, "scikit-learn": sklearn.__version__, "rdkit": rdkit.__version__}
+
+
 def _digest(train: np.ndarray) -> str:
     """SHA-1 of the training indices (int64): identifies a fold's training set in the cache."""
     return hashlib.sha1(np.asarray(train, dtype=np.int64).tobytes()).hexdigest()
@@ -78,11 +86,13 @@ def _cache(protocol: str) -> Path:
     return RESULTS / f"synthesis_redraw_{protocol}.json"
 
 
-def run(protocol: str, table, recipes, groups, log, seeds=SEEDS) -> None:
+def run(protocol: str, table, recipes, groups, log, seeds=SEEDS, refit=False) -> None:
     y = _size(recipes)
     path = _cache(protocol)
     data = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "seeds": [], "folds": []}
     data["seeds"] = sorted(set(data["seeds"]) | set(seeds))
+    if refit:  # fit every candidate of these seeds' folds again (e.g. after a library upgrade)
+        data["folds"] = [f for f in data["folds"] if f["seed"] not in seeds]
     done = {(f["seed"], f["fold"]): f for f in data["folds"]}
     data["y_true"] = y.tolist()
     for seed in seeds:
@@ -90,6 +100,7 @@ def run(protocol: str, table, recipes, groups, log, seeds=SEEDS) -> None:
             entry = done.get((seed, k))
             if entry is None:
                 entry = {"seed": seed, "fold": k, "train_sha1": _digest(train), "val": val.tolist(), "pred": {}, "seconds": {}}
+                entry["versions"] = _versions()
                 data["folds"].append(entry)
                 done[(seed, k)] = entry
             for name in CANDIDATES:
@@ -100,7 +111,11 @@ def run(protocol: str, table, recipes, groups, log, seeds=SEEDS) -> None:
                     (
                         f
                         for f in data["folds"]
-                        if f is not entry and f["train_sha1"] == entry["train_sha1"] and f["val"] == entry["val"] and name in f["pred"]
+                        if f is not entry
+                        and f["train_sha1"] == entry["train_sha1"]
+                        and f["val"] == entry["val"]
+                        and name in f["pred"]
+                        and f.get("versions") == entry.get("versions")
                     ),
                     None,
                 )
@@ -235,12 +250,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=list(SEEDS), help="fold seeds (default 1 2 3, the rule's; 0 = the paper's folds, beside)"
     )
+    parser.add_argument("--refit", action="store_true", help="drop these seeds' cached folds and fit every candidate again")
     args = parser.parse_args(argv)
     log = stderr_log
     seeds = tuple(args.seeds)
 
     if args.protocols:
-        run_protocols(args.datasets, args.protocols, functools.partial(run, seeds=seeds), log)
+        run_protocols(args.datasets, args.protocols, functools.partial(run, seeds=seeds, refit=args.refit), log)
     if args.report:
         summaries, seconds = {}, {}
         for protocol, data in complete_caches(_cache, 5 * len(seeds), log).items():

@@ -81,8 +81,9 @@ def test_the_default_model_is_the_selected_forest_and_loads_without_unpickling(m
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     model = default_model()
-    assert isinstance(model, SynthesisForest) and model.size_model == "ET" and model.train_max_size_nm == 20.0
+    assert isinstance(model, SynthesisForest) and model.size_model == "blend" and model.train_max_size_nm == 20.0
     assert model.max_features == 0.5  # the nested tuning's choice (BENCHMARKS.md, fifth round)
+    assert model.blend_weight == 0.75  # the tenth round's choice (dev gate, then re-drawn folds)
     card = (DEFAULT_MODEL_DIR / "README.md").read_text(encoding="utf-8")
     assert "SynthesisForest" in card and "paper split" in card and "grouped" in card
 
