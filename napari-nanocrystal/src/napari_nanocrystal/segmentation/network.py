@@ -56,7 +56,22 @@ MODELS_DIR = weights.MODELS_DIR
 _WEIGHT_SUFFIXES = weights.WEIGHT_SUFFIXES
 
 
-class SeedFlowNet(nn.Module):
+class NetworkConfig:
+    """What a segmentation network's ``config`` (its weight file's) says, as properties: shared by the
+    float network and its int8 copy (:class:`~.quantize.QuantizedSeedFlowNet`)."""
+
+    config: dict
+
+    @property
+    def in_channels(self) -> int:
+        return self.config["nbase"][0]
+
+    @property
+    def diameter_px(self) -> float:
+        return self.config["diameter_px"]
+
+
+class SeedFlowNet(NetworkConfig, nn.Module):
     """Encoder–decoder predicting flow_y, flow_x and a seed logit for every pixel.
 
     Parameters
@@ -109,14 +124,6 @@ class SeedFlowNet(nn.Module):
         self.cpnet = CPnet(list(nbase), 3, int(sz), mkldnn=False, max_pool=bool(max_pool), diam_mean=float(diameter_px))
         #: H and W are padded to a multiple of this (one halving per encoder level but the first)
         self.divisor = 2 ** (len(nbase) - 2)
-
-    @property
-    def in_channels(self) -> int:
-        return self.config["nbase"][0]
-
-    @property
-    def diameter_px(self) -> float:
-        return self.config["diameter_px"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) float → (B, 3, H, W): flow_y, flow_x (× FLOW_SCALE), seed logit."""

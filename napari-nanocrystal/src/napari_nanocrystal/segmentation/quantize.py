@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .network import NetworkConfig
+
 __all__ = [
     "CALIBRATION_FORMAT",
     "ENGINE",
@@ -113,7 +115,7 @@ class _TraceableCPnet(nn.Module):
         return self.output(y)
 
 
-class QuantizedSeedFlowNet(nn.Module):
+class QuantizedSeedFlowNet(NetworkConfig, nn.Module):
     """The int8 network: (B, C, H, W) float → (B, 3, H, W) float, as :class:`~.network.SeedFlowNet`.
 
     Pads to the net's divisor and crops back like the float net; runs under the :data:`ENGINE` engine.
@@ -126,14 +128,6 @@ class QuantizedSeedFlowNet(nn.Module):
         super().__init__()
         self.graph, self.float_net = graph, float_net
         self.config, self.divisor = dict(float_net.config), int(float_net.divisor)
-
-    @property
-    def in_channels(self) -> int:
-        return self.config["nbase"][0]
-
-    @property
-    def diameter_px(self) -> float:
-        return self.config["diameter_px"]
 
     def style(self, x: torch.Tensor) -> torch.Tensor:
         """The float network's style vector (the size estimate stays in float32)."""
