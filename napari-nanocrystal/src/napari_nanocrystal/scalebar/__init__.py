@@ -33,7 +33,8 @@ EasyOCR's English model has no ``µ`` and no ``Å``.  Without a restriction it r
 cannot be read from images (they do not occur on micrographs; :func:`parse_scale_text`
 still parses ``pm`` text).  ``A`` alone as a unit is read as ``Å``, since no other length
 unit is written ``A``.  A reading ``nm`` becomes ``µm`` only when the glyph before the
-``m`` has a descender (of n, u and µ only µ has one; checked on gray labels only), and a ``u`` (or a
+``m`` has a descender (of n, u and µ only µ has one; checked on gray labels only) that the glyph count
+sees too (a descender test alone took noise under an n for a µ: refused), and a ``u`` (or a
 glyph OCR left blank before the ``m``) counts as µ only when its ink is drawn like a u, open above with a
 bowl below (:func:`~.glyphs.u_shape`); a serif ``n`` that OCR reads as ``u`` is refused.  Readings are refused rather than
 guessed: words of one line are never read separately (a lost decimal point in "0 1 um"

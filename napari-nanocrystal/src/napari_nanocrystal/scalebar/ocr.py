@@ -188,7 +188,9 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
     (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
-    (:func:`~.glyphs.u_shape`), a "nm" whose n is drawn like a u, or the glyphs and decimal
+    (:func:`~.glyphs.u_shape`), a "nm" whose n is drawn like a u, a "nm" whose n shows a
+    descender that the glyph count (:func:`~.glyphs.glyph_layout`) does not see (noise under an
+    n, generated 39088: only both together make it a µ), or the glyphs and decimal
     marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" must show a µ
     descender or a u shape: OCR reads the n of serif print as u, and the shape test is not
     trusted to turn it into nm (a slanted µ can look like an n to it), so it is refused.
@@ -223,6 +225,8 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
             return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows neither a µ descender nor a u shape"]
         unit = "µm"
     elif unit == "nm" and descender:
+        if layout is not None and layout.descenders == 0:  # noise under an n (generated 39088: '10 nm')?
+            return None, notes + [f"{text!r}: a descender under the glyph before 'm' that the glyph count does not see (µ or n?)"]
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
     elif not glyphs and unit == "µm" and re.search(r"u ?m$", text):
