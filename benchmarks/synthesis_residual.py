@@ -47,6 +47,7 @@ import numpy as np
 from nc_synthmodel.features.flat import flat_features
 from nc_synthmodel.files import atomic_write_bytes
 from nc_synthmodel.models.baselines import BASELINES
+from nc_synthmodel.models.trees import tree_arrays
 from sklearn.model_selection import KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -118,14 +119,10 @@ def residual_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: 
         correction = _et(table, log_target=False).fit(fit_recipes, target).predict(test_recipes)
         return np.exp(np.log(base.predict(test_recipes)) + correction)
     forest = _et(table, log_target=True).fit(fit_recipes, fit_y)
-    leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform(known_recipes)))
-    test_leaves = forest.estimator_.apply(flat_features(forest.encoder_.transform(test_recipes)))
-    correction = np.zeros(len(test))
-    for t, tree in enumerate(forest.estimator_.estimators_):
-        sums = np.bincount(leaves[:, t], weights=residual, minlength=tree.tree_.node_count)
-        counts = np.bincount(leaves[:, t], minlength=tree.tree_.node_count)
-        correction += sums[test_leaves[:, t]] / np.maximum(counts[test_leaves[:, t]], 1)
-    return np.exp(np.log(base.predict(test_recipes)) + correction / leaves.shape[1])
+    trees = tree_arrays(forest.estimator_)  # the leaf-mean rule SynthesisForest(size_model="blend") ships
+    twins = trees.leaf_means(flat_features(forest.encoder_.transform(known_recipes)), residual)
+    correction = twins[trees.apply(flat_features(forest.encoder_.transform(test_recipes)))].mean(axis=1)
+    return np.exp(np.log(base.predict(test_recipes)) + correction)
 
 
 def local_linear_fit_predict(name: str, table, recipes, y, train: np.ndarray, test: np.ndarray) -> np.ndarray:
