@@ -265,20 +265,31 @@ def _evaluate(v, mask, comp, first_row, starts, ends, polarity, sharp=True, bloc
 
 def _ends(v: np.ndarray, box, around: float, sharp: bool = True) -> tuple[float, float]:
     """Sub-pixel left and right ends of a bar (low in ``v``): half-level crossings, between
-    the bar and its surroundings (``around``), of the median profile across its rows."""
+    the bar and its surroundings (``around``), of the median profile across its rows.
+
+    The profile reaches max(6, 2 × thickness) px past the run's ends.  An end whose walk does not
+    leave the bar there (the run stopped short of the bar's end: a JPEG colour dip beside an end
+    tick's outline breaks the threshold runs) is walked again on a profile reaching a quarter of
+    the length further; only when that walk does not leave the bar either is the run's end used.
+    """
     r0, s, r1, e = box
     t, length = r1 - r0, e - s
     rows = slice(r0 + 1, r1 - 1) if t >= 4 else slice(r0, r1)
-    margin = max(6, 2 * t)
-    c_lo, c_hi = max(0, s - margin), min(v.shape[1], e + margin)
-    profile = np.median(v[rows, c_lo:c_hi], axis=0)
     inset = max(1, length // 4)  # walk out from a quarter of the length inside each end
-    inside = float(np.median(profile[s - c_lo + inset : e - c_lo - inset] if length > 8 else profile[s - c_lo : e - c_lo]))
-    core = profile[s - c_lo : e - c_lo]
-    noise = 1.4826 * float(np.median(np.abs(core - np.median(core))))
-    left = _end(profile, inside, around, s - c_lo + inset, -1, noise, sharp)
-    right = _end(profile, inside, around, e - c_lo - inset, +1, noise, sharp)
-    return (c_lo + left if left is not None else float(s)), (c_lo + right if right is not None else float(e))
+    ends = []
+    for margin in (max(6, 2 * t), max(6, 2 * t, length // 4)):
+        c_lo, c_hi = max(0, s - margin), min(v.shape[1], e + margin)
+        profile = np.median(v[rows, c_lo:c_hi], axis=0)
+        inside = float(np.median(profile[s - c_lo + inset : e - c_lo - inset] if length > 8 else profile[s - c_lo : e - c_lo]))
+        core = profile[s - c_lo : e - c_lo]
+        noise = 1.4826 * float(np.median(np.abs(core - np.median(core))))
+        left = _end(profile, inside, around, s - c_lo + inset, -1, noise, sharp)
+        right = _end(profile, inside, around, e - c_lo - inset, +1, noise, sharp)
+        found = (c_lo + left if left is not None else None), (c_lo + right if right is not None else None)
+        ends = [old if old is not None else new for old, new in zip(ends, found)] if ends else list(found)
+        if None not in ends:
+            break
+    return (ends[0] if ends[0] is not None else float(s)), (ends[1] if ends[1] is not None else float(e))
 
 
 def _on_luminance(bar: BarCandidate, luminance: np.ndarray) -> BarCandidate:
