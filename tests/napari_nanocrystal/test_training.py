@@ -24,7 +24,7 @@ from skimage.draw import disk
 
 from napari_nanocrystal.segmentation.engine.registry import TRANSFORMS
 from napari_nanocrystal.segmentation.data import find_labelled_pairs, find_weak_pairs, read_weak_label
-from napari_nanocrystal.segmentation.losses import labelled_loss, weak_loss
+from napari_nanocrystal.segmentation.losses import distillation_loss, labelled_loss, weak_loss
 from napari_nanocrystal.segmentation.network import load_model
 from napari_nanocrystal.segmentation.targets import flow_targets
 from napari_nanocrystal.segmentation.training import load_config, mix_repeats, resolve_data, train
@@ -85,6 +85,10 @@ def test_presets_hold_the_paper_and_cpu_settings():
     noisy = [step.type for step in shipped.stages.augment.train_pipeline]  # the last stage adds defocus and noise
     assert "RandomGaussianBlur" in noisy and "RandomGaussianNoise" in noisy and "RandomGaussianBlur" not in str(shipped.train_pipeline)
     assert cpu.model.net.diameter_px == 30.0 and cpu.rescale_to_diameter
+    fast = load_config("fast-model")  # the shipped fast model: the default's stages + distillation from it
+    assert fast.model.net.nbase == [1, 8, 16, 32, 64, 128] and list(fast.stages)[:4] == list(shipped.stages)
+    assert list(fast.stages)[4:] == ["distill"] and fast.stages.distill.model == {"teacher": "default", "distill_weight": 1.0}
+    assert fast.stages.distill.train_pipeline == shipped.stages.weakflow.train_pipeline and "teacher" not in fast.model
     tiny = load_config("seedflow_tiny_test", {"stages.pretrain.max_iters": 5, "launcher": "pytorch"})
     assert tiny.stages.pretrain.max_iters == 5 and tiny.launcher == "pytorch"
 
@@ -104,6 +108,10 @@ def test_bad_config_names_and_keys_are_named():
         load_config("tiny", {"stages.pretrain.train_pipeline": "RandomGaussianBlur"})
     with pytest.raises(ValueError, match="weak_dataset must be a dict"):
         load_config("tiny", {"stages.pretrain.weak_dataset": True})
+    with pytest.raises(ValueError, match="model must be a dict"):
+        load_config("tiny", {"stages.pretrain.model": "default"})
+    with pytest.raises(ValueError, match="cannot change model.net"):
+        load_config("tiny", {"stages.pretrain.model": {"net": {"nbase": [1, 2, 4]}}})
 
 
 # --------------------------------------------------------------------------- data conventions
@@ -382,6 +390,42 @@ def test_split_batches_normalise_each_kind_on_its_own():
     assert not torch.allclose(joint["loss_labelled"], losses["loss_labelled"])  # joint statistics differ
 
 
+def test_teacher_adds_a_distillation_loss_and_stays_out_of_the_student(tmp_path):
+    from napari_nanocrystal.segmentation.engine.model import SeedFlowModel
+    from napari_nanocrystal.segmentation.network import SeedFlowNet
+
+    torch.manual_seed(0)
+    teacher_path = SeedFlowNet((1, 4, 8)).save(tmp_path / "teacher.safetensors")
+    for split in (False, True):
+        model = SeedFlowModel(net={"nbase": [1, 4, 8, 16]}, teacher=str(teacher_path), distill_weight=0.5, split_batches=split)
+        assert all(not name.startswith("_teacher") for name in model.state_dict())
+        assert len(list(model.parameters())) == len(list(model.net.parameters()))
+        x = torch.randn(3, 1, 32, 32)
+        samples = {
+            "targets": torch.zeros(3, 3, 32, 32),
+            "weak": torch.ones(3, 32, 32, dtype=torch.uint8),
+            "is_weak": torch.tensor([False, True, False]),
+        }
+        losses = model(x, samples, mode="loss")
+        teacher = load_model(teacher_path)
+        with torch.no_grad():
+            teacher_y = teacher(x)
+            y = torch.cat([model.net(x[[0, 2]]), model.net(x[[1]])]) if split else model.net(x)[[0, 2, 1]]
+        order = [0, 2, 1]  # labelled samples first, then the weak one
+        if split:  # each part is the mean over its samples, weighted by its share of the batch
+            expected = distillation_loss(y[:2], teacher_y[[0, 2]]) * 2 / 3 + distillation_loss(y[2:], teacher_y[[1]]) / 3
+        else:
+            expected = distillation_loss(y, teacher_y[order])
+        assert torch.allclose(losses["loss_distill"], expected * 0.5, atol=1e-6)
+        sum(losses.values()).backward()
+        assert all(p.grad is None and not p.requires_grad for p in model._teacher[0].parameters())
+    assert float(distillation_loss(teacher_y, teacher_y)) < float(distillation_loss(torch.zeros_like(teacher_y), teacher_y))
+    with pytest.raises(ValueError, match="distill_weight"):
+        SeedFlowModel(net={"nbase": [1, 4, 8, 16]}, distill_weight=-1)
+    with pytest.raises(ValueError, match="same percentiles"):
+        SeedFlowModel(net={"nbase": [1, 4, 8, 16], "percentiles": (2.0, 98.0)}, teacher=str(teacher_path))
+
+
 def test_metric_scores_perfect_and_empty_predictions():
     from napari_nanocrystal.segmentation.engine.metric import SeedFlowMetric
 
@@ -442,6 +486,9 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
     _PROBED.clear()
     scope_before = _current_scope()
     probed_pipeline = [{"type": "_ProbeCrops"}, *[dict(step) for step in load_config("tiny").train_pipeline]]
+    from napari_nanocrystal.segmentation.network import SeedFlowNet
+
+    teacher = SeedFlowNet((1, 4, 8)).save(tmp_path / "teacher.safetensors")
     result = train(
         "tiny",
         labeled=pairs,
@@ -456,6 +503,7 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
             "stages.pretrain.optim_wrapper.optimizer.lr": 0.0125,
             "stages.finetune.train_pipeline": probed_pipeline,
             "stages.pretrain.weak_dataset": {"flow_targets": True},  # the weak images train flows too, in that stage
+            "stages.finetune.model": {"teacher": str(teacher), "distill_weight": 0.5},  # distilled in that stage only
         },
     )
     assert not result.stopped and result.stage == "finetune" and result.iteration == 2
@@ -472,6 +520,8 @@ def test_two_stages_end_to_end(tmp_path, pairs, weak_pair, cache_dir):
         assert all(math.isfinite(r["loss"]) and r["lr"] > 0 for r in stage["train"])
     assert any(r["loss_weak"] > 0 for r in log["stages"]["pretrain"]["train"])
     assert all(r["loss_weak"] == 0 for r in log["stages"]["finetune"]["train"])
+    assert all(r["loss_distill"] > 0 for r in log["stages"]["finetune"]["train"])
+    assert all("loss_distill" not in r for r in log["stages"]["pretrain"]["train"])
     lr = {name: [r["lr"] for r in stage["train"]] for name, stage in log["stages"].items()}
     assert lr["pretrain"] == pytest.approx([0.25 * x for x in lr["finetune"]])  # 0.0125 vs the config's 0.05
     assert log["final_metrics"]["ap50"] == result.metrics["ap50"]

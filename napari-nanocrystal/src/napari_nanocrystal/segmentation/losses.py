@@ -65,6 +65,20 @@ def labelled_loss(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return flow_loss + seed_loss
 
 
+def distillation_loss(y: torch.Tensor, teacher_y: torch.Tensor) -> torch.Tensor:
+    """Loss pulling a student's output towards a teacher's on the same crops (knowledge distillation).
+
+    ``y`` and ``teacher_y`` are network outputs (B, 3, H, W): the flows are matched as
+    :func:`labelled_loss` matches its targets (half the squared error) and the seed logit
+    against the teacher's seed probability (binary cross-entropy with soft targets).
+    """
+    if y.ndim != 4 or y.shape[1] != 3 or teacher_y.shape != y.shape:
+        raise ValueError(f"expected y and teacher_y of the same shape (B, 3, H, W); got {tuple(y.shape)} and {tuple(teacher_y.shape)}")
+    flow_loss = F.mse_loss(y[:, :2], teacher_y[:, :2]) / 2.0
+    seed_loss = F.binary_cross_entropy_with_logits(y[:, 2], torch.sigmoid(teacher_y[:, 2]))
+    return flow_loss + seed_loss
+
+
 def weak_loss(
     y: torch.Tensor, weak_labels: torch.Tensor, flow_targets: torch.Tensor | None = None, *, flow_weight: float = 1.0
 ) -> torch.Tensor:

@@ -9,8 +9,9 @@ lr_decay = dict(type="CosineAnnealingLR", eta_min_ratio=0.01)
 
 # stage name -> data ('mixed' | 'labelled'), length (max_epochs or max_iters), warm-up and
 # validation interval in the same unit (val_interval=None: validate at the end only), and
-# optionally optim_wrapper=dict(...) merged into the global one for that stage only
-# (e.g. dict(optimizer=dict(lr=0.05)))
+# optionally optim_wrapper=dict(...) or model=dict(...) merged into the global one for that stage
+# only (e.g. dict(optimizer=dict(lr=0.05)), or dict(teacher="default") to distil the shipped model;
+# not model.net), train_pipeline=[...] replacing the global one, weak_dataset=dict(...)
 stages = dict(
     pretrain=dict(data="mixed", max_epochs=100, warmup=10, val_interval=None),
     finetune=dict(data="labelled", max_epochs=200, warmup=10, val_interval=50),

@@ -8,7 +8,9 @@
   stacked by ``default_collate``.  Returns ``{'loss_labelled', 'loss_weak'}``: the paper's
   losses (:func:`~napari_nanocrystal.segmentation.losses.labelled_loss` on the labelled
   samples, :func:`~napari_nanocrystal.segmentation.losses.weak_loss` on the weak ones), each
-  weighted by its share of the batch, so that their sum is the mean per-sample loss.
+  weighted by its share of the batch, so that their sum is the mean per-sample loss; with a
+  ``teacher``, also ``'loss_distill'`` (:func:`~napari_nanocrystal.segmentation.losses.distillation_loss`
+  on every sample).
 * ``mode='predict'`` (validation): ``inputs`` a list of (1, H, W) tensors of any size and
   ``data_samples`` a list of dicts with the true ``labels``; every image goes through
   :func:`~napari_nanocrystal.segmentation.inference.segment` (tiled network pass, cellpose
@@ -26,13 +28,20 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 
 from ..inference import segment
-from ..losses import labelled_loss, weak_loss
-from ..network import SeedFlowNet
+from ..losses import distillation_loss, labelled_loss, weak_loss
+from ..network import SeedFlowNet, resolve_model
 from .registry import MODELS
 
 __all__ = ["SeedFlowDistributedDataParallel", "SeedFlowModel"]
 
 logger = logging.getLogger(__name__)
+
+
+def _frozen(net: torch.nn.Module) -> torch.nn.Module:
+    net.eval()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    return net
 
 
 @MODELS.register_module()
@@ -53,6 +62,12 @@ class SeedFlowModel(BaseModel):
         Run the labelled and the weak samples of a mixed batch through the network separately,
         so that batch normalisation uses each kind's own statistics (weak crops then cannot
         shift the normalisation of the labelled ones).
+    teacher : str or None
+        A trained network (``"default"``, a shipped name or a weight file) whose outputs on the
+        same crops the network also learns (knowledge distillation, e.g. a narrower network from
+        the shipped one).  Frozen, not part of this model's parameters or checkpoints.
+    distill_weight : float
+        Factor on the distillation loss (with ``teacher`` only).
     test_cfg : dict or None
         Keyword arguments of :func:`segment` used by ``mode='predict'`` (e.g.
         ``confidence_threshold``, ``flow_threshold``, ``seed_threshold``, ``tile_size``,
@@ -68,6 +83,8 @@ class SeedFlowModel(BaseModel):
         weak_weight: float = 1.0,
         weak_flow_weight: float = 1.0,
         split_batches: bool = False,
+        teacher: str | None = None,
+        distill_weight: float = 1.0,
         test_cfg: dict | None = None,
         data_preprocessor=None,
         init_cfg=None,
@@ -81,6 +98,13 @@ class SeedFlowModel(BaseModel):
             raise ValueError(f"weak_flow_weight must be >= 0, got {weak_flow_weight}")
         self.weak_flow_weight = float(weak_flow_weight)
         self.split_batches = bool(split_batches)
+        if not float(distill_weight) >= 0:
+            raise ValueError(f"distill_weight must be >= 0, got {distill_weight}")
+        self.distill_weight = float(distill_weight)
+        # a plain list keeps the frozen teacher out of parameters(), state_dict() and the optimiser
+        self._teacher = [] if teacher is None else [_frozen(resolve_model(teacher))]
+        if self._teacher and self._teacher[0].config["percentiles"] != self.net.config["percentiles"]:
+            raise ValueError("teacher and network must normalise images alike (same percentiles)")
         self.test_cfg = dict(test_cfg or {})
         if "diameter_px" in self.test_cfg:
             raise ValueError("test_cfg must not set diameter_px: validation images are already rescaled to the network's diameter")
@@ -118,7 +142,14 @@ class SeedFlowModel(BaseModel):
             loss_weak = loss_weak * (self.weak_weight * n_weak / n)
         else:
             loss_weak = zero
-        return {"loss_labelled": loss_labelled, "loss_weak": loss_weak}
+        losses = {"loss_labelled": loss_labelled, "loss_weak": loss_weak}
+        if self._teacher:
+            with torch.no_grad():
+                teacher_y = self._teacher[0](x)
+            parts = [(y_part, teacher_y[mask]) for y_part, mask in ((y_labelled, labelled), (y_weak, is_weak)) if len(y_part)]
+            distill = sum(distillation_loss(y_part, t_part) * (len(y_part) / n) for y_part, t_part in parts)
+            losses["loss_distill"] = distill * self.distill_weight
+        return losses
 
     def _predict(self, inputs, data_samples) -> list[dict]:
         images = [inputs[i] for i in range(len(inputs))]

@@ -17,9 +17,10 @@ PRESETS = {
     "cpu-small": "seedflow_cpu_small.py",
     "tiny": "seedflow_tiny_test.py",
     "default-model": "seedflow_default.py",
+    "fast-model": "seedflow_fast.py",
 }
 
-_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper", "train_pipeline", "weak_dataset"}
+_STAGE_KEYS = {"data", "max_epochs", "max_iters", "warmup", "val_interval", "optim_wrapper", "train_pipeline", "weak_dataset", "model"}
 _STAGE_DATA = ("mixed", "labelled")
 LOG_NAME = "training_log.json"
 _MODEL_NAME = "model.safetensors"
@@ -100,9 +101,12 @@ def _check_config(cfg) -> None:
         warmup = stage.get("warmup", 0)
         if not isinstance(warmup, int) or not 0 <= warmup < length:
             raise ValueError(f"stage {name!r}: warmup must be an integer in [0, {length}) (same unit as the length), not {warmup!r}")
-        override = stage.get("optim_wrapper")
-        if override is not None and not isinstance(override, dict):
-            raise ValueError(f"stage {name!r}: optim_wrapper must be a dict merged into the global one, not {override!r}")
+        for key in ("optim_wrapper", "model"):
+            override = stage.get(key)
+            if override is not None and not isinstance(override, dict):
+                raise ValueError(f"stage {name!r}: {key} must be a dict merged into the global one, not {override!r}")
+        if "net" in dict(stage.get("model") or {}):
+            raise ValueError(f"stage {name!r}: a stage cannot change model.net (every stage trains the same network)")
         weak = stage.get("weak_dataset")
         if weak is not None and not isinstance(weak, dict):
             raise ValueError(f"stage {name!r}: weak_dataset must be a dict merged into the global one, not {weak!r}")

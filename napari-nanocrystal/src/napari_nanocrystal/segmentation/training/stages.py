@@ -137,8 +137,9 @@ def stage_config(cfg, name: str, stage: dict, out: Path, sources: dict, counts: 
             val_evaluator=copy.deepcopy(dict(cfg.get("val_evaluator", {"type": "SeedFlowMetric"}))),
         )
     stage_cfg = Config(stage_cfg)
-    if stage.get("optim_wrapper"):  # e.g. a lower learning rate for the mixed stage only
-        stage_cfg.merge_from_dict({"optim_wrapper": dict(stage["optim_wrapper"])})
+    for key in ("optim_wrapper", "model"):  # e.g. a lower learning rate, or a teacher, in one stage only
+        if stage.get(key):
+            stage_cfg.merge_from_dict({key: dict(stage[key])})
     return stage_cfg
 
 
