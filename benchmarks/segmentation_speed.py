@@ -1,6 +1,6 @@
 """Inference time on 1024x1024 TEM images, each pass's cost, against cellpose's default CPnet.
 
-    python benchmarks/segmentation_speed.py [--model default] [--threads 2] [--repeats 3]
+    python benchmarks/segmentation_speed.py [--model default] [--also fast] [--threads 2] [--repeats 3]
 
 Images: a generated TEM image (``make_tem_image``, 1024², spheres of ~30 px, seed 7: the answer has
 ground truth, AP50/AP75 reported beside the time) and two real micrographs mirrored out to 1024² (timing
@@ -10,7 +10,8 @@ estimate, tiles of 512, flow following and flow QC included; bfloat16 network pa
 natively), and for comparison the same with the speed paths of ``"auto"`` off (``PROBE_FIRST_PASS`` and
 ``MASKS_AT_INPUT_SCALE`` False: the whole first pass, masks at the network's scale), with
 ``diameter_px=None``, with ``precision="float32"`` and with ``precision="int8"`` (the int8 network; its
-one-off build time is reported below the table).  Each stage's cost is the median over the repeats of
+one-off build time is reported below the table; only for a model with an int8 calibration), and
+each ``--also`` model (e.g. the shipped ``fast`` one) with its defaults.  Each stage's cost is the median over the repeats of
 ``SegmentationResult.timings``.  Cellpose: ``cellpose.models.CellposeModel(pretrained_model=False)`` —
 cellpose's default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`` at diameter 30; no
 cellpose weights can be downloaded here, so its time is that of an untrained net of the default size
@@ -66,6 +67,9 @@ def _stage_rows(results: list) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="MODEL", help="another model timed with its defaults beside (repeatable)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
@@ -86,6 +90,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     net = resolve_model(args.model)
+    others = {name: resolve_model(name) for name in args.also}
+    has_int8 = quantize.calibration_path(net.weights_path).is_file() if getattr(net, "weights_path", None) else False
 
     def with_speed_paths(image, on: bool, **kwargs):
         def run():
@@ -109,7 +115,8 @@ def main(argv=None) -> int:
             "off": with_speed_paths(image, False),
             "none": with_speed_paths(image, True, diameter_px=None),
             "float32": with_speed_paths(image, True, precision="float32"),
-            "int8": with_speed_paths(image, True, precision="int8"),
+            **({"int8": with_speed_paths(image, True, precision="int8")} if has_int8 else {}),
+            **{f"also {name}": (lambda other=other: segment(image, other)) for name, other in others.items()},
         },
         args.repeats,
     )
@@ -120,16 +127,24 @@ def main(argv=None) -> int:
         ("none", "ours, no estimate (`diameter_px=None`: one pass at the input size)"),
         ("float32", 'ours, float32 network pass (`precision="float32"`)'),
         ("int8", 'ours, int8 network pass (`precision="int8"`; size estimate float32)'),
+        *((f"also {name}", f"ours, the `{name}` model with its defaults") for name in others),
     ):
+        if key not in generated:
+            continue
         seconds, result, results = generated[key]
         scores = evaluate([result.labels], [truth])
         rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {result.n_objects} |")
-        if key in ("defaults", "int8"):
+        if key not in ("off", "none", "float32"):
             rows += _stage_rows(results)
-    quantize._BUILT.clear()
-    start = time.perf_counter()
-    quantize.int8_network(net)
-    int8_build_s = time.perf_counter() - start
+    int8_line = f"`{args.model}` has no int8 calibration: no int8 rows."
+    if has_int8:
+        quantize._BUILT.clear()
+        start = time.perf_counter()
+        quantize.int8_network(net)
+        int8_line = (
+            f'The int8 network (`precision="int8"`) is built from the float weights and `models/default.int8.json` once per model '
+            f"and process (not in the rows above: the warm-up run builds it): {time.perf_counter() - start:.2f} s."
+        )
 
     real_rows = []
     for stem, label in (
@@ -146,7 +161,8 @@ def main(argv=None) -> int:
             {
                 "defaults": with_speed_paths(mirrored, True),
                 "off": with_speed_paths(mirrored, False),
-                "int8": with_speed_paths(mirrored, True, precision="int8"),
+                **({"int8": with_speed_paths(mirrored, True, precision="int8")} if has_int8 else {}),
+                **{f"also {name}": (lambda other=other: segment(mirrored, other)) for name, other in others.items()},
             },
             args.repeats,
         )
@@ -154,13 +170,16 @@ def main(argv=None) -> int:
             ("defaults", "defaults"),
             ("off", "defaults with the speed paths off"),
             ("int8", 'int8 network pass (`precision="int8"`)'),
+            *((f"also {name}", f"the `{name}` model with its defaults") for name in others),
         ):
+            if key not in timed:
+                continue
             seconds, result, results = timed[key]
             real_rows.append(
                 f"| ours, {what}, real TEM: {label} mirrored to 1024²; {result.passes} pass(es), "
                 f"estimate {result.diameter_estimate_px:.1f} px, segmented at {result.diameter_px:.1f} px | {seconds:.2f} | – | – | {result.n_objects} |"
             )
-            if key in ("defaults", "int8"):
+            if key != "off":
                 real_rows += _stage_rows(results)
 
     cellpose_line = ""
@@ -180,7 +199,9 @@ def main(argv=None) -> int:
         [
             "## Segmentation inference time on a 1024×1024 image",
             "",
-            f"Command: `python benchmarks/segmentation_speed.py --model {args.model} --threads {args.threads} --repeats {args.repeats}"
+            f"Command: `python benchmarks/segmentation_speed.py --model {args.model}"
+            + "".join(f" --also {name}" for name in args.also)
+            + f" --threads {args.threads} --repeats {args.repeats}"
             + (" --no-cellpose" if args.no_cellpose else "")
             + "`  ",
             f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
@@ -198,8 +219,7 @@ def main(argv=None) -> int:
             "",
             cellpose_line,
             "",
-            f'The int8 network (`precision="int8"`) is built from the float weights and `models/default.int8.json` once per model '
-            f"and process (not in the rows above: the warm-up run builds it): {int8_build_s:.2f} s.",
+            int8_line,
             "",
         ]
     )

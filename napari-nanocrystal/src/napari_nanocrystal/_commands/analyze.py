@@ -32,7 +32,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument(
-        "--model", default="default", metavar="default|FILE", help="segmentation model: 'default' or a weight file (default: %(default)s)"
+        "--model",
+        default="default",
+        metavar="default|fast|FILE",
+        help="segmentation model: 'default', a shipped name ('fast': ~2x faster, a little less accurate) or a weight file (default: %(default)s)",
     )
     parser.add_argument(
         "--nm-per-px",

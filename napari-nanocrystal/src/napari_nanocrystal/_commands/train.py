@@ -33,7 +33,7 @@ from ._args import positive_int
 
 logger = logging.getLogger(__name__)
 
-PRESET_NAMES = ("paper", "cpu-small", "tiny", "default-model")
+PRESET_NAMES = ("paper", "cpu-small", "tiny", "default-model", "fast-model")
 
 
 def register(subparsers) -> None:
