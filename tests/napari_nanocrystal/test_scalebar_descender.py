@@ -4,7 +4,8 @@ Generated seed 39088 (noisy white monospace ``10 nm``, its ``n`` beside a dark p
 reading said ``10 nm``, but the descender test (:func:`~napari_nanocrystal.scalebar.glyphs._has_descender`,
 three Otsu classes) took the noise under the ``n`` for a µ's tail and the unit became µm — a silent
 ×1000.  The glyph layout of the same line (:func:`~napari_nanocrystal.scalebar.glyphs.glyph_layout`)
-counted no descender; when the two disagree the line is refused."""
+counted no descender; when the two disagree the line is refused.  When no glyph layout can be built
+(too little or too much ink, glyphs under 6 px) the descender test alone does not make the µ either: refused."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def test_a_descender_the_glyph_count_does_not_see_refuses_the_line(reader, monke
     result, notes = ocr._check_line(reader, crop, box, "dark")
     assert result is None  # before: 10 µm
     assert "glyph count does not see" in notes[-1]
+
+
+def test_a_descender_with_no_glyph_count_to_confirm_it_refuses_the_line(reader, monkeypatch):
+    crop, box = _line("10 nm")
+    monkeypatch.setattr(ocr, "_has_descender", lambda *args, **kwargs: True)  # noise under the n, as in seed 39088
+    monkeypatch.setattr(ocr, "_layout", lambda *args, **kwargs: None)  # no glyph layout could be built
+    result, notes = ocr._check_line(reader, crop, box, "dark")
+    assert result is None  # before: 10 µm on the descender test alone
+    assert "no glyph count to confirm it" in notes[-1]
 
 
 def test_generated_seed_39088_is_not_read_ten_micrometres(reader):

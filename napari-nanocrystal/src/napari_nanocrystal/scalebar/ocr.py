@@ -189,8 +189,8 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
     (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
     (:func:`~.glyphs.u_shape`), a "nm" whose n is drawn like a u, a "nm" whose n shows a
-    descender that the glyph count (:func:`~.glyphs.glyph_layout`) does not see (noise under an
-    n, generated 39088: only both together make it a µ), or the glyphs and decimal
+    descender that the glyph count (:func:`~.glyphs.glyph_layout`) does not see or cannot be
+    built to confirm (noise under an n, generated 39088: only both together make it a µ), or the glyphs and decimal
     marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" must show a µ
     descender or a u shape: OCR reads the n of serif print as u, and the shape test is not
     trusted to turn it into nm (a slanted µ can look like an n to it), so it is refused.
@@ -225,7 +225,9 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
             return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows neither a µ descender nor a u shape"]
         unit = "µm"
     elif unit == "nm" and descender:
-        if layout is not None and layout.descenders == 0:  # noise under an n (generated 39088: '10 nm')?
+        if layout is None:  # the descender test alone took noise under an n for a µ before (39088): not trusted alone
+            return None, notes + [f"{text!r}: a descender under the glyph before 'm' but no glyph count to confirm it (µ or n?)"]
+        if layout.descenders == 0:  # noise under an n (generated 39088: '10 nm')?
             return None, notes + [f"{text!r}: a descender under the glyph before 'm' that the glyph count does not see (µ or n?)"]
         logger.info("label %r: the glyph before 'm' has a descender: µm, not nm", text)
         unit = "µm"
