@@ -277,7 +277,7 @@ def _ends(v: np.ndarray, box, around: float, sharp: bool = True) -> tuple[float,
     rows = slice(r0 + 1, r1 - 1) if t >= 4 else slice(r0, r1)
     inset = max(1, length // 4)  # walk out from a quarter of the length inside each end
     ends = []
-    for margin in (max(6, 2 * t), max(6, 2 * t, length // 4)):
+    for margin in dict.fromkeys((max(6, 2 * t), max(6, 2 * t, length // 4))):  # the wider one only if wider
         c_lo, c_hi = max(0, s - margin), min(v.shape[1], e + margin)
         profile = np.median(v[rows, c_lo:c_hi], axis=0)
         inside = float(np.median(profile[s - c_lo + inset : e - c_lo - inset] if length > 8 else profile[s - c_lo : e - c_lo]))

@@ -35,7 +35,7 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
         return None
-    layout = glyph_layout(*tight)
+    layout = glyph_layout(*tight[1:])
     if layout is None or layout.tall is None:
         return None
     digits = sum(ch.isdigit() for ch in text) + (unit == "Å")
@@ -50,8 +50,8 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
 
 
 def _tight_ink(crop: np.ndarray, box, polarity: str | None):
-    """The line's ink at the tight threshold, magnified as in :func:`~.ocr._ink`, and the line's height
-    in it; None for a patch too small or flat to hold text."""
+    """The line's gray patch (:func:`~.ocr._line_label`), its ink at the tight threshold magnified as in
+    :func:`~.ocr._ink`, and the line's height in it; None for a patch too small or flat to hold text."""
     from .ocr import _line_label, _resize
 
     u8 = _line_label(crop, box, polarity)
@@ -59,7 +59,7 @@ def _tight_ink(crop: np.ndarray, box, polarity: str | None):
         return None
     big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
     ink_level, ground = (float(v) for v in np.percentile(big, (2, 50)))
-    return big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
+    return u8, big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
 
 
 def ring_shortfall(crop: np.ndarray, box, polarity: str | None, text: str) -> str | None:
@@ -75,7 +75,7 @@ def ring_shortfall(crop: np.ndarray, box, polarity: str | None, text: str) -> st
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
         return None
-    ink, line_height = tight
+    _, ink, line_height = tight
     layout = glyph_layout(ink, line_height)
     if layout is None or layout.tall is None or not layout.spans:
         return None
@@ -102,17 +102,16 @@ def blob_made_box(crop: np.ndarray, box, polarity: str | None, text: str) -> str
     drawn 10-px STIX ``200 nm`` (7-px digits) over a particle gave a 22-px line, a part of the label
     with the particle, read ``6 nm`` (issue 16).  Noisy thin print breaks apart at the ink's own level
     too, but its tallest component at the usual threshold is a glyph (generated seed 33085's ``5 Å``)."""
-    from .ocr import _ink, _line_label
+    from .ocr import _ink
 
-    u8 = _line_label(crop, box, polarity)
     tight = _tight_ink(crop, box, polarity)
-    if u8 is None or tight is None or not tight[0].any():
+    if tight is None or not tight[1].any():
         return None
+    u8, ink, height = tight
     usual = [(o[0].stop - o[0].start, o[1].stop - o[1].start) for o in ndi.find_objects(ndi.label(_ink(u8), structure=np.ones((3, 3)))[0])]
     if not usual:
         return None
     high, wide = max(usual)
-    ink, height = tight
     tallest = max(o[0].stop - o[0].start for o in ndi.find_objects(ndi.label(ink, structure=np.ones((3, 3)))[0]))
     if wide >= high and tallest < _SMALL_IN_BOX * height:
         return (

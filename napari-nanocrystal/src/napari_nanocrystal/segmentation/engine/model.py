@@ -37,13 +37,6 @@ __all__ = ["SeedFlowDistributedDataParallel", "SeedFlowModel"]
 logger = logging.getLogger(__name__)
 
 
-def _frozen(net: torch.nn.Module) -> torch.nn.Module:
-    net.eval()
-    for parameter in net.parameters():
-        parameter.requires_grad_(False)
-    return net
-
-
 @MODELS.register_module()
 class SeedFlowModel(BaseModel):
     """Training wrapper: a :class:`SeedFlowNet` plus the paper's losses.
@@ -102,7 +95,7 @@ class SeedFlowModel(BaseModel):
             raise ValueError(f"distill_weight must be >= 0, got {distill_weight}")
         self.distill_weight = float(distill_weight)
         # a plain list keeps the frozen teacher out of parameters(), state_dict() and the optimiser
-        self._teacher = [] if teacher is None else [_frozen(resolve_model(teacher))]
+        self._teacher = [] if teacher is None else [resolve_model(teacher).eval().requires_grad_(False)]
         if self._teacher and self._teacher[0].config["percentiles"] != self.net.config["percentiles"]:
             raise ValueError("teacher and network must normalise images alike (same percentiles)")
         self.test_cfg = dict(test_cfg or {})
