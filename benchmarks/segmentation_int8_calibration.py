@@ -27,7 +27,6 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--float-modules", nargs="*", default=[], help="submodules kept in float32 (quantize._TraceableCPnet names)")
     args = parser.parse_args(argv)
 
     import torch
@@ -54,7 +53,7 @@ def main(argv=None) -> int:
         top, left = max(0, (gray.shape[0] - 1024) // 2), max(0, (gray.shape[1] - 1024) // 2)
         images.append(gray[top : top + 1024, left : left + 1024])
         print(f"{name}: {true_px:.0f} px -> {images[-1].shape}", flush=True)
-    calibration = calibrate_int8(net, images, float_modules=args.float_modules)
+    calibration = calibrate_int8(net, images)
     calibration["source"] = f"EMPS grouped training split, every {args.every}th of {len(train)} sorted names: {names}"
     if args.out is not None:
         out = args.out

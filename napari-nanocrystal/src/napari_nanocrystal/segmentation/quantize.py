@@ -146,9 +146,8 @@ class QuantizedSeedFlowNet(NetworkConfig, nn.Module):
         return y[:, :, top : top + rows, left : left + cols].float()
 
 
-def _prepared(net, observer, float_modules=()):
-    """The FX-prepared traceable copy of ``net`` with ``observer`` on every activation (``float_modules``:
-    names of :class:`_TraceableCPnet` submodules left in float32)."""
+def _prepared(net, observer):
+    """The FX-prepared traceable copy of ``net`` with ``observer`` on every activation."""
     import copy
 
     from torch.ao.quantization import QConfig, QConfigMapping, default_per_channel_weight_observer
@@ -160,11 +159,6 @@ def _prepared(net, observer, float_modules=()):
         )
     graph = _TraceableCPnet(copy.deepcopy(net.cpnet)).eval()
     mapping = QConfigMapping().set_global(QConfig(activation=observer, weight=default_per_channel_weight_observer))
-    names = dict(graph.named_modules())
-    for name in float_modules:
-        if name not in names:
-            raise ValueError(f"int8: no module {name!r} in the network to keep in float32")
-        mapping.set_module_name(name, None)
     divisor = int(net.divisor)
     example = torch.zeros(1, net.in_channels, 4 * divisor, 4 * divisor)
     with _engine():
@@ -175,18 +169,17 @@ def _observers(prepared) -> dict:
     return {name: module for name, module in prepared.named_modules() if name.startswith("activation_post_process")}
 
 
-def calibrate_int8(net, images, *, tile_size: int = 384, float_modules=()) -> dict:
+def calibrate_int8(net, images, *, tile_size: int = 384) -> dict:
     """Activation quantisation parameters of ``net`` from calibration ``images`` (normalised gray float32 (H, W)).
 
     Each image is run in tiles of at most ``tile_size`` px (cropped to the net's divisor) through the
-    prepared network with histogram observers; ``float_modules`` (names in :class:`_TraceableCPnet`, e.g.
-    ``"output"``) stay float32.  Returns the JSON-ready calibration ``{"format", "engine", "torch",
-    "tile_size", "images", "float_modules", "observers": {name: [scale, zero_point]}}``.
+    prepared network with histogram observers.  Returns the JSON-ready calibration ``{"format", "engine",
+    "torch", "tile_size", "images", "observers": {name: [scale, zero_point]}}``.
     """
     import numpy as np
     from torch.ao.quantization import HistogramObserver
 
-    prepared = _prepared(net, HistogramObserver.with_args(dtype=torch.quint8, reduce_range=False), float_modules)
+    prepared = _prepared(net, HistogramObserver.with_args(dtype=torch.quint8, reduce_range=False))
     divisor, count = int(net.divisor), 0
     with torch.inference_mode(), _engine():
         for image in images:
@@ -214,7 +207,6 @@ def calibrate_int8(net, images, *, tile_size: int = 384, float_modules=()) -> di
         "torch": torch.__version__,
         "tile_size": int(tile_size),
         "images": count,
-        "float_modules": list(float_modules),
         "observers": observers,
     }
 
@@ -230,10 +222,7 @@ def quantize_int8(net, calibration: dict) -> QuantizedSeedFlowNet:
     if not isinstance(calibration, dict) or calibration.get("format") != CALIBRATION_FORMAT:
         raise ValueError(f"int8 calibration: expected a dict with format {CALIBRATION_FORMAT}, got {str(calibration)[:80]!r}")
     stored = calibration.get("observers")
-    float_modules = calibration.get("float_modules", [])
-    if not isinstance(float_modules, list) or not all(isinstance(name, str) for name in float_modules):
-        raise ValueError(f"int8 calibration: float_modules must be a list of module names, got {float_modules!r}")
-    prepared = _prepared(net, MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=False), float_modules)
+    prepared = _prepared(net, MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=False))
     observers = _observers(prepared)
     if not isinstance(stored, dict) or set(stored) != set(observers):
         raise ValueError(
