@@ -60,3 +60,35 @@ def test_generated_seed_39088_is_not_read_ten_micrometres(reader):
     sample = make_scale_bar_sample((512, 512), rng=39088)
     assert (sample.scale_bar.value, sample.scale_bar.unit) == (10.0, "nm")
     assert_read_right_or_refused(sample.image, reader, 10.0, "nm")  # before: 10 µm
+
+
+class _Says:
+    """Stands in for EasyOCR's recogniser: ``text`` at every text height, confidence 0.95."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def recognize(self, image, **kwargs):
+        return [([[0, 0], [1, 0], [1, 1], [0, 1]], self.text, 0.95)]
+
+
+@pytest.mark.parametrize("layout", ["none", "drawn"])
+def test_an_unread_glyph_before_m_is_no_mu_on_the_descender_test_alone(layout, monkeypatch):
+    """OCR leaves the glyph before the ``m`` unread ("10 m"): a µ needs the glyph count or the u shape, not the
+    descender test alone (fifteenth pass, rule M; before: 10 µm from a drawn ``10 nm`` with noise under its n)."""
+    crop, box = _line("10 nm")
+    monkeypatch.setattr(ocr, "_has_descender", lambda *args, **kwargs: True)  # noise under the n
+    if layout == "none":
+        monkeypatch.setattr(ocr, "_layout", lambda *args, **kwargs: None)  # no glyph layout could be built
+    else:
+        assert ocr._layout(crop, box, "dark").descenders == 0  # the drawn n: no descender counted
+    result, notes = ocr._check_line(_Says("10 m"), crop, box, "dark")
+    assert result is None
+    assert "not confirmed by the glyph count" in notes[-1]
+
+
+def test_an_unread_mu_the_glyph_count_sees_is_still_read():
+    crop, box = _line("10 µm")
+    assert ocr._layout(crop, box, "dark").descenders == 1
+    result, _ = ocr._check_line(_Says("10 m"), crop, box, "dark")
+    assert result is not None and result[:2] == (10.0, "µm")

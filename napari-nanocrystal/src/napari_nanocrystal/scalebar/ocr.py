@@ -187,8 +187,8 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     is refused, with the reason in the notes, when the readings disagree, more label ink
     continues beside the line, the value is unusual for a scale bar ("1200 nm": an invented
     digit?), the mean confidence of the agreeing readings is under :data:`_MIN_CONFIDENCE`
-    (small or faint glyphs), a µ left unread shows neither a descender nor a u shape
-    (:func:`~.glyphs.u_shape`), a "nm" whose n is drawn like a u, a "nm" whose n shows a
+    (small or faint glyphs), a µ left unread shows neither a descender that the glyph count sees
+    nor a u shape (:func:`~.glyphs.u_shape`; the descender test alone is not trusted), a "nm" whose n is drawn like a u, a "nm" whose n shows a
     descender that the glyph count (:func:`~.glyphs.glyph_layout`) does not see or cannot be
     built to confirm (noise under an n, generated 39088: only both together make it a µ), or the glyphs and decimal
     marks of the ink do not match the text (:func:`_glyph_mismatch`).  A "um" must show a µ
@@ -220,7 +220,10 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     layout = _layout(crop, box, polarity)  # colour labels too: a count can only refuse
     descender = _has_descender(crop, box, polarity) if glyphs and unit in ("nm", "µm") else None
     if unread:  # a glyph before the m OCR left unread (the English model has no µ)
-        mu = descender or (glyphs and layout is not None and layout.descenders == 1) or u_shape(crop, box, polarity) == "u"
+        # the descender test alone is not trusted (noise under an n, as in rules D and N): the count or the shape
+        mu = (glyphs and layout is not None and layout.descenders == 1) or u_shape(crop, box, polarity) == "u"
+        if not mu and descender:
+            return None, notes + [f"{text!r}: a glyph before 'm' was not read; its descender is not confirmed by the glyph count (µ or n?)"]
         if not mu:
             return None, notes + [f"{text!r}: a glyph before 'm' was not read and shows neither a µ descender nor a u shape"]
         unit = "µm"
