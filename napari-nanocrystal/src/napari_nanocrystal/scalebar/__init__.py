@@ -45,7 +45,8 @@ may a line with more label ink right beside it (a glyph OCR missed), a leading z
 length ambiguous (:func:`~.window.frames_label`), and a calibration outside
 :data:`PLAUSIBLE_NM_PER_PX` is a misreading.  Only the best bar and bars scoring within
 15 % of it are read, so that an unreadable label is reported, not replaced by text found
-near some other stroke.
+near some other stroke; a reading refused after OCR (diagonally off its bar, or outside
+:data:`OCR_NM_PER_PX`) refuses the image: the next stroke's "label" could be any text.
 
 Boxes are ``(row0, col0, row1, col1)`` with exclusive ends, like numpy slices.
 """
@@ -179,11 +180,19 @@ def _read_by_ink(reader, planes, found, windows, bar_pixels, seen: list[str]):
     return None  # the costly pass may read it right
 
 
+# A bar's reading refused after OCR refuses the image (sixteenth pass): the next candidate bar may read any text.
+_REJECTED = (
+    "scale bar label unreadable: {!r}; a reading of the bar's label was refused, so no other stroke's text is "
+    "read in its place (it could be any text of the figure)"
+)
+
+
 def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandidate], block: bool = False) -> ScaleBar | None:
     """Read the labels of the best of ``candidates`` (at most three, scoring within 15 % of the best,
     none beside one in ``tried``; with ``block``, thick blocks tried after the usual bars: one beside
     a usual bar of the other shade, such as the ground between the label and the block, is read).
-    Returns the first calibration read, or None; the bars tried are added to ``tried``."""
+    Returns the first calibration read, or None; the bars tried are added to ``tried``.  A reading refused
+    after OCR (off the diagonal, outside :data:`OCR_NM_PER_PX`) raises: another stroke's text is no label of it."""
     before = len(tried)
     best_score = candidates[0].bar.score if candidates else 0.0
     for found in candidates[:4]:
@@ -232,7 +241,7 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
         text_box = (box[0] + top, box[1] + left, box[2] + top, box[3] + left)
         if off_diagonal(text_box, bar.bar_box):  # the costly pass reads any line of its windows
             seen.append(f"{text!r} at {text_box} lies diagonally off the bar at {bar.bar_box}: no label of it")
-            continue
+            raise ScaleBarError(_REJECTED.format(" | ".join(seen)), bar=bar, texts=seen)
         if frames_label(planes[found.plane], bar.bar_box, text_box):  # no other stroke is read with this label
             raise ScaleBarError(
                 f"the label {text!r} is drawn in a frame that joins the bar at {bar.bar_box} (or the bar is the frame's "
@@ -252,7 +261,7 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
         nm_per_px = to_nm(value, unit) / length
         if not OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
             seen.append(f"{text!r} over {length:.0f} px is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX} (a misreading?)")
-            continue
+            raise ScaleBarError(_REJECTED.format(" | ".join(seen)), bar=bar, texts=seen)
         return ScaleBar(
             nm_per_px=nm_per_px,
             bar_length_px=length,
@@ -302,7 +311,7 @@ def read_scale_bar(
     ScaleBarError
         ``no scale bar found`` / ``scale bar label unreadable: …`` with the reasons (readings
         that disagree, glyphs or a decimal point OCR did not read, an unusual value, nm/px
-        outside :data:`OCR_NM_PER_PX`) and, as ``error.bar``, the bar whose label was refused;
+        outside :data:`OCR_NM_PER_PX`: no other bar is read then) and, as ``error.bar``, the bar whose label was refused;
         ``scale bar label misread: …`` (with ``error.bar``) when the label's own ink shows that OCR
         invented a digit from the ground beside it (no other line is read then).
         ``hollow scale bar: …`` (no ``error.bar``) when the bar found is the inside or one edge of
