@@ -56,7 +56,9 @@ def test_text_level_with_the_bar_is_read(reader):
 
 
 def test_text_diagonally_off_the_bar_is_refused_not_read(reader):
-    """The same line moved 40 px below the bar's bottom: no label of the bar (it was read ``20 nm``)."""
+    """The same line moved 40 px below the bar's bottom: no label of the bar (the ninth pass read it ``20 nm``).
+    Since then the label windows no longer reach it, so the refusal comes before ``off_diagonal`` (tested on
+    boxes above); a line read diagonally off its bar now refuses the image (sixteenth pass)."""
     image = _bar_and_text("20 nm", (166, 220))
     with pytest.raises(ScaleBarError):
         read_scale_bar(image, reader=reader)
