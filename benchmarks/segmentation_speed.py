@@ -142,7 +142,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         quantize.int8_network(net)
         int8_line = (
-            f'The int8 network (`precision="int8"`) is built from the float weights and `models/default.int8.json` once per model '
+            f'The int8 network (`precision="int8"`) is built from the float weights and '
+            f"`{quantize.calibration_path(net.weights_path).name}` once per model "
             f"and process (not in the rows above: the warm-up run builds it): {time.perf_counter() - start:.2f} s."
         )
 

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ..label_files import UNCERTAIN  # weak-label value excluded from the loss (defined once, torch-free)
 from .network import FLOW_SCALE
 
-__all__ = ["FLOW_SCALE", "UNCERTAIN", "labelled_loss", "weak_loss"]
+__all__ = ["FLOW_SCALE", "UNCERTAIN", "distillation_loss", "labelled_loss", "weak_loss"]
 
 logger = logging.getLogger(__name__)
 
