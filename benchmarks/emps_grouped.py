@@ -7,8 +7,9 @@ sides) is segmented twice with :func:`napari_nanocrystal.segment`: with the defa
 (``diameter_px="auto"``, the model's size model) and, as an *oracle* line, with the image's true
 median diameter.  Reports pooled AP50/AP75 (cellpose definition, ``evaluate``), the same per band
 of true particle diameter (the issue's ~8-150 px band and the very large objects outside it), the
-images that lose the most matches, and the time per image.  Writes
-``benchmarks/results/emps_grouped.md`` / ``.json``.
+images that lose the most matches, and the time per image.  With ``--misses``, why each particle the
+defaults miss is missed (:func:`miss_causes`; the same pass run twice more without one filter each).
+Writes ``benchmarks/results/emps_grouped.md`` / ``.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,62 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: Bands of true median particle diameter (px) the results are broken down by.
 BANDS = ((0.0, 8.0), (8.0, 150.0), (150.0, 300.0), (300.0, float("inf")))
+#: Why a true particle is missed (:func:`miss_causes`), in the order they are tested.
+MISS_CAUSES = ("no seed", "flow QC", "confidence", "merged", "outline")
+
+
+def _overlaps(pred, true):
+    """Pixel counts (n_true + 1, n_pred + 1) of every true / predicted label pair, and their IoU."""
+    import numpy as np
+
+    n_pred = int(pred.max())
+    pairs = true.astype(np.int64).ravel() * (n_pred + 1) + pred.ravel()
+    counts = np.bincount(pairs, minlength=(int(true.max()) + 1) * (n_pred + 1)).reshape(-1, n_pred + 1)
+    union = counts.sum(1)[:, None] + counts.sum(0)[None, :] - counts
+    return counts, counts / np.maximum(union, 1)
+
+
+def _found(pred, true):
+    """Per true particle (1..n): matched by a prediction at IoU > 0.5 (at most one can be)."""
+    return (_overlaps(pred, true)[1][1:, 1:] > 0.5).any(1)
+
+
+def miss_causes(image, labels, result, net) -> dict:
+    """Why each true particle that ``result`` (the defaults) misses at IoU 0.5 is missed, first cause that holds:
+
+    *no seed*: under half its pixels have seed probability > 0.4; *flow QC*: found when the same pass
+    (same diameter) runs without the flow-error check; *confidence*: found without the confidence
+    filter; *merged*: a predicted object holds ≥ 50 % of it and of another true particle; *outline*:
+    seeded, but no object reaches IoU 0.5 (split, or drawn too small or too large).
+    """
+    import numpy as np
+    from napari_nanocrystal.segmentation import segment
+    from skimage.segmentation import relabel_sequential
+
+    labels = relabel_sequential(np.asarray(labels))[0]
+    found = _found(result.labels, labels)
+    missed = np.flatnonzero(~found)
+    causes = dict.fromkeys(MISS_CAUSES, 0)
+    if not missed.size:
+        return causes
+    d = result.diameter_px
+    no_qc = _found(segment(image, net, diameter_px=d, flow_threshold=None).labels, labels)
+    no_confidence = _found(segment(image, net, diameter_px=d, confidence_threshold=None).labels, labels)
+    counts = _overlaps(result.labels, labels)[0][1:, 1:]
+    holds = counts >= 0.5 * np.bincount(labels.ravel(), minlength=len(found) + 1)[1:, None]
+    merging = holds.sum(0) >= 2
+    for i in missed:
+        if (result.seed_prob[labels == i + 1] > 0.4).mean() < 0.5:
+            causes["no seed"] += 1
+        elif no_qc[i]:
+            causes["flow QC"] += 1
+        elif no_confidence[i]:
+            causes["confidence"] += 1
+        elif (holds[i] & merging).any():
+            causes["merged"] += 1
+        else:
+            causes["outline"] += 1
+    return causes
 
 
 def _pooled(rows: list, mode: str) -> dict:
@@ -45,7 +102,7 @@ def _pooled(rows: list, mode: str) -> dict:
     }
 
 
-def run(model: str, datasets: Path) -> dict:
+def run(model: str, datasets: Path, misses: bool = False) -> dict:
     from napari_nanocrystal.segmentation import segment
     from napari_nanocrystal.segmentation.data import emps_split, load_emps_pair
     from napari_nanocrystal.segmentation.evaluation import count_merges, evaluate
@@ -79,6 +136,8 @@ def run(model: str, datasets: Path) -> dict:
                 "passes": result.passes,
                 "seconds": seconds,
             }
+            if misses and mode == "auto":
+                row["misses"] = miss_causes(image, labels, result, net)
         rows.append(row)
         print(
             f"{name}: {row['n_true']} true, {true_d:.0f} px; auto {row['auto']['tp50']}/{row['auto']['n_pred']} "
@@ -138,7 +197,29 @@ def _markdown(report: dict, command: str, meta: dict) -> str:
             f"| `{r['name']}` | {r['n_true']} | {r['true_px']:.0f} | {est} | {used} | {a['passes']} | "
             f"{a['tp50']} / {a['fp50']} / {a['fn50']} | {o['tp50']} / {o['fp50']} / {o['fn50']} |"
         )
+    if all("misses" in r for r in rows):
+        lines += _misses_markdown(rows)
     return "\n".join(lines) + "\n"
+
+
+def _misses_markdown(rows: list) -> list[str]:
+    total = {cause: sum(r["misses"][cause] for r in rows) for cause in MISS_CAUSES}
+    lines = [
+        "",
+        f"Why the defaults miss {sum(total.values())} particles (`--misses`, `miss_causes`: the first cause that holds; "
+        "*flow QC* and *confidence*: found by the same pass without that filter, which would also add false objects):",
+        "",
+        "| " + " | ".join(MISS_CAUSES) + " |",
+        "|" + "---:|" * len(MISS_CAUSES),
+        "| " + " | ".join(str(total[cause]) for cause in MISS_CAUSES) + " |",
+        "",
+        "| image | true particles | missed | " + " | ".join(MISS_CAUSES) + " |",
+        "|---|---:|---:|" + "---:|" * len(MISS_CAUSES),
+    ]
+    for r in sorted(rows, key=lambda r: -sum(r["misses"].values()))[:12]:
+        m = r["misses"]
+        lines.append(f"| `{r['name']}` | {r['n_true']} | {sum(m.values())} | " + " | ".join(str(m[cause]) for cause in MISS_CAUSES) + " |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -147,13 +228,14 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", type=Path, default=Path(os.environ.get("NANOCRYSTAL_DATASETS", REPO.parent / "shared" / "datasets")))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "emps_grouped.md")
+    parser.add_argument("--misses", action="store_true", help="also why each missed particle is missed (two more passes per image)")
     args = parser.parse_args(argv)
     import torch
     from nc_synthmodel.files import atomic_write_text
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    report = run(args.model, args.datasets)
+    report = run(args.model, args.datasets, misses=args.misses)
     meta = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with {args.threads} thread(s)",

@@ -17,13 +17,15 @@ cellpose's default CPnet width [2, 32, 64, 128, 256] — through its own ``eval`
 cellpose weights can be downloaded here, so its time is that of an untrained net of the default size
 (its AP is not meaningful).  Median of ``--repeats`` runs after one warm-up run; the variants of an
 image are interleaved, so load from other jobs falls on all of them alike.  The load average is
-reported.  Writes ``benchmarks/results/segmentation_speed.md``.
+reported.  Writes ``benchmarks/results/segmentation_speed.md`` and, beside it, the seconds as JSON
+(``segmentation_speed.json``: ``segmentation_headline.py`` reads it).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         },
         args.repeats,
     )
-    rows = []
+    rows, timed_s = [], {}
     for key, name in (
         ("defaults", default_name),
         ("off", "ours, defaults with the speed paths off (whole first pass, masks at the network's scale)"),
@@ -132,6 +134,7 @@ def main(argv=None) -> int:
         if key not in generated:
             continue
         seconds, result, results = generated[key]
+        timed_s[f"generated {key}"] = seconds
         scores = evaluate([result.labels], [truth])
         rows.append(f"| {name} | {seconds:.2f} | {scores['ap50']:.3f} | {scores['ap75']:.3f} | {result.n_objects} |")
         if key not in ("off", "none", "float32"):
@@ -176,6 +179,7 @@ def main(argv=None) -> int:
             if key not in timed:
                 continue
             seconds, result, results = timed[key]
+            timed_s[f"{Path(stem).stem.removesuffix('_image')} {key}"] = seconds
             real_rows.append(
                 f"| ours, {what}, real TEM: {label} mirrored to 1024²; {result.passes} pass(es), "
                 f"estimate {result.diameter_estimate_px:.1f} px, segmented at {result.diameter_px:.1f} px | {seconds:.2f} | – | – | {result.n_objects} |"
@@ -225,6 +229,9 @@ def main(argv=None) -> int:
         ]
     )
     atomic_write_text(args.out, text)
+    atomic_write_text(
+        args.out.with_suffix(".json"), json.dumps({"model": args.model, "threads": args.threads, "seconds": timed_s}, indent=1) + "\n"
+    )
     print(text)
     return 0
 
