@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 #: Bands of true median particle diameter (px) the results are broken down by.
 BANDS = ((0.0, 8.0), (8.0, 150.0), (150.0, 300.0), (300.0, float("inf")))
@@ -30,20 +32,11 @@ BANDS = ((0.0, 8.0), (8.0, 150.0), (150.0, 300.0), (300.0, float("inf")))
 MISS_CAUSES = ("no seed", "flow QC", "confidence", "merged", "outline")
 
 
-def _overlaps(pred, true):
-    """Pixel counts (n_true + 1, n_pred + 1) of every true / predicted label pair, and their IoU."""
-    import numpy as np
-
-    n_pred = int(pred.max())
-    pairs = true.astype(np.int64).ravel() * (n_pred + 1) + pred.ravel()
-    counts = np.bincount(pairs, minlength=(int(true.max()) + 1) * (n_pred + 1)).reshape(-1, n_pred + 1)
-    union = counts.sum(1)[:, None] + counts.sum(0)[None, :] - counts
-    return counts, counts / np.maximum(union, 1)
-
-
 def _found(pred, true):
-    """Per true particle (1..n): matched by a prediction at IoU > 0.5 (at most one can be)."""
-    return (_overlaps(pred, true)[1][1:, 1:] > 0.5).any(1)
+    """Per true particle (labels 1..n): matched by a prediction at IoU ≥ 0.5 (cellpose's matching)."""
+    from cellpose import metrics
+
+    return metrics.mask_ious(true, pred)[0] >= 0.5 if pred.max() else np.zeros(int(true.max()), bool)
 
 
 def miss_causes(image, labels, result, net) -> dict:
@@ -54,8 +47,8 @@ def miss_causes(image, labels, result, net) -> dict:
     filter; *merged*: a predicted object holds ≥ 50 % of it and of another true particle; *outline*:
     seeded, but no object reaches IoU 0.5 (split, or drawn too small or too large).
     """
-    import numpy as np
     from napari_nanocrystal.segmentation import segment
+    from napari_nanocrystal.segmentation.evaluation import merged_pairs
     from skimage.segmentation import relabel_sequential
 
     labels = relabel_sequential(np.asarray(labels))[0]
@@ -67,9 +60,7 @@ def miss_causes(image, labels, result, net) -> dict:
     d = result.diameter_px
     no_qc = _found(segment(image, net, diameter_px=d, flow_threshold=None).labels, labels)
     no_confidence = _found(segment(image, net, diameter_px=d, confidence_threshold=None).labels, labels)
-    counts = _overlaps(result.labels, labels)[0][1:, 1:]
-    holds = counts >= 0.5 * np.bincount(labels.ravel(), minlength=len(found) + 1)[1:, None]
-    merging = holds.sum(0) >= 2
+    merged = set(merged_pairs(result.labels, labels)[1].tolist())
     for i in missed:
         if (result.seed_prob[labels == i + 1] > 0.4).mean() < 0.5:
             causes["no seed"] += 1
@@ -77,7 +68,7 @@ def miss_causes(image, labels, result, net) -> dict:
             causes["flow QC"] += 1
         elif no_confidence[i]:
             causes["confidence"] += 1
-        elif (holds[i] & merging).any():
+        elif i + 1 in merged:
             causes["merged"] += 1
         else:
             causes["outline"] += 1

@@ -67,7 +67,7 @@ def test_otsu_watershed_separates_two_touching_discs():
 
 
 def test_count_merges_counts_predictions_that_swallow_two_true_particles():
-    from napari_nanocrystal.segmentation.evaluation import count_merges
+    from napari_nanocrystal.segmentation.evaluation import count_merges, merged_pairs
 
     truth = np.zeros((20, 40), np.int32)
     truth[2:8, 2:8], truth[2:8, 9:15], truth[12:18, 2:8], truth[12:18, 20:26] = 1, 2, 3, 4
@@ -76,8 +76,10 @@ def test_count_merges_counts_predictions_that_swallow_two_true_particles():
     pred[12:18, 2:8] = 2  # true 3 alone
     pred[12:18, 20:22] = 3  # a third of true 4: not a merge, not a match
     assert count_merges(pred, truth) == 1
+    assert merged_pairs(pred, truth).tolist() == [[1, 1], [1, 2]]  # prediction 1 holds true 1 and 2
     assert evaluate([pred], [truth])["n_merged"] == 1
     assert count_merges(truth, truth) == 0 and count_merges(np.zeros_like(truth), truth) == 0
+    assert merged_pairs(np.zeros_like(truth), truth).shape == (2, 0)
     with pytest.raises(ValueError, match="differ in shape"):
         count_merges(pred[:5], truth)
 

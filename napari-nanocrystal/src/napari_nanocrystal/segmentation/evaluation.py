@@ -26,7 +26,15 @@ from skimage.segmentation import watershed
 
 from ._image import prepare_image
 
-__all__ = ["count_merges", "evaluate", "half_contrast_areas", "otsu_min_distance_px", "otsu_watershed", "weak_label_agreement"]
+__all__ = [
+    "count_merges",
+    "evaluate",
+    "half_contrast_areas",
+    "merged_pairs",
+    "otsu_min_distance_px",
+    "otsu_watershed",
+    "weak_label_agreement",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +52,10 @@ def _threshold_key(threshold: float) -> str:
     return f"ap{round(100 * threshold):d}"
 
 
-def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
-    """Merged instances: predicted objects holding at least ``min_cover`` of the area of two or
-    more true objects each (touching particles segmented as one).
+def merged_pairs(pred_labels, true_labels, min_cover: float = 0.5) -> np.ndarray:
+    """(2, K) int array of (predicted, true) label pairs in which the predicted object holds at least
+    ``min_cover`` of the true object's area and so holds two or more true objects (touching particles
+    segmented as one).
 
     Both are (H, W) integer label images of equal shape, 0 = background.
     """
@@ -55,12 +64,18 @@ def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
         raise ValueError(f"predicted {pred.shape} and true {true.shape} labels differ in shape")
     both = (pred > 0) & (true > 0)
     if not both.any():
-        return 0
+        return np.zeros((2, 0), np.int64)
     pairs, overlap = np.unique(np.stack([pred[both], true[both]]), axis=1, return_counts=True)
     true_area = np.bincount(true.ravel())
     covered = pairs[:, overlap >= min_cover * true_area[pairs[1]]]
     holders, counts = np.unique(covered[0], return_counts=True)
-    return int((counts >= 2).sum())
+    return covered[:, np.isin(covered[0], holders[counts >= 2])]
+
+
+def count_merges(pred_labels, true_labels, min_cover: float = 0.5) -> int:
+    """Merged instances: predicted objects holding at least ``min_cover`` of the area of two or
+    more true objects each (:func:`merged_pairs`)."""
+    return int(np.unique(merged_pairs(pred_labels, true_labels, min_cover)[0]).size)
 
 
 def weak_label_agreement(pred_labels, weak_label, image=None) -> dict:
