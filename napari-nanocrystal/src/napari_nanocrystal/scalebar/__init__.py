@@ -41,7 +41,9 @@ guessed: words of one line are never read separately (a lost decimal point in "0
 must not give "1 um"), a line touching the edge of the search window may be cut, so
 may a line with more label ink right beside it (a glyph OCR missed), a leading zero
 ("02 µm") means a lost decimal point, a line diagonally off the bar is no label of it
-(:func:`~.window.off_diagonal`), a label in a drawn frame that closes on the bar leaves the bar's
+(:func:`~.window.off_diagonal`), a glyph joined with a particle into one component too wide for a glyph
+makes the line be read again without the particle, and another number refuses the image
+(:func:`~.particle.joined_particle`), a label in a drawn frame that closes on the bar leaves the bar's
 length ambiguous (:func:`~.window.frames_label`), and a calibration outside
 :data:`PLAUSIBLE_NM_PER_PX` is a misreading.  Only the best bar and bars scoring within
 15 % of it are read, so that an unreadable label is reported, not replaced by text found

@@ -14,7 +14,7 @@ from .glyphs import _has_descender, glyph_layout, u_shape
 from .lines import ink_lines, label_shade, padded
 from .locate import _to_gray
 from .parse import ScaleBarError
-from .particle import blob_made_box, particle_mismatch, ring_shortfall
+from .particle import blob_made_box, joined_particle, particle_mismatch, ring_shortfall
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir, quiet_easyocr
 from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
 from .window import off_diagonal
@@ -258,7 +258,47 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
         mismatch = _point_unseen(layout, text)  # "0 . 1 um" (monospace) or a speck between two digits?
     if mismatch is not None:
         return None, notes + [mismatch]
+    changed = _reread_joined(reader, crop, box, polarity, bar_length_px, text)
+    if changed is not None:  # the label is here, and a particle joined to a glyph changes its number: no other line
+        raise ScaleBarError(f"scale bar label unreadable: {changed}; type the value", texts=[*notes, changed])
     return (value, unit, text, agreement * confidence, box), notes
+
+
+def _number(text: str) -> float | None:
+    """The number a reading starts with (digits and decimal marks, as :func:`~.votes._normalise` leaves
+    them; a comma is a decimal point), or None."""
+    match = re.match(r"[.,]?[0-9]+(?:[.,][0-9]+)?", _normalise(text)[0])
+    return None if match is None else float(match.group(0).replace(",", "."))
+
+
+def _cleaned_verdict(text: str, readings) -> str | None:
+    """Why the reading ``text`` is refused when its line, cleaned of a particle joined to a glyph, reads
+    ``readings`` (:func:`_reread_joined`), or None: another number is read more often than ``text``'s
+    (readings with no number abstain; a tie keeps the reading)."""
+    own = _number(text)
+    numbers = [n for n in (_number(t) for t, _ in readings) if n is not None]
+    if own is None or not numbers:
+        return None
+    counts = {n: numbers.count(n) for n in numbers}
+    best = max(counts.values())
+    if counts.get(own, 0) == best:
+        return None
+    cleaned = ", ".join(repr(t) for t, _ in readings)
+    return (
+        f"{text!r}: a particle joined to a glyph; without it the line reads {cleaned} "
+        f"(the number {max(counts, key=counts.get):g}, not {own:g})"
+    )
+
+
+def _reread_joined(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, text: str = "") -> str | None:
+    """Why an accepted reading ``text`` is refused, or None: a digit-height component of the line too wide for
+    a glyph, which narrows at the ink's own level (:func:`~.particle.joined_particle`: a particle joined to a
+    glyph, which OCR may read with it as another digit: generated seed 45021's ``10 nm`` read ``40 nm``) is
+    cleaned, and the line is read again as before (:func:`_readings`); another number refuses the image."""
+    joined = joined_particle(crop, box, polarity)
+    if joined is None:
+        return None
+    return _cleaned_verdict(text, _readings(reader, joined.crop, box, polarity, bar_length_px))
 
 
 def _read_lines(reader, crop: np.ndarray, polarity: str, near=None, cut=None, bar_length_px=None, glyphs=True):

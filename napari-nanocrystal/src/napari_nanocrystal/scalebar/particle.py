@@ -8,12 +8,15 @@ ink), and nothing is counted.  A drawn monospace ``50 nm`` over a dark grey tria
 ``150 nm`` so (ninth pass of issue 16).  Such a line is counted again with the threshold a quarter
 of the way from the ink to the ground, which leaves a particle lighter than that out.  The same
 tight count checks an ``Å`` label whose ring hides its digits (:func:`ring_shortfall`) and a line
-box that a particle, not glyphs, made (:func:`blob_made_box`).
+box that a particle, not glyphs, made (:func:`blob_made_box`); a glyph joined with a particle into
+one component too wide for a glyph is cleaned of what the tight threshold leaves out, for the line
+to be read again (:func:`joined_particle`).
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -58,8 +61,13 @@ def _tight_ink(crop: np.ndarray, box, polarity: str | None):
     if u8 is None:
         return None
     big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
+    return u8, big < _tight_level(big), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
+
+
+def _tight_level(big: np.ndarray) -> float:
+    """The tight threshold of a magnified label-only line: :data:`_TIGHT` of the way from its ink to its ground."""
     ink_level, ground = (float(v) for v in np.percentile(big, (2, 50)))
-    return u8, big < ink_level + _TIGHT * (ground - ink_level), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
+    return ink_level + _TIGHT * (ground - ink_level)
 
 
 def ring_shortfall(crop: np.ndarray, box, polarity: str | None, text: str) -> str | None:
@@ -118,4 +126,74 @@ def blob_made_box(crop: np.ndarray, box, polarity: str | None, text: str) -> str
             f"{text!r}: the line's tallest ink is a blob ({high} x {wide} px) and at the ink's own level its tallest "
             f"glyph is {tallest / height:.2f} of the line's height (the line box is a particle's?)"
         )
+    return None
+
+
+#: A digit-height component wider than a glyph is a glyph joined with a particle when, at the ink's own
+#: level, its ink spans fewer columns by more than this fraction of the glyph height (generated 45021: 0.85;
+#: at 0.3, generated 38099's outlined serif ``50 Å`` over a dark band, JPEG q39, narrowed by 0.36 and its
+#: cleaned line read ``60 A``: correct -> refused, eighteenth pass).
+_JOINED_SHRINK = 0.5
+#: A joined component is cleaned with its rim: the pixels within this distance (px of the crop) of it.
+_RIM = 2.0
+
+
+class Joined(NamedTuple):
+    """A line's crop with one joined component cleaned (:func:`joined_particle`)."""
+
+    crop: np.ndarray  # a copy of the crop: the component's pixels lighter than the tight ink set to the ground
+    width: int  # the component's columns at the usual threshold (magnified line, px)
+    narrow: int  # the columns its ink at the ink's own level spans (magnified line, px)
+    height: float  # the line's glyph height (magnified line, px)
+
+
+def joined_particle(crop: np.ndarray, box, polarity: str | None) -> Joined | None:
+    """The crop with a glyph's particle removed, or None: generated seed 45021's mono ``10 nm`` has a dark rod
+    touching its ``1``, and the pair, one component at the usual threshold (:func:`~.ocr._ink`), reads ``4``.
+    Such a component is of digit height (at least 0.85 glyph heights, not a blob) and wider than a glyph
+    (over 0.9 glyph heights: :func:`~.glyphs.glyph_layout` counts it neither as a glyph nor as a blob, so
+    no particle check runs), and at the ink's own level (:func:`_tight_ink`) its ink spans fewer columns
+    by more than :data:`_JOINED_SHRINK` glyph heights (something lighter than the ink is joined to it).
+    Only that component is cleaned: its pixels and its blurred rim (within :data:`_RIM` px of it, and
+    nearer to it than to any other ink at the usual threshold) lighter than the tight threshold are set
+    to the line's ground; every other pixel is left as it is.  The first such
+    component from the left is taken."""
+    from .ocr import _ink, _resize
+
+    tight = _tight_ink(crop, box, polarity)
+    if tight is None:
+        return None
+    u8, tight_big, line_height = tight
+    usual = _ink(u8)
+    layout = glyph_layout(usual, line_height)
+    if layout is None or usual.shape != tight_big.shape:
+        return None
+    height = layout.height
+    comp, _ = ndi.label(usual, structure=np.ones((3, 3)))
+    for index, o in sorted(enumerate(ndi.find_objects(comp), start=1), key=lambda item: item[1][1].start):
+        high, wide = o[0].stop - o[0].start, o[1].stop - o[1].start
+        if not (max(0.85 * height, 0.5 * line_height) <= high <= 1.15 * line_height and wide > 0.9 * height):
+            continue
+        part = comp == index
+        kept = np.flatnonzero((part & tight_big).any(axis=0))
+        narrow = int(kept[-1] - kept[0] + 1) if kept.size else 0
+        if wide - narrow <= _JOINED_SHRINK * height:
+            continue
+        import cv2  # an EasyOCR dependency
+
+        # the component and its blurred rim: within _RIM px (the crop's) of it and nearer to it than to other ink
+        distance, (rows, cols) = ndi.distance_transform_edt(~usual, return_indices=True)
+        factor = usual.shape[0] / u8.shape[0]
+        grown = (comp[rows, cols] == index) & (distance <= _RIM * factor)
+        inside = cv2.resize(grown.astype(np.float32), (u8.shape[1], u8.shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
+        drop = inside & (u8 >= _tight_level(_resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))))
+        r0, c0, r1, c1 = box
+        pad = max(2, (r1 - r0) // 4)
+        top, left = max(0, r0 - pad), max(0, c0 - pad)
+        patch = crop[top : r1 + pad, left : c1 + pad]
+        if patch.shape != u8.shape:
+            return None
+        cleaned = crop.copy()
+        cleaned[top : r1 + pad, left : c1 + pad][drop] = float(np.median(patch))
+        return Joined(cleaned, int(wide), narrow, float(height))
     return None
