@@ -346,13 +346,18 @@ def _read_ink_lines(reader, crop: np.ndarray, near=None, cut=None, bar_length_px
     return None, seen
 
 
+def _line_window(box) -> tuple[slice, slice]:
+    """Rows and columns of the line in ``box`` padded by a quarter of its height (:func:`_line_label`'s patch)."""
+    r0, c0, r1, c1 = box
+    pad = max(2, (r1 - r0) // 4)
+    return slice(max(0, r0 - pad), r1 + pad), slice(max(0, c0 - pad), c1 + pad)
+
+
 def _line_label(crop: np.ndarray, box, polarity: str | None) -> np.ndarray | None:
     """The line in ``box`` (padded by a quarter of its height) as dark ink on a light ground: its ink
     has the shade ``polarity`` the line was read in (else the minority shade of the line); None for
     a patch too small or flat to hold text."""
-    r0, c0, r1, c1 = box
-    pad = max(2, (r1 - r0) // 4)
-    patch = crop[max(0, r0 - pad) : r1 + pad, max(0, c0 - pad) : c1 + pad]
+    patch = crop[_line_window(box)]
     if patch.size < 20 or np.ptp(patch) == 0:
         return None
     return _label_only(patch, polarity or _label_shade(patch))

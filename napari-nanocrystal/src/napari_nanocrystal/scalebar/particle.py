@@ -158,7 +158,9 @@ def joined_particle(crop: np.ndarray, box, polarity: str | None) -> Joined | Non
     nearer to it than to any other ink at the usual threshold) lighter than the tight threshold are set
     to the line's ground; every other pixel is left as it is.  The first such
     component from the left is taken."""
-    from .ocr import _ink, _resize
+    import cv2  # an EasyOCR dependency
+
+    from .ocr import _ink, _line_window, _resize
 
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
@@ -179,21 +181,17 @@ def joined_particle(crop: np.ndarray, box, polarity: str | None) -> Joined | Non
         narrow = int(kept[-1] - kept[0] + 1) if kept.size else 0
         if wide - narrow <= _JOINED_SHRINK * height:
             continue
-        import cv2  # an EasyOCR dependency
-
         # the component and its blurred rim: within _RIM px (the crop's) of it and nearer to it than to other ink
         distance, (rows, cols) = ndi.distance_transform_edt(~usual, return_indices=True)
         factor = usual.shape[0] / u8.shape[0]
         grown = (comp[rows, cols] == index) & (distance <= _RIM * factor)
         inside = cv2.resize(grown.astype(np.float32), (u8.shape[1], u8.shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
         drop = inside & (u8 >= _tight_level(_resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))))
-        r0, c0, r1, c1 = box
-        pad = max(2, (r1 - r0) // 4)
-        top, left = max(0, r0 - pad), max(0, c0 - pad)
-        patch = crop[top : r1 + pad, left : c1 + pad]
+        window = _line_window(box)
+        patch = crop[window]
         if patch.shape != u8.shape:
             return None
         cleaned = crop.copy()
-        cleaned[top : r1 + pad, left : c1 + pad][drop] = float(np.median(patch))
+        cleaned[window][drop] = float(np.median(patch))
         return Joined(cleaned, int(wide), narrow, float(height))
     return None
