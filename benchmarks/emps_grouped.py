@@ -42,14 +42,18 @@ def _found(pred, true):
 def miss_causes(image, labels, result, net) -> dict:
     """Why each true particle that ``result`` (the defaults) misses at IoU 0.5 is missed, first cause that holds:
 
-    *no seed*: under half its pixels have seed probability > 0.4; *flow QC*: found when the same pass
+    *no seed*: under half its pixels have seed probability above ``segment``'s seed threshold; *flow QC*: found when the same pass
     (same diameter) runs without the flow-error check; *confidence*: found without the confidence
     filter; *merged*: a predicted object holds ≥ 50 % of it and of another true particle; *outline*:
     seeded, but no object reaches IoU 0.5 (split, or drawn too small or too large).
     """
+    import inspect
+
     from napari_nanocrystal.segmentation import segment
     from napari_nanocrystal.segmentation.evaluation import merged_pairs
     from skimage.segmentation import relabel_sequential
+
+    seed_threshold = inspect.signature(segment).parameters["seed_threshold"].default
 
     labels = relabel_sequential(np.asarray(labels))[0]
     found = _found(result.labels, labels)
@@ -62,7 +66,7 @@ def miss_causes(image, labels, result, net) -> dict:
     no_confidence = _found(segment(image, net, diameter_px=d, confidence_threshold=None).labels, labels)
     merged = set(merged_pairs(result.labels, labels)[1].tolist())
     for i in missed:
-        if (result.seed_prob[labels == i + 1] > 0.4).mean() < 0.5:
+        if (result.seed_prob[labels == i + 1] > seed_threshold).mean() < 0.5:
             causes["no seed"] += 1
         elif no_qc[i]:
             causes["flow QC"] += 1
