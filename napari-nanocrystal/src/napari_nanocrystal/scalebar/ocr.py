@@ -372,11 +372,20 @@ def _layout(crop: np.ndarray, box, polarity: str | None):
     return glyph_layout(ink, (box[2] - box[0]) * ink.shape[0] / u8.shape[0])
 
 
+def _magnified(u8: np.ndarray) -> np.ndarray:
+    """A label-only line magnified to a 60-px line (cubic interpolation joins thin diagonal strokes):
+    the scale every glyph count works at."""
+    return _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
+
+
 def _ink(u8: np.ndarray) -> np.ndarray:
-    """Binary ink of a label-only line (dark text on a light ground), magnified to a 60-px line
-    (cubic interpolation joins thin diagonal strokes) and thresholded half-way from the ink
-    (2nd percentile) to the ground (median)."""
-    big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
+    """Binary ink of a label-only line (dark text on a light ground), :func:`_magnified`, thresholded
+    half-way from the ink (2nd percentile) to the ground (median) (:func:`_usual_ink`)."""
+    return _usual_ink(_magnified(u8))
+
+
+def _usual_ink(big: np.ndarray) -> np.ndarray:
+    """The usual threshold of a magnified label-only line: half-way from its ink (2nd percentile) to its ground (median)."""
     ink_level, ground = np.percentile(big, (2, 50))
     return big < 0.5 * (float(ink_level) + float(ground))
 

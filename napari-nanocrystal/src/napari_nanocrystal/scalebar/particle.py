@@ -38,7 +38,7 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
         return None
-    layout = glyph_layout(*tight[1:])
+    layout = glyph_layout(tight.ink, tight.line_height)
     if layout is None or layout.tall is None:
         return None
     digits = sum(ch.isdigit() for ch in text) + (unit == "Å")
@@ -52,16 +52,26 @@ def particle_mismatch(crop: np.ndarray, box, polarity: str | None, text: str, un
     return None
 
 
-def _tight_ink(crop: np.ndarray, box, polarity: str | None):
-    """The line's gray patch (:func:`~.ocr._line_label`), its ink at the tight threshold magnified as in
-    :func:`~.ocr._ink`, and the line's height in it; None for a patch too small or flat to hold text."""
-    from .ocr import _line_label, _resize
+class TightInk(NamedTuple):
+    """A label line seen at the ink's own level (:func:`_tight_ink`)."""
+
+    u8: np.ndarray  # the line's gray patch (:func:`~.ocr._line_label`)
+    big: np.ndarray  # that patch magnified as for every glyph count (:func:`~.ocr._magnified`)
+    ink: np.ndarray  # its ink at the tight threshold (``big < level``)
+    line_height: float  # the line's height in ``big``
+    level: float  # the tight threshold (:func:`_tight_level`)
+
+
+def _tight_ink(crop: np.ndarray, box, polarity: str | None) -> TightInk | None:
+    """The line in ``box`` at the ink's own level; None for a patch too small or flat to hold text."""
+    from .ocr import _line_label, _magnified
 
     u8 = _line_label(crop, box, polarity)
     if u8 is None:
         return None
-    big = _resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))
-    return u8, big < _tight_level(big), (box[2] - box[0]) * big.shape[0] / u8.shape[0]
+    big = _magnified(u8)
+    level = _tight_level(big)
+    return TightInk(u8, big, big < level, (box[2] - box[0]) * big.shape[0] / u8.shape[0], level)
 
 
 def _tight_level(big: np.ndarray) -> float:
@@ -83,7 +93,7 @@ def ring_shortfall(crop: np.ndarray, box, polarity: str | None, text: str) -> st
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
         return None
-    _, ink, line_height = tight
+    ink, line_height = tight.ink, tight.line_height
     layout = glyph_layout(ink, line_height)
     if layout is None or layout.tall is None or not layout.spans:
         return None
@@ -110,13 +120,16 @@ def blob_made_box(crop: np.ndarray, box, polarity: str | None, text: str) -> str
     drawn 10-px STIX ``200 nm`` (7-px digits) over a particle gave a 22-px line, a part of the label
     with the particle, read ``6 nm`` (issue 16).  Noisy thin print breaks apart at the ink's own level
     too, but its tallest component at the usual threshold is a glyph (generated seed 33085's ``5 Å``)."""
-    from .ocr import _ink
+    from .ocr import _usual_ink
 
     tight = _tight_ink(crop, box, polarity)
-    if tight is None or not tight[1].any():
+    if tight is None or not tight.ink.any():
         return None
-    u8, ink, height = tight
-    usual = [(o[0].stop - o[0].start, o[1].stop - o[1].start) for o in ndi.find_objects(ndi.label(_ink(u8), structure=np.ones((3, 3)))[0])]
+    ink, height = tight.ink, tight.line_height
+    usual = [
+        (o[0].stop - o[0].start, o[1].stop - o[1].start)
+        for o in ndi.find_objects(ndi.label(_usual_ink(tight.big), structure=np.ones((3, 3)))[0])
+    ]
     if not usual:
         return None
     high, wide = max(usual)
@@ -160,13 +173,13 @@ def joined_particle(crop: np.ndarray, box, polarity: str | None) -> Joined | Non
     component from the left is taken."""
     import cv2  # an EasyOCR dependency
 
-    from .ocr import _ink, _line_window, _resize
+    from .ocr import _line_window, _usual_ink
 
     tight = _tight_ink(crop, box, polarity)
     if tight is None:
         return None
-    u8, tight_big, line_height = tight
-    usual = _ink(u8)
+    u8, tight_big, line_height = tight.u8, tight.ink, tight.line_height
+    usual = _usual_ink(tight.big)
     layout = glyph_layout(usual, line_height)
     if layout is None or usual.shape != tight_big.shape:
         return None
@@ -186,7 +199,7 @@ def joined_particle(crop: np.ndarray, box, polarity: str | None) -> Joined | Non
         factor = usual.shape[0] / u8.shape[0]
         grown = (comp[rows, cols] == index) & (distance <= _RIM * factor)
         inside = cv2.resize(grown.astype(np.float32), (u8.shape[1], u8.shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
-        drop = inside & (u8 >= _tight_level(_resize(u8, max(1.0, 60.0 / max(1, u8.shape[0])))))
+        drop = inside & (u8 >= tight.level)
         window = _line_window(box)
         patch = crop[window]
         if patch.shape != u8.shape:
