@@ -51,6 +51,7 @@ def miss_causes(image, labels, result, net) -> dict:
 
     from napari_nanocrystal.segmentation import segment
     from napari_nanocrystal.segmentation.evaluation import merged_pairs
+    from scipy import ndimage
     from skimage.segmentation import relabel_sequential
 
     seed_threshold = inspect.signature(segment).parameters["seed_threshold"].default
@@ -61,14 +62,17 @@ def miss_causes(image, labels, result, net) -> dict:
     causes = dict.fromkeys(MISS_CAUSES, 0)
     if not missed.size:
         return causes
+    seeded = ndimage.mean(result.seed_prob > seed_threshold, labels, index=missed + 1) >= 0.5
+    causes["no seed"] = int((~seeded).sum())
+    missed = missed[seeded]
+    if not missed.size:  # the passes without a filter cannot tell anything more
+        return causes
     d = result.diameter_px
     no_qc = _found(segment(image, net, diameter_px=d, flow_threshold=None).labels, labels)
     no_confidence = _found(segment(image, net, diameter_px=d, confidence_threshold=None).labels, labels)
     merged = set(merged_pairs(result.labels, labels)[1].tolist())
     for i in missed:
-        if (result.seed_prob[labels == i + 1] > seed_threshold).mean() < 0.5:
-            causes["no seed"] += 1
-        elif no_qc[i]:
+        if no_qc[i]:
             causes["flow QC"] += 1
         elif no_confidence[i]:
             causes["confidence"] += 1
