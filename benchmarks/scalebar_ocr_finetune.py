@@ -268,6 +268,7 @@ def cmd_train(args) -> None:
     started, step = time.time(), 0
     log = open(out.with_suffix(".log"), "a", encoding="utf-8")
     model.train()
+    mean, averaged = {}, 0
     for epoch in range(args.epochs):
         batches = []
         for T, items in buckets.items():
@@ -287,9 +288,19 @@ def cmd_train(args) -> None:
             optimiser.step()
             total, count, step = total + float(loss) * len(batch), count + len(batch), step + 1
         line = f"epoch {epoch + 1}: loss {total / max(1, count):.4f}, {step} steps, {time.time() - started:.0f} s"
+        if args.average_from and epoch + 1 >= args.average_from:
+            line += f"; saved: mean of epochs {args.average_from}-{epoch + 1}"
         print(line, file=log, flush=True)
         print(line, file=sys.stderr, flush=True)
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+        if args.average_from and epoch + 1 >= args.average_from:  # uniform mean of end-of-epoch weights (SWA-style)
+            averaged += 1
+            for k, v in state.items():
+                if v.is_floating_point() and k in mean:
+                    mean[k] += (v - mean[k]) / averaged
+                else:
+                    mean[k] = v
+            state = {k: v.contiguous() for k, v in mean.items()}
         tmp = out.with_suffix(".tmp")
         save_file(state, str(tmp))
         os.replace(tmp, out)
@@ -435,6 +446,9 @@ def main(argv=None) -> int:
     a.add_argument("--batch", type=int, default=32)
     a.add_argument("--epochs", type=int, default=30)
     a.add_argument("--budget-s", type=float, default=2400)
+    a.add_argument(
+        "--average-from", type=int, default=0, help="save the mean of the end-of-epoch weights from this epoch on (0: the last weights)"
+    )
     a = sub.add_parser("evaluate")
     a.add_argument("--generated")
     a.add_argument("--tune")
