@@ -241,6 +241,7 @@ def cmd_features(args) -> None:
 def cmd_train(args) -> None:
     import torch
     from safetensors.torch import save_file
+    from torch.optim.swa_utils import AveragedModel
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -268,7 +269,7 @@ def cmd_train(args) -> None:
     started, step = time.time(), 0
     log = open(out.with_suffix(".log"), "a", encoding="utf-8")
     model.train()
-    mean, averaged = {}, 0
+    averaged = AveragedModel(model) if args.average_from else None  # uniform mean of end-of-epoch weights (SWA)
     for epoch in range(args.epochs):
         batches = []
         for T, items in buckets.items():
@@ -292,20 +293,17 @@ def cmd_train(args) -> None:
             line += f"; saved: mean of epochs {args.average_from}-{epoch + 1}"
         print(line, file=log, flush=True)
         print(line, file=sys.stderr, flush=True)
-        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-        if args.average_from and epoch + 1 >= args.average_from:  # uniform mean of end-of-epoch weights (SWA-style)
-            averaged += 1
-            for k, v in state.items():
-                if v.is_floating_point() and k in mean:
-                    mean[k] += (v - mean[k]) / averaged
-                else:
-                    mean[k] = v
-            state = {k: v.contiguous() for k, v in mean.items()}
+        source = model
+        if averaged is not None and epoch + 1 >= args.average_from:
+            averaged.update_parameters(model)
+            source = averaged.module
+        state = {k: v.detach().clone().contiguous() for k, v in source.state_dict().items()}
         tmp = out.with_suffix(".tmp")
         save_file(state, str(tmp))
         os.replace(tmp, out)
         if time.time() - started > args.budget_s:
             break
+    log.close()
 
 
 def tuned_reader(weights):
