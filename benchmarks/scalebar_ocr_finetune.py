@@ -180,23 +180,10 @@ def recogniser_inputs(crop, box, shade, heights, binary=False):
 
 
 def float_model():
-    """EasyOCR's english_g2 recogniser in float (not quantised), its character list and converter."""
-    import easyocr
-    from napari_nanocrystal.scalebar.reader import ocr_model_dir, quiet_easyocr
+    """EasyOCR's english_g2 recogniser in float (not quantised), without the text detector."""
+    from napari_nanocrystal.scalebar.reader import new_ocr_reader
 
-    folder = ocr_model_dir()
-    with quiet_easyocr():
-        reader = easyocr.Reader(
-            ["en"],
-            gpu=False,
-            model_storage_directory=folder,
-            user_network_directory=folder,
-            download_enabled=False,
-            verbose=False,
-            quantize=False,
-            detector=False,
-        )
-    return reader
+    return new_ocr_reader(quantize=False, detector=False)
 
 
 def _features(model, tensor):

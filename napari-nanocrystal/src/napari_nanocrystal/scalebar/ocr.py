@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -16,7 +17,17 @@ from .locate import _to_gray
 from .parse import ScaleBarError
 from .particle import blob_made_box, joined_particle, particle_mismatch, ring_shortfall
 from .reader import _OCR_MODEL_FILES, _OCR_PACKAGE, get_ocr_reader, ocr_model_dir, quiet_easyocr
-from .votes import _garbled_number, _glyph_mismatch, _normalise, _plausible_reading, _point_unseen, _spaced_point, _usual_value, _vote
+from .votes import (
+    _garbled_number,
+    _glyph_mismatch,
+    _leading_number,
+    _normalise,
+    _plausible_reading,
+    _point_unseen,
+    _spaced_point,
+    _usual_value,
+    _vote,
+)
 from .window import off_diagonal
 
 __all__ = ["get_ocr_reader", "ocr_model_dir", "read_scale_text", "_OCR_MODEL_FILES", "_OCR_PACKAGE"]
@@ -264,30 +275,19 @@ def _check_line(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None
     return (value, unit, text, agreement * confidence, box), notes
 
 
-def _number(text: str) -> float | None:
-    """The number a reading starts with (digits and decimal marks, as :func:`~.votes._normalise` leaves
-    them; a comma is a decimal point), or None."""
-    match = re.match(r"[.,]?[0-9]+(?:[.,][0-9]+)?", _normalise(text)[0])
-    return None if match is None else float(match.group(0).replace(",", "."))
-
-
 def _cleaned_verdict(text: str, readings) -> str | None:
     """Why the reading ``text`` is refused when its line, cleaned of a particle joined to a glyph, reads
     ``readings`` (:func:`_reread_joined`), or None: another number is read more often than ``text``'s
     (readings with no number abstain; a tie keeps the reading)."""
-    own = _number(text)
-    numbers = [n for n in (_number(t) for t, _ in readings) if n is not None]
-    if own is None or not numbers:
+    own = _leading_number(text)
+    counts = Counter(n for n in (_leading_number(t) for t, _ in readings) if n is not None)
+    if own is None or not counts:
         return None
-    counts = {n: numbers.count(n) for n in numbers}
-    best = max(counts.values())
-    if counts.get(own, 0) == best:
+    most, best = counts.most_common(1)[0]
+    if counts[own] == best:
         return None
     cleaned = ", ".join(repr(t) for t, _ in readings)
-    return (
-        f"{text!r}: a particle joined to a glyph; without it the line reads {cleaned} "
-        f"(the number {max(counts, key=counts.get):g}, not {own:g})"
-    )
+    return f"{text!r}: a particle joined to a glyph; without it the line reads {cleaned} (the number {most:g}, not {own:g})"
 
 
 def _reread_joined(reader, crop: np.ndarray, box, polarity: str, bar_length_px=None, text: str = "") -> str | None:

@@ -70,19 +70,27 @@ def get_ocr_reader():
     if _READER is None:
         with _READER_LOCK:
             if _READER is None:
-                try:
-                    import easyocr
-                except ImportError:
-                    raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
-                folder = ocr_model_dir()
-                logger.info("loading EasyOCR weights from %s", folder)
-                with quiet_easyocr():
-                    _READER = easyocr.Reader(
-                        ["en"],
-                        gpu=False,
-                        model_storage_directory=folder,
-                        user_network_directory=folder,  # exists already: nothing is written
-                        download_enabled=False,
-                        verbose=False,
-                    )
+                _READER = new_ocr_reader()
     return _READER
+
+
+def new_ocr_reader(**options):
+    """A new EasyOCR English CPU reader on the offline weights; ``options`` go to ``easyocr.Reader``
+    (e.g. ``quantize=False, detector=False`` for the float recogniser alone).  Use :func:`get_ocr_reader`
+    for the shared one."""
+    try:
+        import easyocr
+    except ImportError:
+        raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
+    folder = ocr_model_dir()
+    logger.info("loading EasyOCR weights from %s", folder)
+    with quiet_easyocr():
+        return easyocr.Reader(
+            ["en"],
+            gpu=False,
+            model_storage_directory=folder,
+            user_network_directory=folder,  # exists already: nothing is written
+            download_enabled=False,
+            verbose=False,
+            **options,
+        )

@@ -16,7 +16,14 @@ from .parse import ScaleBarError, _plausible, parse_scale_text, to_nm
 #: A decimal mark with a space on both sides between two digits ("0 . 1 um").
 _SPACED_POINT = re.compile(r"([0-9]) ([.,]) ([0-9])")
 #: A number and letters of the recogniser's alphabet (:data:`~.ocr._OCR_ALLOWLIST`), as read.
-_NUMBER_LETTERS = re.compile(r"([0-9]+(?:[.,][0-9]+)?) ?[nmuA]{1,4}")
+_NUMBER_LETTERS = re.compile(r"[0-9]+(?:[.,][0-9]+)? ?[nmuA]{1,4}")
+
+
+def _leading_number(text: str) -> float | None:
+    """The number a reading starts with (digits and decimal marks, as :func:`_normalise` leaves them;
+    a comma is a decimal point), or None."""
+    match = re.match(r"[.,]?[0-9]+(?:[.,][0-9]+)?", _normalise(text)[0])
+    return None if match is None else float(match.group(0).replace(",", "."))
 
 
 def _garbled_number(text: str) -> float | None:
@@ -26,10 +33,9 @@ def _garbled_number(text: str) -> float | None:
     Such a reading does not vote (it names no unit), but its number must not disagree with the
     consensus (:func:`~.ocr._check_line`), and it asks for more readings (:func:`~.ocr._readings`)."""
     clean = _normalise(text)[0]
-    match = _NUMBER_LETTERS.fullmatch(clean)
-    if match is None or _plausible_reading(clean) is not None:
+    if _NUMBER_LETTERS.fullmatch(clean) is None or _plausible_reading(clean) is not None:
         return None
-    return float(match.group(1).replace(",", "."))
+    return _leading_number(clean)
 
 
 def _spaced_point(text: str) -> bool:
