@@ -1,8 +1,10 @@
 """Fine-tune EasyOCR's English recogniser (english_g2: VGG features, BiLSTM, CTC) on scale-bar label lines
 (issue 16, twentieth pass, stage A: offline, line level; the reader is not changed).
+(~500 lines: one protocol in five steps that share the line format; each step is a short subcommand.)
 
 Steps (each a subcommand, output under ``--dir``):
 
+``capture``   the lines the reader checks on the real-label tune crops (the tune lines ``evaluate`` reads).
 ``lines``     label lines drawn by the scale-bar generator with their exact text. Each sample is drawn by
               :func:`~napari_nanocrystal.synthetic.make_scale_bar_sample` (seeds ``--seed`` …; with ``--fonts``
               the DejaVu condensed/extra-light and STIX faces join the generator's five), a window around its
@@ -308,6 +310,47 @@ def tuned_reader(weights):
     return base
 
 
+#: The label line of the tune crops HEAD's reader refuses, picked by eye among the lines it checks (the first is
+#: ``HV=120.0kV`` or a cut ``00 nm`` in two of them): crop name -> index among its checked lines.
+TUNE_PICKS = {"173c98ef82": 1, "1ecd5c901c": 5, "3430b20071": 0, "63df66fb4d": 0, "bc5529f7ca": 0}
+
+
+def cmd_capture(args) -> None:
+    """Every line the reader checks (:func:`ocr._check_line`) on the real-label tune crops, with its crop, box,
+    shade, bar length and whether it was accepted: the tune lines of ``evaluate --tune``."""
+    import torch
+    from napari_nanocrystal.scalebar import ScaleBarError, get_ocr_reader, ocr, read_image, read_scale_bar
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import scalebar_benchmark
+
+    torch.set_num_threads(1)
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check, calls = ocr._check_line, []
+
+    def spy(reader, crop, box, polarity, bar_length_px=None, glyphs=True, extra=()):
+        result = check(reader, crop, box, polarity, bar_length_px, glyphs, extra)
+        calls.append(dict(crop=np.asarray(crop, np.float32).copy(), box=[int(v) for v in box], polarity=polarity, bar=bar_length_px,
+                          accepted=result[0] is not None))  # fmt: skip
+        return result
+
+    ocr._check_line = spy
+    reader, meta = get_ocr_reader(), []
+    for i, row in enumerate(r for r in scalebar_benchmark.read_labels() if r["split"] == "tune"):
+        calls.clear()
+        r0, c0, r1, c1 = row["box"]
+        try:
+            read_scale_bar(read_image(Path(args.datasets) / row["source"])[0][r0:r1, c0:c1], reader=reader)
+        except ScaleBarError:
+            pass
+        name = Path(row["source"]).stem
+        np.savez_compressed(out / f"{i:03d}_{name}.npz", **{f"crop{j}": c.pop("crop") for j, c in enumerate(calls)})
+        meta.append(dict(i=i, source=row["source"], value=row["value"], unit=row["unit"], lines=list(calls)))
+    ocr._check_line = check
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
 def _score(text: str, value: float, unit: str, bar):
     from napari_nanocrystal.scalebar.votes import _normalise, _plausible_reading
 
@@ -346,7 +389,7 @@ def cmd_evaluate(args) -> None:
             )
     if args.tune:
         folder = Path(args.tune)
-        picks = json.loads(Path(args.tune_pick).read_text()) if args.tune_pick else {}
+        picks = json.loads(Path(args.tune_pick).read_text()) if args.tune_pick else TUNE_PICKS
         for m in json.loads((folder / "meta.json").read_text()):
             if not m["lines"]:
                 continue
@@ -434,17 +477,29 @@ def main(argv=None) -> int:
     a.add_argument(
         "--average-from", type=int, default=0, help="save the mean of the end-of-epoch weights from this epoch on (0: the last weights)"
     )
+    a = sub.add_parser("capture")
+    a.add_argument("--dir", required=True)
+    a.add_argument(
+        "--datasets", default=os.environ.get("NANOCRYSTAL_DATASETS", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    )
     a = sub.add_parser("evaluate")
     a.add_argument("--generated")
     a.add_argument("--tune")
-    a.add_argument("--tune-pick", help="JSON: crop name -> index of its label line among the checked lines (crops with no accepted line)")
+    a.add_argument("--tune-pick", help="JSON: crop name -> index of its label line among the checked lines (default TUNE_PICKS)")
     a.add_argument("--weights")
     a.add_argument("--no-stock", action="store_true", help="read with the fine-tuned recogniser only")
     a.add_argument("--out", required=True)
     a = sub.add_parser("summary")
     a.add_argument("--records", required=True, help="evaluate outputs, comma-separated (merged by set and id)")
     args = p.parse_args(argv)
-    commands = {"lines": cmd_lines, "features": cmd_features, "train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary}
+    commands = {
+        "capture": cmd_capture,
+        "lines": cmd_lines,
+        "features": cmd_features,
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "summary": cmd_summary,
+    }
     commands[args.cmd](args)
     return 0
 
