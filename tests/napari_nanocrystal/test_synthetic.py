@@ -234,3 +234,38 @@ def test_synthesize_cli(tmp_path, capsys):
     assert "exist already" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synthesize", str(tmp_path), "--n", "0"])
+
+
+@pytest.mark.parametrize("kind", synthetic.STRIP_KINDS)
+def test_strip_samples_draw_their_truth(kind):
+    for seed in range(6):
+        sample = synthetic.make_strip_sample((448, 640), rng=seed, kind=kind, jpeg_quality=0)
+        bar, image = sample.scale_bar, sample.image
+        r0, c0, r1, c1 = bar.bar_box
+        strip_top = 448 - sample.params["strip_px"]
+        assert image.shape == (448, 640) and image.dtype == np.uint8
+        assert bar.bar_length_px == c1 - c0 == sample.params["bar_length_px"] and r0 >= strip_top
+        assert bar.unit in ("nm", "µm") and not (bar.unit == "µm" and bar.value < 1)  # sub-µm bars are written in nm
+        assert math.isclose(bar.nm_per_px, bar.value * {"nm": 1, "µm": 1000}[bar.unit] / bar.bar_length_px)
+        assert strip_top <= bar.text_box[0] < bar.text_box[2] <= 448
+        row = image[r0:r1, c0:c1].max(axis=0) if kind == "hitachi" else image[r0, c0:c1]
+        if kind == "hitachi":  # eleven white ticks on black, first and last at the ruler's ends; label under its right end
+            ticks = np.diff(np.concatenate([[0], (row > 128).astype(int)])) == 1
+            assert ticks.sum() == 11 and row[0] > 128 and row[-1] > 128
+            assert bar.text == synthetic.instrument_strips.hitachi_label(bar.value, bar.unit)
+            assert bar.text_box[3] == c1 and bar.text_box[0] >= r1 and bar.polarity == "bright"
+        else:  # a dark bar on the white strip under its label, and other text (fields) beside them
+            assert np.all(row < 64) and bar.text_box[2] <= r0 and bar.polarity == "dark"
+            assert bar.text == f"{bar.value:g} {bar.unit}"
+            assert (image[strip_top:, c1 + 20 :] < 128).any()
+
+
+def test_strip_sample_labels_and_arguments():
+    label = synthetic.instrument_strips.hitachi_label
+    assert (label(1, "µm"), label(10, "µm"), label(500, "nm")) == ("1.00um", "10.0um", "500nm")
+    first, again = (synthetic.make_strip_sample(rng=7) for _ in range(2))
+    assert np.array_equal(first.image, again.image) and first.params == again.params
+    with pytest.raises(ValueError, match="kind"):
+        synthetic.make_strip_sample(kind="jeol")
+    with pytest.raises(ValueError, match="unit"):
+        synthetic.make_strip_sample(unit="Å")

@@ -8,18 +8,21 @@ contrast), a Fresnel fringe at the particle edges, defocus blur and shot noise a
 dose, then burns in a scale bar with a TrueType label.  :func:`make_scale_bar_sample` varies
 the scale bar widely (fonts, sizes, colours, corners, panels, end ticks, outlines, units
 nm/µm/Å, noise and JPEG artefacts) for testing and benchmarking
-:mod:`napari_nanocrystal.scalebar`.
+:mod:`napari_nanocrystal.scalebar`; :func:`make_strip_sample` puts the bar in a microscope's data
+strip instead (a Hitachi-style tick ruler, a Zeiss-style field strip).
 
 Conventions: images are (rows, columns) or (rows, columns, 3) for coloured scale bars;
 labels are int32, 0 = background, overlapping particles keep the later (upper) one;
 boxes are ``(row0, col0, row1, col1)`` with exclusive ends, like numpy slices.
 
 Modules: :mod:`.scale_bar` (drawing a bar and its truth), :mod:`.tem` (TEM images,
-random styles, training sets), :mod:`.scale_bar_samples` (scale-bar test images).
+random styles, training sets), :mod:`.scale_bar_samples` (scale-bar test images),
+:mod:`.instrument_strips` (scale bars in data strips).
 """
 
 from __future__ import annotations
 
+from .instrument_strips import STRIP_KINDS, make_strip_sample
 from .scale_bar import POSITIONS, ScaleBarTruth
 from .scale_bar_samples import ScaleBarSample, make_scale_bar_sample
 from .tem import SyntheticTEM, make_tem_image, random_tem_image, write_training_set
@@ -30,6 +33,8 @@ __all__ = [
     "ScaleBarSample",
     "make_tem_image",
     "make_scale_bar_sample",
+    "make_strip_sample",
+    "STRIP_KINDS",
     "random_tem_image",
     "write_training_set",
 ]

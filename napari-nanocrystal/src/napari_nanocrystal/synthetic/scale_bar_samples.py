@@ -112,6 +112,21 @@ def make_scale_bar_sample(
         raise ValueError(f"position must be one of {POSITIONS}, not {params['position']!r}")
     if params["colour"] not in _COLOURS:
         raise ValueError(f"colour must be one of {list(_COLOURS)}, not {params['colour']!r}")
+    display = _micrograph((H, W), nm_per_px, rng)
+    if params["colour"] == "yellow":
+        display = np.repeat(display[..., None], 3, axis=2)
+    truth = _draw_scale_bar(display, value, unit, rng, **{k: params[k] for k in params if k not in ("noise", "jpeg_quality")})
+    if params["noise"] > 0:
+        display = display + rng.normal(0.0, params["noise"], display.shape)
+    image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
+    if params["jpeg_quality"] > 0:
+        image = _jpeg_round_trip(image, params["jpeg_quality"])
+    return ScaleBarSample(image, truth, params)
+
+
+def _micrograph(shape: tuple[int, int], nm_per_px: float, rng: np.random.Generator) -> np.ndarray:
+    """A TEM-like image (float, [0, 1], figure-style display range) of random particles at ``nm_per_px``."""
+    H, W = shape
     diameter_px = rng.uniform(8.0, 30.0)
     crowd = rng.uniform(0.05, 0.3)  # area fraction covered by particles
     n_particles = int(crowd * H * W / (math.pi * diameter_px**2 / 4))
@@ -129,16 +144,7 @@ def make_scale_bar_sample(
         rng=rng,
     )
     display = base.image.astype(np.float64)
-    display = display / max(float(display.max()), 1e-6) * rng.uniform(0.75, 1.0)  # figure-style display range
-    if params["colour"] == "yellow":
-        display = np.repeat(display[..., None], 3, axis=2)
-    truth = _draw_scale_bar(display, value, unit, rng, **{k: params[k] for k in params if k not in ("noise", "jpeg_quality")})
-    if params["noise"] > 0:
-        display = display + rng.normal(0.0, params["noise"], display.shape)
-    image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
-    if params["jpeg_quality"] > 0:
-        image = _jpeg_round_trip(image, params["jpeg_quality"])
-    return ScaleBarSample(image, truth, params)
+    return display / max(float(display.max()), 1e-6) * rng.uniform(0.75, 1.0)
 
 
 def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
