@@ -28,6 +28,7 @@ Writes a markdown report atomically::
     python benchmarks/scalebar_benchmark.py                        # real labels + generated (N = 300)
     python benchmarks/scalebar_benchmark.py --set real --split tune --out /tmp/tune.md
     python benchmarks/scalebar_benchmark.py --set generated --n 50 --out /tmp/scalebar.md
+    python benchmarks/scalebar_benchmark.py --set real --split tune --recognizer-weights tuned.safetensors  # fine-tuned recogniser
 
 Data: ``--datasets``, else ``$NANOCRYSTAL_DATASETS``, else ``../shared/datasets`` beside the repository.
 """
@@ -54,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 from napari_nanocrystal.scalebar import ScaleBarError, find_scale_bar, get_ocr_reader, read_image, read_scale_bar
+from napari_nanocrystal.scalebar.reader import new_ocr_reader
 from napari_nanocrystal.synthetic import make_scale_bar_sample
 from nc_synthmodel.io import atomic_write_bytes
 
@@ -580,6 +582,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "scalebar.md"), help="markdown report (written atomically)")
     parser.add_argument("--records", default=None, help="also write one CSV row per sample / label here (optional)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for OCR (default 1)")
+    parser.add_argument(
+        "--recognizer-weights",
+        default=None,
+        help="read with these EasyOCR recogniser weights (.safetensors, e.g. from scalebar_ocr_finetune.py train; default the stock)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be ≥ 1")
@@ -598,7 +605,7 @@ def main(argv=None) -> int:
     )
     datasets = Path(args.datasets)
     started = time.perf_counter()
-    reader = get_ocr_reader()
+    reader = new_ocr_reader(recognizer_weights=args.recognizer_weights) if args.recognizer_weights else get_ocr_reader()
     reader_s = time.perf_counter() - started
     print(f"OCR reader started in {reader_s:.1f} s", file=sys.stderr, flush=True)
 
@@ -609,7 +616,7 @@ def main(argv=None) -> int:
         f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
         f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
         f"Python {platform.python_version()}, torch {torch.__version__} with {torch.get_num_threads()} thread(s), no GPU; "
-        f"OCR reader start (once) {reader_s:.1f} s  ",
+        f"OCR reader start (once) {reader_s:.1f} s; recogniser: {args.recognizer_weights or 'stock english_g2'}  ",
         "Load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f} (others' jobs share the cores when it exceeds ~1)  ".format(
             *os.getloadavg()
         ),

@@ -1,6 +1,7 @@
 """Fine-tune EasyOCR's English recogniser (english_g2: VGG features, BiLSTM, CTC) on scale-bar label lines
-(issue 16, twentieth pass, stage A: offline, line level; the reader is not changed).
-(~500 lines: one protocol in five steps that share the line format; each step is a short subcommand.)
+(issue 16, twentieth to twenty-second passes: stage A here, offline at line level; stage B reads with the weights through the
+benchmarks' `--recognizer-weights`, i.e. `new_ocr_reader(recognizer_weights=...)`).
+(~560 lines: one protocol in five steps that share the line format; each step is a short subcommand.)
 
 Steps (each a subcommand, output under ``--dir``):
 
@@ -10,7 +11,10 @@ Steps (each a subcommand, output under ``--dir``):
               the DejaVu condensed/extra-light and STIX faces join the generator's five), a window around its
               label is cut from the gray image, and the label's line is found as the reader finds it
               (:func:`~napari_nanocrystal.scalebar.lines.ink_lines`, the row overlapping the drawn text box;
-              a few lines use the drawn box grown by 0–3 px instead, as a CRAFT box would be).
+              a few lines use the drawn box grown by 0–3 px instead, as a CRAFT box would be). ``--tiny``:
+              a fraction drawn in tiny print (``--tiny-px``, default 8–12 px, at and below the generator's
+              smallest 12); ``--cut``: a fraction cut between the first two glyphs or the last two, labelled
+              with what is left (``100 nm`` -> ``00 nm`` or ``100 n``: a lost digit does not parse).
 ``features``  every line's recogniser input, made by the reader's own code (:func:`ocr._recognise_line`
               with a recorder in place of EasyOCR's ``recognize``, then EasyOCR's ``get_image_list`` and
               ``AlignCollate`` as in its ``get_text``), at ``--heights`` and binarised at one of them, run
@@ -87,6 +91,46 @@ def _overlap(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def _glyph_columns(font, text: str) -> list[tuple[int, int, int]]:
+    """(index, first, last ink column) of each non-space glyph of ``text`` as PIL draws it in ``font``, columns
+    counted from the ink's left edge of the whole text (any coverage, as the generator crops it); a glyph's ink:
+    coverage > 0.1."""
+    from PIL import Image, ImageDraw
+
+    def ink(chars, x, level=25):
+        canvas = Image.new("L", (int(font.getlength(text)) + 4 * font.size, 3 * font.size), 0)
+        ImageDraw.Draw(canvas).text((font.size + x, font.size), chars, font=font, fill=255, anchor="lt")
+        cols = np.nonzero((np.asarray(canvas) > level).any(axis=0))[0]
+        return (int(cols.min()), int(cols.max())) if cols.size else None
+
+    whole = ink(text, 0, level=0)
+    spans = []
+    for k, char in enumerate(text):
+        span = ink(char, font.getlength(text[:k])) if char != " " else None
+        if span is not None and whole is not None:
+            spans.append((k, span[0] - whole[0], span[1] - whole[0]))
+    return spans
+
+
+def _cut_line(sample, local, side):
+    """Where to cut a drawn label between its first two glyphs (``side`` "lead") or its last two ("trail"):
+    (window column of the cut, left and right columns of the text left visible, that text), or None where
+    no ink-free column lies between the two glyphs (no clean cut)."""
+    from napari_nanocrystal.synthetic import scale_bar
+
+    text = sample.scale_bar.text
+    spans = _glyph_columns(scale_bar._font(sample.params["font"], int(sample.params["font_px"])), text)
+    if len(spans) < 3:
+        return None
+    (_, _, last), (k, first, _) = (spans[0], spans[1]) if side == "lead" else (spans[-2], spans[-1])
+    if first - last < 2:  # no ink-free column between them
+        return None
+    column = local[1] + (last + 1 + first) // 2
+    if side == "lead":
+        return column, local[1] + first, local[3], text[k:]
+    return column, local[1], local[1] + last + 1, text[:k].rstrip()
+
+
 def cmd_lines(args) -> None:
     from napari_nanocrystal.scalebar.lines import ink_lines
     from napari_nanocrystal.scalebar.locate import _to_gray
@@ -106,8 +150,9 @@ def cmd_lines(args) -> None:
             value = float(jitter.integers(1, 10**digits))
             if jitter.random() < 0.3:
                 value = float(f"{value / 10 ** int(jitter.integers(1, digits + 1)):g}")
+        font_px = int(jitter.integers(args.tiny_px[0], args.tiny_px[1] + 1)) if args.tiny and jitter.random() < args.tiny else None
         try:
-            sample = make_scale_bar_sample(shapes[seed % 4], rng=seed, value=value)
+            sample = make_scale_bar_sample(shapes[seed % 4], rng=seed, value=value, font_px=font_px)
         except ValueError:
             continue
         truth = sample.scale_bar
@@ -117,6 +162,17 @@ def cmd_lines(args) -> None:
         r0, c0 = max(0, t0 - 2 * h), max(0, l0 - 2 * h)
         window = gray[r0 : min(gray.shape[0], t1 + 2 * h), c0 : min(gray.shape[1], l1 + 2 * h)]
         local = (t0 - r0, l0 - c0, t1 - r0, l1 - c0)
+        text, cut = truth.text, None
+        if args.cut and jitter.random() < args.cut:  # the window cut between two glyphs: the line labelled with what is left
+            cut = "lead" if jitter.random() < 0.5 else "trail"
+            found_cut = _cut_line(sample, local, cut)
+            if found_cut is None:
+                cut = None
+            else:
+                column, left, right, text = found_cut
+                window = window[:, column:] if cut == "lead" else window[:, :column]
+                shift = column if cut == "lead" else 0
+                local = (local[0], left - shift, local[2], right - shift)
         how = "ink"
         found = [(b, s) for b, s in ink_lines(window, ((local[0] + local[2]) / 2, (local[1] + local[3]) / 2)) if _overlap(b, local) >= 0.5]
         if found and jitter.random() >= args.loose:
@@ -134,13 +190,15 @@ def cmd_lines(args) -> None:
                 seed=seed,
                 box=[int(v) for v in box],
                 shade=shade,
-                text=truth.text,
-                target=_target(truth.text),
+                text=text,
+                target=_target(text),
                 value=truth.value,
                 unit=truth.unit,
                 bar=truth.bar_length_px,
                 how=how,
                 font=sample.params["font"],
+                font_px=sample.params["font_px"],
+                cut=cut,
             )
         )
         if len(meta) % 100 == 0:
@@ -296,18 +354,11 @@ def cmd_train(args) -> None:
 
 
 def tuned_reader(weights):
-    """An easyocr.Reader whose recogniser has the fine-tuned weights (loaded with load_state_dict), quantised as EasyOCR does."""
-    import torch
-    from napari_nanocrystal.scalebar.reader import get_ocr_reader
-    from safetensors.torch import load_file
+    """An easyocr.Reader whose recogniser has the fine-tuned weights, quantised as EasyOCR does (the reader's
+    own option: :func:`~napari_nanocrystal.scalebar.reader.new_ocr_reader` ``recognizer_weights``)."""
+    from napari_nanocrystal.scalebar.reader import new_ocr_reader
 
-    stock = get_ocr_reader()
-    base = float_model()
-    base.recognizer.load_state_dict(load_file(str(weights)))
-    base.recognizer.eval()
-    torch.quantization.quantize_dynamic(base.recognizer, dtype=torch.qint8, inplace=True)
-    base.detector = stock.detector
-    return base
+    return new_ocr_reader(recognizer_weights=weights)
 
 
 #: The label line of the tune crops HEAD's reader refuses, picked by eye among the lines it checks (the first is
@@ -460,6 +511,11 @@ def main(argv=None) -> int:
     a.add_argument("--fonts", action="store_true")
     a.add_argument("--loose", type=float, default=0.2, help="fraction of lines cut with the drawn box grown by 0-3 px")
     a.add_argument("--random-values", type=float, default=0.0, help="fraction of labels with a random number (1-3 digits, some decimals)")
+    a.add_argument("--tiny", type=float, default=0.0, help="fraction of labels drawn in tiny print (font px from --tiny-px)")
+    a.add_argument(
+        "--tiny-px", type=lambda t: tuple(int(v) for v in t.split(",")), default=(8, 12), help="tiny font px range (default 8,12)"
+    )
+    a.add_argument("--cut", type=float, default=0.0, help="fraction of lines cut between their first or last two glyphs, labelled as seen")
     a = sub.add_parser("features")
     a.add_argument("--dir", required=True)
     a.add_argument("--seed", type=int, default=0)

@@ -21,6 +21,7 @@ report atomically::
 
     python benchmarks/scalebar_stress.py --out /tmp/stress.md
     python benchmarks/scalebar_stress.py --kinds box,small --per 7 --save-wrong /tmp/wrong
+    python benchmarks/scalebar_stress.py --out /tmp/stress.md --recognizer-weights tuned.safetensors  # fine-tuned recogniser
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the drawing (default 1)")
     parser.add_argument("--out", required=True, help="markdown report (written atomically)")
     parser.add_argument("--save-wrong", default=None, help="folder to save the silently wrong figures as PNG (optional)")
+    parser.add_argument(
+        "--recognizer-weights",
+        default=None,
+        help="read with these EasyOCR recogniser weights (.safetensors, e.g. from scalebar_ocr_finetune.py train; default the stock)",
+    )
     args = parser.parse_args(argv)
     kinds, fonts = args.kinds.split(","), args.fonts.split(",")
     unknown = [k for k in kinds if k not in KINDS] + [f for f in fonts if f not in FONTS]
@@ -153,8 +159,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from napari_nanocrystal.scalebar import ScaleBarError, get_ocr_reader, read_scale_bar
+    from napari_nanocrystal.scalebar.reader import new_ocr_reader
 
-    reader = get_ocr_reader()
+    reader = new_ocr_reader(recognizer_weights=args.recognizer_weights) if args.recognizer_weights else get_ocr_reader()
     rng = np.random.default_rng(args.seed)
     load = os.getloadavg()
     started, date = time.time(), datetime.now().isoformat(timespec="seconds")
@@ -186,7 +193,7 @@ def main(argv=None) -> int:
         "",
         f"Command: `python benchmarks/scalebar_stress.py {' '.join(sys.argv[1:] if argv is None else argv)}`  ",
         f"Date: {date} (start); machine: {platform.platform()}, {os.cpu_count()} CPU cores, "
-        f"one torch thread; load average at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}; wall {time.time() - started:.0f} s  ",
+        f"one torch thread, recogniser {args.recognizer_weights or 'stock english_g2'}; load average at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}; wall {time.time() - started:.0f} s  ",
         f"**{total['correct']} correct, {total['refused']} refused, {total['wrong']} silently wrong** of {sum(total.values())}; "
         f"CPU s per label median {np.median(seconds):.2f}, p90 {np.percentile(seconds, 90):.2f}",
         "",

@@ -74,23 +74,55 @@ def get_ocr_reader():
     return _READER
 
 
-def new_ocr_reader(**options):
+def new_ocr_reader(recognizer_weights=None, **options):
     """A new EasyOCR English CPU reader on the offline weights; ``options`` go to ``easyocr.Reader``
     (e.g. ``quantize=False, detector=False`` for the float recogniser alone).  Use :func:`get_ocr_reader`
-    for the shared one."""
+    for the shared one.
+
+    ``recognizer_weights``: a ``.safetensors`` file of recogniser weights (e.g. fine-tuned by
+    ``benchmarks/scalebar_ocr_finetune.py train``) loaded over the stock english_g2 recogniser with
+    ``load_state_dict`` before EasyOCR's dynamic quantisation, which is then applied as EasyOCR does
+    (recogniser and detector, unless ``quantize=False``).  The file may leave out the feature extractor
+    (``FeatureExtraction.*``: the stock one is kept); any other missing or unknown key is an error.
+    Never unpickled.  Default ``None``: the stock recogniser.
+    """
     try:
         import easyocr
     except ImportError:
         raise ImportError("scale-bar OCR needs easyocr: pip install easyocr (or napari-nanocrystal[ocr])") from None
     folder = ocr_model_dir()
     logger.info("loading EasyOCR weights from %s", folder)
+    quantize = options.pop("quantize", True)
     with quiet_easyocr():
-        return easyocr.Reader(
+        reader = easyocr.Reader(
             ["en"],
             gpu=False,
             model_storage_directory=folder,
             user_network_directory=folder,  # exists already: nothing is written
             download_enabled=False,
             verbose=False,
+            quantize=quantize and recognizer_weights is None,
             **options,
         )
+        if recognizer_weights is not None:
+            _load_recognizer(reader, recognizer_weights, quantize)
+    return reader
+
+
+def _load_recognizer(reader, path, quantize: bool) -> None:
+    """Load ``path`` (safetensors) into ``reader``'s float recogniser; then quantise as EasyOCR's
+    ``get_recognizer`` / ``get_detector`` do on CPU when ``quantize``."""
+    import torch
+    from safetensors.torch import load_file
+
+    logger.info("loading scale-bar recogniser weights from %s", path)
+    model = reader.recognizer
+    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    missing = [k for k in missing if not k.startswith("FeatureExtraction.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: not english_g2 recogniser weights (missing {missing[:3]}, unknown {list(unexpected)[:3]})")
+    model.eval()
+    if quantize:
+        for net in (model, getattr(reader, "detector", None)):
+            if isinstance(net, torch.nn.Module):
+                torch.quantization.quantize_dynamic(net, dtype=torch.qint8, inplace=True)
