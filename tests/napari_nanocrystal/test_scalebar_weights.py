@@ -33,9 +33,10 @@ def stock_state(one_thread):
 
 def _line(text: str = "100 nm") -> np.ndarray:
     """Dark text on white, 40 px high, as ``ocr._recognise_line`` hands lines to EasyOCR."""
-    from PIL import Image, ImageDraw, ImageFont
+    from napari_nanocrystal.synthetic.scale_bar import _font
+    from PIL import Image, ImageDraw
 
-    font = ImageFont.truetype("DejaVuSans.ttf", 28)
+    font = _font("sans", 28)  # matplotlib's bundled DejaVu Sans: no system font needed
     image = Image.new("L", (160, 40), 255)
     ImageDraw.Draw(image).text((6, 4), text, font=font, fill=0)
     return np.asarray(image)

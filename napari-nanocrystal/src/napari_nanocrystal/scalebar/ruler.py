@@ -51,7 +51,8 @@ def _evenly_spaced(ticks: list[tuple[int, int, int, int]]) -> list[list[tuple[in
         if run and gap >= 4 and fits:
             run.append(tick)
             continue
-        runs.append(run)
+        if run:
+            runs.append(run)
         run = [run[-1], tick] if run and gap >= 4 else [tick]  # a new run may start at the last tick
     runs.append(run)
     return [r for r in runs if len(r) >= MIN_TICKS]
