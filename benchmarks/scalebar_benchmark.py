@@ -13,6 +13,8 @@ itself lives in :mod:`napari_nanocrystal.scalebar`.)
    (correct only if the bar used lies in the crop box).  Outcomes: *correct* (value + unit
    exact, and the bar within ±1.5 px of ``bar_px`` where given), *refused* (a ``ScaleBarError``)
    or *wrong* (a silent wrong number), with time per image (median, p90), by half.
+   ``--labels benchmarks/scalebar_fresh_labels.csv --split all`` reads the *fresh* half instead: labels
+   from publications the list above never used (session 24), only scored; its rows are the "all" rows.
 2. **The six real TEM images** of ``tem-examples/``: value, unit and nm/px (the authors' 0.2604
    nm/px for ``scalebar_5-0011.tif``).
 3. **Generated samples** (``--set generated`` or ``both``): ``--n`` fresh samples of
