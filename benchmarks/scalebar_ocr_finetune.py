@@ -257,6 +257,7 @@ def _features(model, tensor):
 
 def cmd_features(args) -> None:
     import torch
+    from napari_nanocrystal.scalebar import ocr
 
     torch.set_num_threads(1)
     reader = float_model()
@@ -265,7 +266,7 @@ def cmd_features(args) -> None:
     meta = json.loads((folder / "lines.json").read_text())
     windows = np.load(folder / "windows.npz", allow_pickle=False)
     rng = np.random.default_rng(args.seed)
-    heights = [int(h) for h in args.heights.split(",")]
+    heights = [int(h) for h in args.heights.split(",")] if args.heights else list(ocr._LINE_HEIGHTS)
     feats, rows = {}, []
     started = time.time()
     for i, m in enumerate(meta):
@@ -460,12 +461,11 @@ def cmd_evaluate(args) -> None:
                     accepted=line["accepted"],
                 )
             )
-    heights = (32, 40, 48, 56, 64)
     records = []
     for n, line in enumerate(lines):
         rec = {k: line[k] for k in ("set", "id", "value", "unit")}
         for name, reader in readers.items():
-            readings = ocr._recognise_line(reader, line["crop"], tuple(line["box"]), line["shade"], heights=heights)
+            readings = ocr._recognise_line(reader, line["crop"], tuple(line["box"]), line["shade"])  # at every _LINE_HEIGHTS
             rec[name] = [t for t, _ in readings]
             rec[name + "_conf"] = [round(c, 3) for _, c in readings]
             rec[name + "_score"] = [_score(t, line["value"], line["unit"], line["bar"]) for t, _ in readings]
@@ -477,11 +477,14 @@ def cmd_evaluate(args) -> None:
 
 
 def summary(records, readers) -> None:
+    from napari_nanocrystal.scalebar.ocr import _FIRST_HEIGHTS, _LINE_HEIGHTS
+
+    first_heights = [_LINE_HEIGHTS.index(h) for h in _FIRST_HEIGHTS]
     for subset in sorted({r["set"] for r in records}):
         recs = [r for r in records if r["set"] == subset]
         for name in readers:
             scores = [s for r in recs for s in r[name + "_score"]]
-            first = [r[name + "_score"][1] == "exact" and r[name + "_score"][3] == "exact" for r in recs]  # heights 40 and 56
+            first = [all(r[name + "_score"][i] == "exact" for i in first_heights) for r in recs]  # heights 40 and 56
             other_lines = sum("other" in r[name + "_score"] for r in recs)
             print(
                 f"{subset} {name}: lines {len(recs)}; readings exact {scores.count('exact')}/{len(scores)} "
@@ -519,7 +522,7 @@ def main(argv=None) -> int:
     a = sub.add_parser("features")
     a.add_argument("--dir", required=True)
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--heights", default="32,40,48,56,64")
+    a.add_argument("--heights", default=None, help="text heights, comma-separated (default the reader's _LINE_HEIGHTS)")
     a.add_argument("--per-line", type=int, default=2)
     a.add_argument("--binary", action="store_true")
     a = sub.add_parser("train")

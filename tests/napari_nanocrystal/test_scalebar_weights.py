@@ -15,17 +15,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def stock_state(one_thread):
+def stock_state():
     """The stock english_g2 recogniser's float weights."""
     model = new_ocr_reader(quantize=False, detector=False).recognizer
     return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}

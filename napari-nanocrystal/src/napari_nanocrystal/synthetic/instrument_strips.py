@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scale_bar import _UNIT_NM, ScaleBarTruth, _font, _paint, _text_alpha
-from .scale_bar_samples import _UNIT_VALUES, ScaleBarSample, _jpeg_round_trip, _micrograph
+from .scale_bar import _UNIT_NM, ScaleBarTruth, _font, _format_value, _paint, _text_alpha
+from .scale_bar_samples import _UNIT_VALUES, ScaleBarSample, _micrograph, _to_uint8
 from .tem import _check_shape
 
 #: The data-strip kinds :func:`make_strip_sample` draws.
@@ -74,10 +74,7 @@ def make_strip_sample(
     display[: H - strip_h] = micrograph
     draw = _draw_hitachi if kind == "hitachi" else _draw_zeiss
     truth = draw(display, H - strip_h, value, unit, bar_length_px, params["font"], rng)
-    image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
-    if params["jpeg_quality"] > 0:
-        image = _jpeg_round_trip(image, params["jpeg_quality"])
-    return ScaleBarSample(image, truth, params)
+    return ScaleBarSample(_to_uint8(display, params["jpeg_quality"]), truth, params)
 
 
 def _text(display, text: str, font, top: int, left: int, colour: float) -> tuple[int, int, int, int]:
@@ -122,7 +119,7 @@ def _draw_zeiss(display, strip_top: int, value, unit, length: int, font_name: st
     display[strip_top:] = 1.0
     font = _font(font_name, int(max(9, round(0.22 * strip_h))))
     margin = int(max(4, round(0.015 * W)))
-    text = f"{value:g} {unit}"
+    text = f"{_format_value(value)} {unit}"
     alpha = _text_alpha(text, font)
     text_top = strip_top + int(round(0.15 * strip_h))
     text_box = _text(display, text, font, text_top, margin, 0.0)

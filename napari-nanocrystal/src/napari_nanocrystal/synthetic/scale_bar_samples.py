@@ -118,10 +118,7 @@ def make_scale_bar_sample(
     truth = _draw_scale_bar(display, value, unit, rng, **{k: params[k] for k in params if k not in ("noise", "jpeg_quality")})
     if params["noise"] > 0:
         display = display + rng.normal(0.0, params["noise"], display.shape)
-    image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
-    if params["jpeg_quality"] > 0:
-        image = _jpeg_round_trip(image, params["jpeg_quality"])
-    return ScaleBarSample(image, truth, params)
+    return ScaleBarSample(_to_uint8(display, params["jpeg_quality"]), truth, params)
 
 
 def _micrograph(shape: tuple[int, int], nm_per_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -145,6 +142,12 @@ def _micrograph(shape: tuple[int, int], nm_per_px: float, rng: np.random.Generat
     )
     display = base.image.astype(np.float64)
     return display / max(float(display.max()), 1e-6) * rng.uniform(0.75, 1.0)
+
+
+def _to_uint8(display: np.ndarray, jpeg_quality: int) -> np.ndarray:
+    """The display image ([0, 1]) as uint8, through a JPEG round trip at ``jpeg_quality`` unless 0."""
+    image = np.round(np.clip(display, 0.0, 1.0) * 255).astype(np.uint8)
+    return _jpeg_round_trip(image, jpeg_quality) if jpeg_quality > 0 else image
 
 
 def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
