@@ -269,3 +269,19 @@ def test_strip_sample_labels_and_arguments():
         synthetic.make_strip_sample(kind="jeol")
     with pytest.raises(ValueError, match="unit"):
         synthetic.make_strip_sample(unit="Å")
+
+
+def test_print_shrunk_scales_image_and_truth():
+    sample = make_scale_bar_sample((600, 800), rng=7, jpeg_quality=0, noise=0.0, colour="black", panel=False, outline=False)
+    printed = synthetic.print_shrunk(sample, 2.5)
+    bar, small = sample.scale_bar, printed.scale_bar
+    assert printed.image.shape == (240, 320) and printed.image.dtype == np.uint8
+    assert small.bar_length_px == pytest.approx(bar.bar_length_px / 2.5) and small.nm_per_px == pytest.approx(bar.nm_per_px * 2.5)
+    assert (small.value, small.unit, small.text) == (bar.value, bar.unit, bar.text) and printed.params["printed"] == 2.5
+    r0, c0, r1, c1 = small.bar_box
+    assert printed.image[r0:r1, c0 + 1 : c1 - 1].max() < 128  # the black bar is still dark where it was drawn
+    # area averaging: a flat patch keeps its mean; the bar's ink is spread, not lost
+    assert printed.image.astype(float).mean() == pytest.approx(sample.image.astype(float).mean(), abs=1.0)
+    assert synthetic.print_shrunk(sample, 1.0).image.tobytes() == sample.image.tobytes()
+    with pytest.raises(ValueError, match="factor must be >= 1"):
+        synthetic.print_shrunk(sample, 0.5)

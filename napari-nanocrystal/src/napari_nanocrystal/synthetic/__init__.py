@@ -9,7 +9,8 @@ dose, then burns in a scale bar with a TrueType label.  :func:`make_scale_bar_sa
 the scale bar widely (fonts, sizes, colours, corners, panels, end ticks, outlines, units
 nm/µm/Å, noise and JPEG artefacts) for testing and benchmarking
 :mod:`napari_nanocrystal.scalebar`; :func:`make_strip_sample` puts the bar in a microscope's data
-strip instead (a Hitachi-style tick ruler, a Zeiss-style field strip).
+strip instead (a Hitachi-style tick ruler, a Zeiss-style field strip); :func:`print_shrunk` shrinks
+either as a figure printed for the page.
 
 Conventions: images are (rows, columns) or (rows, columns, 3) for coloured scale bars;
 labels are int32, 0 = background, overlapping particles keep the later (upper) one;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from .instrument_strips import STRIP_KINDS, make_strip_sample
 from .scale_bar import POSITIONS, ScaleBarTruth
-from .scale_bar_samples import ScaleBarSample, make_scale_bar_sample
+from .scale_bar_samples import ScaleBarSample, make_scale_bar_sample, print_shrunk
 from .tem import SyntheticTEM, make_tem_image, random_tem_image, write_training_set
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "make_tem_image",
     "make_scale_bar_sample",
     "make_strip_sample",
+    "print_shrunk",
     "STRIP_KINDS",
     "random_tem_image",
     "write_training_set",

@@ -42,7 +42,7 @@ class ScaleBarTruth:
     value: float
     unit: str
     text: str
-    bar_length_px: int
+    bar_length_px: float  # whole px as drawn, fractional after print_shrunk
     bar_box: tuple[int, int, int, int]
     text_box: tuple[int, int, int, int]
     position: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -119,6 +119,32 @@ def make_scale_bar_sample(
     if params["noise"] > 0:
         display = display + rng.normal(0.0, params["noise"], display.shape)
     return ScaleBarSample(_to_uint8(display, params["jpeg_quality"]), truth, params)
+
+
+def print_shrunk(sample: ScaleBarSample, factor: float, *, jpeg_quality: int = 0) -> ScaleBarSample:
+    """``sample`` as a figure printed smaller: the image shrunk ``factor`` times by area averaging.
+
+    Published figures are micrographs shrunk for the page: a 2-px bar becomes a grey 1-px line and a
+    12-px label 5-px print.  The truth's boxes and bar length are scaled with the image (the length
+    may then be fractional); ``jpeg_quality`` (0 = none) adds a JPEG round trip after shrinking, as a
+    figure saved again.
+    """
+    if not factor >= 1.0:
+        raise ValueError(f"factor must be >= 1 (a shrink), not {factor!r}")
+    from PIL import Image
+
+    H, W = sample.image.shape[:2]
+    size = (max(1, round(W / factor)), max(1, round(H / factor)))
+    image = np.asarray(Image.fromarray(sample.image).resize(size, Image.Resampling.BOX))
+    fy, fx = size[1] / H, size[0] / W
+    truth = sample.scale_bar
+
+    def scaled(box):
+        return (round(box[0] * fy), round(box[1] * fx), max(round(box[2] * fy), round(box[0] * fy) + 1), round(box[3] * fx))
+
+    truth = replace(truth, bar_length_px=truth.bar_length_px * fx, bar_box=scaled(truth.bar_box), text_box=scaled(truth.text_box))
+    image = _jpeg_round_trip(image, jpeg_quality) if jpeg_quality > 0 else image.copy()
+    return ScaleBarSample(image, truth, {**sample.params, "printed": float(factor), "printed_jpeg_quality": int(jpeg_quality)})
 
 
 def _micrograph(shape: tuple[int, int], nm_per_px: float, rng: np.random.Generator) -> np.ndarray:
