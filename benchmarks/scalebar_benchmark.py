@@ -24,12 +24,19 @@ itself lives in :mod:`napari_nanocrystal.scalebar`.)
    (:func:`find_scale_bar`: bar found, length within ±1 px) and the whole reader (value and unit
    exact, bar within ±1 px, nm/px within 1 %; correct / refused / wrong, wrong split into nm/px
    still within 1 % and silent wrong numbers), with a breakdown per drawing condition.
+   ``--printed``: each sample as a figure printed smaller (issue 16: real figures are micrographs
+   shrunk for the page) — drawn at the shape × f and shrunk f times by area averaging
+   (:func:`~napari_nanocrystal.synthetic.print_shrunk`), then saved again as JPEG at quality q, with
+   f uniform in 1.6–3.2 and q 0 (none) or 70–94 drawn from the seed's own stream
+   ``np.random.default_rng([seed, 1])`` (as ``scalebar_strips.py --printed``); the true length is then
+   fractional, and a length counts as right within max(1 px, 1 %) of it.
 
 Writes a markdown report atomically::
 
     python benchmarks/scalebar_benchmark.py                        # real labels + generated (N = 300)
     python benchmarks/scalebar_benchmark.py --set real --split tune --out /tmp/tune.md
     python benchmarks/scalebar_benchmark.py --set generated --n 50 --out /tmp/scalebar.md
+    python benchmarks/scalebar_benchmark.py --set generated --printed --n 200 --seed 61000 --out /tmp/printed.md
     python benchmarks/scalebar_benchmark.py --set real --split tune --recognizer-weights tuned.safetensors  # fine-tuned recogniser
 
 Data: ``--datasets``, else ``$NANOCRYSTAL_DATASETS``, else ``../shared/datasets`` beside the repository.
@@ -58,7 +65,7 @@ from pathlib import Path
 import numpy as np
 from napari_nanocrystal.scalebar import ScaleBarError, find_scale_bar, get_ocr_reader, read_image, read_scale_bar
 from napari_nanocrystal.scalebar.reader import new_ocr_reader
-from napari_nanocrystal.synthetic import make_scale_bar_sample
+from napari_nanocrystal.synthetic import make_scale_bar_sample, print_shrunk
 from nc_synthmodel.io import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +85,9 @@ REAL_IMAGES = {
     "unlabelled/2-0018_32_image.png": (50.0, "nm", None),
 }
 TARGET = 0.98
+#: ``--printed``: the print's shrink factor is drawn uniformly in this range; JPEG quality 0 or in [70, 95).
+PRINT_FACTOR = (1.6, 3.2)
+PRINT_JPEG = (70, 95)
 
 
 # ----------------------------------------------------------------------------------------
@@ -89,10 +99,28 @@ def _overlaps(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
-    """Draw one sample and read it; None when the generator cannot lay the bar out in the image."""
+def printed_sample(seed: int, shape: tuple[int, int]):
+    """``seed``'s sample as a printed figure: drawn at ``shape`` × f and shrunk f times (JPEG quality q or none).
+
+    f and q come from the seed's own stream ``np.random.default_rng([seed, 1])`` (the drawing's stays
+    ``make_scale_bar_sample``'s), as in ``scalebar_strips.strip_sample``.
+    """
+    draw = np.random.default_rng([seed, 1])
+    factor, quality = float(draw.uniform(*PRINT_FACTOR)), int(draw.choice([0, draw.integers(*PRINT_JPEG)]))
+    sample = make_scale_bar_sample((round(shape[0] * factor), round(shape[1] * factor)), rng=seed)
+    return print_shrunk(sample, factor, jpeg_quality=quality)
+
+
+def _length_ok(measured: float, true: float, printed: bool) -> bool:
+    """A bar length within 1 px of the truth; for a printed sample (fractional truth) within max(1 px, 1 %)."""
+    return abs(measured - true) <= (max(1.0, 0.01 * true) if printed else 1.0)
+
+
+def _run_sample(seed: int, shape: tuple[int, int], reader, printed: bool = False) -> dict | None:
+    """Draw one sample (``printed``: :func:`printed_sample`) and read it; None when the generator cannot
+    lay the bar out in the image."""
     try:
-        sample = make_scale_bar_sample(shape, rng=seed)
+        sample = printed_sample(seed, shape) if printed else make_scale_bar_sample(shape, rng=seed)
     except ValueError as exc:  # label + bar wider than the image
         logging.getLogger(__name__).info("seed %d: %s", seed, exc)
         return None
@@ -127,6 +155,8 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
             )
         },
     }
+    if printed:
+        rec.update(printed=p["printed"], printed_jpeg_quality=p["printed_jpeg_quality"])
     started = time.perf_counter()
     try:
         bar = find_scale_bar(sample.image)
@@ -135,7 +165,7 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
     except ScaleBarError:
         rec["found"], rec["find_px"] = False, math.nan
     rec["find_s"] = time.perf_counter() - started
-    rec["find_ok"] = rec["found"] and abs(rec["find_px"] - truth.bar_length_px) <= 1.0
+    rec["find_ok"] = rec["found"] and _length_ok(rec["find_px"], truth.bar_length_px, printed)
 
     started, cpu = time.perf_counter(), time.process_time()
     try:
@@ -157,7 +187,7 @@ def _run_sample(seed: int, shape: tuple[int, int], reader) -> dict | None:
         )
         return rec
     ocr_exact = result.value == truth.value and result.unit == truth.unit
-    bar_ok = _overlaps(result.bar_box, truth.bar_box) and abs(result.bar_length_px - truth.bar_length_px) <= 1.0
+    bar_ok = _overlaps(result.bar_box, truth.bar_box) and _length_ok(result.bar_length_px, truth.bar_length_px, printed)
     nmpx_ok = abs(result.nm_per_px / truth.nm_per_px - 1.0) <= 0.01
     rec.update(
         read_value=result.value,
@@ -244,10 +274,23 @@ CONDITIONS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
+#: Conditions added for printed samples (``--printed``): the print's shrink and JPEG, and sizes as printed.
+PRINTED_CONDITIONS: list[tuple[str, Callable[[dict], str]]] = [
+    ("print shrink factor", lambda r: _bin(r["printed"], [1.6, 2.0, 2.4, 2.8], "{lo}–{hi}")),
+    ("print JPEG", lambda r: "none" if r["printed_jpeg_quality"] == 0 else "quality 70–94"),
+    ("printed bar thickness (px)", lambda r: _bin(r["thickness_px"] / r["printed"], [0, 1, 1.5, 2, 3], "{lo}–{hi}")),
+    ("printed font size (px)", lambda r: _bin(r["font_px"] / r["printed"], [0, 6, 8, 10, 14], "{lo}–{hi}")),
+]
+
+
+def _conditions(recs: list[dict]) -> list[tuple[str, Callable[[dict], str]]]:
+    return CONDITIONS + (PRINTED_CONDITIONS if recs and "printed" in recs[0] else [])
+
+
 def _breakdown(recs: list[dict]) -> list[str]:
     """One table: a block of rows per condition, one row per value of it."""
     lines = _header("condition: value")
-    for title, key in CONDITIONS:
+    for title, key in _conditions(recs):
         groups: dict[str, list[dict]] = {}
         for r in recs:
             groups.setdefault(key(r), []).append(r)
@@ -258,7 +301,7 @@ def _breakdown(recs: list[dict]) -> list[str]:
 def _weakest(recs: list[dict], k: int = 6, min_n: int = 20) -> str:
     """The ``k`` condition values (with ≥ ``min_n`` samples) of lowest correct %."""
     cells = []
-    for title, key in CONDITIONS:
+    for title, key in _conditions(recs):
         groups: dict[str, list[dict]] = {}
         for r in recs:
             groups.setdefault(key(r), []).append(r)
@@ -285,6 +328,11 @@ def _describe(r: dict) -> str:
         f"{', ticks' if r['ticks'] else ''}{', outline' if r['outline'] else ''}"
         + (f", noise {r['noise']:.3f}" if r["noise"] else "")
         + (f", JPEG q{r['jpeg_quality']}" if r["jpeg_quality"] else "")
+        + (
+            f"; printed ÷{r['printed']:.2f}" + (f", JPEG q{r['printed_jpeg_quality']}" if r["printed_jpeg_quality"] else "")
+            if "printed" in r
+            else ""
+        )
     )
     if r["outcome"] == "refused":
         got = "refused: " + r["error"].replace("|", "/")[:110]
@@ -293,11 +341,16 @@ def _describe(r: dict) -> str:
             f"read {r['read_text']!r} → {r['read_value']:g} {r['read_unit']}, bar {r['read_px']:.2f} px, "
             f"nm/px {100 * (r['read_nm_per_px'] / r['true_nm_per_px'] - 1):+.1f} %"
         )
-    return f"| {r['seed']} | {r['text']!r}, {r['bar_px']} px | {style} | {r['outcome']} | {got} |"
+    return f"| {r['seed']} | {r['text']!r}, {_px(r['bar_px'])} px | {style} | {r['outcome']} | {got} |"
+
+
+def _px(value) -> str:
+    """A bar length as drawn (an int) or as printed (fractional: two decimals)."""
+    return str(value) if isinstance(value, int | np.integer) else f"{value:.2f}"
 
 
 def _miss(r: dict) -> str:
-    return "not found" if not r["found"] else f"{r['find_px']:.2f} px vs {r['bar_px']}"
+    return "not found" if not r["found"] else f"{r['find_px']:.2f} px vs {_px(r['bar_px'])}"
 
 
 def _real_images(folder: Path, reader) -> tuple[list[str], list[str]]:
@@ -475,7 +528,7 @@ def run_generated(args, reader) -> tuple[list[dict], list[int], int]:
     while len(recs) < args.n:
         if seed in TEST_SEEDS:
             raise SystemExit(f"seed {seed} is used by the tests; choose --seed ≥ 150")
-        rec = _run_sample(seed, SHAPES[seed % len(SHAPES)], reader)
+        rec = _run_sample(seed, SHAPES[seed % len(SHAPES)], reader, printed=args.printed)
         if rec is None:
             skipped.append(seed)
         else:
@@ -498,6 +551,7 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
     failures = [r for r in recs if r["outcome"] != "correct"]
     detector_misses = [r for r in recs if not r["find_ok"]]
     verdict = "meets" if counts["correct"] / n >= TARGET else "misses"
+    within = "within max(±1 px, 1 %)" if args.printed else "within ±1 px"
     lines = [
         "### Generated samples",
         "",
@@ -508,17 +562,24 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
             if skipped
             else ""
         )
-        + ".",
+        + "."
+        + (
+            f" **Printed**: each drawn at the shape × f and shrunk f times by area averaging (`print_shrunk`), f uniform in "
+            f"{PRINT_FACTOR[0]}–{PRINT_FACTOR[1]}, then JPEG at quality {PRINT_JPEG[0]}–{PRINT_JPEG[1] - 1} or none, both from "
+            "`np.random.default_rng([seed, 1])`; the true length is fractional and a length counts as right within max(1 px, 1 %) of it."
+            if args.printed
+            else ""
+        ),
         "",
         "#### Headline",
         "",
         f"**{counts['correct']} / {n} correct = {100 * counts['correct'] / n:.1f} %** (95 % Wilson interval "
-        f"{100 * lo:.1f}–{100 * hi:.1f} %): label value and unit exact **and** bar length within ±1 px. "
+        f"{100 * lo:.1f}–{100 * hi:.1f} %): label value and unit exact **and** bar length {within}. "
         f"Target ≥ {100 * TARGET:.0f} %: the point estimate {verdict} it.",
         "",
         "| outcome | samples | % |",
         "|---|---:|---:|",
-        f"| correct (value + unit exact, bar ±1 px) | {counts['correct']} | {_pct(counts['correct'], n)} |",
+        f"| correct (value + unit exact, bar {within.removeprefix('within ')}) | {counts['correct']} | {_pct(counts['correct'], n)} |",
         f"| refused (`ScaleBarError`, a clear error) | {counts['refused']} | {_pct(counts['refused'], n)} |",
         f"| wrong answer, but nm/px within 1 % | {counts['wrong, nm/px within 1 %']} | {_pct(counts['wrong, nm/px within 1 %'], n)} |",
         f"| **silent wrong number** (nm/px off by > 1 %) | {counts['wrong']} | {_pct(counts['wrong'], n)} |",
@@ -546,7 +607,12 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
         *_breakdown(recs),
         f"#### Samples not correct ({len(failures)})",
         "",
-        "Reproduce one with `make_scale_bar_sample(<shape>, rng=<seed>)`.",
+        "Reproduce one with "
+        + (
+            "`printed_sample(<seed>, SHAPES[<seed> % 4])` of this script."
+            if args.printed
+            else "`make_scale_bar_sample(<shape>, rng=<seed>)`."
+        ),
         "",
         "| seed | truth | style | outcome | what the reader returned |",
         "|---:|---|---|---|---|",
@@ -576,6 +642,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-whole", action="store_true", help="real labels: read only the crops, not the whole images")
     parser.add_argument("--n", type=int, default=300, help="synthetic samples (default 300)")
     parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
+    parser.add_argument(
+        "--printed",
+        action="store_true",
+        help="generated samples as printed figures: drawn 1.6–3.2× larger and shrunk (print_shrunk), some JPEG again",
+    )
     parser.add_argument(
         "--datasets",
         default=os.environ.get("NANOCRYSTAL_DATASETS", str(REPO.parent / "shared" / "datasets")),
