@@ -1,4 +1,4 @@
-"""Scale bars in microscope data strips (issue 16): the reader on generated Hitachi tick rulers and Zeiss field strips.
+"""Scale bars in microscope data strips (issue 16): the reader on generated Hitachi tick rulers and Zeiss, FEI and Philips strips.
 
 The fresh real-label half (``scalebar_fresh_labels.csv``) showed that tick rulers and SEM data strips are where
 the reader fails on new publications; this benchmark draws those kinds
@@ -9,7 +9,7 @@ real labels. Each sample is read with :func:`read_scale_bar`: *correct* (value a
 saved again as JPEG), as figures are printed for the page. Writes a markdown report atomically::
 
     python benchmarks/scalebar_strips.py --n 40 --seed 50000 --out benchmarks/results/scalebar_strips.md
-    python benchmarks/scalebar_strips.py --n 40 --seed 53000 --printed --out benchmarks/results/scalebar_strips_printed.md
+    python benchmarks/scalebar_strips.py --n 30 --seed 55000 --printed --out benchmarks/results/scalebar_strips_printed.md
 """
 
 from __future__ import annotations

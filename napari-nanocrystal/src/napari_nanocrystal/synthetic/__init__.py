@@ -9,7 +9,7 @@ dose, then burns in a scale bar with a TrueType label.  :func:`make_scale_bar_sa
 the scale bar widely (fonts, sizes, colours, corners, panels, end ticks, outlines, units
 nm/µm/Å, noise and JPEG artefacts) for testing and benchmarking
 :mod:`napari_nanocrystal.scalebar`; :func:`make_strip_sample` puts the bar in a microscope's data
-strip instead (a Hitachi-style tick ruler, a Zeiss-style field strip); :func:`print_shrunk` shrinks
+strip instead (a Hitachi-style tick ruler; Zeiss, FEI/Thermo and Philips field strips); :func:`print_shrunk` shrinks
 either as a figure printed for the page.
 
 Conventions: images are (rows, columns) or (rows, columns, 3) for coloured scale bars;
