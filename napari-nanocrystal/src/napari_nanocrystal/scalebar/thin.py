@@ -5,7 +5,8 @@ two rows (35 % and 50 % of the ink): no threshold of :func:`~.locate.find_scale_
 row's contrast over its column neighbourhood (a vertical top-hat, :data:`_OPENING` rows) is added to
 the next row's, so that such a line has the whole of its ink again, and the usual bar finder is run on
 that plane, once per shade. :func:`~napari_nanocrystal.scalebar.read_scale_bar` tries these lines only
-when no usual bar's or block's label reads.
+when no usual bar and no block is found at all (a label frame's thin edge must not stand in for a bar
+whose label was refused).
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ def _line_ink(gray: np.ndarray) -> dict[str, np.ndarray]:
     return {"dark": ndi.grey_closing(g, size=size) - g, "bright": g - ndi.grey_opening(g, size=size)}
 
 
+def _row_pair_plane(shade: str, ink: np.ndarray) -> np.ndarray:
+    """A shade's row-pair plane from its contrast ``ink``: a dark line low, a bright one high."""
+    summed = np.clip(ink + np.vstack([ink[1:], np.zeros((1, ink.shape[1]))]), 0.0, 1.0)
+    return 1.0 - summed if shade == "dark" else summed
+
+
 def row_pair_planes(gray: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """(shade, plane) for dark and bright thin lines: each row's line contrast plus the next row's.
 
     A dark line's plane is 1 − its summed contrast (the ground 1, a line of full ink 0); a bright
     line's is the summed contrast (the ground 0).  Both in [0, 1] of the image's range.
     """
-    pairs = []
-    for shade, ink in _line_ink(gray).items():
-        summed = np.clip(ink + np.vstack([ink[1:], np.zeros((1, ink.shape[1]))]), 0.0, 1.0)
-        pairs.append((shade, 1.0 - summed if shade == "dark" else summed))
-    return pairs
+    return [(shade, _row_pair_plane(shade, ink)) for shade, ink in _line_ink(gray).items()]
 
 
 def _end(strongest: np.ndarray, start: int, step: int, interior: float) -> float:
@@ -78,11 +81,10 @@ def _remeasured(bar: BarCandidate, ink: np.ndarray) -> BarCandidate:
 def thin_candidates(gray: np.ndarray) -> list:
     """Bar candidates (:func:`~.locate._candidates` items) of thin lines, best first, their ends
     measured on the original rows (:func:`_remeasured`)."""
-    ink = _line_ink(gray)
     found = []
-    for shade, plane in row_pair_planes(gray):
-        for item in _candidates([plane]):
+    for shade, ink in _line_ink(gray).items():
+        for item in _candidates([_row_pair_plane(shade, ink)]):
             if item.bar.polarity == shade:
-                item.bar = _remeasured(item.bar, ink[shade])
+                item.bar = _remeasured(item.bar, ink)
                 found.append(item)
     return sorted(found, key=lambda item: -item.bar.score)
