@@ -99,16 +99,19 @@ def _overlaps(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def printed_sample(seed: int, shape: tuple[int, int]):
-    """``seed``'s sample as a printed figure: drawn at ``shape`` × f and shrunk f times (JPEG quality q or none).
-
-    f and q come from the seed's own stream ``np.random.default_rng([seed, 1])`` (the drawing's stays
-    ``make_scale_bar_sample``'s), as in ``scalebar_strips.strip_sample``.
+def printed_figure(make, seed: int, shape: tuple[int, int]):
+    """``make(drawn_shape)``'s sample as a printed figure: drawn at ``shape`` × f and shrunk f times (JPEG
+    quality q or none). f and q come from the seed's own stream ``np.random.default_rng([seed, 1])``, so
+    that the drawing's stream stays the sample maker's; ``scalebar_strips.py`` prints its strips with it too.
     """
     draw = np.random.default_rng([seed, 1])
     factor, quality = float(draw.uniform(*PRINT_FACTOR)), int(draw.choice([0, draw.integers(*PRINT_JPEG)]))
-    sample = make_scale_bar_sample((round(shape[0] * factor), round(shape[1] * factor)), rng=seed)
-    return print_shrunk(sample, factor, jpeg_quality=quality)
+    return print_shrunk(make((round(shape[0] * factor), round(shape[1] * factor))), factor, jpeg_quality=quality)
+
+
+def printed_sample(seed: int, shape: tuple[int, int]):
+    """``seed``'s generated sample as a printed figure (:func:`printed_figure`)."""
+    return printed_figure(lambda drawn: make_scale_bar_sample(drawn, rng=seed), seed, shape)
 
 
 def _length_ok(measured: float, true: float, printed: bool) -> bool:

@@ -25,11 +25,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from napari_nanocrystal.synthetic import STRIP_KINDS, make_strip_sample, print_shrunk
+from napari_nanocrystal.synthetic import STRIP_KINDS, make_strip_sample
 from nc_synthmodel.io import atomic_write_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scalebar_benchmark import _pct, _read, _wilson  # noqa: E402  (one reading and scoring for every scale-bar set)
+from scalebar_benchmark import _pct, _read, _wilson, printed_figure  # noqa: E402  (one reading and scoring for every scale-bar set)
 
 SHAPES = ((512, 683), (448, 640), (667, 1002), (600, 800))
 
@@ -39,10 +39,7 @@ def strip_sample(kind: str, seed: int, printed: bool = False):
     shape = SHAPES[seed % len(SHAPES)]
     if not printed:
         return make_strip_sample(shape, rng=seed, kind=kind)
-    draw = np.random.default_rng([seed, 1])  # the print's own stream: the drawing's stays make_strip_sample's
-    factor, quality = float(draw.uniform(1.6, 3.2)), int(draw.choice([0, draw.integers(70, 95)]))
-    sample = make_strip_sample((round(shape[0] * factor), round(shape[1] * factor)), rng=seed, kind=kind)
-    return print_shrunk(sample, factor, jpeg_quality=quality)
+    return printed_figure(lambda drawn: make_strip_sample(drawn, rng=seed, kind=kind), seed, shape)
 
 
 def run(kind: str, seeds: range, reader, printed: bool = False) -> list[dict]:

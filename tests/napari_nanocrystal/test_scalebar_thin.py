@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from napari_nanocrystal.scalebar import get_ocr_reader, read_scale_bar
 from napari_nanocrystal.scalebar.locate import _candidates, _planes
-from napari_nanocrystal.scalebar.thin import row_pair_planes, thin_candidates
+from napari_nanocrystal.scalebar.thin import _line_ink, _row_pair_plane, thin_candidates
 from napari_nanocrystal.synthetic import make_strip_sample, print_shrunk
 
 pytestmark = [
@@ -21,7 +21,7 @@ def test_a_line_split_over_two_rows_has_its_whole_ink_on_the_row_pair_plane():
     image[0, 0] = 0.0  # the image's range is 0-1
     image[30, 40:160] = 0.6  # a dark line of 0.9 px, 40 % in one row and 50 % in the next
     image[31, 40:160] = 0.5
-    dark = dict(row_pair_planes(image))["dark"]
+    dark = _row_pair_plane("dark", _line_ink(image)["dark"])
     assert dark[30, 50:150] == pytest.approx(0.1) and dark[10, 50:150] == pytest.approx(1.0)
     bar = max(thin_candidates(image), key=lambda item: item.bar.score).bar
     assert bar.polarity == "dark" and bar.bar_box[0] <= 30 < bar.bar_box[2] and bar.bar_length_px == pytest.approx(120.0, abs=0.5)

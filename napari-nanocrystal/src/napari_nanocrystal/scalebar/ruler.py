@@ -117,7 +117,7 @@ def find_tick_rulers(gray: np.ndarray) -> list[TickRuler]:
             for r0, c0, r1, c1 in _ticks(mask):  # ticks standing on one row, of one height (±1 px)
                 key = next((k for k in groups if abs(k[0] - r0) <= 1 and abs(k[1] - r1) <= 1), (r0, r1))
                 groups.setdefault(key, []).append((r0, c0, r1, c1))
-            for (r0, r1), ticks in groups.items():
+            for ticks in groups.values():
                 if len(ticks) >= 3:  # again within the ticks' rows only: a tick touching its label's glyph is cut free
                     rows = slice(min(t[0] for t in ticks), max(t[2] for t in ticks))
                     ticks = [(a + rows.start, b, c + rows.start, d) for a, b, c, d in _ticks(mask[rows])]

@@ -31,18 +31,13 @@ def _line_ink(gray: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _row_pair_plane(shade: str, ink: np.ndarray) -> np.ndarray:
-    """A shade's row-pair plane from its contrast ``ink``: a dark line low, a bright one high."""
-    summed = np.clip(ink + np.vstack([ink[1:], np.zeros((1, ink.shape[1]))]), 0.0, 1.0)
-    return 1.0 - summed if shade == "dark" else summed
-
-
-def row_pair_planes(gray: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(shade, plane) for dark and bright thin lines: each row's line contrast plus the next row's.
+    """A shade's row-pair plane: each row's line contrast ``ink`` plus the next row's.
 
     A dark line's plane is 1 − its summed contrast (the ground 1, a line of full ink 0); a bright
     line's is the summed contrast (the ground 0).  Both in [0, 1] of the image's range.
     """
-    return [(shade, _row_pair_plane(shade, ink)) for shade, ink in _line_ink(gray).items()]
+    summed = np.clip(ink + np.vstack([ink[1:], np.zeros((1, ink.shape[1]))]), 0.0, 1.0)
+    return 1.0 - summed if shade == "dark" else summed
 
 
 def _end(strongest: np.ndarray, start: int, step: int, interior: float) -> float:
