@@ -41,6 +41,8 @@ LABELS = Path(__file__).resolve().parents[2] / "benchmarks" / "scalebar_real_lab
         ("2u nm", ("20 nm", False)),  # a 0 read as the allowlist's u
         ("1unm", ("10nm", False)),
         ("5uunm", ("500nm", False)),  # printed Hitachi "500nm": both 0s read as u
+        ("5.0uum", ("5.00um", False)),  # printed Hitachi "5.00um": a 0 after the point read as u
+        ("5uum", ("5uum", False)),  # without a decimal point a u-run before "um" would change the value: left
         ("5u um", ("50 um", False)),
         ("1 um", ("1 um", False)),
         ("1um", ("1um", False)),

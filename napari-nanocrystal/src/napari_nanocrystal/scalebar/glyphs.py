@@ -21,6 +21,7 @@ class GlyphLayout(NamedTuple):
     blobs: bool  # a component taller than the line (a particle) touches it
     descenders: int  # x-height glyphs reaching below the baseline (µ)
     spans: tuple = ()  # (first, last + 1) column of each digit-height glyph in the ink, left to right
+    bases: tuple = ()  # share of each digit-height glyph's width its own ink covers in its bottom rows (a 2's flat base)
 
 
 _SHAPE_MARGIN = 0.15  # correlation margin by which an n or u shape must win (:func:`_n_or_u`)
@@ -358,7 +359,18 @@ def glyph_layout(ink: np.ndarray, line_height: float) -> GlyphLayout | None:
         return GlyphLayout(None, None, height, blobs, descenders)  # thin print breaks apart: not counted
     baseline = float(np.median([c[3] for c in columns]))
     marks = sum(_is_mark(b, area, height, stroke, baseline, columns, ink, cap) for b, area, t in zip(boxes, areas, is_tall) if not t)
-    return GlyphLayout(len(columns), marks, height, blobs, descenders, tuple((c[0], c[1]) for c in columns))
+    bases = tuple(_base_share(comp, [label for b, label in tall if c[0] <= b[1] and b[3] <= c[1]], c, height) for c in columns)
+    return GlyphLayout(len(columns), marks, height, blobs, descenders, tuple((c[0], c[1]) for c in columns), bases)
+
+
+def _base_share(comp: np.ndarray, labels, column, height: float) -> float:
+    """Share of a glyph's width (``column`` = [col0, col1, row0, row1]) that its own components
+    (``labels``: not a neighbour kerned under its arm) cover in its bottom 12 % of the glyph height:
+    a 2's flat base spans the glyph, a 7's stem a third of it."""
+    c0, c1, r0, r1 = column
+    band = np.isin(comp[max(r0, r1 - max(1, round(0.12 * height))) : r1, c0:c1], labels)
+    cols = np.flatnonzero(band.any(axis=0))
+    return float(cols[-1] - cols[0] + 1) / (c1 - c0) if cols.size else 0.0
 
 
 def _bracket(piece: np.ndarray) -> str | None:
