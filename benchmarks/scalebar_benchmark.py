@@ -30,7 +30,10 @@ variant of the generated set, whose printing rule the strips benchmark shares; t
    (:func:`~napari_nanocrystal.synthetic.print_shrunk`), then saved again as JPEG at quality q, with
    f uniform in 1.6–3.2 and q 0 (none) or 70–94 drawn from the seed's own stream
    ``np.random.default_rng([seed, 1])`` (as ``scalebar_strips.py --printed``); the true length is then
-   fractional, and a length counts as right within max(1 px, 1 %) of it.
+   fractional, and a length counts as right within max(1 px, 1 %) of it. ``--printed small``: the label's
+   font and the bar's thickness drawn at the sizes the generator picks for the *printed* shape
+   (``make_scale_bar_sample(..., sized_for=shape)``), so that printed they are 1/f as large: the small
+   print (5–9 px labels, bars under 2 px) of a figure shrunk for the page.
 
 Writes a markdown report atomically::
 
@@ -38,6 +41,7 @@ Writes a markdown report atomically::
     python benchmarks/scalebar_benchmark.py --set real --split tune --out /tmp/tune.md
     python benchmarks/scalebar_benchmark.py --set generated --n 50 --out /tmp/scalebar.md
     python benchmarks/scalebar_benchmark.py --set generated --printed --n 200 --seed 61000 --out /tmp/printed.md
+    python benchmarks/scalebar_benchmark.py --set generated --printed small --n 100 --seed 63000 --out /tmp/small.md
     python benchmarks/scalebar_benchmark.py --set real --split tune --recognizer-weights tuned.safetensors  # fine-tuned recogniser
 
 Data: ``--datasets``, else ``$NANOCRYSTAL_DATASETS``, else ``../shared/datasets`` beside the repository.
@@ -110,9 +114,10 @@ def printed_figure(make, seed: int, shape: tuple[int, int]):
     return print_shrunk(make((round(shape[0] * factor), round(shape[1] * factor))), factor, jpeg_quality=quality)
 
 
-def printed_sample(seed: int, shape: tuple[int, int]):
-    """``seed``'s generated sample as a printed figure (:func:`printed_figure`)."""
-    return printed_figure(lambda drawn: make_scale_bar_sample(drawn, rng=seed), seed, shape)
+def printed_sample(seed: int, shape: tuple[int, int], small: bool = False):
+    """``seed``'s generated sample as a printed figure (:func:`printed_figure`); ``small``: its label and bar
+    sized for the printed ``shape`` (small print once shrunk), else for the drawn one."""
+    return printed_figure(lambda drawn: make_scale_bar_sample(drawn, rng=seed, sized_for=shape if small else None), seed, shape)
 
 
 def _length_ok(measured: float, true: float, printed: bool) -> bool:
@@ -120,11 +125,11 @@ def _length_ok(measured: float, true: float, printed: bool) -> bool:
     return abs(measured - true) <= (max(1.0, 0.01 * true) if printed else 1.0)
 
 
-def _run_sample(seed: int, shape: tuple[int, int], reader, printed: bool = False) -> dict | None:
-    """Draw one sample (``printed``: :func:`printed_sample`) and read it; None when the generator cannot
-    lay the bar out in the image."""
+def _run_sample(seed: int, shape: tuple[int, int], reader, printed: str | None = None) -> dict | None:
+    """Draw one sample (``printed`` "drawn" or "small": :func:`printed_sample`) and read it; None when the
+    generator cannot lay the bar out in the image."""
     try:
-        sample = printed_sample(seed, shape) if printed else make_scale_bar_sample(shape, rng=seed)
+        sample = printed_sample(seed, shape, small=printed == "small") if printed else make_scale_bar_sample(shape, rng=seed)
     except ValueError as exc:  # label + bar wider than the image
         logging.getLogger(__name__).info("seed %d: %s", seed, exc)
         return None
@@ -571,6 +576,7 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
             f" **Printed**: each drawn at the shape × f and shrunk f times by area averaging (`print_shrunk`), f uniform in "
             f"{PRINT_FACTOR[0]}–{PRINT_FACTOR[1]}, then JPEG at quality {PRINT_JPEG[0]}–{PRINT_JPEG[1] - 1} or none, both from "
             "`np.random.default_rng([seed, 1])`; the true length is fractional and a length counts as right within max(1 px, 1 %) of it."
+            + (" **Small print**: label and bar sized for the printed shape (`sized_for=shape`)." if args.printed == "small" else "")
             if args.printed
             else ""
         ),
@@ -613,7 +619,7 @@ def generated_report(recs: list[dict], skipped: list[int], last_seed: int, args)
         "",
         "Reproduce one with "
         + (
-            "`printed_sample(<seed>, SHAPES[<seed> % 4])` of this script."
+            f"`printed_sample(<seed>, SHAPES[<seed> % 4]{', small=True' if args.printed == 'small' else ''})` of this script."
             if args.printed
             else "`make_scale_bar_sample(<shape>, rng=<seed>)`."
         ),
@@ -648,8 +654,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=10_000, help="first sample seed (default 10000; tests use 0–11, 100–149)")
     parser.add_argument(
         "--printed",
-        action="store_true",
-        help="generated samples as printed figures: drawn 1.6–3.2× larger and shrunk (print_shrunk), some JPEG again",
+        nargs="?",
+        const="drawn",
+        choices=("drawn", "small"),
+        help="generated samples as printed figures: drawn 1.6–3.2× larger and shrunk (print_shrunk), some JPEG again; "
+        "'small': label and bar sized for the printed shape (small print)",
     )
     parser.add_argument(
         "--datasets",

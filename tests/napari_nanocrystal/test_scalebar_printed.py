@@ -64,3 +64,24 @@ def test_printed_option_reads_printed_samples(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "**Printed**" in text and "print shrink factor" in text
     assert np.isfinite([float(r["bar_px"]) for r in rows]).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_small_print_sizes_label_and_bar_for_the_printed_shape(seed):
+    shape = bench.SHAPES[seed % len(bench.SHAPES)]
+    as_drawn, small = bench.printed_sample(seed, shape), bench.printed_sample(seed, shape, small=True)
+    factor = small.params["printed"]
+    assert factor == as_drawn.params["printed"]  # the same print of the same seed
+    # the same random draws, sized for the printed side instead of the drawn one (clamped at 12 px and 2 px)
+    drawn_side, printed_side = round(min(shape) * factor), min(shape)
+    for key, least, low, high in (("font_px", 12, 0.03, 0.06), ("thickness_px", 2, 0.006, 0.02)):
+        assert max(least, round(low * printed_side)) <= small.params[key] <= max(least, round(high * printed_side))
+        assert small.params[key] <= as_drawn.params[key] * printed_side / drawn_side + 1
+    assert (small.scale_bar.value, small.scale_bar.unit) == (as_drawn.scale_bar.value, as_drawn.scale_bar.unit)
+    assert small.params["font_px"] / factor < 0.06 * min(shape) / 1.6  # printed, the label is small print
+
+
+def test_sized_for_the_drawn_shape_is_the_default_sample():
+    sample = bench.make_scale_bar_sample((448, 640), rng=SEEDS[1])
+    same = bench.make_scale_bar_sample((448, 640), rng=SEEDS[1], sized_for=(448, 640))
+    assert np.array_equal(sample.image, same.image) and sample.params == same.params

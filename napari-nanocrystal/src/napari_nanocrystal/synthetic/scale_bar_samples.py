@@ -53,6 +53,7 @@ def make_scale_bar_sample(
     text_side: str | None = None,
     noise: float | None = None,
     jpeg_quality: int | None = None,
+    sized_for: tuple[int, int] | None = None,
 ) -> ScaleBarSample:
     """A TEM-like image with a randomly styled scale bar and its truth.
 
@@ -74,6 +75,8 @@ def make_scale_bar_sample(
     text_side : {"above", "below", "left", "right"} of the bar
     noise : standard deviation of Gaussian noise added after drawing (fraction of full scale)
     jpeg_quality : 0 = none, else a PIL JPEG round trip at that quality
+    sized_for : (rows, columns) whose shorter side the random font size and bar thickness are drawn for
+        (default ``shape``): a figure drawn at ``shape`` and printed at ``sized_for`` then has small print
 
     Returns
     -------
@@ -82,6 +85,7 @@ def make_scale_bar_sample(
     H, W = _check_shape(shape)
     rng = np.random.default_rng(rng)
     side = min(H, W)
+    print_side = min(sized_for) if sized_for is not None else side
     unit = unit or str(rng.choice(["nm", "nm", "nm", "µm", "Å"]))
     if unit not in _UNIT_VALUES:
         raise ValueError(f"unit must be one of {list(_UNIT_VALUES)}, not {unit!r}")
@@ -97,8 +101,8 @@ def make_scale_bar_sample(
         "ticks": bool(rng.random() < 0.3) if ticks is None else bool(ticks),
         "outline": bool(rng.random() < 0.25) if outline is None else bool(outline),
         "font": font or str(rng.choice(list(_FONTS))),
-        "font_px": int(font_px or max(12, round(rng.uniform(0.03, 0.06) * side))),
-        "thickness_px": int(thickness_px or max(2, round(rng.uniform(0.006, 0.02) * side))),
+        "font_px": int(font_px or max(12, round(rng.uniform(0.03, 0.06) * print_side))),
+        "thickness_px": int(thickness_px or max(2, round(rng.uniform(0.006, 0.02) * print_side))),
         "text_side": text_side or str(rng.choice(["above", "above", "above", "below", "below", "right", "left"])),
         "align": str(rng.choice(["center", "left"])),
         "space": bool(rng.random() < 0.8),
