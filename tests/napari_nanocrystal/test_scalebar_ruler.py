@@ -46,6 +46,17 @@ def test_a_tick_joined_to_its_label_still_counts():
     assert rulers[0].ticks == 11 and rulers[0].length_px == pytest.approx(201.0)
 
 
+def test_a_ruler_split_by_one_grey_tick_is_one_ruler():
+    # printed Hitachi strip 57003: a grey tick the half-range test misses split the ticks into a run of two and a
+    # run of eight; the eight were tried as a ruler of their own, and its label over them read 5 µm over 184 px of 263
+    image = np.full((200, 300), 0.0)
+    for col in range(40, 241, 20):  # eleven white ticks on a black strip, rows 180-187
+        image[180:188, col] = 1.0
+    image[180:188, 80] = 0.45  # the third one grey: under half the range, but it stands out of its row
+    rulers = find_tick_rulers(image)
+    assert [(r.ticks, r.box[1], r.box[3]) for r in rulers] == [(11, 40, 241)]
+
+
 def test_unevenly_spaced_strokes_are_no_ruler():
     image = np.full((200, 300), 0.8)
     for col in (20, 30, 40, 50, 60, 70, 80, 90):  # eight even ticks: a ruler

@@ -127,10 +127,18 @@ def find_tick_rulers(gray: np.ndarray) -> list[TickRuler]:
                     box = (top + min(t[0] for t in run), run[0][1], top + max(t[2] for t in run), run[-1][3])
                     found.append(TickRuler(box, len(run), polarity, centres[run[0]] - half, centres[run[-1]] + half))
     kept: list[TickRuler] = []
-    for ruler in found:  # one ruler found by both masks is kept once, as the first found it
-        if not any(k.polarity == ruler.polarity and all(abs(a - b) <= 2 for a, b in zip(k.box, ruler.box)) for k in kept):
+    for ruler in sorted(found, key=lambda r: -r.ticks):  # most ticks first (a stable sort: the first mask's first)
+        if not any(_part_of(ruler, k) for k in kept):
             kept.append(ruler)
-    return sorted(kept, key=lambda r: -r.ticks)
+    return kept
+
+
+def _part_of(ruler: TickRuler, other: TickRuler) -> bool:
+    """Whether ``ruler`` is ``other`` or a part of it: the same shade, the same rows (±2 px), its columns within
+    ``other``'s (±2 px). One ruler found by both masks is kept once; a run of its ticks that one mask split (a grey
+    tick missed) is no shorter ruler of its own, whose label would be ``other``'s over too few ticks."""
+    (r0, c0, r1, c1), (s0, d0, s1, d1) = ruler.box, other.box
+    return ruler.polarity == other.polarity and abs(r0 - s0) <= 2 and abs(r1 - s1) <= 2 and c0 >= d0 - 2 and c1 <= d1 + 2
 
 
 def label_regions(ruler: TickRuler, shape: tuple[int, int]) -> list[tuple[slice, slice]]:
