@@ -1,8 +1,8 @@
 """Scale-bar reader benchmark: real labels of published figures, the real TEM images, generated samples.
 
-(~740 lines: three benchmark sets, each with its own scoring rules and report tables, and the printed
-variant of the generated set, whose printing rule the strips benchmark shares; the reader itself lives in
-:mod:`napari_nanocrystal.scalebar`.)
+(~750 lines: three benchmark sets, each with its own scoring rules and report tables, and the printed
+variants of the generated set (as drawn, small print), whose printing rule the strips benchmark shares;
+the reader itself lives in :mod:`napari_nanocrystal.scalebar`.)
 
 1. **Real labels** (``--set real`` or ``both``): the scale bars listed in
    ``benchmarks/scalebar_real_labels.csv`` — source image (under the datasets folder: EMPS figure

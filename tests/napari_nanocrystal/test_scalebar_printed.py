@@ -85,3 +85,5 @@ def test_sized_for_the_drawn_shape_is_the_default_sample():
     sample = bench.make_scale_bar_sample((448, 640), rng=SEEDS[1])
     same = bench.make_scale_bar_sample((448, 640), rng=SEEDS[1], sized_for=(448, 640))
     assert np.array_equal(sample.image, same.image) and sample.params == same.params
+    with pytest.raises(ValueError, match="shape"):
+        bench.make_scale_bar_sample((448, 640), rng=SEEDS[1], sized_for=(0, 640))

@@ -18,7 +18,7 @@ _SPACED_POINT = re.compile(r"([0-9]) ([.,]) ([0-9])")
 #: A number and letters of the recogniser's alphabet (:data:`~.ocr._OCR_ALLOWLIST`), as read.
 _NUMBER_LETTERS = re.compile(r"[0-9]+(?:[.,][0-9]+)? ?[nmuA]{1,4}")
 #: Share of a digit's width its bottom rows must cover to be a flat base, a 2 and not a 7
-#: (:func:`~.glyphs._base_share`; printed 5-12 px lines of 26 fonts: 92 % of 2s, 4 % of 7s).
+#: (:func:`~.glyphs._base_share`; printed 5-12 px lines of 21 fonts: 92 % of 2s, 4 % of 7s).
 _FLAT_BASE = 0.7
 
 

@@ -85,7 +85,7 @@ def make_scale_bar_sample(
     H, W = _check_shape(shape)
     rng = np.random.default_rng(rng)
     side = min(H, W)
-    print_side = min(sized_for) if sized_for is not None else side
+    print_side = min(_check_shape(sized_for)) if sized_for is not None else side
     unit = unit or str(rng.choice(["nm", "nm", "nm", "µm", "Å"]))
     if unit not in _UNIT_VALUES:
         raise ValueError(f"unit must be one of {list(_UNIT_VALUES)}, not {unit!r}")
