@@ -33,7 +33,7 @@ the reader itself lives in :mod:`napari_nanocrystal.scalebar`.)
    fractional, and a length counts as right within max(1 px, 1 %) of it. ``--printed small``: the label's
    font and the bar's thickness drawn at the sizes the generator picks for the *printed* shape
    (``make_scale_bar_sample(..., sized_for=shape)``), so that printed they are 1/f as large: the small
-   print (5–9 px labels, bars under 2 px) of a figure shrunk for the page.
+   print (labels of 4–14 px, bars under 2 px) of a figure shrunk for the page.
 
 Writes a markdown report atomically::
 

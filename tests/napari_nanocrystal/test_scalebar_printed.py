@@ -87,3 +87,14 @@ def test_sized_for_the_drawn_shape_is_the_default_sample():
     assert np.array_equal(sample.image, same.image) and sample.params == same.params
     with pytest.raises(ValueError, match="shape"):
         bench.make_scale_bar_sample((448, 640), rng=SEEDS[1], sized_for=(0, 640))
+
+
+def test_printed_small_option_reads_small_print(tmp_path):
+    out, records = tmp_path / "small.md", tmp_path / "small.csv"
+    argv = ["--set", "generated", "--printed", "small", "--n", "1", "--seed", str(SEEDS[2]), "--datasets", str(tmp_path)]
+    assert bench.main([*argv, "--out", str(out), "--records", str(records)]) == 0
+    with open(records, newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    sample = bench.printed_sample(SEEDS[2], bench.SHAPES[SEEDS[2] % len(bench.SHAPES)], small=True)
+    assert int(row["font_px"]) == sample.params["font_px"] and float(row["bar_px"]) == pytest.approx(sample.scale_bar.bar_length_px)
+    assert "**Small print**" in out.read_text(encoding="utf-8")
