@@ -174,7 +174,7 @@ def _run_sample(seed: int, shape: tuple[int, int], reader, printed: str | None =
     except ScaleBarError:
         rec["found"], rec["find_px"] = False, math.nan
     rec["find_s"] = time.perf_counter() - started
-    rec["find_ok"] = rec["found"] and _length_ok(rec["find_px"], truth.bar_length_px, printed)
+    rec["find_ok"] = rec["found"] and _length_ok(rec["find_px"], truth.bar_length_px, printed is not None)
 
     started, cpu = time.perf_counter(), time.process_time()
     try:
@@ -196,7 +196,7 @@ def _run_sample(seed: int, shape: tuple[int, int], reader, printed: str | None =
         )
         return rec
     ocr_exact = result.value == truth.value and result.unit == truth.unit
-    bar_ok = _overlaps(result.bar_box, truth.bar_box) and _length_ok(result.bar_length_px, truth.bar_length_px, printed)
+    bar_ok = _overlaps(result.bar_box, truth.bar_box) and _length_ok(result.bar_length_px, truth.bar_length_px, printed is not None)
     nmpx_ok = abs(result.nm_per_px / truth.nm_per_px - 1.0) <= 0.01
     rec.update(
         read_value=result.value,
