@@ -141,10 +141,7 @@ def _draw_zeiss(display, strip_top: int, value, unit, length: int, font_name: st
     thickness = 1 if H < 900 else 2
     tick_h = int(max(4, round(0.14 * strip_h)))
     bar_row = text_box[2] + int(max(3, round(0.12 * strip_h))) + tick_h // 2
-    bar_box = (bar_row, margin, bar_row + thickness, margin + length)
-    _paint(display, bar_box, (0.0, 0.0, 0.0))
-    for col in (margin, margin + length - thickness):
-        _paint(display, (bar_row - tick_h // 2, col, bar_row - tick_h // 2 + tick_h, col + thickness), (0.0, 0.0, 0.0))
+    bar_box = _bar_with_end_ticks(display, bar_row, margin, length, thickness, tick_h, 0.0, tick_top=bar_row - tick_h // 2)
     fields = [
         (f"EHT = {rng.choice([1.0, 3.0, 5.0, 10.0, 20.0]):.2f} kV", f"WD = {rng.uniform(3.0, 12.0):.1f} mm"),
         (f"Signal A = {rng.choice(['SE1', 'InLens', 'SE2'])}", f"Mag = {rng.uniform(1.0, 99.0):.2f} K X"),
@@ -164,12 +161,13 @@ def _draw_zeiss(display, strip_top: int, value, unit, length: int, font_name: st
     return ScaleBarTruth(value, unit, text, length, bar_box, text_box, "bottom-left", "dark", True)
 
 
-def _bar_with_end_ticks(display, row: int, left: int, length: int, thickness: int, tick_h: int, colour: float) -> tuple:
-    """A horizontal bar from ``left`` over ``length`` px with end ticks centred on it; the bar's box."""
+def _bar_with_end_ticks(display, row: int, left: int, length: int, thickness: int, tick_h: int, colour: float, tick_top=None) -> tuple:
+    """A horizontal bar from ``left`` over ``length`` px with end ticks from ``tick_top`` (default: centred on
+    the bar's middle row; Zeiss centres them on its top edge); the bar's box."""
     bar_box = (row, left, row + thickness, left + length)
+    top = row + thickness // 2 - tick_h // 2 if tick_top is None else tick_top
     _paint(display, bar_box, (colour,) * 3)
     for col in (left, left + length - thickness):
-        top = row + thickness // 2 - tick_h // 2
         _paint(display, (top, col, top + tick_h, col + thickness), (colour,) * 3)
     return bar_box
 
